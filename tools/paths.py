@@ -1,0 +1,97 @@
+"""Where the app keeps its state: models, prepared data, runs, uploads and the SQLite store.
+
+Everything lives under one data dir, `~/.cache/finetune-assistant` by default, overridden by
+`FINETUNE_ASSISTANT_HOME`. Functions (not constants) so tests can point it elsewhere per test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ENV_HOME = "FINETUNE_ASSISTANT_HOME"
+
+
+def home() -> Path:
+    root = os.environ.get(ENV_HOME) or Path.home() / ".cache" / "finetune-assistant"
+    path = Path(root).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def subdir(name: str) -> Path:
+    path = home() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def models_dir() -> Path:
+    return subdir("models")
+
+
+def runs_dir() -> Path:
+    return subdir("runs")
+
+
+def datasets_dir() -> Path:
+    return subdir("datasets")
+
+
+def uploads_dir() -> Path:
+    return subdir("uploads")
+
+
+def logs_dir() -> Path:
+    return subdir("logs")
+
+
+def db_path() -> Path:
+    return home() / "app.db"
+
+
+def inside_home(path: str | Path) -> Path:
+    """Resolve `path` and refuse it unless it lies inside the data dir (user-typed paths in the UI)."""
+    root = home().resolve()
+    resolved = Path(path).expanduser().resolve()
+    if resolved != root and root not in resolved.parents:
+        raise PermissionError(f"{path} is outside the app's data dir {root}; upload the file instead.")
+    return resolved
+
+
+@contextmanager
+def atomic_dir(final: str | Path) -> Iterator[Path]:
+    """Yield a temp folder beside `final`; rename it into place only if the block succeeds.
+
+    A crash or an error leaves no half-written `final` behind (and an existing one untouched
+    until the new one is complete).
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(final)
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write a file through a temp file and rename, so readers never see half of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+    return path
