@@ -71,6 +71,10 @@ def _register_commands() -> None:
     from ui.cli import ui_cmd
 
     app.command("ui")(ui_cmd)
+    app.add_typer(__import__("tools.data.cli", fromlist=["app"]).app, name="data")  # data inspect, data prepare
+    __import__("tools.serve_cli").serve_cli.register(app)  # serve, compare, eval
+    __import__("tools.train.cli", fromlist=["register"]).register(app)  # train, runs
+    app.command("chat")(__import__("assistant.cli", fromlist=["chat_cmd"]).chat_cmd)
 
 
 _register_commands()

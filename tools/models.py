@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,8 @@ DEFAULT_NAME = "SmolLM2-135M-Instruct"
 _DEFAULT_ALIASES = {"default", "smollm2-135m-instruct", "smollm2", "huggingfacetb/smollm2-135m-instruct"}
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MARKER = "finetune_assistant.json"
+# Lets an admin (or a test) make "default" mean another local model, e.g. a bigger one on a GPU box.
+ENV_DEFAULT = "FINETUNE_ASSISTANT_DEFAULT_MODEL"
 
 
 class ModelNotFoundError(RuntimeError):
@@ -31,7 +34,8 @@ def resolve_model(name: str = DEFAULT_MODEL) -> Path:
     """Return a local folder holding `config.json`, tokenizer files and weights for `name`."""
     name = (name or DEFAULT_MODEL).strip()
     if name.lower() in _DEFAULT_ALIASES:
-        return default_model_dir()
+        override = os.environ.get(ENV_DEFAULT)
+        return resolve_model(override) if override and override.lower() not in _DEFAULT_ALIASES else default_model_dir()
     local = Path(name).expanduser()
     if local.exists():
         if not (local / "config.json").is_file():
@@ -149,10 +153,12 @@ def _verify(folder: Path) -> None:
         raise RuntimeError("converted model produced non-finite logits")
 
 
-def make_tiny_model(out_dir: str | Path, tokenizer_from: str | Path, seed: int = 0) -> Path:
+def make_tiny_model(out_dir: str | Path, tokenizer_from: str | Path, seed: int = 0, head_dim: int = 16) -> Path:
     """Save a 2-layer random Llama with a real tokenizer and chat template: fast tests and smoke runs.
 
-    Its answers are noise, but every code path (chat template, PEFT, TRL, vLLM) treats it as a real model.
+    Its answers are noise, but every code path (chat template, PEFT, TRL) treats it as a real model.
+    vLLM's CPU attention supports head sizes of 32 and up only, so a model meant for vLLM passes
+    `head_dim=32` (same hidden size, half the heads).
     """
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
@@ -161,7 +167,7 @@ def make_tiny_model(out_dir: str | Path, tokenizer_from: str | Path, seed: int =
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_from)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=2048,
+        num_attention_heads=64 // head_dim, num_key_value_heads=max(1, 32 // head_dim), head_dim=head_dim, max_position_embeddings=2048,
         tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, dtype="float32",
     )

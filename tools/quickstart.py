@@ -57,23 +57,22 @@ def quickstart(
     seed: int = 0,
 ) -> QuickstartResult:
     """Fine-tune `model` with LoRA on the demo data for `max_steps` steps and answer `prompt` with both."""
-    from datasets import load_dataset
-    from peft import LoraConfig
     from transformers import AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
+
+    from tools.train.plan import TrainingPlan
+    from tools.train.techniques import build_trainer
 
     model_dir = resolve_model(model)
     out_dir = Path(out_dir) if out_dir else paths.runs_dir() / "quickstart"
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    train = load_dataset("json", data_files=str(demo_dataset_path()), split="train")
-    args = SFTConfig(
-        output_dir=str(out_dir / "trainer"), max_steps=max_steps, learning_rate=learning_rate,
-        per_device_train_batch_size=4, gradient_accumulation_steps=1, lr_scheduler_type="constant",
-        logging_steps=1, save_strategy="no", report_to="none", max_length=512, seed=seed,
-        use_cpu=True, dataloader_num_workers=0, disable_tqdm=True,
+    # The same trainer builder as `finetune-assistant train`, so the quickstart proves the real path.
+    plan = TrainingPlan(
+        base_model=str(model_dir), data_dir=str(_demo_prepared(out_dir / "data")), method="lora",
+        max_steps=max_steps, learning_rate=learning_rate, batch_size=4, max_length=512, lr_scheduler="constant",
+        warmup_ratio=0.0, lora_r=16, lora_alpha=32, lora_dropout=0.0, eval_split="none",
+        save_steps=max_steps + 1, seed=seed,
     )
-    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
-    trainer = SFTTrainer(model=str(model_dir), args=args, train_dataset=train, processing_class=tokenizer, peft_config=lora)
+    trainer = build_trainer(plan, out_dir / "trainer", model_dir)
     trainer.train()
     losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
     with paths.atomic_dir(out_dir / "adapter") as tmp:
@@ -87,6 +86,17 @@ def quickstart(
     result = QuickstartResult(str(model_dir), str(out_dir / "adapter"), prompt, base_answer, tuned_answer, losses)
     paths.atomic_write_text(out_dir / "result.json", json.dumps(asdict(result), indent=2))
     return result
+
+
+def _demo_prepared(folder: Path) -> Path:
+    """The demo data as a prepared folder (train.jsonl + report.json), the form the trainer builder reads."""
+    rows = [line for line in demo_dataset_path().read_text(encoding="utf-8").splitlines() if line.strip()]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths.atomic_write_text(folder / "train.jsonl", "\n".join(rows) + "\n")
+    report = {"dataset_type": "conversational", "format": "openai_chat", "rows": len(rows), "valid_rows": len(rows),
+              "train_rows": len(rows), "validation_rows": 0, "source": str(demo_dataset_path())}
+    paths.atomic_write_text(folder / "report.json", json.dumps(report, indent=2))
+    return folder
 
 
 def _answer(model, tokenizer, messages: list[dict], max_new_tokens: int) -> str:

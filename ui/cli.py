@@ -35,6 +35,8 @@ def ui_cmd(
     port: int = typer.Option(7860, help="Port to listen on."),
     share: bool = typer.Option(False, help="Create a public Gradio share link (needs --auth)."),
     auth: str = typer.Option(None, help=f"user:password for the login page (or set {AUTH_ENV})."),
+    backend: str = typer.Option("auto", help="Serving engine for comparisons: auto (vLLM, else transformers), vllm, transformers."),
+    llm: str = typer.Option("auto", help="The assistant's brain: auto (an OpenAI-compatible endpoint if configured, else rules) or rules."),
 ) -> None:
     """Start the web app (chat, data, training, comparison)."""
     try:
@@ -46,6 +48,14 @@ def ui_cmd(
     if problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2)
-    from ui.app import launch
+    from pydantic import ValidationError
 
-    launch(host=host, port=port, share=share, auth=credentials)
+    from ui.app import launch
+    from ui.services import AppConfig
+
+    try:
+        config = AppConfig(backend=backend, llm=llm)
+    except ValidationError as exc:
+        typer.echo(f"error: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from None
+    launch(host=host, port=port, share=share, auth=credentials, config=config)

@@ -1,0 +1,281 @@
+"""The deterministic interviewer's ears: pull facts out of one user message with patterns, no model.
+
+    from assistant.extract import extract
+    update, quotes = extract("I have 2,000 support chats in chats.jsonl and an RTX 4090")
+
+It recognises task words, numbers with units, file names and formats, GPU names and memory, "pairs",
+"thumbs up", "unlabeled", "on-prem" and the like. It returns the same `StateUpdate` an LLM fills, plus
+the words that set each field, so the recommendation can quote the user back.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from assistant import catalogue
+from assistant.state import StateUpdate
+
+_I = re.IGNORECASE
+
+# (update key, value, pattern). The first pattern that matches a key wins, so order specific before generic.
+_FLAGS: list[tuple[str, Any, str]] = [
+    ("just_recommend", True, r"just recommend|recommend (now|something|away)|what do you (recommend|suggest)|"
+                             r"your call|you (decide|choose|pick)|go ahead|best guess|no more questions"),
+    ("skip", True, r"^\W*(skip|pass|next|don'?t know|not sure|no idea|unknown|n/?a|no preference)\W*$"),
+    # Task kinds.
+    ("task_kind", "classification", r"classif|categori[sz]|sentiment|intent (detection|label)|\btag(ging)?\b|"
+                                    r"route (tickets|emails)|spam"),
+    ("task_kind", "extraction", r"\bextract|pull out (the )?fields|named entit|\bner\b|parse (invoices|receipts)"),
+    ("task_kind", "summarization", r"summar|tl;?dr|condense"),
+    ("task_kind", "style", r"brand voice|our voice|house style|writing style|write like|in the style of|tone of voice"),
+    ("task_kind", "code", r"\b(sql|code|python|javascript|programming)\b"),
+    ("task_kind", "chat", r"\bbot\b|support (bot|chats?|conversations|tickets|agents?|team)|chat ?bot|"
+                          r"customer (support|service)|help ?desk|assistant for|chat assistant|"
+                          r"answer (our )?customers|conversational"),
+    ("task_kind", "qa", r"answer (medical |legal |technical )?questions|question[- ]answering|\bq&a\b|"
+                        r"medical (answers|questions)|(answers?|respond) to (patients|users|questions)"),
+    ("task_kind", "domain", r"domain knowledge|learn (our|the) (domain|jargon|vocabulary)|domain adaptation|"
+                            r"speak (our|the) (jargon|language)"),
+    ("task_kind", "generation", r"\b(write|generate|draft)\b"),
+    # Facts that change: fine-tuning bakes them in and they go stale.
+    ("facts_change_often", True, r"(change|update)[sd]? (very |quite |really )?(often|frequently|daily|weekly|"
+                                 r"every (day|week|hour|month))|up[- ]to[- ]date|real[- ]time|latest (news|prices)|"
+                                 r"live (prices|data|inventory)|stock levels|today'?s (prices|news)"),
+    ("facts_change_often", False, r"(facts|answers|content|it) (rarely|never|don'?t|do not) change|stable (facts|content)"),
+    # Data layouts.
+    ("data_layout", "ratings", r"thumbs?[- ]?(up|down)|👍|👎|upvote|downvote|star ratings?|\bratings?\b|"
+                               r"feedback widget|liked?/disliked?|good/bad (label|flag)"),
+    ("data_layout", "preference_pairs", r"preference (pairs|data)|chosen (and|/|,) ?rejected|"
+                                        r"chosen (and|/|,|or) (an? )?rejected|(better|preferred) (and|vs\.?|/) ?(worse|rejected)|"
+                                        r"pairs of (answers|responses|completions)|which (answer|response) is better|"
+                                        r"good and (a )?bad (answer|response)s?|a/b (choices|votes)"),
+    ("data_layout", "unlabelled_text", r"un-?label+ed|no labels|raw text|plain text|corpus|blog posts|articles|"
+                                       r"manuals|papers|books|documentation pages|wiki pages|\bdocuments\b"),
+    ("data_layout", "labelled", r"(?<!un)label+ed|with labels|label column|annotated|(a|one) label per|"
+                                r"categories (column|for each)"),
+    ("data_layout", "chat", r"chat logs?|conversations|transcripts|dialogues|chat history|support (chats|tickets)|"
+                            r"(email|mail|ticket) threads|(emails|tickets|questions) with (our |the )?(replies|answers)"
+                            r"|\bchats\b|messages format"),
+    ("data_layout", "prompt_completion", r"\w+/\w+ pairs|question[-/ ]answer|\bq&a\b|input[-/ ]output|prompt[-/ ](completion|response)"
+                                         r"|instruction(s)?[-/ ](and[-/ ])?(response|output)|alpaca"),
+    # Personal data and where data may go.
+    ("contains_pii", False, r"no (personal|private|sensitive) data|no pii|anonymi[sz]ed|de-?identified|synthetic data"),
+    ("contains_pii", True, r"personal (data|information|details)|\bpii\b|patient|health records|names and (emails|"
+                           r"addresses|phone)|email addresses|phone numbers|social security|medical records|gdpr|hipaa"),
+    ("on_prem", True, r"on[- ]prem|on[- ]premises?|(can'?t|cannot|must not|mustn'?t|shouldn'?t|never) leave|"
+                      r"must stay|air[- ]?gapped|no cloud|self[- ]hosted|local only|our own (servers|machines)|hipaa"),
+    # Hardware without a GPU name.
+    ("hardware", "cpu", r"cpu[- ]only|only (a|my|the) cpu|no gpu|without (a )?gpu|don'?t have (a|any) gpu|"
+                        r"no (graphics|video) card|\bcpu\b|laptop|macbook|\bm[1-4] (mac|pro|max|air)\b"),
+    # What matters most.
+    ("priority", "quality", r"best (possible )?quality|quality (matters|is) (most|key|critical)|as good as possible|"
+                            r"highest (quality|accuracy)|accuracy is (critical|key|everything)|closest to full"),
+    ("priority", "cost", r"cheap|low cost|tight budget|small budget|free tier"),
+    ("priority", "speed", r"\basap\b|quickly|fast as possible|by tomorrow|quick win"),
+    # Deployment.
+    ("many_adapters", True, r"per (customer|client|tenant|user)|many (adapters|customers|tasks|tenants)|"
+                            r"multi[- ]tenant|hundreds of (tasks|customers)|one (model|adapter) (per|for each)"),
+    ("deployment_target", "edge device", r"\bphone\b|mobile|on[- ]device|raspberry|\bedge\b|in the browser"),
+    ("deployment_target", "server", r"\b(server|api|production|kubernetes|cloud|endpoint)\b"),
+]
+
+_WANTS: list[tuple[str, str, str]] = [
+    ("wants_objective", "continued_pretraining", r"continued pre-?training|continue pre-?training|\bcpt\b"),
+    ("wants_objective", "orpo", r"\borpo\b"),
+    ("wants_objective", "kto", r"\bkto\b"),
+    ("wants_objective", "dpo", r"\bdpo\b"),
+    ("wants_objective", "sft", r"\bsft\b|supervised fine-?tun|(fine-?tune|train) (it )?anyway|"
+                               r"still want to (fine-?tune|train)"),
+    ("wants_method", "qlora", r"\bq-?lora\b|4-?bit"),
+    ("wants_method", "dora", r"\bdora\b"),
+    ("wants_method", "lora", r"\blora\b"),
+    ("wants_method", "prompt_tuning", r"prompt[- ]tuning"),
+    ("wants_method", "prefix_tuning", r"prefix[- ]tuning"),
+    ("wants_method", "full", r"full (fine-?tun\w*|parameters?|weights)|all (the )?weights|full-parameter"),
+]
+
+_GPUS: list[tuple[str, float]] = [  # (pattern, memory in GB of one card)
+    (r"h200", 141), (r"h100", 80), (r"b200", 180), (r"mi300x?", 192), (r"a100(?![- ]?40)", 80), (r"a100[- ]?40", 40),
+    (r"l40s?", 48), (r"a6000|rtx 6000", 48), (r"a10g?", 24), (r"\bl4\b", 24), (r"\bt4\b", 16), (r"v100", 16),
+    (r"(rtx )?5090", 32), (r"(rtx )?4090", 24), (r"(rtx )?3090", 24), (r"(rtx )?4080", 16), (r"(rtx )?4070", 12),
+    (r"(rtx )?3080", 10), (r"(rtx )?3060", 12), (r"(rtx )?2080", 8),
+]
+_GPU_WORDS = r"gpu|vram|graphics|card|nvidia|cuda|rtx|geforce|a100|h100|h200|l4\b|t4\b|a10|v100|l40|4090|3090"
+_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "six": 6, "eight": 8, "sixteen": 16, "a single": 1}
+_ROW_UNITS = (r"rows|examples|samples|conversations|chats|dialogues|pairs|records|posts|articles|documents|docs|"
+              r"tickets|transcripts|ratings|lines|questions|clauses|reviews|emails|answers|items|entries|q&as?|"
+              r"logs|messages|files|pages|comments|texts|sentences|prompts|responses|completions|threads|"
+              r"notes|reports|contracts|descriptions|votes|judgements|judgments|labels")
+_SCALE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "billion": 1e9}
+
+
+def extract(text: str) -> tuple[StateUpdate, dict[str, str]]:
+    """Facts stated in `text` and, for each, the words that stated it."""
+    found: dict[str, Any] = {}
+    quotes: dict[str, str] = {}
+    for key, value, pattern in _FLAGS + _WANTS:
+        if key in found:
+            continue
+        match = re.search(pattern, text, _I)
+        if match:
+            found[key] = value
+            quotes[key] = _around(text, match)
+    _drop_conflicts(found, text)
+    for finder in (_files, _rows, _sizes, _gpus, _time, _criteria, _domain, _tone, _model):
+        finder(text, found, quotes)
+    if "task_kind" in found or len(text.split()) >= 6:
+        found.setdefault("description", text.strip()[:300])
+    return StateUpdate(**found), quotes
+
+
+def _around(text: str, match: re.Match, width: int = 14) -> str:
+    """The matched words plus a few after them: the user's phrase, quotable in a reason."""
+    start = max(0, text.rfind(" ", 0, match.start()) + 1)
+    end = text.find(" ", match.end() + width)
+    end = len(text) if end == -1 else end
+    stop = re.search(r"[;,.!?\n]", text[match.end() : end])  # a quote ends with the user's clause
+    if stop:
+        end = match.end() + stop.start()
+    return " ".join(text[start:end].split()).strip(" ,.;")
+
+
+def _drop_conflicts(found: dict[str, Any], text: str) -> None:
+    # "question/answer pairs" are SFT rows, not preference pairs.
+    if found.get("data_layout") == "preference_pairs" and re.search(r"\bdpo|orpo|chosen|rejected|prefer", text, _I):
+        found["has_pairs"] = True
+    if found.get("data_layout") == "ratings":
+        found["has_ratings"] = True
+    if found.get("data_layout") == "labelled":
+        found["has_labels"] = True
+    if found.get("data_layout") == "unlabelled_text":
+        found["has_labels"] = False
+    # "a laptop with an RTX 4090" has a GPU: the GPU finder decides that later.
+    if found.get("hardware") == "cpu" and re.search(_GPU_WORDS, text, _I) and not re.search(r"no gpu|without", text, _I):
+        del found["hardware"]
+
+
+def _files(text: str, found: dict, quotes: dict) -> None:
+    match = re.search(r"([\w~./\\-]+\.(jsonl|json|csv|tsv|parquet|txt|md|xlsx))\b", text, _I)
+    if match:
+        found["data_location"], found["data_format"] = match.group(1), match.group(2).lower()
+        quotes["data_location"] = match.group(1)
+        if match.group(2).lower() in {"csv", "tsv", "xlsx"} and "data_layout" not in found:
+            # A table usually means inputs plus a label or answer column; peeking at the file refines it.
+            found["data_layout"] = "labelled" if found.get("task_kind") == "classification" else "prompt_completion"
+
+
+def _number(raw: str, scale: str | None) -> float:
+    value = float(raw.replace(",", "").replace("_", ""))
+    return value * _SCALE.get((scale or "").lower(), 1)
+
+
+def _rows(text: str, found: dict, quotes: dict) -> None:
+    pattern = rf"(\d[\d,_]*(?:\.\d+)?)\s*(k|thousand|m|million)?\+?\s+(?:[\w/-]+\s+){{0,3}}?({_ROW_UNITS})\b"
+    for match in re.finditer(pattern, text, _I):
+        if re.match(r"\s*(gb|mb|tb|gib)", text[match.end(1) :], _I):
+            continue
+        found["rows"] = int(_number(match.group(1), match.group(2)))
+        quotes["rows"] = _around(text, match, 0)
+        return
+
+
+def _sizes(text: str, found: dict, quotes: dict) -> None:
+    tokens = re.search(r"(\d+(?:\.\d+)?)\s*(k|m|b|million|billion)?\s*tokens", text, _I)
+    if tokens:
+        # About 4 bytes of English per token; the recommendation only needs the order of magnitude.
+        found["size_mb"] = _number(tokens.group(1), tokens.group(2)) * 4 / 1e6
+        quotes["size_mb"] = _around(text, tokens, 0)
+    for match in re.finditer(r"(\d+(?:\.\d+)?)\s*(tb|gb|mb)\b(?:\s+of)?\s+(text|data|documents|corpus|logs|pdfs)", text, _I):
+        factor = {"tb": 1e6, "gb": 1e3, "mb": 1}[match.group(2).lower()]
+        found["size_mb"] = float(match.group(1)) * factor
+        quotes["size_mb"] = _around(text, match, 0)
+
+
+def _gpus(text: str, found: dict, quotes: dict) -> None:
+    for pattern, memory in _GPUS:
+        match = re.search(pattern, text, _I)
+        if match:
+            found.update(hardware="gpu", gpu_name=match.group(0).upper(), gpu_memory_gb=memory)
+            quotes["gpu_name"] = quotes["hardware"] = _around(text, match, 0)
+            break
+    for match in re.finditer(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(gb|gib|g)\b", text, _I):
+        window = text[max(0, match.start() - 30) : match.end() + 30]
+        if re.search(_GPU_WORDS, window, _I) and not re.search(r"\bram\b|of (text|data)", window, _I):
+            found.update(hardware="gpu", gpu_memory_gb=float(match.group(1)))
+            quotes["gpu_memory_gb"] = quotes.setdefault("hardware", _around(text, match, 0))
+            break
+        if re.search(r"\bram\b", window, _I):
+            found["ram_gb"] = float(match.group(1))
+    count = re.search(
+        rf"(\d+|{'|'.join(_NUMBER_WORDS)})\s*(?:x\s*)?(?:[\w-]+\s+)?(?:gpus|cards|(?:{_GPU_WORDS})s)\b"
+        rf"|(\d+)\s*x\s*(?:{_GPU_WORDS})", text, _I)
+    if count:
+        raw = (count.group(1) or count.group(2)).lower()
+        found.update(hardware="gpu", num_gpus=_NUMBER_WORDS.get(raw) or int(raw))
+        quotes["num_gpus"] = _around(text, count, 0)
+    elif re.search(r"multi[- ]gpu|several gpus|gpu (server|cluster|node)s?\b.*\bgpus", text, _I):
+        found.update(hardware="gpu", num_gpus=found.get("num_gpus") or 4)
+        quotes["num_gpus"] = "multi-GPU"
+
+
+def _time(text: str, found: dict, quotes: dict) -> None:
+    match = re.search(r"(\d+(?:\.\d+)?)\s*(hours?|hrs?|h|days?|minutes|mins)\b", text, _I)
+    if match and not re.search(r"per (day|hour)", text[match.end() : match.end() + 10], _I):
+        unit = match.group(2).lower()
+        factor = 24 if unit.startswith("d") else 1 / 60 if unit.startswith("min") else 1
+        found["time_limit_hours"] = float(match.group(1)) * factor
+        quotes["time_limit_hours"] = _around(text, match, 0)
+    elif re.search(r"overnight", text, _I):
+        found["time_limit_hours"] = 10.0
+        quotes["time_limit_hours"] = "overnight"
+
+
+def _criteria(text: str, found: dict, quotes: dict) -> None:
+    match = re.search(r"(better means|success (means|is|looks like)|good (answers?|output) (is|are|means)|"
+                      r"we('ll| will)? measure|judged by|the goal is|should (always|never))\s*:?\s*([^.!?\n]+)", text, _I)
+    if match:
+        found["success_criteria"] = match.group(0).strip()
+    elif re.search(r"\b(accuracy|f1|precision|recall|exact match)\b", text, _I):
+        found["success_criteria"] = re.search(r"[^.!?\n]*\b(accuracy|f1|precision|recall|exact match)\b[^.!?\n]*",
+                                              text, _I).group(0).strip()
+    if "success_criteria" in found:
+        quotes["success_criteria"] = found["success_criteria"][:80]
+    example = re.search(r"(good (answer|reply|response|output)|for example|e\.g\.|like this)[^\"“]{0,40}[\"“]([^\"”]{3,})[\"”]",
+                        text, _I)
+    if example:
+        found["example_answer"] = example.group(3).strip()
+    budget = re.search(r"(?:[$€£]\s?\d[\d,.]*\s?[km]?|\d[\d,.]*\s?(?:dollars|usd|eur|euros?|gbp))(?:\s*(?:per|a|/)\s*\w+)?",
+                       text, _I)
+    if budget:
+        found["budget"] = budget.group(0).strip()
+        quotes["budget"] = found["budget"]
+
+
+_DOMAINS = {
+    "legal": r"legal|contract|clause|law firm|lawyer", "medical": r"medical|clinical|patient|health|doctor",
+    "finance": r"financ|bank|invest|accounting|insurance", "customer support": r"support|help ?desk|customer service",
+    "e-commerce": r"e-?commerce|shop|product descriptions|retail", "software": r"software|devops|code|api docs",
+    "marketing": r"marketing|brand|blog|newsletter", "education": r"education|students|teach|course",
+}
+_TONES = r"friendly|formal|casual|concise|empathetic|playful|professional|warm|witty|plain|short"
+
+
+def _domain(text: str, found: dict, quotes: dict) -> None:
+    for name, pattern in _DOMAINS.items():
+        if re.search(pattern, text, _I):
+            found["domain"] = name
+            return
+
+
+def _tone(text: str, found: dict, quotes: dict) -> None:
+    tones = sorted({t.lower() for t in re.findall(rf"\b({_TONES})\b", text, _I)})
+    if tones:
+        found["tone"] = ", ".join(tones)
+
+
+def _model(text: str, found: dict, quotes: dict) -> None:
+    model = catalogue.mentioned(text)
+    if model:
+        found["wants_base_model"] = model.name
+        quotes["wants_base_model"] = model.name

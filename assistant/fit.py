@@ -1,0 +1,267 @@
+"""Which base model and method fit the user's hardware, judged by the training estimator.
+
+The recommendation tries candidates from the best to the lightest (largest model first, the lightest
+method that fits it) and keeps the first the estimator calls "fits". The draft plans built here are for
+the user's machine, not this one, so they skip `TrainingPlan`'s this-machine checks (QLoRA needs CUDA
+*here*); the plan the user approves is validated again before anything launches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from assistant import catalogue
+from assistant.catalogue import CatalogueModel
+from assistant.state import ConversationState
+
+DRAFT_DATA_DIR = "<prepared dataset>"  # no report there: the estimator assumes 1000 rows, we rescale
+_PEFT_ONLY = ("prompt_tuning", "prefix_tuning")
+
+
+def hardware_of(state: ConversationState) -> tuple[Any, str | None]:
+    """The user's machine as the estimator's `Hardware`, and the assumption made when it wasn't said."""
+    from tools.train.hardware import Hardware, cpu_hardware
+
+    c = state.constraints
+    if c.hardware == "gpu":
+        count = c.num_gpus or 1
+        if c.gpu_memory_gb is None and not c.gpu_name:
+            return Hardware.parse(f"{count}x GPU 24 GB"), "GPU memory not given: assumed 24 GB per GPU"
+        memory = f" {c.gpu_memory_gb:g} GB" if c.gpu_memory_gb else ""
+        try:
+            return Hardware.parse(f"{count}x {c.gpu_name or 'GPU'}{memory}"), None
+        except ValueError:
+            return Hardware.parse(f"{count}x GPU 24 GB"), f"unknown GPU {c.gpu_name}: assumed 24 GB"
+    if c.hardware == "cpu":
+        if c.ram_gb:
+            import os
+
+            return cpu_hardware(c.ram_gb, os.cpu_count() or 1), None
+        return _this_cpu(), None
+    hw = Hardware.detect()
+    return hw, f"hardware not given: planned for this machine ({hw.describe()})"
+
+
+def _this_cpu() -> Any:
+    import os
+
+    from tools.train.hardware import cpu_hardware, usable_ram_gb
+
+    return cpu_hardware(usable_ram_gb(), os.cpu_count() or 1)
+
+
+def draft_plan(model: CatalogueModel, objective: str, method: str, params: dict[str, Any]) -> Any:
+    from tools.train.plan import TrainingPlan
+
+    return TrainingPlan.model_construct(
+        base_model=model.model, data_dir=DRAFT_DATA_DIR, objective=objective, method=method, **params
+    )
+
+
+def estimate_for(state: ConversationState, plan: Any, hw: Any) -> Any:
+    """The estimator's verdict for a draft plan, with the duration rescaled to the user's row count."""
+    from assistant.recommend import EstimateSummary
+    from tools.train.estimate import estimate
+
+    est = estimate(plan, hw)
+    rows = state.data.rows or 1000
+    scale = max(rows * 0.9, 1) / 1000  # 90% of the rows train; the estimator assumed 1000 without a report
+    notes = [n for n in est.notes if "assumed 1000" not in n]
+    return EstimateSummary(
+        verdict=est.verdict, peak_memory_gb=est.peak_memory_gb, available_gb=est.available_gb,
+        duration_min=round(est.duration_s * scale / 60, 1), total_steps=max(1, round(est.total_steps * scale)),
+        hardware=est.hardware,
+        suggestion=est.suggestion, suggested_changes=est.suggested_changes, notes=notes,
+    )
+
+
+def pick_fitting(state: ConversationState, objective: str, hw: Any) -> Any:
+    """The largest candidate model with the first method that fits; the smallest setup if none does."""
+    from assistant.recommend import Pick, hyperparameters
+
+    methods, method_reasons = _methods(state, objective, hw)
+    models, model_reason = _models(state, objective, hw)
+    limit_min = (state.constraints.time_limit_hours or 0) * 60
+    tried: list[tuple[CatalogueModel, str, Any, dict]] = []
+    explicit = bool(state.preferences.base_model)
+    for model, method in _candidates(models, methods, hw, state):
+        params, est = _fitted(state, model, objective, method, hw, hyperparameters(state, objective, method, hw))
+        tried.append((model, method, est, params))
+        good = est.verdict == "fits" or (explicit and est.verdict == "tight")
+        if good and (not limit_min or est.duration_min <= limit_min or model is models[-1]):
+            params, est = _cap_time(state, model, objective, method, hw, params, est)
+            reasons = method_reasons.get(method, []) + [_fit_reason(state, model, method, est, hw, model_reason)]
+            return Pick(method=method, model=model, hyperparameters=params, estimate=est, reasons=reasons,
+                        alternatives=_runner_up(objective, methods, method))
+    model, method, est, params = min(tried, key=lambda t: t[2].peak_memory_gb)
+    reason = (f"Nothing in the catalogue fits comfortably on your {hw.describe()}; the lightest setup is "
+              f"{model.name} with {method} ({est.verdict}).")
+    return Pick(method=method, model=model, hyperparameters=params, estimate=est, reasons=[reason])
+
+
+_OTHER_WHY = {
+    "lora": "LoRA on a 16-bit base: a little better than QLoRA, but needs about twice the memory for the weights",
+    "qlora": "QLoRA: a 4-bit base takes a bigger model or a longer max_length on the same GPU",
+    "full": "full fine-tuning: every weight, most memory, most risk of forgetting",
+    "dora": "DoRA: often a bit better than LoRA at the same memory, ~20% slower",
+}
+_OTHER_WHY_AFTER = {("dora", "lora"): "a plain LoRA adapter: faster than DoRA, a little less quality",
+                    ("full", "lora"): "LoRA: a small adapter, far less memory, less forgetting"}
+
+
+CPU_MINUTES = 60  # without a stated time limit, a CPU run is kept to about an hour
+
+
+def _cap_time(state: ConversationState, model: CatalogueModel, objective: str, method: str, hw: Any,
+              params: dict[str, Any], est: Any) -> tuple[dict[str, Any], Any]:
+    """Cap the steps when the run would take longer than the user's limit (or an hour on a CPU)."""
+    limit = (state.constraints.time_limit_hours or 0) * 60 or (CPU_MINUTES if hw.kind == "cpu" else 0)
+    if not limit or est.duration_min <= limit or est.total_steps <= 1:
+        return params, est
+    steps = max(10, int(est.total_steps * limit / est.duration_min))
+    capped = {**params, "max_steps": steps}
+    share = steps / est.total_steps
+    note = (f"Capped at {steps} steps ({share:.0%} of the planned passes over your data) to stay within "
+            f"{limit / 60:g} h on this hardware; raise max steps if you can wait longer.")
+    capped_est = est.model_copy(update={"duration_min": round(est.duration_min * share, 1), "total_steps": steps,
+                                        "notes": [*est.notes, note]})
+    return capped, capped_est
+
+
+def _candidates(models: list[CatalogueModel], methods: list[str], hw: Any,
+                state: ConversationState) -> list[tuple[CatalogueModel, str]]:
+    """(model, method) pairs, best first: largest model first, then its lightest method that fits."""
+    pairs: list[tuple[CatalogueModel, str]] = []
+    wanted = state.preferences.method
+    if wanted and wanted == methods[0]:
+        pairs += [(m, wanted) for m in models]  # the user's method on the largest model it fits
+    if "full" in methods:
+        # Full fine-tuning is only worth it on a model of some size; below that, LoRA on a bigger one wins.
+        pairs += [(m, "full") for m in models if m.params_b >= 3 or len(models) == 1]
+    for model in models:
+        order = [m for m in methods if m != "full"]
+        # 16-bit weights taking over half the card leave too little room for activations: QLoRA first
+        # (the standard recipe for 7-8B models on 24 GB consumer GPUs, Dettmers et al. 2023).
+        if (hw.kind == "cuda" and "qlora" in order and model.params_b * 2 > 0.5 * hw.memory_gb
+                and state.success.priority != "quality"):  # 4-bit costs a little quality
+            order.remove("qlora")
+            order.insert(0, "qlora")
+        pairs += [(model, m) for m in order]
+    return pairs
+
+
+def _fitted(state: ConversationState, model: CatalogueModel, objective: str, method: str, hw: Any,
+            params: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """Estimate; when it doesn't fit, take the estimator's own fix once if it keeps the method."""
+    est = estimate_for(state, draft_plan(model, objective, method, params), hw)
+    changes = getattr(est, "suggested_changes", None)
+    if est.verdict != "fits" and changes and "method" not in changes:
+        fixed = {**params, **changes}
+        retry = estimate_for(state, draft_plan(model, objective, method, fixed), hw)
+        if retry.verdict == "fits":
+            return fixed, retry
+    return params, est
+
+
+def _runner_up(objective: str, methods: list[str], chosen: str) -> list:
+    from assistant.recommend import Alternative
+
+    return [Alternative(objective=objective, method=m, why=_OTHER_WHY_AFTER.get((chosen, m), _OTHER_WHY[m]))
+            for m in methods if m != chosen and m in _OTHER_WHY][:2]
+
+
+def _fit_reason(state: ConversationState, model: CatalogueModel, method: str, est: Any, hw: Any, why: str) -> str:
+    said = state.quote("constraints.hardware") or state.quote("constraints.gpu_name")
+    machine = f'your {hw.describe()}' + (f' ("{said}")' if said else "")
+    words = {"lora": "a LoRA adapter", "qlora": "QLoRA (4-bit base + LoRA adapter)", "dora": "a DoRA adapter",
+             "full": "full fine-tuning (all weights)", "prompt_tuning": "prompt tuning",
+             "prefix_tuning": "prefix tuning"}[method]
+    return (f"{model.name} with {words} {est.verdict} on {machine}: about {est.peak_memory_gb:.1f} GB of "
+            f"{est.available_gb:.0f} GB, roughly {_duration(est.duration_min)}. {why}").strip()
+
+
+def _duration(minutes: float) -> str:
+    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+
+
+def _models(state: ConversationState, objective: str, hw: Any) -> tuple[list[CatalogueModel], str]:
+    wanted = catalogue.find(state.preferences.base_model or "")
+    if wanted:
+        return [wanted], f'You asked for {wanted.name} ("{state.quote("preferences.base_model", wanted.name)}").'
+    if hw.kind == "cpu":
+        return [catalogue.DEFAULT], "On a CPU the embedded SmolLM2-135M-Instruct is the model that trains in minutes."
+    task, priority = state.use_case.task_kind, state.success.priority
+    cap, why = 8.5, "The largest model that fits usually answers best."
+    if task in {"classification", "extraction"}:
+        cap, why = 1.6, "A label or a few fields don't need a big model; a small one is fast and cheap to serve."
+    elif priority in {"speed", "cost"}:
+        cap, why = 3.5, "You want it fast and cheap, so a small model."
+    elif hw.device_count >= 8:
+        cap = 100.0
+    elif priority == "quality":
+        cap, why = 15.0, "You put quality first, so the largest model that trains in 16 bits on your GPU."
+    elif hw.device_count > 1:
+        cap = 35.0
+    # Prefer permissive licences at similar size: a Llama 8B ranks like a 6.8B.
+    ranked = sorted((m for m in catalogue.gpu_models() if m.params_b <= cap),
+                    key=lambda m: m.params_b * (1.0 if m.permissive else 0.85), reverse=True)
+    return ranked, why
+
+
+def _methods(state: ConversationState, objective: str, hw: Any) -> tuple[list[str], dict[str, list[str]]]:
+    q, d = state.quote, state.data
+    wanted = state.preferences.method
+    cpu = hw.kind == "cpu"
+    if wanted and wanted != "none":
+        if wanted == "qlora" and cpu:
+            return ["lora"], {"lora": ["QLoRA needs a CUDA GPU for its 4-bit base; on a CPU we use LoRA, the same adapter."]}
+        if wanted in _PEFT_ONLY and objective not in ("sft", "continued_pretraining"):
+            return ["lora"], {"lora": [f"{wanted} works with SFT only; for {objective.upper()} we use LoRA."]}
+        said = q("preferences.method", wanted)
+        return [wanted, "lora", "qlora"], {wanted: [f'You asked for {wanted} ("{said}").']}
+    virtual = _virtual_token_method(state, objective)
+    if virtual:
+        return [virtual[0], "lora"], {virtual[0]: [virtual[1]]}
+    if cpu:
+        return ["lora"], {"lora": ["LoRA trains a small adapter, the practical choice on a CPU."]}
+    rows = d.rows or 0
+    if hw.device_count > 1 and (objective == "continued_pretraining" or rows >= 20_000 or state.success.priority == "quality"):
+        why = (f"With {hw.device_count} GPUs ({q('constraints.num_gpus', 'multi-GPU')}) and "
+               f"{'a large corpus' if objective == 'continued_pretraining' else 'plenty of data'}, full fine-tuning "
+               "uses every weight; it is the most thorough option when memory allows.")
+        return ["full", "lora"], {"full": [why], "lora": [
+            f"With {hw.device_count} GPUs, LoRA scales to a large base model; data-parallel across the GPUs."]}
+    if hw.device_count > 1:
+        return ["lora"], {"lora": [
+            f"With {hw.device_count} GPUs, LoRA on a large 16-bit base trains data-parallel across them."]}
+    if state.success.priority == "quality":
+        why = (f'You said "{q("success.priority", "quality matters most")}": DoRA splits each update into direction '
+               "and magnitude and usually closes part of the gap to full fine-tuning, at LoRA's memory.")
+        return ["dora", "lora", "qlora"], {"dora": [why]}
+    return ["lora", "qlora"], {
+        "lora": ["LoRA trains a small adapter on a frozen 16-bit base: most of full fine-tuning's quality at a "
+                 "fraction of the memory."],
+        "qlora": ["QLoRA keeps the base in 4 bits so a bigger model fits your GPU; the adapter trains in 16 bits."],
+    }
+
+
+def _virtual_token_method(state: ConversationState, objective: str) -> tuple[str, str] | None:
+    """Prompt or prefix tuning: many small per-tenant adapters, or very little data for a narrow task."""
+    if objective not in ("sft",):
+        return None
+    d, u, q = state.data, state.use_case, state.quote
+    narrow = u.task_kind in {"classification", "extraction"}
+    generative = u.task_kind in {"summarization", "generation"}
+    if not (narrow or generative):
+        return None
+    if state.deployment.many_adapters:
+        said = f'You said "{q("deployment.many_adapters", "one per customer")}"'
+    elif d.rows is not None and d.rows < 200:
+        said = f"With about {d.rows} examples"
+    else:
+        return None
+    if narrow:
+        return "prompt_tuning", (f"{said}: prompt tuning learns only ~20 virtual tokens per task (a few KB), so it "
+                                 "can't overfit much and one base model serves every task.")
+    return "prefix_tuning", (f"{said}: prefix tuning learns a small prefix per layer (Li & Liang 2021, made for "
+                             "generation tasks like summarisation), tiny to store and hard to overfit.")

@@ -1,0 +1,276 @@
+"""The conversation as a LangGraph graph: interview -> recommend -> plan -> approval -> prepare -> train
+-> (later, on `advance`) monitor -> evaluate -> compare.
+
+The approval node calls `interrupt()`: the graph stops there, the checkpointer saves it, and the user's
+next message resumes it as the answer (approve, reject, an edit in words, or new information). Nothing
+after that node can run without an approval, and only the nodes after it call tools that act.
+
+Graph state holds plain JSON (dicts), so checkpoints load in any later version of the app.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, interrupt
+
+from assistant import interview
+from assistant.interview import known_facts, next_questions
+from assistant.llm import Brain
+from assistant.peek import peek
+from assistant.plan import PlanProposal, apply_edit, build_proposal, plan_card, training_plan
+from assistant.recommend import Recommendation, recommend
+from assistant.state import ConversationState, apply_update
+from assistant.tools import ToolBox, ToolError
+from tools import paths
+
+_APPROVE = re.compile(r"^\W*(yes|y|yep|yeah|ok|okay|approved?|go|go ahead|start|start it|run it|do it|"
+                      r"looks good|lgtm|sounds good|ship it|let'?s go|proceed|confirm(ed)?)\b", re.I)
+_REJECT = re.compile(r"^\W*(no|n|nope|reject(ed)?|cancel|stop|abort|don'?t|do not)\b", re.I)
+_FILE = re.compile(r"([\w~./\\-]+\.(?:jsonl|json|csv|tsv|parquet|txt|md))\b", re.I)
+
+
+class GraphState(TypedDict, total=False):
+    input: str
+    files: list[str]
+    event: str  # "message" or "advance"
+    conv: dict
+    recommendation: dict | None
+    proposal: dict | None
+    phase: str  # interview | review | need_data | training | done | failed
+    messages: Annotated[list[dict], operator.add]
+    tools_called: Annotated[list[dict], operator.add]
+    dataset: dict | None
+    run_id: str | None
+    results: dict | None
+
+
+def _say(text: str) -> dict:
+    return {"role": "assistant", "content": text}
+
+
+def _said(brain: Brain, text: str) -> dict:
+    # "phrased": the LLM wrote it, token by token, so a streaming UI has shown it already.
+    return {**_say(text), "phrased": True} if brain.uses_llm else _say(text)
+
+
+def _user(text: str) -> dict:
+    return {"role": "user", "content": text}
+
+
+def _conv(state: GraphState) -> ConversationState:
+    return ConversationState(**(state.get("conv") or {}))
+
+
+class Nodes:
+    """The graph's nodes before and at the approval gate, bound to a brain (reads, words) and tools (acts).
+
+    Each method is one node; a node returns a state update, or a `Command` when it also picks the next node.
+    """
+
+    def __init__(self, brain: Brain, toolbox: ToolBox, confine_paths: bool = False):
+        self.brain = brain
+        self.toolbox = toolbox
+        self.confine_paths = confine_paths
+
+    def call(self, name: str, **args: Any) -> tuple[Any, list[dict]]:
+        """Call a tool; the record goes into the thread's `tools_called`."""
+        return self.toolbox.call(name, **args), [{"tool": name, "args": args}]
+
+    # -------------------------------------------------------------- interview
+
+    def understand(self, state: GraphState) -> dict:
+        conv = _conv(state)
+        text = state.get("input", "")
+        for path in state.get("files") or []:
+            update, quotes = peek(path)
+            conv = apply_update(conv, update, quotes, path)
+        update, quotes = self.brain.read(conv, text)
+        conv = apply_update(conv, update, quotes, text)
+        if update.skip:
+            conv = interview.mark_skipped(conv)
+        return {"conv": conv.model_dump(mode="json"), "messages": [_user(text)] if text else []}
+
+    def after_understand(self, state: GraphState) -> str:
+        return "ask" if next_questions(_conv(state)) else "recommend"
+
+    def ask(self, state: GraphState) -> dict:
+        import prompts
+
+        conv = _conv(state)
+        questions = next_questions(conv)
+        draft = prompts.render("questions", understood=known_facts(conv) if len(conv.asked) < 2 else [],
+                               questions=[q.text for q in questions])
+        conv = interview.mark_asked(conv, questions)
+        reply = self.brain.phrase(draft, "ask the next interview questions", conv)
+        return {"conv": conv.model_dump(mode="json"), "messages": [_said(self.brain, reply)], "phase": "interview"}
+
+    def recommend(self, state: GraphState) -> dict:
+        import prompts
+
+        conv = _conv(state)
+        rec = recommend(conv)
+        draft = prompts.render("recommendation", rec=rec.model_dump(mode="json"))
+        purpose = "introduce the recommendation" if rec.trains else "explain why not to fine-tune"
+        update: dict[str, Any] = {"recommendation": rec.model_dump(mode="json"),
+                                  "messages": [_said(self.brain, self.brain.phrase(draft, purpose, conv))]}
+        if not rec.trains:
+            update.update(proposal=None, phase="interview")
+        return update
+
+    def after_recommend(self, state: GraphState) -> str:
+        return "propose" if (state.get("recommendation") or {}).get("objective") not in (None, "none") else END
+
+    def propose(self, state: GraphState, config: RunnableConfig) -> dict:
+        rec = Recommendation(**state["recommendation"])
+        thread = config.get("configurable", {}).get("thread_id", "")
+        try:
+            proposal = build_proposal(rec, _conv(state), thread)
+        except ValueError as exc:
+            return {"phase": "interview", "proposal": None,
+                    "messages": [_say(f"I couldn't turn that into a valid plan: {exc}")]}
+        return {"proposal": proposal.model_dump(mode="json"), "phase": "review",
+                "messages": [_say(plan_card(proposal, rec))]}
+
+    def after_propose(self, state: GraphState) -> str:
+        return "approval" if state.get("proposal") else END
+
+    # -------------------------------------------------------------- the gate
+
+    def approval(self, state: GraphState) -> Command:
+        """Stop until the user answers the plan: approve, reject, an edit in words, or new information."""
+        proposal = PlanProposal(**state["proposal"])
+        rec = Recommendation(**state["recommendation"])
+        text = str(interrupt({"card": plan_card(proposal, rec), "plan": proposal.training}) or "").strip()
+        heard = [_user(text)]
+        new, changed, problems = apply_edit(proposal, text, _conv(state))
+        if problems:
+            return Command(goto="approval", update={"messages": heard + [_say(
+                f"I can't make that change: {problems[0]} The plan is unchanged; approve it, or change something else.")]})
+        if changed:
+            return Command(goto="approval", update={"proposal": new.model_dump(mode="json"), "messages": heard + [
+                _say(f"Updated: {', '.join(changed)}.\n\n{plan_card(new, rec)}")]})
+        if _APPROVE.search(text) and not _REJECT.search(text):
+            return Command(goto="prepare", update={"messages": heard, "phase": "approved"})
+        if _REJECT.search(text):
+            return Command(goto=END, update={"messages": heard + [_say(
+                "Understood: nothing was run. Tell me what to change (the goal, the data, the hardware), "
+                "or ask for a new recommendation.")], "phase": "interview", "proposal": None})
+        return Command(goto="understand", update={"input": text, "files": [], "phase": "interview"})
+
+    # -------------------------------------------------------------- after approval
+
+    def prepare(self, state: GraphState) -> Command:
+        proposal = PlanProposal(**state["proposal"])
+        d = proposal.data
+        if not d.source:
+            return Command(goto=END, update={"phase": "need_data", "messages": [_say(
+                "Approved. To start, attach your data file (or type its path): I'll check and prepare it first.")]})
+        if self.confine_paths:
+            try:
+                paths.inside_home(d.source)
+            except PermissionError as exc:
+                return Command(goto="approval", update={"messages": [_say(str(exc))]})
+        args = dict(source=d.source, out_dir=d.out_dir, model=proposal.training["base_model"],
+                    max_length=d.max_length, val_fraction=d.val_fraction, pii_redaction=d.pii_redaction,
+                    near_dedupe_threshold=d.near_dedupe_threshold)
+        try:
+            report, calls = self.call("prepare_data", **args)
+        except ToolError as exc:
+            return Command(goto="approval", update={
+                "tools_called": [{"tool": "prepare_data", "args": args}], "messages": [_say(
+                    f"Preparing the data failed: {exc}\n\nFix the file and say **approve** again, or change the plan.")]})
+        return Command(goto="train", update={"tools_called": calls, "dataset": report,
+                                             "messages": [_say(_data_summary(report))]})
+
+    def train(self, state: GraphState) -> Command:
+        proposal = PlanProposal(**state["proposal"])
+        try:
+            plan = training_plan(proposal).model_dump(mode="json")  # checked against the prepared data now
+        except ValueError as exc:  # PlanError: e.g. the prepared data doesn't suit the objective
+            return Command(goto="approval", update={"messages": [_say(
+                f"The plan doesn't fit the prepared data: {exc}\n\nChange the plan, then approve again.")]})
+        # Training runs on this machine: check it fits here, now with the real data's lengths.
+        try:
+            est, calls = self.call("estimate_plan", plan=plan)
+        except ToolError:  # an estimate is advice; its failure must not stop an approved run
+            est, calls = {}, [{"tool": "estimate_plan", "args": {"plan": plan}}]
+        if est.get("verdict") == "won't fit":
+            return Command(goto="approval", update={"tools_called": calls, "messages": [_say(
+                f"This plan won't fit this machine's memory ({est.get('peak_memory_gb')} GB needed, "
+                f"{est.get('available_gb')} GB available). {est.get('suggestion') or ''} "
+                "Change the plan (e.g. \"batch size 1\"), then approve again.")]})
+        try:
+            run_id, launched = self.call("launch_training", plan=plan)
+        except ToolError as exc:
+            return Command(goto="approval", update={
+                "tools_called": calls + [{"tool": "launch_training", "args": {"plan": plan}}], "messages": [_say(
+                    f"Training could not start: {exc}\n\nChange the plan, or say **approve** to try again.")]})
+        return Command(goto=END, update={"tools_called": calls + launched, "run_id": run_id, "phase": "training",
+                                         "messages": [_say(f"Training started (run `{run_id}`). Ask me \"how is it "
+                                                           "going?\" any time; I'll read the loss curve for you.")]})
+
+    def attach(self, state: GraphState) -> Command:
+        """After an approval without data: take the file the user now attaches or names."""
+        text = state.get("input", "")
+        found = (state.get("files") or []) + _FILE.findall(text)
+        heard = [_user(text)] if text else []
+        if not found:
+            return Command(goto=END, update={"messages": heard + [_say(
+                "I still need the data file: attach it or type its path.")]})
+        proposal = PlanProposal(**state["proposal"])
+        proposal.data.source = found[0]
+        return Command(goto="prepare", update={"proposal": proposal.model_dump(mode="json"),
+                                               "messages": heard, "phase": "approved"})
+
+
+def build_graph(brain: Brain, toolbox: ToolBox, checkpointer: Any, confine_paths: bool = False) -> Any:
+    """Compile the graph with its nodes bound to `brain` and `toolbox`.
+
+    `confine_paths`: data files must lie inside the app's data dir (the web UI: users upload, and a
+    path typed into the chat is never opened outside it).
+    """
+    from assistant.pipeline import Pipeline
+
+    nodes = Nodes(brain, toolbox, confine_paths)
+    pipeline = Pipeline(nodes.call)
+    graph = StateGraph(GraphState)
+    for name in ("understand", "ask", "recommend", "propose", "approval", "prepare", "train", "attach"):
+        graph.add_node(name, getattr(nodes, name))
+    for name in ("monitor", "evaluate", "compare"):
+        graph.add_node(name, getattr(pipeline, name))
+    graph.add_conditional_edges(START, _entry, ["understand", "attach", "monitor"])
+    graph.add_conditional_edges("understand", nodes.after_understand, ["ask", "recommend"])
+    graph.add_edge("ask", END)
+    graph.add_conditional_edges("recommend", nodes.after_recommend, ["propose", END])
+    graph.add_conditional_edges("propose", nodes.after_propose, ["approval", END])
+    return graph.compile(checkpointer=checkpointer)
+
+
+def _entry(state: GraphState) -> str:
+    phase = state.get("phase") or "interview"
+    if state.get("event") == "advance" or phase == "training":
+        return "monitor"
+    if phase == "need_data":
+        return "attach"
+    return "understand"
+
+
+def _data_summary(report: dict) -> str:
+    rows, usable = report.get("rows"), report.get("usable_rows") or report.get("valid_rows")
+    parts = [f"Data ready: {usable} of {rows} rows usable as `{report.get('dataset_type')}` "
+             f"({report.get('train_rows')} train / {report.get('validation_rows')} validation)."]
+    dupes = (report.get("exact_duplicates") or 0) + (report.get("near_duplicates") or 0)
+    if dupes:
+        parts.append(f"{dupes} duplicate rows removed.")
+    pii = {k: v for k, v in (report.get("pii") or {}).items() if v}
+    if pii:
+        parts.append("Redacted: " + ", ".join(f"{v} {k}" for k, v in pii.items()) + ".")
+    errors = report.get("error_count") or len(report.get("errors") or [])
+    if errors:
+        parts.append(f"{errors} rows had problems and were left out (see the data report).")
+    return " ".join(parts)

@@ -1,0 +1,127 @@
+"""The assistant's two brains: rules (always there) and an optional OpenAI-compatible chat model.
+
+    export FINETUNE_ASSISTANT_LLM_BASE_URL=http://127.0.0.1:8000/v1   # vLLM, Ollama (/v1), OpenAI, ...
+    export FINETUNE_ASSISTANT_LLM_MODEL=Qwen/Qwen2.5-7B-Instruct
+    export FINETUNE_ASSISTANT_LLM_API_KEY=...                          # optional for local servers
+
+With a model, it reads each message into a `StateUpdate` through structured output and rephrases the
+rules' draft replies; the rules still run first, and whatever the model fails at falls back to them, so
+the flow never depends on the model behaving. The decisions (recommendation, plan) are always the rules'.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from assistant.extract import extract
+from assistant.interview import known_facts
+from assistant.state import ConversationState, StateUpdate
+
+ENV_PREFIX = "FINETUNE_ASSISTANT_LLM_"
+REPLY_TAG = "assistant-reply"
+
+
+class LLMConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str
+    model: str
+    api_key: str | None = None
+    temperature: float = 0.2
+    structured_method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema"
+    timeout_s: float = 60.0
+
+    @classmethod
+    def from_env(cls) -> LLMConfig | None:
+        """The endpoint from `FINETUNE_ASSISTANT_LLM_*`, or None when no base URL or model is set."""
+        url, model = os.environ.get(ENV_PREFIX + "BASE_URL"), os.environ.get(ENV_PREFIX + "MODEL")
+        if not url or not model:
+            return None
+        method = os.environ.get(ENV_PREFIX + "STRUCTURED_METHOD", "json_schema")
+        return cls(base_url=url, model=model, api_key=os.environ.get(ENV_PREFIX + "API_KEY") or None,
+                   structured_method=method)
+
+
+def make_chat_model(config: LLMConfig) -> Any:
+    """A LangChain chat model for the endpoint (langchain-openai speaks to any OpenAI-compatible server)."""
+    from langchain_openai import ChatOpenAI
+
+    # Local servers ignore the key, but the client insists on one.
+    return ChatOpenAI(base_url=config.base_url, model=config.model, api_key=config.api_key or "not-needed",
+                      temperature=config.temperature, timeout=config.timeout_s, max_retries=1)
+
+
+class Brain:
+    """Reads messages and words replies. `model=None` is the deterministic interviewer alone."""
+
+    def __init__(self, model: Any = None, structured_method: str | None = None):
+        self.model = model
+        self.structured_method = structured_method
+        self.errors: list[str] = []  # what the model got wrong, for the UI's "details" and for tests
+
+    @property
+    def uses_llm(self) -> bool:
+        return self.model is not None
+
+    def read(self, state: ConversationState, text: str) -> tuple[StateUpdate, dict[str, str]]:
+        """The facts in `text`: the rules' findings, overridden field by field by the model's."""
+        update, quotes = extract(text)
+        if self.model is None or not text.strip():
+            return update, quotes
+        parsed = self._structured(state, text)
+        if parsed is None:
+            return update, quotes
+        merged = {**update.model_dump(exclude_none=True), **parsed.model_dump(exclude_none=True)}
+        return StateUpdate(**merged), quotes
+
+    def _structured(self, state: ConversationState, text: str) -> StateUpdate | None:
+        import prompts
+
+        system = prompts.render("interview", known=known_facts(state), asked=state.asked[-2:])
+        try:
+            runnable = self._with_schema(StateUpdate)
+            result = runnable.invoke([("system", system), ("human", text)])
+        except Exception as exc:  # a model that can't do structured output must not stop the interview
+            self.errors.append(f"extract: {type(exc).__name__}: {exc}")
+            return None
+        if isinstance(result, dict):
+            result = StateUpdate(**result)
+        return result if isinstance(result, StateUpdate) else None
+
+    def _with_schema(self, schema: type[BaseModel]) -> Any:
+        if self.structured_method:
+            try:
+                return self.model.with_structured_output(schema, method=self.structured_method)
+            except (TypeError, ValueError, NotImplementedError):
+                pass  # a chat model without the `method` option
+        return self.model.with_structured_output(schema)
+
+    def phrase(self, draft: str, purpose: str, state: ConversationState) -> str:
+        """The draft reply reworded by the model (same facts, same numbers); the draft itself without one."""
+        if self.model is None:
+            return draft
+        import prompts
+
+        system = prompts.render("system", known=known_facts(state))
+        instruction = prompts.render("phrase", purpose=purpose, draft=draft)
+        try:
+            # The tag lets `Assistant.stream` pass these tokens (and no structured-output JSON) to the user.
+            message = self.model.invoke([("system", system), ("human", instruction)], config={"tags": [REPLY_TAG]})
+        except Exception as exc:
+            self.errors.append(f"phrase: {type(exc).__name__}: {exc}")
+            return draft
+        text = message.content if isinstance(message.content, str) else ""
+        return text.strip() or draft
+
+
+def default_brain(llm: Any = "auto") -> Brain:
+    """`"auto"`: the endpoint from the environment if set, else rules; None: rules; a chat model: that one."""
+    if llm == "auto":
+        config = LLMConfig.from_env()
+        if config is None:
+            return Brain()
+        return Brain(make_chat_model(config), config.structured_method)
+    return Brain(llm)

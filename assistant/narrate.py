@@ -1,0 +1,107 @@
+"""Training progress and results in plain words: is the loss falling, is it overfitting, did it beat the base?
+
+    read_metrics(run_dir)                 # rows of metrics.jsonl
+    progress_text(status, metrics)        # "Step 40 of 120 (33%). Training loss 2.31 -> 1.52: learning. ..."
+    results_text(evaluation, comparison)  # "The tuned model beat the base: validation loss 2.10 -> 1.45 ..."
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def read_metrics(run_dir: str | Path | None) -> list[dict]:
+    if not run_dir:
+        return []
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the trainer may be mid-way through writing the last line
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def loss_trend(metrics: list[dict]) -> str | None:
+    """Training loss, first vs recent (the mean of a window smooths step-to-step noise)."""
+    losses = [m["loss"] for m in metrics if isinstance(m.get("loss"), int | float)]
+    if len(losses) < 2:
+        return None
+    window = max(1, len(losses) // 5)
+    first, last = sum(losses[:window]) / window, sum(losses[-window:]) / window
+    if last < first * 0.97:
+        return f"Training loss {first:.2f} → {last:.2f}: it is learning."
+    if last > first * 1.03:
+        return (f"Training loss rose {first:.2f} → {last:.2f}: the learning rate may be too high; "
+                "consider halving it.")
+    return f"Training loss is flat around {last:.2f}: little is being learned yet (early steps, or a learning rate too low)."
+
+
+def overfitting(metrics: list[dict]) -> str | None:
+    """Validation loss rising while training loss falls: the model is memorising."""
+    evals = [(m.get("step", i), m["eval_loss"]) for i, m in enumerate(metrics) if isinstance(m.get("eval_loss"), int | float)]
+    if len(evals) < 2:
+        if evals:
+            return f"Validation loss {evals[0][1]:.2f} at step {evals[0][0]}."
+        return None
+    best_step, best = min(evals, key=lambda e: e[1])
+    last_step, last = evals[-1]
+    if last > best * 1.05 and last_step != best_step:
+        return (f"Overfitting: validation loss was lowest ({best:.2f}) at step {best_step} and is {last:.2f} now. "
+                f"Fewer epochs, more data or a lower rank would help; the step-{best_step} checkpoint is the one to keep.")
+    return f"Validation loss {evals[0][1]:.2f} → {last:.2f}: no sign of overfitting."
+
+
+def progress_text(status: dict[str, Any], metrics: list[dict]) -> str:
+    state = status.get("status", "unknown")
+    step, total = status.get("step") or 0, status.get("total_steps")
+    where = f"step {step} of {total} ({100 * step / total:.0f}%)" if total else f"step {step}"
+    parts = [f"Training is {state}: {where}."]
+    eta = status.get("eta_s")
+    if isinstance(eta, int | float) and eta > 0 and state == "running":
+        parts.append(f"About {eta / 60:.0f} min left." if eta >= 90 else f"About {eta:.0f} s left.")
+    for text in (loss_trend(metrics), overfitting(metrics)):
+        if text:
+            parts.append(text)
+    if status.get("error"):
+        parts.append(f"Error: {status['error']}")
+    return " ".join(parts)
+
+
+def results_text(evaluation: dict[str, Any] | None, comparison: dict[str, Any] | None) -> str:
+    parts: list[str] = []
+    if evaluation:
+        verdict = evaluation.get("verdict") or evaluation.get("summary") or evaluation.get("sentence")
+        if verdict:
+            parts.append(str(verdict))
+        else:
+            base, tuned = _losses(evaluation)
+            if base is not None and tuned is not None:
+                word = "beat" if tuned < base else "did not beat"
+                parts.append(f"The tuned model {word} the base: validation loss {base:.2f} → {tuned:.2f}.")
+    if comparison:
+        prompt = comparison.get("prompt", "")
+        base_answer = comparison.get("base") or comparison.get("base_answer") or ""
+        tuned_answer = comparison.get("tuned") or comparison.get("tuned_answer") or ""
+        parts.append(f"On a held-out prompt, \"{_clip(prompt, 120)}\":\n\n**Base:** {_clip(base_answer, 400)}\n\n"
+                     f"**Tuned:** {_clip(tuned_answer, 400)}")
+    return "\n\n".join(parts) or "Evaluation finished."
+
+
+def _losses(evaluation: dict[str, Any]) -> tuple[float | None, float | None]:
+    base, tuned = evaluation.get("base"), evaluation.get("tuned")
+    if isinstance(base, dict) and isinstance(tuned, dict):
+        return base.get("loss"), tuned.get("loss")
+    return evaluation.get("base_loss"), evaluation.get("tuned_loss")
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

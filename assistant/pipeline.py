@@ -1,0 +1,115 @@
+"""The graph's nodes after training starts: monitor the run, then evaluate it and compare base and tuned.
+
+`Assistant.advance(thread)` (or any message while a run trains) enters at `monitor`. While the run is
+active it narrates progress; once it completed, it evaluates the run and answers one held-out prompt with
+both models, and says in plain words whether fine-tuning paid off.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from langgraph.graph import END
+from langgraph.types import Command
+
+from assistant.narrate import progress_text, read_metrics, results_text
+from assistant.tools import ToolError
+
+ACTIVE = ("starting", "running", "cancelling", "queued")
+
+
+def _say(text: str) -> dict:
+    return {"role": "assistant", "content": text}
+
+
+class Pipeline:
+    """Nodes after launch; `call(name, **args)` calls a tool and returns (result, call records)."""
+
+    def __init__(self, call: Callable[..., tuple[Any, list[dict]]]):
+        self.call = call
+
+    def monitor(self, state: dict) -> Command:
+        heard = [{"role": "user", "content": state["input"]}] if state.get("input") else []
+        run_id = state.get("run_id")
+        if not run_id:
+            return Command(goto=END, update={"messages": heard + [_say("No training run is going yet.")]})
+        try:
+            status, calls = self.call("training_status", run_id=run_id)
+        except ToolError as exc:
+            return Command(goto=END, update={"messages": heard + [_say(f"I couldn't read the run's status: {exc}")]})
+        text = progress_text(status, read_metrics(status.get("run_dir")))
+        update = {"tools_called": calls, "messages": heard + [_say(text)]}
+        if status.get("status") in ACTIVE:
+            return Command(goto=END, update=update)
+        if status.get("status") != "completed":
+            hint = " It can be resumed from its last checkpoint." if status.get("resumable") else ""
+            return Command(goto=END, update={**update, "phase": "failed", "messages": heard + [_say(text + hint)]})
+        return Command(goto="evaluate", update={**update, "results": {"status": status}})
+
+    def evaluate(self, state: dict) -> Command:
+        status = (state.get("results") or {}).get("status", {})
+        try:
+            report, calls = self.call("evaluate_run", run_dir=status["run_dir"])
+        except ToolError as exc:
+            return Command(goto="compare", update={
+                "messages": [_say(f"Evaluation failed: {exc}")],
+                "tools_called": [{"tool": "evaluate_run", "args": {"run_dir": status.get("run_dir")}}]})
+        return Command(goto="compare", update={"tools_called": calls,
+                                               "results": {"status": status, "evaluation": _brief(report)}})
+
+    def compare(self, state: dict) -> Command:
+        results = dict(state.get("results") or {})
+        status = results.get("status", {})
+        plan = (state.get("proposal") or {}).get("training", {})
+        prompt = held_out_prompt((state.get("dataset") or {}).get("out_dir") or plan.get("data_dir"))
+        tuned = status.get("output_dir") or str(Path(status.get("run_dir", ".")) / "adapter")
+        comparison, calls = None, []
+        if prompt:
+            try:
+                comparison, calls = self.call("compare_models", base_model=plan.get("base_model", "default"),
+                                              tuned_path=tuned, prompt=prompt)
+            except ToolError as exc:
+                results["compare_error"] = str(exc)
+        results["comparison"] = {k: comparison.get(k) for k in ("prompt", "base", "tuned")} if comparison else None
+        text = results_text(results.get("evaluation"), results["comparison"])
+        if results.get("compare_error"):
+            text += f"\n\n(The side-by-side comparison failed: {results['compare_error']})"
+        text += "\n\nOpen the Compare tab to try your own prompts and vote blind; votes become DPO data."
+        return Command(goto=END, update={"tools_called": calls, "results": results, "phase": "done",
+                                         "messages": [_say(text)]})
+
+
+def _brief(report: dict) -> dict:
+    """The parts of an eval report worth keeping in the conversation (not the per-example answers)."""
+    metrics = report.get("metrics") or {}
+    return {"verdict": report.get("verdict"), "metrics": metrics,
+            "base_loss": (metrics.get("base") or {}).get("loss"), "tuned_loss": (metrics.get("tuned") or {}).get("loss")}
+
+
+def held_out_prompt(data_dir: str | None) -> str | None:
+    """The first user turn (or prompt) of the validation split: a prompt neither model trained on."""
+    if not data_dir:
+        return None
+    path = Path(data_dir) / "validation.jsonl"
+    if not path.is_file():
+        return None
+    for line in path.read_text(encoding="utf-8").splitlines()[:50]:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        prompt = row.get("prompt")
+        if isinstance(prompt, list):
+            row = {"messages": prompt}
+            prompt = None
+        if isinstance(prompt, str) and prompt.strip():
+            return prompt
+        for msg in row.get("messages") or []:
+            if isinstance(msg, dict) and msg.get("role") == "user" and msg.get("content"):
+                return str(msg["content"])
+        if isinstance(row.get("text"), str):
+            return row["text"][:200]
+    return None

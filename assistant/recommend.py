@@ -1,0 +1,272 @@
+"""From what the user told us to a ranked recommendation: objective, method, base model, settings, why.
+
+    from assistant.recommend import recommend
+    rec = recommend(state)            # pure: same state, same recommendation; nothing is run
+    rec.objective, rec.method, rec.base_model, rec.reasons
+
+The rules are the ones an experienced ML engineer applies: retrieval beats fine-tuning for facts that
+change; a prompt beats fine-tuning on a few dozen examples; the data's shape picks the objective (pairs
+-> DPO/ORPO, thumbs -> KTO, a large raw corpus -> continued pretraining, examples -> SFT); the hardware
+and the estimator pick the largest model and the lightest method that fit. Every reason quotes the user.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant import catalogue
+from assistant.catalogue import CatalogueModel
+from assistant.state import ConversationState, Method, Objective
+
+MIN_ROWS = 30  # below this, a few-shot prompt is the honest answer (OpenAI suggests 50-100 to see gains)
+SMALL_ROWS = 500  # below this, overfitting is the main risk
+CPT_ROWS, CPT_MB = 10_000, 20.0  # roughly 5M+ tokens of raw text before continued pretraining pays off
+_DATASET_TYPE = {
+    "chat": "conversational", "prompt_completion": "prompt_completion", "labelled": "prompt_completion",
+    "preference_pairs": "preference", "ratings": "unpaired_preference", "unlabelled_text": "language_modeling",
+}
+_OBJECTIVE_DATA = {"dpo": "preference", "orpo": "preference", "kto": "unpaired_preference",
+                   "continued_pretraining": "language_modeling"}
+
+
+class EstimateSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Literal["fits", "tight", "won't fit"]
+    peak_memory_gb: float
+    available_gb: float
+    duration_min: float
+    total_steps: int = 0
+    hardware: str
+    suggestion: str | None = None
+    suggested_changes: dict[str, Any] | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class Alternative(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    objective: Objective
+    method: Method
+    why: str
+
+
+class Recommendation(BaseModel):
+    """The first choice plus ranked alternatives; `reasons` quote the user's own answers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    objective: Objective
+    method: Method
+    base_model: str = Field(..., description="Catalogue name, e.g. Qwen2.5-1.5B-Instruct.")
+    model: str = Field(..., description="What the plan loads: 'default' or a hub id.")
+    licence: str
+    dataset_type: str | None = None
+    hardware: str
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    estimate: EstimateSummary | None = None
+    reasons: list[str] = Field(default_factory=list)
+    risks: list[str] = Field(default_factory=list)
+    alternatives: list[Alternative] = Field(default_factory=list)
+    assumptions: list[str] = Field(default_factory=list)
+    instead: str | None = Field(None, description="For none/none: what to do instead of fine-tuning.")
+
+    @property
+    def trains(self) -> bool:
+        return self.objective != "none"
+
+
+def recommend(state: ConversationState) -> Recommendation:
+    """The recommendation for `state`; pure (reads no files, runs nothing)."""
+    from assistant.fit import hardware_of
+
+    hw, hw_assumption = hardware_of(state)
+    objective, reasons, alternatives, instead = choose_objective(state)
+    assumptions = [hw_assumption] if hw_assumption else []
+    dataset_type = _dataset_type(state, objective)
+    if state.data.layout is None and objective == "sft":
+        assumptions.append("data layout unknown: assumed chat conversations (messages)")
+    pick = choose_method_and_model(state, objective, hw)
+    reasons += pick.reasons
+    if state.success.criteria and objective != "none":
+        reasons.append(f'You said "{state.success.criteria}": after training I compare base and tuned on held-out '
+                       "examples of yours, so you can judge exactly that.")
+    rec = Recommendation(
+        objective=objective, method=pick.method, base_model=pick.model.name, model=pick.model.model,
+        licence=pick.model.licence, dataset_type=dataset_type, hardware=hw.describe(),
+        hyperparameters=pick.hyperparameters, estimate=pick.estimate, reasons=reasons,
+        alternatives=alternatives + pick.alternatives, assumptions=assumptions, instead=instead,
+    )
+    rec.risks = risks(state, rec, pick.model)
+    return rec
+
+
+# ---------------------------------------------------------------- objective
+
+
+def choose_objective(state: ConversationState) -> tuple[Objective, list[str], list[Alternative], str | None]:
+    """(objective, reasons, alternatives, what to do instead when not fine-tuning)."""
+    d, u, q = state.data, state.use_case, state.quote
+    wanted = state.preferences.objective
+    if wanted and wanted != "none" and _data_allows(state, wanted):
+        return wanted, [f'You asked for {wanted.upper()} ("{q("preferences.objective", wanted)}").'], [], None
+    if u.facts_change_often:
+        why = (f'You said "{q("use_case.facts_change_often", "the facts change often")}": fine-tuning bakes facts '
+               "into weights, where they go stale. Retrieval (RAG) looks them up fresh at answer time.")
+        return "none", [why], [Alternative(objective="sft", method="lora", why=(
+            "fine-tune for tone and format only, and keep the facts in retrieval"))], (
+            "Use retrieval: index your documents and pass the relevant ones to the model in the prompt.")
+    if d.rows is not None and d.rows < MIN_ROWS:
+        why = (f'You have about {d.rows} examples ("{q("data.rows", str(d.rows))}"): too few to fine-tune without '
+               f"memorising them (we want at least {MIN_ROWS}, ideally a few hundred).")
+        return "none", [why], [Alternative(objective="sft", method="lora", why=(
+            f"once you have {MIN_ROWS}+ examples, a small LoRA SFT run"))], (
+            "Put 3-5 of your examples into the system prompt (few-shot prompting) and collect more data.")
+    if d.has_pairs or d.layout == "preference_pairs":
+        return _preference_objective(state)
+    if d.has_ratings or d.layout == "ratings":
+        why = (f'Your data is single answers rated good or bad ("{q("data.layout", "ratings")}"). KTO learns from '
+               "exactly that: no pairs needed, each thumbs up/down counts.")
+        return "kto", [why], [Alternative(objective="sft", method="lora", why="train only on the thumbs-up answers")], None
+    if d.layout == "unlabelled_text":
+        return _raw_text_objective(state)
+    return "sft", [_sft_reason(state)], [], None
+
+
+def _data_allows(state: ConversationState, objective: str) -> bool:
+    need = _OBJECTIVE_DATA.get(objective)
+    have = _DATASET_TYPE.get(state.data.layout or "")
+    return need is None or have is None or need == have
+
+
+def _preference_objective(state: ConversationState) -> tuple[Objective, list[str], list[Alternative], None]:
+    q = state.quote
+    said = f'You have preference pairs ("{q("data.layout", q("data.has_pairs", "pairs"))}"): a better and a worse answer per prompt.'
+    # ORPO folds the SFT step into the preference loss (Hong et al. 2024): one run when the chosen answers
+    # also teach a format the model doesn't know yet. For general chat the instruct model already has the
+    # format, and DPO only has to shift its preferences.
+    if state.use_case.task_kind in {"style", "extraction", "classification", "code", "summarization"}:
+        why = (f"{said} The chosen answers also teach a new {state.use_case.task_kind} format, and ORPO learns the "
+               "format and the preference in one run, without a reference model.")
+        return "orpo", [why], [Alternative(objective="dpo", method="lora", why="SFT on the chosen answers first, then DPO")], None
+    why = f"{said} DPO learns directly from such pairs; your instruct base model already knows the task."
+    return "dpo", [why], [Alternative(objective="orpo", method="lora", why="one-stage alternative without a reference model")], None
+
+
+def _raw_text_objective(state: ConversationState) -> tuple[Objective, list[str], list[Alternative], None]:
+    d, q = state.data, state.quote
+    big = (d.rows or 0) >= CPT_ROWS or (d.size_mb or 0) >= CPT_MB
+    size_words = q("data.size_mb") or q("data.rows") or "a large corpus"
+    if big and state.use_case.task_kind != "style":
+        why = (f'Your data is unlabelled text, and a lot of it ("{size_words}"). Continued pretraining teaches the '
+               "model your domain's vocabulary and facts; an SFT step on a few examples can follow for the format.")
+        return "continued_pretraining", [why], [Alternative(objective="sft", method="lora", why=(
+            "turn part of the corpus into question/answer examples and fine-tune on those"))], None
+    why = (f'Your data is unlabelled text ("{q("data.layout", "raw text")}") and not a huge corpus, so we fine-tune '
+           "on the texts themselves: the model picks up their voice and wording.")
+    return "sft", [why], [Alternative(objective="continued_pretraining", method="lora", why=(
+        "worth it once you have millions of tokens"))], None
+
+
+def _sft_reason(state: ConversationState) -> str:
+    d, u, q = state.data, state.use_case, state.quote
+    what = {"chat": "example conversations", "labelled": "inputs with their correct labels",
+            "prompt_completion": "inputs with the answers you want"}.get(d.layout or "", "examples of the task")
+    task = f' for your use case ("{q("use_case.task_kind", u.task_kind)}")' if u.task_kind else ""
+    source = f' ("{q("data.layout")}")' if q("data.layout") else ""
+    return f"You have {what}{source}{task}; supervised fine-tuning (SFT) teaches the model to answer like them."
+
+
+def _dataset_type(state: ConversationState, objective: str) -> str | None:
+    if objective == "none":
+        return None
+    return _OBJECTIVE_DATA.get(objective) or _DATASET_TYPE.get(state.data.layout or "", "conversational")
+
+
+# ---------------------------------------------------------------- method, model, hyperparameters
+
+
+class Pick(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    method: Method
+    model: CatalogueModel
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    estimate: EstimateSummary | None = None
+    reasons: list[str] = Field(default_factory=list)
+    alternatives: list[Alternative] = Field(default_factory=list)
+
+
+def choose_method_and_model(state: ConversationState, objective: Objective, hw: Any) -> Pick:
+    from assistant.fit import pick_fitting
+
+    if objective == "none":
+        model = catalogue.DEFAULT if hw.kind == "cpu" else _inference_model(hw)
+        return Pick(method="none", model=model, reasons=[
+            f"To prompt, use {model.name}: it runs on your {hw.describe()} ({model.licence})."])
+    return pick_fitting(state, objective, hw)
+
+
+def _inference_model(hw: Any) -> CatalogueModel:
+    # Serving in 16-bit needs ~2 bytes per parameter plus room for the KV cache.
+    fitting = [m for m in catalogue.gpu_models() if m.params_b * 2.4 <= hw.memory_gb * hw.device_count and m.permissive]
+    return fitting[-1] if fitting else catalogue.DEFAULT
+
+
+def hyperparameters(state: ConversationState, objective: str, method: str, hw: Any) -> dict[str, Any]:
+    """Settings from the data size and the technique; the plan's validators check them again."""
+    rows = state.data.rows or 1000
+    epochs = 3.0 if rows < SMALL_ROWS else 2.0 if rows < 10_000 else 1.0
+    if objective in ("dpo", "orpo", "kto", "continued_pretraining"):
+        epochs = min(epochs, 2.0 if rows < SMALL_ROWS else 1.0)
+    task = state.use_case.task_kind
+    max_length = 512 if task in {"classification", "extraction"} else 2048 if objective == "continued_pretraining" else 1024
+    if hw.kind == "cpu":
+        max_length = min(max_length, 512)
+    # Small per-device batches with accumulation: the logits of a 150k-token vocabulary dominate memory.
+    pairs = objective in ("dpo", "orpo", "kto")
+    params: dict[str, Any] = {"epochs": epochs, "max_length": max_length,
+                              "batch_size": 1 if pairs else 2, "gradient_accumulation": 8 if pairs else 4}
+    if hw.kind == "cuda" and method != "prefix_tuning":
+        params["gradient_checkpointing"] = True  # ~30% slower, a fraction of the activation memory
+    if method in ("lora", "qlora", "dora"):
+        rank = 8 if rows < SMALL_ROWS else 16 if rows < 50_000 else 32
+        params.update(lora_r=rank, lora_alpha=2 * rank, lora_dropout=0.1 if rows < SMALL_ROWS else 0.05)
+    if method in ("prompt_tuning", "prefix_tuning"):
+        params["num_virtual_tokens"] = 20
+    if objective in ("dpo", "orpo", "kto"):
+        params["beta"] = 0.1
+    return params
+
+
+# ---------------------------------------------------------------- risks
+
+
+def risks(state: ConversationState, rec: Recommendation, model: CatalogueModel) -> list[str]:
+    d, c, q = state.data, state.constraints, state.quote
+    out: list[str] = []
+    if rec.trains and d.rows is not None and d.rows < SMALL_ROWS:
+        out.append(f"Overfitting: {d.rows} examples is little; we hold out a validation split, train few epochs "
+                   "and watch the validation loss.")
+    if rec.objective == "continued_pretraining" or rec.method == "full":
+        out.append("Forgetting: training all weights or on raw text can erode general and chat skills; a low "
+                   "learning rate and an SFT step afterwards limit it.")
+    if d.contains_pii:
+        out.append(f'Personal data ("{q("data.contains_pii", "personal data")}"): emails, phone numbers, cards and '
+                   "IDs are redacted before training; a model can still memorise names, so review samples.")
+    if c.on_prem:
+        out.append("Data stays on your machines: training and serving run locally; configure no external LLM endpoint.")
+    if rec.trains and not model.permissive:
+        gated = " It is gated: accept the licence on the Hub and log in first." if model.gated else ""
+        out.append(f"Licence: {model.name} is under the {model.licence}; check it allows your use.{gated}")
+    if rec.estimate and rec.estimate.verdict != "fits":
+        out.append(f"Memory: {rec.estimate.verdict} ({rec.estimate.peak_memory_gb:.1f} of "
+                   f"{rec.estimate.available_gb:.0f} GB). {rec.estimate.suggestion or ''}".strip())
+    if rec.estimate:
+        out += [n for n in rec.estimate.notes if n.startswith("Capped")]
+    limit = c.time_limit_hours
+    if rec.estimate and limit and rec.estimate.duration_min > limit * 60:
+        out.append(f"Time: about {rec.estimate.duration_min / 60:.1f} h, over your {limit:g} h; lower epochs or max_steps.")
+    return out

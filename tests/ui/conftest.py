@@ -1,0 +1,110 @@
+"""A running app (subprocess) on the tiny model, and a Playwright browser on Debian's chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+CHROMIUM = os.environ.get("FINETUNE_ASSISTANT_CHROMIUM", "/usr/bin/chromium")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    import httpx
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app exited early with code {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"the app did not answer on {url} within {timeout}s")
+
+
+@pytest.fixture
+def app_url(tiny_model_dir, tmp_path):
+    """The app as a user starts it (`finetune-assistant ui`), with "default" meaning the tiny model."""
+    home = tmp_path / "app-home"
+    port = _free_port()
+    env = {**os.environ, "FINETUNE_ASSISTANT_HOME": str(home), "FINETUNE_ASSISTANT_DEFAULT_MODEL": str(tiny_model_dir),
+           "PYTHONUNBUFFERED": "1"}
+    env.pop("FINETUNE_ASSISTANT_LLM_BASE_URL", None)
+    log = open(tmp_path / "app.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tools.cli", "ui", "--port", str(port), "--backend", "transformers", "--llm", "rules"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_http(url, proc)
+        yield url, home
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        _stop_training(home)
+        log.close()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tmp_path / "app.log", ARTIFACTS / f"{Path(tmp_path).name}-app.log")
+
+
+def _stop_training(home: Path) -> None:
+    """Training runs in its own process session; don't let one outlive the test."""
+    import sqlite3
+
+    db = home / "app.db"
+    if not db.is_file():
+        return
+    with sqlite3.connect(db) as conn:
+        pids = [row[0] for row in conn.execute("SELECT pid FROM runs WHERE pid IS NOT NULL")]
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def shot():
+    """Save a screenshot as a test artifact: shot(page, "name")."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str) -> Path:
+        path = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take

@@ -1,0 +1,212 @@
+"""Cleaning steps over converted records: whitespace normalisation, PII redaction, exact and near
+duplicate removal.
+
+String work runs over all strings of the dataset at once (joined by NUL) so regexes make one
+C-level pass. Near-duplicates use MinHash with datasketch's permutations (scheme "affine32") and
+its LSH banding parameters; signatures are computed with numpy over token-id shingles, since
+hashing millions of shingles one `MinHash.update` call at a time would dominate the pipeline.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+SEP = "\x00"
+_TRAILING = re.compile(r"[ \t]+\n")
+_BLANKS = re.compile(r"\n{3,}")
+_ODD_SPACES = str.maketrans({"\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u200b": None, "\ufeff": None, "\r": "\n"})
+NUM_PERM = 64
+SHINGLE = 3  # words per shingle: chat rows are short, and one edited word must not change too many shingles
+
+
+def string_slots(record: dict) -> Iterator[tuple[Any, Any]]:
+    """(container, key) of every text the record holds, so batch functions can write them back."""
+    for key, value in record.items():
+        if isinstance(value, str) and key != "label":
+            yield record, key
+        elif isinstance(value, list) and key != "tools":
+            for msg in value:
+                if isinstance(msg, dict) and isinstance(msg.get("content"), str):
+                    yield msg, "content"
+
+
+def map_strings(records: list[dict], fn: Callable[[list[str]], list[str]]) -> None:
+    """Apply a batch function to every text of every record, in place."""
+    slots = [slot for record in records for slot in string_slots(record)]
+    new = fn([container[key] for container, key in slots])
+    for (container, key), value in zip(slots, new, strict=True):
+        container[key] = value
+
+
+def normalise(strings: list[str]) -> list[str]:
+    """Unix newlines, no odd spaces or zero-width chars, no trailing spaces, at most one blank line, trimmed."""
+    if not strings:
+        return strings
+    joined = SEP.join(s.replace(SEP, "") for s in strings) if any(SEP in s for s in strings) else SEP.join(strings)
+    joined = joined.replace("\r\n", "\n")
+    if any(chr(c) in joined for c in _ODD_SPACES):  # translate() is slow; most data has none of these
+        joined = joined.translate(_ODD_SPACES)
+    out = []
+    # Regexes only where needed: a pattern scanning every character costs more than tokenizing it.
+    for s in joined.split(SEP):
+        if " \n" in s or "\t\n" in s:
+            s = _TRAILING.sub("\n", s)
+        if "\n\n\n" in s:
+            s = _BLANKS.sub("\n\n", s)
+        out.append(s.strip())
+    return out
+
+
+def record_text(record: dict, with_system: bool = True) -> str:
+    """All texts of a record in order; roles included so a question and an answer with the same words differ."""
+    parts = []
+    for key, value in record.items():
+        if isinstance(value, str) and key != "label":
+            parts.append(f"{key}: {value}")
+        elif isinstance(value, list) and key != "tools":
+            parts += [f"{m['role']}: {m['content']}" for m in value if with_system or m.get("role") != "system"]
+        elif isinstance(value, bool):
+            parts.append(f"{key}: {value}")
+    return "\n".join(parts)
+
+
+def exact_duplicates(records: list[dict]) -> dict[int, int]:
+    """index -> index of its first copy, comparing case-folded, whitespace-collapsed text."""
+    first: dict[str, int] = {}
+    dups = {}
+    for i, record in enumerate(records):
+        j = first.setdefault(" ".join(record_text(record).casefold().split()), i)
+        if j != i:
+            dups[i] = j
+    return dups
+
+
+def _fmix32(h):
+    """MurmurHash3's 32-bit finalizer, as datasketch applies it before its affine permutations."""
+    import numpy as np
+
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def word_ids(texts: list[str]):
+    """Per text, 32-bit hashes of its lower-cased words (CJK characters count as words), as
+    (flat uint32 array, words per text). Vectorised over code points: no Python work per word."""
+    import numpy as np
+
+    joined = SEP.join(t.replace(SEP, " ") for t in texts).lower()
+    cp = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+    ascii_word = np.zeros(128, dtype=bool)
+    ascii_word[[ord(c) for c in "0123456789abcdefghijklmnopqrstuvwxyz_'"]] = True
+    word = np.where(cp < 128, ascii_word[np.minimum(cp, 127)], True)
+    word &= ~np.isin(cp, _UNICODE_SPACES)
+    cjk = ((cp >= 0x3040) & (cp <= 0x9FFF)) | ((cp >= 0xAC00) & (cp <= 0xD7AF))
+    starts = np.flatnonzero(word & (~np.concatenate(([False], word[:-1])) | cjk))
+    ends = np.flatnonzero(word & (~np.concatenate((word[1:], [False])) | cjk)) + 1
+    h = np.zeros(len(starts), dtype=np.uint32)
+    padded = np.concatenate([cp, np.zeros(_WORD_CHARS, dtype=np.uint32)])
+    for j in range(_WORD_CHARS):  # a word's hash mixes its first _WORD_CHARS characters
+        h = h * np.uint32(0x01000193) + np.where(starts + j < ends, padded[starts + j], np.uint32(0))
+    seps = np.flatnonzero(cp == 0)
+    lengths = np.diff(np.searchsorted(starts, np.concatenate(([0], seps, [len(cp)]))))
+    return h, lengths
+
+
+_WORD_CHARS = 12
+_UNICODE_SPACES = [0x85, 0xA0, 0x1680, *range(0x2000, 0x200C), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000]
+
+
+def shingle_hashes(ids, k: int = SHINGLE):
+    """32-bit hashes of every k-item window per document (a document shorter than k is one shingle).
+
+    `ids` is a list of id lists, or (flat array, lengths). Returns (hashes, doc_of_each_hash).
+    """
+    import itertools
+
+    import numpy as np
+
+    if isinstance(ids, tuple):
+        flat, lengths = ids
+        flat, lengths = np.asarray(flat, dtype=np.uint32), np.asarray(lengths, dtype=np.int64)
+    else:
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.uint32, count=int(lengths.sum()))
+    n = len(flat)
+    h = np.zeros(n, dtype=np.uint32)
+    for j in range(k):  # FNV-style mixing of k consecutive ids, wrapping mod 2^32
+        h[: n - j] = h[: n - j] * np.uint32(0x01000193) + flat[j:] + np.uint32(1)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    valid = np.ones(n, dtype=bool)
+    tails = (ends[:, None] - np.arange(1, k)[None, :]).ravel()  # windows running past their document
+    valid[tails[(tails >= np.repeat(starts, k - 1)) & (tails >= 0)]] = False
+    doc = np.repeat(np.arange(len(lengths)), lengths)
+    for d in np.flatnonzero((lengths > 0) & (lengths < k)).tolist():  # rare: one shingle of a short document
+        acc = np.uint32(0)
+        for t in flat[starts[d] : ends[d]]:
+            acc = acc * np.uint32(0x01000193) + np.uint32(t) + np.uint32(1)
+        h[starts[d]] = acc
+        valid[starts[d]] = True
+    return h[valid], doc[valid]
+
+
+def minhash_signatures(ids: list[list[int]], num_perm: int = NUM_PERM, seed: int = 1):
+    """(n_docs, num_perm) uint32 signatures equal to datasketch `MinHash(num_perm, seed).update_batch(shingles)`
+    with an identity hash function over our shingle hashes; empty documents get all-max rows."""
+    import numpy as np
+    from datasketch import MinHash
+
+    a, b = MinHash(num_perm=num_perm, seed=seed).permutations
+    hashes, doc = shingle_hashes(ids)
+    n_docs = len(ids[1]) if isinstance(ids, tuple) else len(ids)
+    hashes = _fmix32(hashes)
+    sig = np.full((num_perm, n_docs), np.iinfo(np.uint32).max, dtype=np.uint32)
+    step = max(1, 4_000_000 // num_perm)
+    for lo in range(0, len(hashes), step):  # chunks bound the (num_perm x shingles) matrix
+        h, d = hashes[lo : lo + step], doc[lo : lo + step]
+        permuted = np.multiply.outer(a, h)
+        permuted += b[:, None]
+        bounds = np.flatnonzero(np.diff(d, prepend=-1))
+        rows = d[bounds]
+        sig[:, rows] = np.minimum(sig[:, rows], np.minimum.reduceat(permuted, bounds, axis=1))
+    return np.ascontiguousarray(sig.T)
+
+
+def near_duplicates(sig, threshold: float) -> dict[int, int]:
+    """index -> index of an earlier kept document whose estimated Jaccard similarity >= threshold.
+
+    LSH banding with datasketch's optimal (bands, rows) for the threshold: documents sharing any band
+    are candidates, then their signatures are compared to confirm.
+    """
+    import numpy as np
+    from datasketch import MinHashLSH
+
+    n, num_perm = sig.shape
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    empty = np.all(sig == np.iinfo(np.uint32).max, axis=1)
+    candidates: dict[int, set[int]] = {}
+    for band in range(lsh.b):
+        keys = np.ascontiguousarray(sig[:, band * lsh.r : (band + 1) * lsh.r]).view(f"V{4 * lsh.r}").ravel()
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        same = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
+        for i in same.tolist():  # consecutive members of one bucket
+            lo, hi = sorted(order[i : i + 2].tolist())
+            candidates.setdefault(hi, set()).add(lo)
+    dups: dict[int, int] = {}
+    for i in sorted(candidates):
+        if empty[i]:
+            continue
+        for j in sorted(candidates[i]):
+            if empty[j]:
+                continue
+            j = dups.get(j, j)
+            if float(np.mean(sig[i] == sig[j])) >= threshold:
+                dups[i] = j
+                break
+    return dups

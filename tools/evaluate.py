@@ -1,0 +1,408 @@
+"""Evaluate a training run on its validation split: base vs tuned, with one plain verdict.
+
+    finetune-assistant eval runs/<run_id> [--judge-url http://host:8000/v1 --judge-model NAME]
+    python -c "from tools.evaluate import evaluate; print(evaluate('runs/r1')['verdict'])"
+
+Measures held-out loss and perplexity on the reference answers (teacher forcing, answer tokens only),
+then generates an answer per prompt with both models and scores it against the reference: exact match,
+token F1 and ROUGE-L (longest common subsequence of tokens). With a judge (any OpenAI-compatible URL) it
+also asks that model which answer is better, in a random order, with the rubric in `prompts/judge_rubric.yaml`.
+Writes `eval/report.json`, `eval/report.md` and `eval/metrics.png` into the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import string
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools import paths
+from tools.backends import BASE, Sampling, TransformersBackend, open_backend, openai_chat
+
+TUNED = "tuned"
+_VERDICT = re.compile(r"verdict\s*[:\-]?\s*\**\s*(A|B|tie)\b", re.IGNORECASE)
+
+
+class JudgeConfig(BaseModel):
+    """An OpenAI-compatible judge. The API key is read from the named env var, never stored in a report."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(..., description="Base URL, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1")
+    model: str
+    api_key_env: str | None = "OPENAI_API_KEY"
+    max_tokens: int = Field(512, ge=16)
+
+
+class EvalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_examples: int = Field(64, ge=1, description="Validation rows used (the first N)")
+    max_new_tokens: int = Field(128, ge=1)
+    max_length: int = Field(1024, ge=16, description="Tokens per example for the loss")
+    backend: Literal["auto", "vllm", "transformers"] = "transformers"
+    judge: JudgeConfig | None = None
+    seed: int = 0
+
+
+@dataclass
+class Example:
+    prompt: list[dict] | str | None  # chat messages, raw text (non-chat prompt/completion) or None (plain text)
+    reference: str
+
+    def messages(self) -> list[dict]:
+        return self.prompt if isinstance(self.prompt, list) else [{"role": "user", "content": self.prompt or ""}]
+
+
+# --- text metrics ---------------------------------------------------------------------------------------
+
+
+def normalize(text: str) -> list[str]:
+    """Lowercase, drop punctuation, split on whitespace (SQuAD-style answer normalisation)."""
+    text = text.lower().translate(str.maketrans("", "", string.punctuation))
+    return text.split()
+
+
+def exact_match(prediction: str, reference: str) -> float:
+    return float(normalize(prediction) == normalize(reference))
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    pred, ref = normalize(prediction), normalize(reference)
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def lcs_length(a: list[str], b: list[str]) -> int:
+    """Longest common subsequence by dynamic programming over one row (O(len(a) * len(b)) time)."""
+    if len(a) < len(b):
+        a, b = b, a
+    row = [0] * (len(b) + 1)
+    for x in a:
+        prev_diag = 0
+        for j, y in enumerate(b, 1):
+            prev_diag, row[j] = row[j], prev_diag + 1 if x == y else max(row[j], row[j - 1])
+    return row[-1]
+
+
+def rouge_l(prediction: str, reference: str, max_tokens: int = 1000) -> float:
+    """ROUGE-L F1: the LCS of the two token sequences against each one's length."""
+    pred, ref = normalize(prediction)[:max_tokens], normalize(reference)[:max_tokens]
+    if not pred or not ref:
+        return float(pred == ref)
+    lcs = lcs_length(pred, ref)
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(pred), lcs / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+# --- the run and its validation split -------------------------------------------------------------------
+
+
+def load_run(run_dir: str | Path) -> tuple[dict, Path, Path]:
+    """(plan, tuned folder, validation.jsonl) of a run folder, with messages that say what is missing."""
+    import yaml
+
+    run_dir = Path(run_dir).expanduser()
+    plan_file = run_dir / "plan.yaml"
+    if not plan_file.is_file():
+        raise FileNotFoundError(f"{run_dir} has no plan.yaml; pass a training run folder (runs/<run_id>)")
+    plan = yaml.safe_load(plan_file.read_text()) or {}
+    tuned = next((run_dir / d for d in ("adapter", "model") if (run_dir / d).is_dir()), None)
+    if tuned is None:
+        raise FileNotFoundError(f"{run_dir} has no adapter/ or model/ folder yet; wait for the run to finish")
+    data_dir = Path(str(plan.get("data_dir", ""))).expanduser()
+    if not data_dir.is_absolute() and not data_dir.exists():
+        data_dir = run_dir / data_dir
+    validation = data_dir / "validation.jsonl"
+    if not validation.is_file():
+        raise FileNotFoundError(f"{validation} is missing (plan.yaml data_dir); prepare the data with a validation split")
+    return plan, tuned, validation
+
+
+def load_examples(path: str | Path, limit: int) -> list[Example]:
+    examples = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            example = _example(json.loads(line))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path} row {n}: {exc}; expected TRL rows (messages, prompt/completion or text)") from None
+        if example is not None:
+            examples.append(example)
+        if len(examples) >= limit:
+            break
+    if not examples:
+        raise ValueError(f"{path} has no rows to evaluate on")
+    return examples
+
+
+def _example(row: dict) -> Example | None:
+    if "messages" in row:
+        msgs = row["messages"]
+        last = max(i for i, m in enumerate(msgs) if m["role"] == "assistant")
+        return Example(prompt=msgs[:last], reference=msgs[last]["content"])
+    if "text" in row and "prompt" not in row:
+        return Example(prompt=None, reference=row["text"])
+    if row.get("label") is False:
+        return None  # an undesirable completion is no reference answer
+    answer = row["completion"] if "completion" in row else row["chosen"]
+    if isinstance(answer, list):
+        answer = "".join(m["content"] for m in answer if m["role"] == "assistant")
+    return Example(prompt=row["prompt"], reference=answer)
+
+
+# --- held-out loss --------------------------------------------------------------------------------------
+
+
+def heldout_loss(backend: TransformersBackend, model: str, examples: list[Example], max_length: int) -> float:
+    """Mean negative log-likelihood per reference token (prompt tokens are context, not scored)."""
+    import torch
+
+    total, count = 0.0, 0
+    with backend.model_for(model) as torch_model, torch.no_grad():
+        for example in examples:
+            ids, start = _tokens(backend.tokenizer, example)
+            ids = ids[:max_length]
+            if start >= len(ids) - 1:
+                continue
+            inputs = torch.tensor([ids], device=backend.device)
+            logits = torch_model(input_ids=inputs).logits[0, :-1].float()
+            targets = inputs[0, 1:]
+            nll = torch.nn.functional.cross_entropy(logits, targets, reduction="none")[max(start - 1, 0):]
+            total, count = total + nll.sum().item(), count + nll.numel()
+    if count == 0:
+        raise ValueError("no reference tokens left to score; raise max_length or check the validation rows")
+    return total / count
+
+
+def _tokens(tokenizer, example: Example) -> tuple[list[int], int]:
+    """Token ids of prompt + reference and the index where the reference starts."""
+    if isinstance(example.prompt, list):
+        prompt = tokenizer.apply_chat_template(example.prompt, add_generation_prompt=True, tokenize=True, return_dict=False)
+        full = tokenizer.apply_chat_template(example.prompt + [{"role": "assistant", "content": example.reference}],
+                                             tokenize=True, return_dict=False)  # fmt: skip
+        return list(full), len(prompt)
+    prompt = tokenizer(example.prompt or "", add_special_tokens=False)["input_ids"]
+    full = tokenizer((example.prompt or "") + example.reference, add_special_tokens=False)["input_ids"]
+    return full, len(prompt)
+
+
+# --- generation, scores, judge --------------------------------------------------------------------------
+
+
+def generate_answers(backend, model: str, examples: list[Example], sampling: Sampling) -> list[str]:
+    """Answers in order; a vLLM server gets them concurrently (it batches), transformers one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = 16 if backend.kind == "vllm" else 1
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda ex: backend.chat(model, ex.messages(), sampling).strip(), examples))
+
+
+def score(answers: list[str], examples: list[Example]) -> dict[str, float]:
+    n = len(examples)
+    return {
+        "exact_match": sum(exact_match(a, e.reference) for a, e in zip(answers, examples, strict=True)) / n,
+        "token_f1": sum(token_f1(a, e.reference) for a, e in zip(answers, examples, strict=True)) / n,
+        "rouge_l": sum(rouge_l(a, e.reference) for a, e in zip(answers, examples, strict=True)) / n,
+    }
+
+
+def judge_win_rate(judge: JudgeConfig, examples: list[Example], base: list[str], tuned: list[str],
+                   seed: int = 0) -> dict:  # fmt: skip
+    """Ask the judge per example, tuned shown as A or B at random; unparseable verdicts are counted apart."""
+    import prompts
+
+    rng = random.Random(seed)
+    api_key = os.environ.get(judge.api_key_env) if judge.api_key_env else None
+    tally = Counter()
+    for example, b, t in zip(examples, base, tuned, strict=True):
+        tuned_first = rng.random() < 0.5
+        a_text, b_text = (t, b) if tuned_first else (b, t)
+        question = example.prompt if isinstance(example.prompt, str) else _last_user(example.messages())
+        text = prompts.render("judge_rubric", question=question, reference=example.reference, answer_a=a_text,
+                              answer_b=b_text)  # fmt: skip
+        reply = openai_chat(judge.url, judge.model, [{"role": "user", "content": text}],
+                            Sampling(temperature=0.0, max_tokens=judge.max_tokens), api_key=api_key)  # fmt: skip
+        found = _VERDICT.findall(reply)
+        if not found:
+            tally["unparsed"] += 1
+            continue
+        verdict = found[-1].upper() if found[-1].lower() != "tie" else "tie"
+        if verdict == "tie":
+            tally["ties"] += 1
+        else:
+            tally["tuned_wins" if (verdict == "A") == tuned_first else "base_wins"] += 1
+    decided = tally["tuned_wins"] + tally["base_wins"] + tally["ties"]
+    rate = (tally["tuned_wins"] + 0.5 * tally["ties"]) / decided if decided else None
+    return {"model": judge.model, "url": judge.url, "win_rate": rate, "judged": decided,
+            **{k: tally[k] for k in ("tuned_wins", "base_wins", "ties", "unparsed")}}  # fmt: skip
+
+
+def _last_user(messages: list[dict]) -> str:
+    return next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+
+
+# --- the whole evaluation -------------------------------------------------------------------------------
+
+
+def evaluate(run_dir: str | Path, config: EvalConfig | None = None) -> dict:
+    """Evaluate a run's tuned model against its base on the validation split; write and return the report."""
+    config = config or EvalConfig()
+    run_dir = Path(run_dir).expanduser().resolve()
+    plan, tuned_dir, validation = load_run(run_dir)
+    examples = load_examples(validation, config.max_examples)
+    local = TransformersBackend(plan.get("base_model") or "default")
+    try:
+        from tools.backends import add_tuned
+
+        add_tuned(local, TUNED, tuned_dir)
+        metrics = {name: _loss_metrics(local, name, examples, config.max_length) for name in (BASE, TUNED)}
+        chat_examples = [e for e in examples if e.prompt is not None]
+        answers, engine, reason = _answers(local, plan, tuned_dir, chat_examples, config)
+    finally:
+        local.close()
+    for name in (BASE, TUNED):
+        if chat_examples:
+            metrics[name].update(score(answers[name], chat_examples))
+    judge = None
+    if config.judge and chat_examples:
+        judge = judge_win_rate(config.judge, chat_examples, answers[BASE], answers[TUNED], config.seed)
+    report = {
+        "run_dir": str(run_dir), "base_model": plan.get("base_model") or "default", "tuned": str(tuned_dir),
+        "validation": str(validation), "examples": len(examples), "generated": len(chat_examples),
+        "backend": engine, "fallback_reason": reason, "config": config.model_dump(mode="json"),
+        "metrics": metrics, "judge": judge,
+        "samples": [{"prompt": _last_user(e.messages()), "reference": e.reference, "base": b, "tuned": t}
+                    for e, b, t in zip(chat_examples[:5], answers[BASE][:5], answers[TUNED][:5], strict=True)],
+    }  # fmt: skip
+    report["verdict"] = verdict(metrics, judge)
+    write_report(run_dir / "eval", report)
+    return report
+
+
+def _loss_metrics(backend: TransformersBackend, name: str, examples: list[Example], max_length: int) -> dict:
+    loss = heldout_loss(backend, name, examples, max_length)
+    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
+
+
+def _answers(local, plan: dict, tuned_dir: Path, examples: list[Example], config: EvalConfig):
+    """Answers of both models, from the already loaded transformers model or a vLLM server."""
+    sampling = Sampling(temperature=0.0, max_tokens=config.max_new_tokens, seed=config.seed)
+    if not examples:
+        return {BASE: [], TUNED: []}, "none", None
+    if config.backend == "transformers":
+        engine, reason = local, None
+        return {n: generate_answers(engine, n, examples, sampling) for n in (BASE, TUNED)}, "transformers", reason
+    engine = open_backend(plan.get("base_model") or "default", {TUNED: str(tuned_dir)}, backend=config.backend)
+    try:
+        answers = {n: generate_answers(engine, n, examples, sampling) for n in (BASE, TUNED)}
+    finally:
+        engine.close()
+    return answers, engine.kind, engine.fallback_reason
+
+
+def verdict(metrics: dict, judge: dict | None = None) -> str:
+    """One plain sentence: did the tuned model beat the base, and by how much."""
+    base, tuned = metrics[BASE], metrics[TUNED]
+    change = (tuned["loss"] - base["loss"]) / base["loss"]
+    loss_part = f"held-out loss {'fell' if change < 0 else 'rose'} {abs(change):.0%} ({base['loss']:.3f} -> {tuned['loss']:.3f})"
+    if judge and judge.get("win_rate") is not None:
+        rate = judge["win_rate"]
+        head = "beat" if rate > 0.5 else ("tied with" if rate == 0.5 else "did not beat")
+        return f"The tuned model {head} the base: the judge preferred it in {rate:.0%} of {judge['judged']} comparisons, and {loss_part}."
+    better_loss = change < 0
+    if "rouge_l" not in base:
+        return f"The tuned model {'beat' if better_loss else 'did not beat'} the base: {loss_part}."
+    rouge_part = f"ROUGE-L went from {base['rouge_l']:.2f} to {tuned['rouge_l']:.2f}"
+    better_rouge = tuned["rouge_l"] > base["rouge_l"]
+    if better_loss and tuned["rouge_l"] >= base["rouge_l"]:
+        head = "beat the base"
+    elif not better_loss and not better_rouge:
+        head = "did not beat the base"
+    else:
+        head = "gave a mixed result against the base"
+    return f"The tuned model {head}: {loss_part}, and {rouge_part}."
+
+
+def write_report(out_dir: Path, report: dict) -> Path:
+    """report.json, report.md and metrics.png, all or nothing (an existing report is replaced whole)."""
+    with paths.atomic_dir(out_dir) as tmp:
+        (tmp / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+        (tmp / "report.md").write_text(_markdown(report), encoding="utf-8")
+        _plot(report, tmp / "metrics.png")
+        tmp.chmod(0o755)
+    return out_dir
+
+
+_ROWS = (("loss", "Held-out loss", "lower"), ("perplexity", "Perplexity", "lower"), ("exact_match", "Exact match", "higher"),
+         ("token_f1", "Token F1", "higher"), ("rouge_l", "ROUGE-L", "higher"))  # fmt: skip
+
+
+def _markdown(report: dict) -> str:
+    base, tuned = report["metrics"][BASE], report["metrics"][TUNED]
+    lines = [f"# Evaluation of {Path(report['run_dir']).name}", "", f"**{report['verdict']}**", "",
+             f"Base `{report['base_model']}` vs tuned `{report['tuned']}` on {report['examples']} validation rows "
+             f"({report['generated']} answered, backend: {report['backend']}).", "",
+             "| Metric | Base | Tuned | Better |", "|---|---|---|---|"]  # fmt: skip
+    for key, label, better in _ROWS:
+        if key in base:
+            lines.append(f"| {label} | {base[key]:.4g} | {tuned[key]:.4g} | {better} |")
+    judge = report.get("judge")
+    if judge:
+        rate = "n/a" if judge["win_rate"] is None else f"{judge['win_rate']:.0%}"
+        lines += ["", f"Judge `{judge['model']}`: tuned win rate {rate} ({judge['tuned_wins']} won, "
+                  f"{judge['base_wins']} lost, {judge['ties']} ties, {judge['unparsed']} unparsed)."]  # fmt: skip
+    for n, sample in enumerate(report["samples"], 1):
+        lines += ["", f"## Sample {n}", "", f"**Prompt:** {sample['prompt']}", "", f"**Reference:** {sample['reference']}",
+                  "", f"**Base:** {sample['base']}", "", f"**Tuned:** {sample['tuned']}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _plot(report: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers; also keeps Gradio's thread safe
+    import matplotlib.pyplot as plt
+
+    base, tuned = report["metrics"][BASE], report["metrics"][TUNED]
+    scores = [(label, key) for key, label, _ in _ROWS[2:] if key in base]
+    if report.get("judge") and report["judge"]["win_rate"] is not None:
+        base["judge_win"], tuned["judge_win"] = 1 - report["judge"]["win_rate"], report["judge"]["win_rate"]
+        scores.append(("Judge win rate", "judge_win"))
+    fig, axes = plt.subplots(1, 2 if scores else 1, figsize=(10 if scores else 5, 4), squeeze=False)
+    _bars(axes[0][0], [("Loss", "loss")], base, tuned, "Held-out loss (lower is better)")
+    if scores:
+        _bars(axes[0][1], scores, base, tuned, "Scores (higher is better)")
+        axes[0][1].set_ylim(0, 1.05)  # all scores are fractions; a fixed scale keeps runs comparable
+    fig.suptitle(report["verdict"][:120], fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    base.pop("judge_win", None), tuned.pop("judge_win", None)
+
+
+def _bars(ax, items: list[tuple[str, str]], base: dict, tuned: dict, title: str) -> None:
+    xs = range(len(items))
+    ax.bar([x - 0.2 for x in xs], [base[k] for _, k in items], 0.4, label="base")
+    ax.bar([x + 0.2 for x in xs], [tuned[k] for _, k in items], 0.4, label="tuned")
+    ax.set_xticks(list(xs), [label for label, _ in items])
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")

@@ -1,0 +1,265 @@
+"""`TrainingPlan`: the training run the user approves, checked when it is built, not an hour into training.
+
+    from tools.train.plan import TrainingPlan
+    plan = TrainingPlan(base_model="default", data_dir="~/.cache/finetune-assistant/datasets/support",
+                        objective="sft", method="lora", max_steps=200)
+    plan.to_yaml("plan.yaml"); TrainingPlan.from_yaml("plan.yaml")
+
+The plan is also what the run folder stores as `plan.yaml`, so a run can be reproduced from its folder alone.
+Importing this module is cheap (pydantic and yaml only): the agent and the UI build plans freely.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Objective = Literal["sft", "dpo", "orpo", "kto", "continued_pretraining"]
+Method = Literal["full", "lora", "qlora", "dora", "prompt_tuning", "prefix_tuning"]
+DatasetType = Literal["conversational", "prompt_completion", "preference", "unpaired_preference", "language_modeling"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Distributed = Literal["auto", "ddp", "fsdp", "deepspeed"]
+
+# Which prepared-data types each objective can learn from (TRL's dataset formats).
+DATA_FOR_OBJECTIVE: dict[str, tuple[str, ...]] = {
+    "sft": ("conversational", "prompt_completion", "language_modeling"),
+    "dpo": ("preference",),
+    "orpo": ("preference",),
+    "kto": ("unpaired_preference",),
+    "continued_pretraining": ("language_modeling",),
+}
+_DATA_HINT = {
+    "preference": "rows with prompt, chosen and rejected (e.g. exported votes)",
+    "unpaired_preference": "rows with prompt, completion and a true/false label",
+    "language_modeling": "raw text rows ({\"text\": ...})",
+}
+LORA_METHODS = ("lora", "qlora", "dora")
+# Prompt and prefix tuning only make sense as language-modeling adapters in PEFT; preference losses need
+# the reference-free/reference model plumbing that TRL only wires for LoRA-style or full training.
+_VIRTUAL_TOKEN_METHODS = ("prompt_tuning", "prefix_tuning")
+
+
+class PlanError(ValueError):
+    """A plan that cannot run, with a message a user can act on."""
+
+
+class TrainingPlan(BaseModel):
+    """Everything a training run needs: model, data, technique, hyperparameters and where it goes."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    base_model: str = Field("default", description="'default', a local model folder or a Hugging Face hub id.")
+    data_dir: str = Field(..., description="A prepared dataset folder (train.jsonl, validation.jsonl, report.json).")
+    objective: Objective = "sft"
+    method: Method = "lora"
+    name: str | None = Field(None, description="A short label for the run (shown in the runs list).")
+
+    learning_rate: float | None = Field(None, gt=0, le=1, description="None: the recommended rate for the method.")
+    epochs: float = Field(1.0, gt=0, le=100)
+    max_steps: int | None = Field(None, ge=1, description="If set, stop after this many optimizer steps (overrides epochs).")
+    batch_size: int = Field(4, ge=1, le=4096, description="Per-device batch size.")
+    gradient_accumulation: int = Field(1, ge=1, le=1024)
+    max_length: int = Field(1024, ge=16, le=262144, description="Tokens per example (longer ones are truncated).")
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0, le=1)
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "cosine"
+    max_grad_norm: float = Field(1.0, gt=0)
+
+    lora_r: int = Field(16, ge=1, le=1024)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    lora_targets: str | list[str] = Field("all-linear", description="'all-linear' or module names like ['q_proj', 'v_proj'].")
+    num_virtual_tokens: int = Field(20, ge=1, le=512, description="Prompt/prefix tuning: learned virtual tokens.")
+    beta: float = Field(0.1, gt=0, description="DPO/ORPO/KTO: strength of the preference term.")
+
+    eval_split: Literal["validation", "none"] = "validation"
+    eval_steps: int | None = Field(None, ge=1, description="Evaluate every N steps; None: once per epoch.")
+    logging_steps: int = Field(1, ge=1)
+    save_steps: int = Field(50, ge=1, description="Checkpoint every N steps (resume starts from the last one).")
+    save_total_limit: int = Field(2, ge=1)
+    seed: int = 42
+    precision: Precision = "auto"
+    packing: bool | None = Field(None, description="None: on for continued pretraining, off otherwise.")
+    assistant_only_loss: bool | None = Field(None, description="None: on for chat data (loss on assistant turns only).")
+    gradient_checkpointing: bool = False
+    num_processes: int | None = Field(None, ge=1, description="Processes to launch; None: one per GPU (1 on CPU).")
+    distributed: Distributed = "auto"
+    output_dir: str | None = Field(None, description="Run folder; None: <data dir>/runs/<run id>.")
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainingPlan:
+        for check in (_check_data, _check_method, _check_hardware, _check_lengths):
+            check(self)
+        return self
+
+    # The values the trainer gets once the "None = recommended" fields are resolved.
+    @property
+    def dataset_type(self) -> str | None:
+        report = read_report(self.data_dir)
+        return report.get("dataset_type") if report else None
+
+    @property
+    def resolved_learning_rate(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return recommended_learning_rate(self.objective, self.method)
+
+    @property
+    def resolved_packing(self) -> bool:
+        return self.packing if self.packing is not None else self.objective == "continued_pretraining"
+
+    @property
+    def resolved_assistant_only_loss(self) -> bool:
+        if self.assistant_only_loss is not None:
+            return self.assistant_only_loss
+        return self.objective == "sft" and self.dataset_type == "conversational"
+
+    @property
+    def uses_peft(self) -> bool:
+        return self.method != "full"
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        """The plan as YAML (every field, defaults included); also written to `path` when given."""
+        import yaml
+
+        text = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+        if path is not None:
+            from tools.paths import atomic_write_text
+
+            atomic_write_text(path, text)
+        return text
+
+    @classmethod
+    def from_yaml(cls, source: str | Path) -> TrainingPlan:
+        """Load a plan from a YAML file path (or YAML text), raising `PlanError` with a readable message."""
+        import yaml
+
+        # A string with a newline is YAML text (e.g. from the agent); anything else is a file path.
+        path = None if isinstance(source, str) and "\n" in source else Path(source).expanduser()
+        if path is not None and not path.is_file():
+            raise PlanError(f"{path}: plan file not found.")
+        where = str(path) if path else "plan"
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8") if path else str(source))
+        except yaml.YAMLError as exc:
+            raise PlanError(f"{where}: not valid YAML ({str(exc).splitlines()[0]}).") from None
+        if not isinstance(data, dict):
+            raise PlanError(f"{where}: expected a mapping of plan fields (base_model, data_dir, method, ...).")
+        return build_plan(data, where=where)
+
+
+def build_plan(fields: dict[str, Any], where: str = "plan") -> TrainingPlan:
+    """`TrainingPlan(**fields)` with pydantic's errors turned into one plain message naming each field."""
+    try:
+        return TrainingPlan(**fields)
+    except ValidationError as exc:
+        raise PlanError(f"{where}: {explain(exc)}") from None
+
+
+def explain(exc: ValidationError) -> str:
+    """One line per problem: the field and what is wrong, without pydantic's URLs and type names."""
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown field; the plan's fields are: {', '.join(TrainingPlan.model_fields)}"
+        lines.append(f"{field}: {msg}" if field else msg)
+    return "; ".join(lines)
+
+
+def recommended_learning_rate(objective: str, method: str) -> float:
+    """Rates in the usual published ranges: adapters learn at 1e-4..2e-4, full FT and preference tuning lower."""
+    if objective in ("dpo", "kto"):
+        return 5e-6 if method == "full" else 5e-5
+    if objective == "orpo":
+        return 8e-6 if method == "full" else 8e-5
+    if method == "full":
+        return 2e-5
+    if method in _VIRTUAL_TOKEN_METHODS:
+        return 3e-2  # virtual tokens are few and start random; PEFT's examples use 3e-2
+    return 2e-4
+
+
+def read_report(data_dir: str | Path) -> dict | None:
+    """The prepared folder's `report.json`, or None when the folder or report isn't there (yet)."""
+    report = Path(data_dir).expanduser() / "report.json"
+    if not report.is_file():
+        return None
+    try:
+        data = json.loads(report.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _check_data(plan: TrainingPlan) -> None:
+    folder = Path(plan.data_dir).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"data_dir {folder} is a file; point it to a prepared dataset folder (run the data step first).")
+    report = read_report(folder)
+    if report is None:
+        return  # a draft plan may name a folder that the data step has not written yet; launch() checks again
+    kind = report.get("dataset_type")
+    allowed = DATA_FOR_OBJECTIVE[plan.objective]
+    if kind not in allowed:
+        need = " or ".join(allowed)
+        hint = f" ({_DATA_HINT[allowed[0]]})" if allowed[0] in _DATA_HINT else ""
+        fits = [o for o, kinds in DATA_FOR_OBJECTIVE.items() if kind in kinds]
+        other = f" This data suits objective {' or '.join(fits)}." if fits else ""
+        raise ValueError(
+            f"objective {plan.objective} needs {need} data{hint}, but {folder} holds {kind} data.{other}"
+        )
+    if plan.assistant_only_loss and kind != "conversational":
+        raise ValueError(f"assistant_only_loss needs conversational (chat) data, but {folder} holds {kind} data.")
+
+
+def _check_method(plan: TrainingPlan) -> None:
+    if plan.method in _VIRTUAL_TOKEN_METHODS and plan.objective not in ("sft", "continued_pretraining"):
+        raise ValueError(
+            f"method {plan.method} works with objective sft or continued_pretraining; "
+            f"for {plan.objective} use lora, dora or full."
+        )
+    if plan.method == "prefix_tuning" and plan.gradient_checkpointing:
+        raise ValueError("prefix_tuning cannot use gradient_checkpointing (PEFT feeds the prefix as a KV cache); turn it off.")
+    if plan.objective == "continued_pretraining" and plan.assistant_only_loss:
+        raise ValueError("continued_pretraining trains on every token of raw text; assistant_only_loss does not apply.")
+    if plan.distributed == "fsdp" and plan.method in _VIRTUAL_TOKEN_METHODS:
+        raise ValueError(f"distributed fsdp is for full or LoRA training; {plan.method} is small enough for ddp.")
+
+
+def _check_hardware(plan: TrainingPlan) -> None:
+    if plan.method == "qlora":
+        missing = []
+        if not cuda_available():
+            missing.append("a CUDA GPU")
+        if importlib.util.find_spec("bitsandbytes") is None:
+            missing.append("the bitsandbytes package (pip install bitsandbytes)")
+        if missing:
+            raise ValueError(
+                f"method qlora (4-bit base weights) needs {' and '.join(missing)}; "
+                "this machine lacks it. Use method lora instead: same adapter, full-precision base."
+            )
+    if plan.precision == "fp16" and not cuda_available():
+        raise ValueError("precision fp16 needs a CUDA GPU; on a CPU use fp32 or bf16 (or auto).")
+
+
+def _check_lengths(plan: TrainingPlan) -> None:
+    if plan.eval_steps is not None and plan.eval_split == "none":
+        raise ValueError("eval_steps is set but eval_split is none; set eval_split to validation or drop eval_steps.")
+    if plan.method in LORA_METHODS and isinstance(plan.lora_targets, list) and not plan.lora_targets:
+        raise ValueError("lora_targets is empty; use 'all-linear' or name modules like ['q_proj', 'v_proj'].")
+
+
+def cuda_available() -> bool:
+    """Whether a CUDA GPU is usable, without importing torch unless the caller already has."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return bool(torch.cuda.is_available())
+    return Path("/proc/driver/nvidia/gpus").is_dir() or shutil.which("nvidia-smi") is not None

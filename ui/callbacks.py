@@ -1,0 +1,306 @@
+"""Gradio callbacks: each calls `assistant/` or `tools/` and formats the result with `ui.views`.
+
+Every callback catches failures and turns them into a message on screen: a user never sees a traceback,
+and what they typed or uploaded stays where it was.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from tools import paths
+from ui import views
+from ui.services import Services, store_upload
+
+CHAT_FILE_TYPES = [".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt", ".md"]
+
+
+def new_session() -> str:
+    return uuid.uuid4().hex
+
+
+def _friendly(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return f"⚠️ {text.splitlines()[0][:500]}"
+
+
+class Callbacks:
+    def __init__(self, services: Services):
+        self.s = services
+
+    # ---------------------------------------------------------------- chat and plan
+
+    def chat(self, message: dict, history: list[dict], session: str):
+        """Stream the assistant's reply; attached files are stored under the data dir first."""
+        text = (message or {}).get("text", "").strip()
+        files = [store_upload(session, f) for f in (message or {}).get("files", [])]
+        if not text and not files:
+            yield history, gr.skip(), *self._turn_updates(None)
+            return
+        shown = text + "".join(f"\n\n📎 `{Path(f).name}`" for f in files)
+        history = [*history, {"role": "user", "content": shown}, {"role": "assistant", "content": "…"}]
+        yield history, {"text": "", "files": []}, *self._turn_updates(None)
+        reply = ""
+        try:
+            for chunk in self.s.assistant.stream(session, text, files):
+                reply += chunk
+                history[-1] = {"role": "assistant", "content": reply}
+                yield history, gr.skip(), *self._turn_updates(None)
+            turn = self.s.assistant.last_turn(session)
+        except Exception as exc:  # the conversation itself is checkpointed; the user can simply retry
+            history[-1] = {"role": "assistant", "content": _friendly(exc)}
+            yield history, gr.skip(), *self._turn_updates(None)
+            return
+        turn_dict = turn.model_dump() if turn else None
+        history[-1] = {"role": "assistant", "content": reply or (turn.reply if turn else "")}
+        yield history, gr.skip(), *self._turn_updates(turn_dict)
+
+    def decide(self, action: str, history: list[dict], session: str, edit_text: str = ""):
+        """Approve, reject or edit the waiting plan. Approval prepares the data and starts training."""
+        bot = self.s.assistant
+        label = {"approve": "✅ Approve", "reject": "✖ Reject", "edit": f"✏️ {edit_text}"}[action]
+        history = [*history, {"role": "user", "content": label}, {"role": "assistant", "content": "…"}]
+        yield history, *self._turn_updates(None)
+        try:
+            if action == "approve":
+                turn = bot.approve(session)
+            elif action == "reject":
+                turn = bot.reject(session)
+            else:
+                turn = bot.edit(session, edit_text)
+        except Exception as exc:
+            history[-1] = {"role": "assistant", "content": _friendly(exc)}
+            yield history, *self._turn_updates(None)
+            return
+        history[-1] = {"role": "assistant", "content": turn.reply or "Done."}
+        yield history, *self._turn_updates(turn.model_dump())
+
+    def _turn_updates(self, turn: dict | None) -> tuple:
+        """plan card, approve/reject/edit interactivity, data report panes, the session's run id."""
+        if turn is None:
+            return (gr.skip(),) * 9
+        waiting = bool(turn.get("awaiting_approval"))
+        report = _dataset_report(turn.get("dataset"))
+        data_updates = (views.data_report(report), views.error_rows(report), views.pii_rows(report),
+                        _histogram(turn.get("dataset"))) if report else (gr.skip(),) * 4
+        return (views.plan_card(turn), gr.update(interactive=waiting), gr.update(interactive=waiting),
+                gr.update(interactive=waiting), *data_updates, turn.get("run_id") or gr.skip())
+
+    # ---------------------------------------------------------------- data tab
+
+    def inspect_upload(self, file: str | None, session: str):
+        if not file:
+            return "_Upload a dataset file to inspect it._", [], [], None
+        try:
+            from tools.data import DataError, inspect_data
+
+            stored = store_upload(session, file)
+            report = inspect_data(stored).model_dump(mode="json")
+        except DataError as exc:
+            return f"⚠️ {exc}", [], [], None
+        except Exception as exc:
+            return _friendly(exc), [], [], None
+        return views.data_report(report), views.error_rows(report), views.pii_rows(report), None
+
+    # ---------------------------------------------------------------- training monitor
+
+    def run_choices(self, current: str | None):
+        from tools.train.launch import list_runs
+
+        ids = [r.run_id for r in list_runs()]
+        return gr.update(choices=ids, value=current if current in ids else (ids[0] if ids else None))
+
+    def monitor(self, run_id: str | None, session: str, advanced: list[str], history: list[dict]):
+        """Timer tick: progress, loss curve, reading, log tail; once the session's run ends, let the assistant go on."""
+        if not run_id:
+            return (views.progress_html(None), gr.skip(), gr.skip(), gr.skip(), advanced, gr.skip())
+        from tools.train.launch import read_metrics, status
+
+        try:
+            st = status(run_id)
+        except Exception as exc:
+            return (f"<p>{_friendly(exc)}</p>", gr.skip(), gr.skip(), gr.skip(), advanced, gr.skip())
+        metrics = read_metrics(run_id)
+        points = views.loss_points(metrics)
+        log = _tail(Path(st.run_dir) / "stdout.log")
+        chat_update: Any = gr.skip()
+        if not st.active and run_id not in advanced and st.status in ("completed", "failed", "cancelled"):
+            advanced = [*advanced, run_id]
+            try:
+                turn = self.s.assistant.advance(session)
+                if turn.reply and turn.run_id == run_id:
+                    chat_update = [*history, {"role": "assistant", "content": turn.reply}]
+            except Exception as exc:
+                chat_update = [*history, {"role": "assistant", "content": _friendly(exc)}]
+        return (views.progress_html(st.model_dump()), _plot_frame(points) if points else gr.skip(),
+                views.read_curve(metrics), log, advanced, chat_update)
+
+    def cancel(self, run_id: str | None) -> str:
+        from tools.train.launch import cancel
+
+        if not run_id:
+            return "No run selected."
+        try:
+            st = cancel(run_id)
+        except Exception as exc:
+            return _friendly(exc)
+        return f"Cancelling {run_id}: it stops after the current step and keeps its last checkpoint ({st.status})."
+
+    def resume(self, run_id: str | None) -> str:
+        from tools.train.launch import resume
+
+        if not run_id:
+            return "No run selected."
+        try:
+            resume(run_id)
+        except Exception as exc:
+            return _friendly(exc)
+        return f"Resuming {run_id} from its last checkpoint."
+
+    # ---------------------------------------------------------------- compare
+
+    def tuned_choices(self, current: str | None):
+        from tools.train.launch import list_runs
+
+        ids = [r.run_id for r in list_runs() if r.status == "completed" and r.output_dir]
+        return gr.update(choices=ids, value=current if current in ids else (ids[0] if ids else None))
+
+    def ask(self, run_id: str | None, prompt: str, blind: bool):
+        """Stream both answers side by side: (A, B, notice, comparison state, 4 vote-button updates)."""
+        from tools.backends import Sampling
+        from tools.compare import compare_stream
+        from tools.train.launch import status
+
+        def out(a, b, message, comp=None, voting=False):
+            return (a, b, message, comp, *[gr.update(interactive=voting)] * 4)
+
+        if not run_id:
+            yield out("", "", "⚠️ Pick a finished run to compare with its base model.")
+            return
+        if not (prompt or "").strip():
+            yield out("", "", "⚠️ Type a prompt for both models.")
+            return
+        comp = None
+        try:
+            st = status(run_id)
+            yield out("", "", "Loading the base and tuned models…")
+            backend = self.s.serving.backend_for(st.base_model or "default", run_id, st.output_dir or "")
+            notice = self.s.serving.notice or f"Served by {backend.kind}."
+            sampling = Sampling(max_tokens=self.s.config.max_new_tokens)
+            for comp in compare_stream(backend, prompt, tuned=run_id, sampling=sampling, blind=blind):
+                yield out(comp.answer_a, comp.answer_b, notice)
+        except Exception as exc:
+            yield out(gr.skip(), gr.skip(), _friendly(exc))
+            return
+        yield out(comp.answer_a, comp.answer_b, notice, comp, voting=True)
+
+    def vote(self, choice: str, comp: Any):
+        from tools.compare import record_vote, win_rate
+
+        spent = (gr.update(interactive=False),) * 4
+        if comp is None:
+            return "⚠️ Ask a prompt first; a vote needs both answers.", gr.skip(), None, *spent
+        try:
+            record_vote(comp, choice)
+            rate = win_rate(tuned_model=comp.tuned_model)
+        except Exception as exc:
+            return _friendly(exc), gr.skip(), comp, *(gr.skip(),) * 4
+        tuned_side = "A" if comp.order[0] == "tuned" else "B"
+        reveal = f"Vote recorded. **{tuned_side}** was the tuned model ({comp.tuned_model})."
+        # The comparison is spent: one vote per prompt keeps the tally honest.
+        return reveal, rate.sentence(), None, *spent
+
+    def export(self):
+        from tools.compare import export_votes
+
+        target = paths.subdir("exports") / f"votes-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+        try:
+            result = export_votes(target)
+        except Exception as exc:
+            return _friendly(exc), None
+        if not result.rows:
+            return f"No A/B votes to export yet ({result.skipped} ties or both-bad votes skipped).", None
+        return (f"Exported {result.rows} preference pairs ({result.skipped} skipped) to `{result.path}`: "
+                "ready for DPO.", result.path)
+
+    # ---------------------------------------------------------------- runs
+
+    def runs(self):
+        from tools.train.launch import list_runs
+
+        rows = [r.model_dump() for r in list_runs()]
+        return views.runs_table(rows), gr.update(choices=[r["run_id"] for r in rows])
+
+    def run_details(self, run_id: str | None):
+        from tools.train.launch import status
+
+        if not run_id:
+            return "", ""
+        try:
+            run_dir = Path(status(run_id).run_dir)
+        except Exception as exc:
+            return _friendly(exc), ""
+        card = run_dir / "README.md"
+        report = run_dir / "eval" / "report.md"
+        return (card.read_text(encoding="utf-8") if card.is_file() else "_No model card yet (the run has not finished)._",
+                report.read_text(encoding="utf-8") if report.is_file() else "_Not evaluated yet._")
+
+    def run_action(self, action: str, run_id: str | None, repo: str = "", token: str = ""):
+        """zip / merge / push one run. Returns (message, file to download or None). The token is never echoed."""
+        from tools import export
+        from tools.train.launch import status
+
+        if not run_id:
+            return "Pick a run first.", None
+        try:
+            run_dir = status(run_id).run_dir
+            if action == "zip":
+                path = export.zip_output(run_dir)
+                return f"Adapter archive ready: `{path.name}`.", str(path)
+            if action == "merge":
+                path = export.merge_adapter(run_dir)
+                return f"Merged model saved to `{path}` (a plain transformers folder).", None
+            url = export.push_to_hub(run_dir, repo, token)
+            return f"Pushed to {url}.", None
+        except Exception as exc:
+            return _friendly(exc), None
+
+
+def _dataset_report(dataset: dict | None) -> dict | None:
+    if not dataset:
+        return None
+    if "dataset_type" in dataset:
+        return dataset
+    out = dataset.get("out_dir") or dataset.get("path")
+    if out and (Path(out) / "report.json").is_file():
+        return json.loads((Path(out) / "report.json").read_text(encoding="utf-8"))
+    return None
+
+
+def _histogram(dataset: dict | None) -> str | None:
+    out = (dataset or {}).get("out_dir")
+    path = Path(out) / "histogram.png" if out else None
+    return str(path) if path and path.is_file() else None
+
+
+def _plot_frame(points: list[dict]):
+    import pandas as pd
+
+    return pd.DataFrame(points)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    if not path.is_file():
+        return ""
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        fh.seek(max(0, fh.tell() - 16384))
+        text = fh.read().decode("utf-8", errors="replace")
+    # tqdm redraws with carriage returns; keep the last state of each line
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.splitlines()[-lines:])

@@ -1,0 +1,104 @@
+"""The app's shared resources, one of each per process, with explicit locks.
+
+Gradio runs callbacks for every browser session in worker threads, so anything here is shared by all
+users: the assistant (which keeps each session's conversation under its own thread id), the one serving
+process (base model + each run's adapter under the run id) and uploaded files (kept under the data dir).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from tools import paths
+
+BackendName = Literal["auto", "vllm", "transformers"]
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class AppConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: BackendName = "auto"
+    llm: Literal["auto", "rules"] = "auto"
+    max_new_tokens: int = 256
+
+
+class ServingPool:
+    """One serving backend for the whole app; a run's tuned output is added once, under its run id."""
+
+    def __init__(self, kind: BackendName = "auto"):
+        self.kind = kind
+        self._backend: Any = None
+        self._base: str | None = None
+        self._lock = threading.Lock()
+        self.notice: str | None = None
+
+    def backend_for(self, base_model: str, run_id: str, tuned_path: str) -> Any:
+        from tools.backends import add_tuned, open_backend
+
+        with self._lock:
+            if self._backend is None or self._base != base_model:
+                self.close_locked()
+                self._backend = open_backend(base_model, {}, backend=self.kind)
+                self._base = base_model
+                self.notice = self._backend.fallback_reason
+            if run_id not in self._backend.models():
+                add_tuned(self._backend, run_id, tuned_path)
+            return self._backend
+
+    def close_locked(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+        self._backend, self._base = None, None
+
+    def close(self) -> None:
+        with self._lock:
+            self.close_locked()
+
+
+class Services:
+    def __init__(self, config: AppConfig | None = None):
+        self.config = config or AppConfig()
+        self.serving = ServingPool(self.config.backend)
+        self._assistant: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def assistant(self) -> Any:
+        with self._lock:
+            if self._assistant is None:
+                from assistant import Assistant
+
+                # The web UI opens no user-typed path outside the data dir.
+                self._assistant = Assistant(llm=None if self.config.llm == "rules" else "auto", confine_paths=True)
+            return self._assistant
+
+    def close(self) -> None:
+        self.serving.close()
+        if self._assistant is not None:
+            self._assistant.close()
+
+
+def store_upload(session: str, temp_path: str) -> str:
+    """Copy a file Gradio received into `<data dir>/uploads/<session>/` and return the stored path."""
+    source = Path(temp_path)
+    folder = paths.uploads_dir() / _SAFE.sub("_", session)[:64]
+    folder.mkdir(parents=True, exist_ok=True)
+    name = _SAFE.sub("_", source.name).lstrip(".") or "upload"
+    target = folder / name
+    tmp = folder / f".{name}.part"
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+    return str(target)
+
+
+def use_data_dir_for_gradio_uploads() -> None:
+    """Gradio keeps uploads in GRADIO_TEMP_DIR (default /tmp/gradio); keep them under the data dir instead."""
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(paths.subdir("gradio-tmp")))
