@@ -95,11 +95,11 @@ def estimate_plan(plan: dict[str, Any], hardware: str | None = None) -> dict:
 
 
 def launch_training(plan: dict[str, Any]) -> str:
-    """Start training in its own process; returns the run id at once."""
-    from tools.train.launch import launch
+    """Start training in its own process (or queue it while another run trains); returns the run id at once."""
+    from tools.jobs import submit
     from tools.train.plan import build_plan
 
-    return launch(build_plan(plan))
+    return submit(build_plan(plan))
 
 
 def training_status(run_id: str) -> dict:

@@ -39,11 +39,11 @@ _WRAPPER = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:])
 
 
 def long_chat_data(folder: Path) -> Path:
-    """Conversational rows of 3 demo chats each (>600 tokens), so truncation makes every row max_length."""
+    """Conversational rows of 8 demo chats each (~800 tokens), so truncation makes every row max_length."""
     chats = [json.loads(x) for x in demo_dataset_path().read_text().splitlines() if x.strip()]
     rows = []
-    for i in range(0, len(chats) - 2, 3):
-        messages = chats[i]["messages"] + chats[i + 1]["messages"][1:] + chats[i + 2]["messages"][1:]
+    for i in range(0, len(chats) - 8, 2):
+        messages = chats[i]["messages"] + [m for chat in chats[i + 1:i + 8] for m in chat["messages"][1:]]
         rows.append({"messages": messages})
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -86,11 +86,21 @@ def main() -> None:
         if rc != 0:
             print(f"{name:<24} failed (exit {rc}); see {work / f'run{i}' / 'stdout.log'}")
             continue
+        tokens = _tokens_per_step(work / f"run{i}")
+        if tokens != plan.batch_size * plan.max_length:
+            print(f"{name:<24} batches held {tokens} tokens, not {plan.batch_size * plan.max_length}: data too short")
         error = (predicted - measured) / measured
         errors.append(abs(error))
         print(f"{name:<24} {predicted:>12.2f} {measured:>12.2f} {error:>+8.1%}")
     worst = max(errors) if errors else float("nan")
     print(f"\nworst |error| {worst:.1%} (target <= 20%): {'PASS' if worst <= 0.20 else 'FAIL'}")
+
+
+def _tokens_per_step(run_dir: Path) -> float:
+    """Tokens per step from TRL's running count, to check every batch was max_length long."""
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    counted = [r for r in rows if r.get("num_tokens") and r.get("loss") is not None]
+    return counted[-1]["num_tokens"] / counted[-1]["step"]
 
 
 def _model(name: str) -> Path:

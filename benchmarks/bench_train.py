@@ -111,7 +111,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="launcher vs plain TRL; recommended vs TRL defaults")
     parser.add_argument("--plain", help=argparse.SUPPRESS)
     parser.add_argument("--model", default="default")
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=6, help="steps of each overhead run")
+    parser.add_argument("--defaults-steps", type=int, default=12, help="steps of each defaults run")
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each, median reported")
@@ -132,7 +133,7 @@ def main() -> None:
     shared = dict(max_steps=args.steps, per_device_train_batch_size=args.batch_size, max_length=args.max_length,
                   learning_rate=2e-4, lr_scheduler_type="cosine", warmup_steps=0.03, seed=42)
     lora = dict(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear")
-    print(f"model {model}; {args.steps} steps, batch {args.batch_size}, max_length {args.max_length}\n")
+    print(f"model {model}; batch {args.batch_size}, max_length {args.max_length}\n")
 
     print(f"1. overhead: same data and hyperparameters (LoRA r16, full-sequence loss), {args.repeats} alternating runs each")
     plan = TrainingPlan(base_model=model, data_dir=str(data), method="lora", max_steps=args.steps,
@@ -156,12 +157,13 @@ def main() -> None:
     if args.skip_defaults:
         return
 
-    print("2. recommended defaults vs TRL defaults (same steps, batch and max_length)")
-    recommended = plan.model_copy(update={"assistant_only_loss": None, "output_dir": str(work / "recommended")})
+    print(f"2. recommended defaults vs TRL defaults ({args.defaults_steps} steps each, same batch and max_length)")
+    recommended = plan.model_copy(update={"assistant_only_loss": None, "output_dir": str(work / "recommended"),
+                                          "max_steps": args.defaults_steps})
     # plan.assistant_only_loss None: the recommended value, on for chat data
     rec_res, _ = run_launcher(recommended)
     trl_res, _ = run_plain({"model": model, "train": str(data / "train.jsonl"), "out": str(work / "trl-defaults"),
-                            "args": {"max_steps": args.steps, "per_device_train_batch_size": args.batch_size,
+                            "args": {"max_steps": args.defaults_steps, "per_device_train_batch_size": args.batch_size,
                                      "max_length": args.max_length, "seed": 42}, "lora": {}})
     print(f"   {'':<22}{'tokens/s':>10}{'train loss':>12}{'answer loss':>13}")
     for name, res in (("recommended (ours)", rec_res), ("TRL defaults", trl_res)):

@@ -118,10 +118,15 @@ class Callbacks:
 
     def monitor(self, run_id: str | None, session: str, advanced: list[str], history: list[dict]):
         """Timer tick: progress, loss curve, reading, log tail; once the session's run ends, let the assistant go on."""
-        if not run_id:
-            return (views.progress_html(None), gr.skip(), gr.skip(), gr.skip(), advanced, gr.skip())
+        from tools import jobs
         from tools.train.launch import read_metrics, status
 
+        try:
+            jobs.start_next()  # the queue moves whenever any session's monitor sees the machine free
+        except Exception:
+            pass  # a failed start is recorded on that run; this session's monitor must keep going
+        if not run_id:
+            return (views.progress_html(None), gr.skip(), gr.skip(), gr.skip(), advanced, gr.skip())
         try:
             st = status(run_id)
         except Exception as exc:
@@ -138,15 +143,18 @@ class Callbacks:
                     chat_update = [*history, {"role": "assistant", "content": turn.reply}]
             except Exception as exc:
                 chat_update = [*history, {"role": "assistant", "content": _friendly(exc)}]
-        return (views.progress_html(st.model_dump()), _plot_frame(points) if points else gr.skip(),
+        return (views.progress_html(st.model_dump(), jobs.queue_position(run_id)), _plot_frame(points) if points else gr.skip(),
                 views.read_curve(metrics), log, advanced, chat_update)
 
     def cancel(self, run_id: str | None) -> str:
+        from tools.jobs import cancel_queued
         from tools.train.launch import cancel
 
         if not run_id:
             return "No run selected."
         try:
+            if cancel_queued(run_id):
+                return f"Removed {run_id} from the queue; it never started."
             st = cancel(run_id)
         except Exception as exc:
             return _friendly(exc)

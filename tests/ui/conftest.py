@@ -41,32 +41,44 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
 
 
 @pytest.fixture
-def app_url(tiny_model_dir, tmp_path):
-    """The app as a user starts it (`finetune-assistant ui`), with "default" meaning the tiny model."""
-    home = tmp_path / "app-home"
-    port = _free_port()
-    env = {**os.environ, "FINETUNE_ASSISTANT_HOME": str(home), "FINETUNE_ASSISTANT_DEFAULT_MODEL": str(tiny_model_dir),
-           "PYTHONUNBUFFERED": "1"}
-    env.pop("FINETUNE_ASSISTANT_LLM_BASE_URL", None)
-    log = open(tmp_path / "app.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tools.cli", "ui", "--port", str(port), "--backend", "transformers", "--llm", "rules"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
+def start_app(tmp_path):
+    """start_app(default_model, backend) -> (url, data dir): the app as a user starts it (`finetune-assistant ui`),
+    with "default" meaning `default_model`. Stopped, with any training it started, after the test."""
+    started = []
+
+    def start(default_model, backend: str = "transformers"):
+        home = tmp_path / "app-home"
+        port = _free_port()
+        env = {**os.environ, "FINETUNE_ASSISTANT_HOME": str(home),
+               "FINETUNE_ASSISTANT_DEFAULT_MODEL": str(default_model), "PYTHONUNBUFFERED": "1"}
+        env.pop("FINETUNE_ASSISTANT_LLM_BASE_URL", None)
+        log = open(tmp_path / "app.log", "w")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tools.cli", "ui", "--port", str(port), "--backend", backend, "--llm", "rules"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
+        )
+        started.append((proc, home, log))
+        url = f"http://127.0.0.1:{port}/"
         _wait_http(url, proc)
-        yield url, home
-    finally:
+        return url, home
+
+    yield start
+    for proc, home, log in started:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         _stop_training(home)
         log.close()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(tmp_path / "app.log", ARTIFACTS / f"{Path(tmp_path).name}-app.log")
+
+
+@pytest.fixture
+def app_url(start_app, tiny_model_dir):
+    """The app on the tiny model, comparing through the transformers backend."""
+    return start_app(tiny_model_dir)
 
 
 def _stop_training(home: Path) -> None:

@@ -6,6 +6,7 @@ preference file. Screenshots land in test-artifacts/browser/.
 """
 
 import json
+import time
 
 import pytest
 
@@ -28,10 +29,11 @@ def _tab(page, name):
     page.get_by_role("tab", name=name).click()
 
 
-def test_whole_journey_from_chat_to_exported_preferences(app_url, browser, shot):
-    url, home = app_url
-    page = _open(browser, url)
+def _journey(page, home, shot, edit: str, prefix: str) -> dict:
+    """Chat → plan → edit → approve → data report → training done → comparison → vote → export.
 
+    Returns the seconds from the approval click to both compared answers being complete, and the answers.
+    """
     page.set_input_files("#chat-input input[type=file]", str(demo_dataset_path()))
     page.fill("#chat-input textarea", GOAL)
     page.keyboard.press("Enter")
@@ -39,12 +41,14 @@ def test_whole_journey_from_chat_to_exported_preferences(app_url, browser, shot)
     card = page.inner_text("#plan-card")
     assert "LoRA" in card and "Waiting for your approval" in card
     assert not (home / "runs").exists() or not any((home / "runs").iterdir()), "nothing may run before approval"
-    shot(page, "1-plan-card")
+    shot(page, f"{prefix}1-plan-card")
 
-    page.fill("#edit-text textarea", "max steps 4, max length 128")
+    page.fill("#edit-text textarea", edit)
     page.click("#edit")
-    page.wait_for_function("document.querySelector('#plan-card').innerText.includes('max steps 4')", timeout=60_000)
+    first_edit = edit.split(",")[0]
+    page.wait_for_function(f"document.querySelector('#plan-card').innerText.includes({first_edit!r})", timeout=60_000)
     page.wait_for_selector("#approve:not([disabled])", timeout=60_000)
+    approved = time.monotonic()
     page.click("#approve")
     page.wait_for_selector("#approve[disabled]", timeout=180_000)
 
@@ -52,37 +56,55 @@ def test_whole_journey_from_chat_to_exported_preferences(app_url, browser, shot)
     page.wait_for_function("document.querySelector('#data-report').innerText.includes('conversational')", timeout=180_000)
     report = page.inner_text("#data-report")
     assert "larkspur_support.jsonl" in report and "PII redacted" in report and "validation" in report
-    shot(page, "2-data-report")
+    shot(page, f"{prefix}2-data-report")
 
     _tab(page, "Train")
     page.wait_for_function("document.querySelector('#train-progress-box').innerText.includes('completed')",
-                           timeout=300_000)
+                           timeout=600_000)
     page.wait_for_selector("#loss-plot canvas, #loss-plot svg", timeout=30_000)
     assert page.inner_text("#curve-reading").strip()
-    shot(page, "3-training-done")
+    shot(page, f"{prefix}3-training-done")
 
     _tab(page, "Compare")
     page.fill("#compare-prompt textarea", "Do you sell used bikes?")
     page.click("#ask")
-    page.wait_for_selector("#vote-A:not([disabled])", timeout=180_000)
-    answer_a, answer_b = page.input_value("#answer-a textarea"), page.input_value("#answer-b textarea")
-    assert answer_a.strip() and answer_b.strip()
-    shot(page, "4-comparison")
+    page.wait_for_selector("#vote-A:not([disabled])", timeout=300_000)
+    seconds = time.monotonic() - approved
+    answers = page.input_value("#answer-a textarea"), page.input_value("#answer-b textarea")
+    assert answers[0].strip() and answers[1].strip()
+    shot(page, f"{prefix}4-comparison")
 
     page.click("#vote-A")
     page.wait_for_function("document.querySelector('#vote-result').innerText.includes('Vote recorded')")
-    assert "tuned model" in page.inner_text("#vote-result")
-    assert "1 vote" in page.inner_text("#win-rate") or "vote" in page.inner_text("#win-rate")
+    assert "was the tuned model" in page.inner_text("#vote-result")
+    assert "of 1 votes" in page.inner_text("#win-rate")
 
     page.click("#export")
     page.wait_for_function("document.querySelector('#export-result').innerText.length > 0", timeout=30_000)
-    shot(page, "5-exported")
+    shot(page, f"{prefix}5-exported")
+    return {"seconds": seconds, "answers": answers}
+
+
+def test_whole_journey_from_chat_to_exported_preferences(app_url, browser, shot):
+    url, home = app_url
+    result = _journey(_open(browser, url), home, shot, edit="max steps 4, max length 128", prefix="tiny-")
     exported = sorted((home / "exports").glob("votes-*.jsonl"))
-    if answer_a.strip() == answer_b.strip():
+    a, b = result["answers"]
+    if a.strip() == b.strip():
         pytest.skip("the random tiny model gave identical answers, which export as no pair")
     rows = [json.loads(line) for line in exported[-1].read_text().splitlines()]
     assert len(rows) == 1 and {"prompt", "chosen", "rejected"} <= set(rows[0])
     assert rows[0]["chosen"] != rows[0]["rejected"]
+
+
+@pytest.mark.slow
+def test_demo_journey_on_smollm2_from_approval_to_first_comparison(start_app, smollm2_dir, browser, shot):
+    """The demo check: the real 135M model on this machine's CPU, served for comparison as `make run` does."""
+    url, home = start_app(smollm2_dir, backend="auto")
+    result = _journey(_open(browser, url), home, shot, edit="max steps 20, max length 256", prefix="smollm2-")
+    print(f"\napproval -> first comparison: {result['seconds']:.0f} s")
+    print(f"A: {result['answers'][0][:200]!r}\nB: {result['answers'][1][:200]!r}")
+    assert result["answers"][0] != result["answers"][1]
 
 
 def test_two_browser_sessions_do_not_share_chat_or_plan(app_url, browser):

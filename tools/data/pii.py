@@ -20,15 +20,16 @@ KINDS = ("EMAIL", "PHONE", "CARD", "IBAN", "IP", "API_KEY", "SECRET", "PRIVATE_K
 _PRIORITY = {"PRIVATE_KEY": 0, "API_KEY": 1, "SECRET": 2, "EMAIL": 3, "IBAN": 4, "CARD": 5, "SSN": 6, "IP": 7, "PHONE": 8}
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[^\x00]*?-----END [A-Z0-9 ]*PRIVATE KEY-----")
-_API_PREFIXES = ("sk-", "sk_live_", "sk_test_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "AKIA", "AIza",
-                 "xoxb-", "xoxp-", "xoxa-", "xoxs-", "hf_", "glpat-")  # fmt: skip
+# Literal starts to look for; each hit is then checked with the full pattern (a few cover several:
+# "sk-" also finds "sk-proj-", "xox" finds "xoxb-" and "xoxp-").
+_API_PREFIXES = ("sk-", "sk_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "AKIA", "AIza", "xox", "hf_", "glpat-")
 _API_KEY = re.compile(
     r"(?:sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,}|AKIA[0-9A-Z]{16}"
     r"|AIza[0-9A-Za-z_\-]{35}|xox[abposr]-[A-Za-z0-9\-]{10,}|hf_[A-Za-z0-9]{30,}|sk_(?:live|test)_[A-Za-z0-9]{20,}"
     r"|glpat-[A-Za-z0-9_\-]{20,})"
 )
 _JWT = re.compile(r"eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}")
-_SECRET_WORDS = ("password", "passwd", "pwd", "token", "secret", "api_key", "api-key", "apikey", "api key", "bearer")
+_SECRET_WORDS = ("passw", "pwd", "token", "secret", "api", "access", "auth", "bearer")  # prefixes of _ASSIGNED's words
 _ASSIGNED = re.compile(
     r"(?i:password|passwd|pwd|access[_\- ]?token|auth[_\- ]?token|token|secret(?:[_\- ]?key)?|api[_\- ]?key|bearer)"
     r"(?:\"?\s*[:=]\s*\"?|\s+)(?P<val>[A-Za-z0-9_\-./+=!@#$%^&*]{8,})"
@@ -145,21 +146,9 @@ def _char_classes():
 _DIGIT, _SEP, _HEX, _COLON, _UPPER, _DOT = 1, 2, 4, 8, 16, 32
 
 
-def _runs(mask, counted, minimum: int):
-    """(start, end) of runs of `mask` holding >= `minimum` of `counted` (arrays of bool)."""
-    import numpy as np
-
-    edges = np.flatnonzero(np.diff(mask.view(np.int8), prepend=0, append=0))
-    starts, ends = edges[::2], edges[1::2]
-    if not len(starts):
-        return starts, ends, starts
-    # Gaps between runs hold no `counted` chars (they are a subset of `mask`), so reduceat is exact.
-    sums = np.add.reduceat(counted.astype(np.int32), starts)
-    return starts, ends, sums
-
-
 def _numeric_spans(text: str) -> list[tuple[int, int, str]]:
-    """Digit runs (with separators) that can hold a phone, card, SSN or IPv4; IPv6 runs; IBAN starts."""
+    """Digit runs (digits, and separators touching a digit) that can hold a phone, card, SSN or IPv4;
+    colon clusters that can be IPv6; IBAN starts. numpy finds them; regexes check only those."""
     import numpy as np
 
     global _TABLE
@@ -168,24 +157,47 @@ def _numeric_spans(text: str) -> list[tuple[int, int, str]]:
     cp = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
     cls = _TABLE[np.minimum(cp, 127)] * (cp < 128)
     digit = (cls & _DIGIT).astype(bool)
+    if not digit.any():
+        return []
+    near_digit = np.concatenate(([False], digit[:-1])) | np.concatenate((digit[1:], [False]))
+    run = digit | ((cls & _SEP).astype(bool) & near_digit)
+    edges = np.flatnonzero(np.diff(run.view(np.int8), prepend=0, append=0))
+    starts, ends = edges[::2], edges[1::2]
+    counts = np.add.reduceat(np.stack([digit, cp == 46]).astype(np.int32), starts, axis=1)
+    # Phones, cards, SSNs have >= 7 digits; an IPv4 has >= 4 digits and 3 dots.
+    keep = (counts[0] >= 7) | ((counts[0] >= 4) & (counts[1] >= 3))
     spans = []
-    starts, ends, ndigits = _runs((cls & (_DIGIT | _SEP)).astype(bool), digit, 4)
-    if len(starts):
-        dots = np.add.reduceat(((cls & _DOT) > 0).astype(np.int32), starts)
-        # Phones, cards, SSNs have >= 7 digits; an IPv4 has >= 4 digits and 3 dots.
-        keep = (ndigits >= 7) | ((ndigits >= 4) & (dots >= 3))
-        for s, e in zip(starts[keep].tolist(), ends[keep].tolist(), strict=True):
-            spans += _classify_numbers(text, max(0, s - 1) if s and text[s - 1] == "+" else s, e)
-    starts, ends, ncolons = _runs((cls & (_HEX | _COLON)).astype(bool), (cls & _COLON).astype(bool), 3)
-    for s, e in zip(starts[ncolons >= 3].tolist(), ends[ncolons >= 3].tolist(), strict=True) if len(starts) else ():
-        if not (text[s - 1 : s].isalnum() or text[e : e + 1].isalnum()) and _ip_ok(text[s:e]):
-            spans.append((s, e, "IP"))
-    if len(cp) > 4:
-        upper = (cls & _UPPER).astype(bool)
-        spans += _iban_spans(text, np.flatnonzero(upper[:-3] & upper[1:-2] & digit[2:-1] & digit[3:]).tolist())
+    for s, e in zip(starts[keep].tolist(), ends[keep].tolist(), strict=True):
+        spans += _classify_numbers(text, max(0, s - 1) if s and text[s - 1] == "+" else s, e)
+    spans += _ipv6_spans(text, np.flatnonzero(cls & _COLON))
+    upper = (cls & _UPPER).astype(bool)
+    spans += _iban_spans(text, np.flatnonzero(upper[:-3] & upper[1:-2] & digit[2:-1] & digit[3:]).tolist())
     return spans
 
 
+def _ipv6_spans(text: str, colons) -> list[tuple[int, int, str]]:
+    """Clusters of >= 3 colons at most 5 apart, widened over hex digits, that parse as IPv6."""
+    import numpy as np
+
+    if len(colons) < 3:
+        return []
+    close = np.diff(colons) <= 5
+    edges = np.flatnonzero(np.diff(close.view(np.int8), prepend=0, append=0))
+    spans = []
+    for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        if b - a < 2:
+            continue
+        s, e = int(colons[a]), int(colons[b]) + 1
+        while s > 0 and text[s - 1] in _HEXCHARS:
+            s -= 1
+        while e < len(text) and text[e] in _HEXCHARS:
+            e += 1
+        if not (text[s - 1 : s].isalnum() or text[e : e + 1].isalnum()) and _ip_ok(text[s:e]):
+            spans.append((s, e, "IP"))
+    return spans
+
+
+_HEXCHARS = frozenset("0123456789abcdefABCDEF")
 _TABLE = None
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Objective = Literal["sft", "dpo", "orpo", "kto", "continued_pretraining"]
 Method = Literal["full", "lora", "qlora", "dora", "prompt_tuning", "prefix_tuning"]
@@ -91,6 +92,11 @@ class TrainingPlan(BaseModel):
     num_processes: int | None = Field(None, ge=1, description="Processes to launch; None: one per GPU (1 on CPU).")
     distributed: Distributed = "auto"
     output_dir: str | None = Field(None, description="Run folder; None: <data dir>/runs/<run id>.")
+
+    @field_validator("data_dir", "output_dir", "base_model", mode="before")
+    @classmethod
+    def _path_to_str(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, os.PathLike) else value
 
     @model_validator(mode="after")
     def _check(self) -> TrainingPlan:
