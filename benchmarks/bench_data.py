@@ -5,7 +5,8 @@
 
 The floor is the least work any pipeline must do with these rows: render each conversation with the
 model's chat template (one batched call) and encode the texts with the fast tokenizer (batched).
-The ratio is our time over that floor, measured in the same process; the target is <= 3.
+The ratio is our time over that floor, measured in the same process (the floor is timed before and
+after, and the faster of the two is used); the target is <= 3.
 """
 
 from __future__ import annotations
@@ -30,8 +31,14 @@ def synthetic_rows(n: int, seed: int = 0) -> list[dict]:
     rng = random.Random(seed)
     rows = []
     for i in range(n):
-        if i > 10 and rng.random() < 0.02:
-            rows.append(rows[rng.randrange(i)])  # exact duplicate
+        if i > 10 and rng.random() < 0.04:
+            twin = rows[rng.randrange(i)]
+            if rng.random() < 0.5:
+                rows.append(twin)  # exact duplicate
+                continue
+            # near duplicate: the same ticket re-filed under a new number
+            user = twin["messages"][1]["content"].split(":", 1)[1]
+            rows.append({"messages": [twin["messages"][0], {"role": "user", "content": f"Ticket {i}:{user}"}, twin["messages"][2]]})
             continue
         topic, verb = rng.choice(TOPICS), rng.choice(VERBS)
         words = " ".join(rng.choice(TOPICS + VERBS) for _ in range(rng.randint(5, 40)))
@@ -70,13 +77,15 @@ def main() -> None:
         rows = synthetic_rows(args.rows)
         source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         mb = source.stat().st_size / 1e6
-        floor = floor_seconds(tokenizer, rows)
+        first_floor = floor_seconds(tokenizer, rows)
         started = time.perf_counter()
         inspected = inspect_data(source, spec)
         inspect_s = time.perf_counter() - started
         started = time.perf_counter()
         prepared = prepare_data(source, Path(tmp) / "prepared", spec)
         prepare_s = time.perf_counter() - started
+        # The floor is timed before and after; the faster run counts, so a busy machine cannot flatter the ratio.
+        floor = min(first_floor, floor_seconds(tokenizer, rows))
 
     print(f"rows: {args.rows} ({mb:.1f} MB JSONL), usable {prepared.usable_rows}, exact dups {prepared.exact_duplicates}, "
           f"near dups {prepared.near_duplicates}, PII {sum(prepared.pii.values())}, tokens {prepared.tokens.total}")  # fmt: skip

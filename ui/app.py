@@ -13,8 +13,8 @@ from functools import partial
 
 import gradio as gr
 
-from ui.callbacks import CHAT_FILE_TYPES, Callbacks, new_session
-from ui.services import AppConfig, Services, use_data_dir_for_gradio_uploads
+from ui.callbacks import CHAT_FILE_TYPES, Callbacks
+from ui.services import AppConfig, Services, browser_secret, use_data_dir_for_gradio_uploads
 
 TITLE = "Fine-tune assistant"
 _INTRO = (
@@ -31,7 +31,8 @@ _EXAMPLES = [
 def build_app(services: Services | None = None) -> gr.Blocks:
     cb = Callbacks(services or Services())
     with gr.Blocks(title=TITLE) as demo:
-        session = gr.State()
+        # The conversation id lives in the browser (encrypted), so a reload or an app restart keeps the chat.
+        session = gr.BrowserState(None, storage_key="finetune-assistant-session", secret=browser_secret())
         run_id = gr.State()
         advanced = gr.State([])
         comparison = gr.State()
@@ -44,6 +45,7 @@ def build_app(services: Services | None = None) -> gr.Blocks:
                         box = gr.MultimodalTextbox(
                             elem_id="chat-input", file_types=CHAT_FILE_TYPES, file_count="multiple",
                             placeholder="Describe your goal, or attach your dataset…", show_label=False,
+                            interactive=False,  # enabled once the page load has restored or created the session
                         )
                         gr.Examples(_EXAMPLES, inputs=box)
                     with gr.Column(scale=2):
@@ -120,7 +122,7 @@ def build_app(services: Services | None = None) -> gr.Blocks:
                 action_file = gr.File(label="Download", interactive=False)
 
         turn_outputs = [plan_md, approve_btn, reject_btn, edit_btn, data_md, errors_df, pii_df, hist_img, run_id]
-        demo.load(new_session, outputs=session)
+        demo.load(cb.restore, session, [session, chatbot, box, *turn_outputs])
         box.submit(cb.chat, [box, chatbot, session], [chatbot, box, *turn_outputs])
         approve_btn.click(partial(cb.decide, "approve"), [chatbot, session], [chatbot, *turn_outputs])
         reject_btn.click(partial(cb.decide, "reject"), [chatbot, session], [chatbot, *turn_outputs])

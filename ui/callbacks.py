@@ -36,6 +36,18 @@ class Callbacks:
 
     # ---------------------------------------------------------------- chat and plan
 
+    def restore(self, session: str | None):
+        """Page load: keep the browser's conversation (it survives app restarts) or start a new one."""
+        session = session or new_session()
+        ready = gr.update(interactive=True)
+        try:
+            history = [{"role": m["role"], "content": m["content"]} for m in self.s.assistant.history(session)
+                       if m.get("role") in ("user", "assistant") and m.get("content")]
+            turn = self.s.assistant.snapshot(session).model_dump() if history else None
+        except Exception as exc:
+            return session, [{"role": "assistant", "content": _friendly(exc)}], ready, *self._turn_updates(None)
+        return session, history, ready, *self._turn_updates(turn)
+
     def chat(self, message: dict, history: list[dict], session: str):
         """Stream the assistant's reply; attached files are stored under the data dir first."""
         text = (message or {}).get("text", "").strip()

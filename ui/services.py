@@ -99,6 +99,19 @@ def store_upload(session: str, temp_path: str) -> str:
     return str(target)
 
 
+def browser_secret() -> str:
+    """The key that encrypts the session id kept in the browser; stable across restarts, private to this data dir."""
+    import secrets
+
+    path = paths.home() / "browser_state.key"
+    if not path.is_file():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(secrets.token_urlsafe(32))
+        tmp.chmod(0o600)
+        os.replace(tmp, path)
+    return path.read_text().strip()
+
+
 def use_data_dir_for_gradio_uploads() -> None:
     """Gradio keeps uploads in GRADIO_TEMP_DIR (default /tmp/gradio); keep them under the data dir instead."""
     os.environ.setdefault("GRADIO_TEMP_DIR", str(paths.subdir("gradio-tmp")))

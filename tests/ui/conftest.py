@@ -46,13 +46,13 @@ def start_app(tmp_path):
     with "default" meaning `default_model`. Stopped, with any training it started, after the test."""
     started = []
 
-    def start(default_model, backend: str = "transformers"):
+    def start(default_model, backend: str = "transformers", port: int | None = None):
         home = tmp_path / "app-home"
-        port = _free_port()
+        port = port or _free_port()
         env = {**os.environ, "FINETUNE_ASSISTANT_HOME": str(home),
                "FINETUNE_ASSISTANT_DEFAULT_MODEL": str(default_model), "PYTHONUNBUFFERED": "1"}
         env.pop("FINETUNE_ASSISTANT_LLM_BASE_URL", None)
-        log = open(tmp_path / "app.log", "w")
+        log = open(tmp_path / "app.log", "a")
         proc = subprocess.Popen(
             [sys.executable, "-m", "tools.cli", "ui", "--port", str(port), "--backend", backend, "--llm", "rules"],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
@@ -62,15 +62,21 @@ def start_app(tmp_path):
         _wait_http(url, proc)
         return url, home
 
+    def stop():
+        for proc, home, log in started:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+            _stop_training(home)
+            log.close()
+
+    start.stop = stop
     yield start
-    for proc, home, log in started:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        _stop_training(home)
-        log.close()
+    stop()
+    if started:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(tmp_path / "app.log", ARTIFACTS / f"{Path(tmp_path).name}-app.log")
 

@@ -133,3 +133,22 @@ def test_two_browser_sessions_do_not_share_chat_or_plan(app_url, browser):
     page_b.wait_for_function("document.querySelectorAll('#chatbot .message').length >= 2", timeout=60_000)
     assert "Quokka" not in page_b.inner_text("#chatbot")
     assert page_b.is_disabled("#approve")
+
+
+def test_a_conversation_survives_an_app_restart(start_app, tiny_model_dir, browser):
+    url, _ = start_app(tiny_model_dir)
+    port = int(url.rstrip("/").rsplit(":", 1)[1])
+    context = browser.new_context()  # one browser profile: its local storage holds the session id
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("#chat-input textarea")
+    page.fill("#chat-input textarea", "A support bot for Wombat Ferries from our chat logs, CPU only. just recommend")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#approve:not([disabled])", timeout=120_000)
+
+    start_app.stop()
+    start_app(tiny_model_dir, port=port)  # same origin, so the browser sends the same session back
+    page.reload()
+    page.wait_for_function("document.querySelector('#chatbot')?.innerText.includes('Wombat Ferries')", timeout=60_000)
+    page.wait_for_selector("#approve:not([disabled])", timeout=30_000)
+    assert "Plan v1" in page.inner_text("#plan-card")

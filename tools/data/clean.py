@@ -1,10 +1,10 @@
-"""Cleaning steps over converted records: whitespace normalisation, PII redaction, exact and near
-duplicate removal.
+"""Cleaning steps over converted records: whitespace normalisation, exact and near duplicate removal.
 
-String work runs over all strings of the dataset at once (joined by NUL) so regexes make one
-C-level pass. Near-duplicates use MinHash with datasketch's permutations (scheme "affine32") and
-its LSH banding parameters; signatures are computed with numpy over token-id shingles, since
-hashing millions of shingles one `MinHash.update` call at a time would dominate the pipeline.
+String work runs over all strings of the dataset at once where it can. Near-duplicates use MinHash
+with datasketch's permutations (scheme "affine32", so signatures equal `MinHash.update_batch` over
+the same shingle hashes) and datasketch's LSH banding parameters for the threshold. Shingles are
+3-word windows of the row's text without its system prompt; words are hashed with numpy over code
+points, since hashing millions of shingles one Python call at a time would dominate the pipeline.
 """
 
 from __future__ import annotations

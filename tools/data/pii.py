@@ -29,7 +29,7 @@ _API_KEY = re.compile(
     r"|glpat-[A-Za-z0-9_\-]{20,})"
 )
 _JWT = re.compile(r"eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}")
-_SECRET_WORDS = ("passw", "pwd", "token", "secret", "api", "access", "auth", "bearer")  # prefixes of _ASSIGNED's words
+_SECRET_WORDS = ("passw", "pwd", "token", "secret", "api", "bearer")  # prefixes of _ASSIGNED's words
 _ASSIGNED = re.compile(
     r"(?i:password|passwd|pwd|access[_\- ]?token|auth[_\- ]?token|token|secret(?:[_\- ]?key)?|api[_\- ]?key|bearer)"
     r"(?:\"?\s*[:=]\s*\"?|\s+)(?P<val>[A-Za-z0-9_\-./+=!@#$%^&*]{8,})"

@@ -40,16 +40,8 @@ def _load_tokenizer(path: str, stamp: float) -> Any:
     return tokenizer
 
 
-def encode(tokenizer: Any, texts: list[str]) -> list[list[int]]:
-    """Token ids of plain texts, no special tokens added."""
-    backend = tokenizer.backend_tokenizer
-    ids: list[list[int]] = []
-    for lo in range(0, len(texts), _BATCH):
-        ids += [e.ids for e in backend.encode_batch_fast(texts[lo : lo + _BATCH], add_special_tokens=False)]
-    return ids
-
-
 def count(tokenizer: Any, texts: list[str]) -> list[int]:
+    """Tokens per text, no special tokens added (the chat template already holds them)."""
     backend = tokenizer.backend_tokenizer
     lengths: list[int] = []
     for lo in range(0, len(texts), _BATCH):

@@ -148,10 +148,11 @@ def memory_breakdown(plan: TrainingPlan, shape: ModelShape, hw: Hardware, seq_le
     if plan.objective in ("dpo", "kto") and plan.method == "full":
         weights += params * act_bytes  # a frozen reference copy; with adapters TRL disables them instead
     batch = plan.batch_size * _sequences_per_example(plan)
-    acts = activation_bytes(plan, shape, act_bytes, batch, seq_len)
+    acts = activation_bytes(plan, shape, act_bytes, batch, seq_len, fused_attention=hw.kind == "cuda")
     # The loss upcasts logits to fp32; log-softmax and its gradient are the same size, and TRL's SFT metrics
-    # (entropy, token accuracy) take one more pass over them: ~4 vocab-wide fp32 tensors per token.
-    logits = batch * seq_len * shape.vocab * 4 * (4 if plan.objective in ("sft", "continued_pretraining") else 3)
+    # (entropy, token accuracy) take more passes over them: 5.3 vocab-wide fp32 tensors per token measured
+    # with TRL 1.16 (benchmarks/bench_estimate.py, where the 2-layer model makes them nearly all of the peak).
+    logits = batch * seq_len * shape.vocab * 4 * (5.3 if plan.objective in ("sft", "continued_pretraining") else 4)
     # Activations and gradients peak at opposite ends of the backward pass: activations are freed as the
     # gradients fill in. At the activation peak only the first gradients exist (lm_head/embeddings come first).
     embed_grad = min(grads, shape.vocab * shape.hidden * 4) if plan.method == "full" else grads
@@ -201,17 +202,21 @@ def _targets(plan: TrainingPlan, shape: ModelShape) -> dict[str, tuple[int, int]
     return {k: v for k, v in shape.linears.items() if any(n in k for n in names)} or shape.linears
 
 
-def activation_bytes(plan: TrainingPlan, shape: ModelShape, act_bytes: int, batch: int, seq_len: int) -> float:
+def activation_bytes(plan: TrainingPlan, shape: ModelShape, act_bytes: int, batch: int, seq_len: int,
+                     fused_attention: bool = True) -> float:
     """Saved activations for the backward pass.
 
     Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer Models", eq. 1) count
     s·b·h·(34 + 5·a·s/h) bytes per layer for 16-bit GPT blocks; with fused (SDPA/flash) attention the a·s²
     term is not stored, and re-deriving their count for a gated (SwiGLU) MLP of width I and grouped KV gives
     about (10h + 4I + 4kv) elements per token per layer. Gradient checkpointing keeps only each layer's input
-    plus one layer being recomputed.
+    plus one layer being recomputed. Without a fused kernel (PyTorch's CPU path with a padding mask) the
+    softmax of the attention scores is stored too: Korthikanti's a·s term, a·s elements per token per layer.
     """
     h, i, kv = shape.hidden, shape.intermediate, shape.kv_heads * shape.head_dim
     per_token_layer = 10 * h + 4 * i + 4 * kv
+    if not fused_attention:
+        per_token_layer += shape.heads * seq_len
     if plan.method in LORA_METHODS and plan.lora_dropout > 0:
         # PEFT applies dropout to a copy of each targeted layer's input before lora_A.
         per_token_layer += sum(inp for inp, _ in _targets(plan, shape).values())
@@ -229,9 +234,10 @@ def activation_bytes(plan: TrainingPlan, shape: ModelShape, act_bytes: int, batc
 
 
 def _runtime_overhead_gb(hw: Hardware) -> float:
-    # CPU: the Python process with torch, transformers, TRL and datasets imported (measured 0.66 GB RSS after imports, ~0.85 GB once training).
-    # GPU: the CUDA context and kernels (~0.5-1 GB, PyTorch "CUDA semantics" notes) plus allocator slack.
-    return 0.85 if hw.kind == "cpu" else 1.0
+    # CPU: the Python process with torch, transformers, TRL and datasets loaded (0.66 GB RSS after the
+    # imports, ~0.75 GB while training, measured). GPU: the CUDA context and kernels (~0.5-1 GB, PyTorch's
+    # "CUDA semantics" notes) plus caching-allocator slack.
+    return 0.75 if hw.kind == "cpu" else 1.0
 
 
 def flops_per_token(plan: TrainingPlan, shape: ModelShape) -> float:
