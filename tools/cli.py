@@ -68,13 +68,19 @@ def quickstart_cmd(
 
 
 def _register_commands() -> None:
+    # Each command module imports its heavy libraries inside the command, so these imports stay cheap.
+    from assistant.cli import chat_cmd
+    from tools import export_cli, serve_cli
+    from tools.data import cli as data_cli
+    from tools.train import cli as train_cli
     from ui.cli import ui_cmd
 
     app.command("ui")(ui_cmd)
-    app.add_typer(__import__("tools.data.cli", fromlist=["app"]).app, name="data")  # data inspect, data prepare
-    __import__("tools.serve_cli").serve_cli.register(app)  # serve, compare, eval
-    __import__("tools.train.cli", fromlist=["register"]).register(app)  # train, runs
-    app.command("chat")(__import__("assistant.cli", fromlist=["chat_cmd"]).chat_cmd)
+    app.command("chat")(chat_cmd)
+    app.add_typer(data_cli.app, name="data")  # data inspect, data prepare
+    train_cli.register(app)  # train, runs
+    serve_cli.register(app)  # serve, compare, eval
+    app.add_typer(export_cli.app, name="export")  # export zip, merge, push
 
 
 _register_commands()

@@ -169,7 +169,12 @@ def build_trainer(plan: TrainingPlan, run_dir: str | Path, model_dir: str | Path
     config = trainer_config(plan, run_dir, evaluation is not None)
     kwargs = dict(model=model, args=config, train_dataset=train, eval_dataset=evaluation,
                   processing_class=tokenizer, peft_config=peft_config(plan), callbacks=callbacks or [])
-    return _trainer_class(plan.objective)(**kwargs)
+    trainer = _trainer_class(plan.objective)(**kwargs)
+    if len(trainer.train_dataset) == 0:
+        # TRL drops examples whose trained tokens were all cut off; say why instead of a sampler error.
+        raise ValueError(f"no training example is left after truncating to max_length {plan.max_length}: "
+                         "the prompts fill it before any answer token. Raise max_length.")
+    return trainer
 
 
 def _trainer_class(objective: str):

@@ -1,0 +1,63 @@
+"""`finetune-assistant export zip|merge|push RUN`: take a trained run out of the app."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+app = typer.Typer(help="Download, merge or publish a trained run.", no_args_is_help=True)
+
+
+def _run_dir(run: str) -> str:
+    from tools.train.launch import RunError, status
+
+    try:
+        return status(run).run_dir
+    except RunError as exc:
+        from tools.cli import fail
+
+        fail(str(exc))
+
+
+def _guard(fn, *args, **kwargs):
+    from tools.cli import fail
+    from tools.export import ExportError
+
+    try:
+        return fn(*args, **kwargs)
+    except ExportError as exc:
+        fail(str(exc))
+
+
+@app.command("zip")
+def zip_cmd(run: str = typer.Argument(..., help="Run id or run folder.")) -> None:
+    """Zip the run's adapter (or model) folder for download."""
+    from tools.export import zip_output
+
+    typer.echo(_guard(zip_output, _run_dir(run)))
+
+
+@app.command("merge")
+def merge_cmd(run: str = typer.Argument(..., help="Run id or run folder."),
+              out: str = typer.Option(None, help="Output folder (default: <run>/merged).")) -> None:
+    """Merge the LoRA adapter into the base weights: a standalone transformers model folder."""
+    from tools.export import merge_adapter
+
+    typer.echo(_guard(merge_adapter, _run_dir(run), out))
+
+
+@app.command("push")
+def push_cmd(
+    run: str = typer.Argument(..., help="Run id or run folder."),
+    repo: str = typer.Option(..., help="Hub repo id, e.g. you/my-support-bot."),
+    token: str = typer.Option(None, help="Write token (default: $HF_TOKEN). Never stored or printed."),
+    public: bool = typer.Option(False, help="Create the repo public (default private)."),
+    merged: bool = typer.Option(False, help="Push the merged model instead of the adapter."),
+) -> None:
+    """Upload the adapter (or merged model) and its model card to the Hugging Face Hub."""
+    from tools.export import push_to_hub
+
+    url = _guard(push_to_hub, _run_dir(run), repo, token or os.environ.get("HF_TOKEN", ""), private=not public,
+                 merged=merged)
+    typer.echo(url)
