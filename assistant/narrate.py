@@ -59,6 +59,11 @@ def overfitting(metrics: list[dict]) -> str | None:
     return f"Validation loss {evals[0][1]:.2f} → {last:.2f}: no sign of overfitting."
 
 
+def curve_text(metrics: list[dict]) -> str:
+    """The loss curve in words: is it learning, is it overfitting (empty until two steps are logged)."""
+    return " ".join(text for text in (loss_trend(metrics), overfitting(metrics)) if text)
+
+
 def progress_text(status: dict[str, Any], metrics: list[dict]) -> str:
     state = status.get("status", "unknown")
     step, total = status.get("step") or 0, status.get("total_steps")
@@ -67,9 +72,8 @@ def progress_text(status: dict[str, Any], metrics: list[dict]) -> str:
     eta = status.get("eta_s")
     if isinstance(eta, int | float) and eta > 0 and state == "running":
         parts.append(f"About {eta / 60:.0f} min left." if eta >= 90 else f"About {eta:.0f} s left.")
-    for text in (loss_trend(metrics), overfitting(metrics)):
-        if text:
-            parts.append(text)
+    if curve := curve_text(metrics):
+        parts.append(curve)
     if status.get("error"):
         parts.append(f"Error: {status['error']}")
     return " ".join(parts)

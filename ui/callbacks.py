@@ -130,6 +130,7 @@ class Callbacks:
 
     def monitor(self, run_id: str | None, session: str, advanced: list[str], history: list[dict]):
         """Timer tick: progress, loss curve, reading, log tail; once the session's run ends, let the assistant go on."""
+        from assistant.narrate import curve_text
         from tools import jobs
         from tools.train.launch import read_metrics, status
 
@@ -156,7 +157,7 @@ class Callbacks:
             except Exception as exc:
                 chat_update = [*history, {"role": "assistant", "content": _friendly(exc)}]
         return (views.progress_html(st.model_dump(), jobs.queue_position(run_id)), _plot_frame(points) if points else gr.skip(),
-                views.read_curve(metrics), log, advanced, chat_update)
+                curve_text(metrics) or "Waiting for the first logged steps…", log, advanced, chat_update)
 
     def cancel(self, run_id: str | None) -> str:
         from tools.jobs import cancel_queued

@@ -93,27 +93,6 @@ def loss_points(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return points
 
 
-def read_curve(metrics: list[dict[str, Any]]) -> str:
-    """A plain-language reading of the loss curve: falling, flat, or overfitting."""
-    train = [r["loss"] for r in metrics if r.get("loss") is not None]
-    evals = [r["eval_loss"] for r in metrics if r.get("eval_loss") is not None]
-    if len(train) < 2:
-        return "Waiting for the first logged steps…"
-    head, tail = _mean(train[: max(1, len(train) // 4)]), _mean(train[-max(1, len(train) // 4):])
-    change = (tail - head) / head if head else 0.0
-    if change < -0.05:
-        words = f"The training loss is falling ({head:.2f} → {tail:.2f}, {abs(change):.0%} lower): the model is learning your data."
-    elif change > 0.05:
-        words = f"The training loss is rising ({head:.2f} → {tail:.2f}); the learning rate may be too high."
-    else:
-        words = f"The training loss is flat around {tail:.2f}; more steps or a higher learning rate may help."
-    if len(evals) >= 2 and evals[-1] > min(evals) * 1.05 and tail < head:
-        words += f" The validation loss has risen from its best {min(evals):.2f} to {evals[-1]:.2f}: it is starting to overfit."
-    elif evals:
-        words += f" Validation loss: {evals[-1]:.2f}."
-    return words
-
-
 def runs_table(runs: list[dict[str, Any]]) -> list[list[Any]]:
     return [[r.get("run_id"), r.get("status"), r.get("objective"), r.get("method"), _name(r.get("base_model") or ""),
              f"{r.get('step') or 0}/{r.get('total_steps') or '?'}", _fmt(r.get("loss")), _fmt(r.get("eval_loss"))]
@@ -142,10 +121,6 @@ def _pct(value: float | None) -> str:
 
 def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, int | float) else ""
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
 
 
 def _name(path: str) -> str:

@@ -55,3 +55,12 @@ def test_the_held_out_prompt_is_a_user_turn_of_the_validation_split(tmp_path):
     (tmp_path / "validation.jsonl").write_text(json.dumps(row) + "\n")
     assert held_out_prompt(str(tmp_path)) == "Where is my bike?"
     assert held_out_prompt(str(tmp_path / "missing")) is None
+
+
+def test_curve_text_reads_the_whole_curve_for_the_training_monitor():
+    from assistant.narrate import curve_text
+
+    assert curve_text([]) == ""
+    rows = [{"step": i, "loss": 3.0 - 0.3 * i} for i in range(6)] + [{"step": 2, "eval_loss": 1.0}, {"step": 5, "eval_loss": 1.4}]
+    text = curve_text(rows)
+    assert "it is learning" in text and "Overfitting" in text

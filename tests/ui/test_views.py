@@ -29,15 +29,6 @@ def test_loss_points_split_train_and_eval():
     ]
 
 
-def test_curve_reading_says_falling_or_overfitting():
-    falling = [{"step": i, "loss": 3.0 - 0.2 * i} for i in range(8)]
-    assert "falling" in views.read_curve(falling)
-    overfit = falling + [{"step": 3, "eval_loss": 1.0}, {"step": 6, "eval_loss": 1.4}]
-    assert "overfit" in views.read_curve(overfit)
-    flat = [{"step": i, "loss": 2.0} for i in range(8)]
-    assert "flat" in views.read_curve(flat)
-
-
 def test_progress_shows_step_eta_and_queue():
     html = views.progress_html({"status": "running", "progress": 0.5, "step": 5, "total_steps": 10, "eta_s": 75, "loss": 1.234})
     assert "step 5/10" in html and "ETA 1m 15s" in html and "loss 1.234" in html
