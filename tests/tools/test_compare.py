@@ -36,7 +36,7 @@ def serve_models(smollm2_dir: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def tiny_model_dir(smollm2_dir) -> Path:
+def serve_model_dir(smollm2_dir) -> Path:
     return serve_models(smollm2_dir)[0]
 
 
@@ -46,8 +46,8 @@ def adapter_dir(smollm2_dir) -> Path:
 
 
 @pytest.fixture(scope="module")
-def backend(tiny_model_dir, adapter_dir):
-    opened = open_backend(str(tiny_model_dir), {"tuned": str(adapter_dir)}, backend="transformers")
+def backend(serve_model_dir, adapter_dir):
+    opened = open_backend(str(serve_model_dir), {"tuned": str(adapter_dir)}, backend="transformers")
     yield opened
     opened.close()
 
@@ -62,9 +62,9 @@ def test_transformers_backend_switches_the_adapter_on_and_off(backend):
     assert "".join(backend.stream("tuned", HELLO, SHORT)) == tuned
 
 
-def test_a_fully_fine_tuned_model_is_served_as_a_second_model(tiny_model_dir, backend):
-    backend.add_model("full", tiny_model_dir)
-    assert backend.models()["full"] == str(tiny_model_dir.resolve())
+def test_a_fully_fine_tuned_model_is_served_as_a_second_model(serve_model_dir, backend):
+    backend.add_model("full", serve_model_dir)
+    assert backend.models()["full"] == str(serve_model_dir.resolve())
     # Same weights as the base, so the same greedy answer: proves it is a separate, plain model.
     assert backend.chat("full", HELLO, SHORT) == backend.chat("base", HELLO, SHORT)
     with pytest.raises(KeyError, match="no model named 'nope'"):
@@ -122,7 +122,7 @@ def test_exported_votes_are_chosen_and_rejected_pairs(backend, tmp_path):
     assert rows[0]["rejected"] == [{"role": "assistant", "content": comp.answer_a}]
 
 
-def test_vote_export_is_detected_as_preference_data_by_data_inspect(backend, tmp_path):
+def test_vote_export_is_detected_as_preference_data_by_data_inspect(backend, serve_model_dir, tmp_path):
     try:
         from tools.data import inspect_data  # noqa: F401
     except ImportError:
@@ -132,14 +132,15 @@ def test_vote_export_is_detected_as_preference_data_by_data_inspect(backend, tmp
     assert comp.answer_a and comp.answer_b
     record_vote(comp, "A")
     exported = export_votes(tmp_path / "prefs.jsonl").path
-    out = subprocess.run([CLI, "data", "inspect", exported, "--json"],
+    # --model: count tokens with the cached tokenizer instead of converting the default model in this fresh home.
+    out = subprocess.run([CLI, "data", "inspect", exported, "--json", "--model", str(serve_model_dir)],
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["dataset_type"] == "preference"
 
 
-def test_cli_compare_prints_both_answers_as_json(tiny_model_dir, adapter_dir):
-    cmd = [CLI, "compare", "--base", str(tiny_model_dir), "--adapter", str(adapter_dir),
+def test_cli_compare_prints_both_answers_as_json(serve_model_dir, adapter_dir):
+    cmd = [CLI, "compare", "--base", str(serve_model_dir), "--adapter", str(adapter_dir),
            "--prompt", "Hello", "--backend", "transformers", "--max-tokens", "6", "--json"]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -147,8 +148,8 @@ def test_cli_compare_prints_both_answers_as_json(tiny_model_dir, adapter_dir):
     assert result["backend"] == "transformers" and result["base"] != result["tuned"]
 
 
-def test_cli_compare_with_a_missing_adapter_says_so_without_a_traceback(tiny_model_dir, tmp_path):
-    cmd = [CLI, "compare", "--base", str(tiny_model_dir), "--adapter", str(tmp_path / "nope"),
+def test_cli_compare_with_a_missing_adapter_says_so_without_a_traceback(serve_model_dir, tmp_path):
+    cmd = [CLI, "compare", "--base", str(serve_model_dir), "--adapter", str(tmp_path / "nope"),
            "--prompt", "Hello", "--backend", "transformers"]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 2
@@ -173,17 +174,17 @@ def test_closing_a_comparison_stream_stops_both_generations(backend):
     assert time.perf_counter() - started < 40
 
 
-def test_shared_backends_start_one_engine_per_base_and_add_new_runs_to_it(tiny_model_dir, adapter_dir, tmp_path):
+def test_shared_backends_start_one_engine_per_base_and_add_new_runs_to_it(serve_model_dir, adapter_dir, tmp_path):
     import shutil
 
     from tools.backends import SharedBackends
 
     pool = SharedBackends()
     try:
-        first = pool.get(str(tiny_model_dir), {"tuned": str(adapter_dir)}, backend="transformers")
+        first = pool.get(str(serve_model_dir), {"tuned": str(adapter_dir)}, backend="transformers")
         new_run = tmp_path / "run2"
         shutil.copytree(adapter_dir, new_run)
-        again = pool.get(str(tiny_model_dir), {"tuned": str(adapter_dir), "run2": str(new_run)}, backend="transformers")
+        again = pool.get(str(serve_model_dir), {"tuned": str(adapter_dir), "run2": str(new_run)}, backend="transformers")
         assert again is first and set(first.models()) == {"base", "tuned", "run2"}
         assert first.chat("run2", HELLO, SHORT) == first.chat("tuned", HELLO, SHORT)
     finally:

@@ -20,6 +20,7 @@ from tools.backends import (
     openai_chat,
     openai_stream,
 )
+from tools.compare import compare
 from tools.serve import ServeConfig, ServeError, start_server, vllm_missing_reason
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,6 +138,8 @@ def test_vllm_serves_the_base_and_the_adapter_with_different_answers(vllm_backen
     base, tuned = vllm_backend.chat("base", HELLO, SHORT), vllm_backend.chat("tuned", HELLO, SHORT)
     assert base != tuned
     assert "".join(vllm_backend.stream("tuned", HELLO, SHORT)) == tuned
+    both = compare(vllm_backend, "Hello", "tuned", sampling=SHORT)  # both streamed at once from one server
+    assert both.answers == {"base": base.strip(), "tuned": tuned.strip()}
     server = vllm_backend._servers[0]
     assert server.log_path.parent.name == "logs" and "vllm-home" in str(server.log_path)  # the data dir it ran with
     assert "LoRA" in server.log_path.read_text()
