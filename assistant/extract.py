@@ -124,7 +124,8 @@ def extract(text: str) -> tuple[StateUpdate, dict[str, str]]:
     _drop_conflicts(found, text)
     for finder in (_files, _rows, _sizes, _gpus, _time, _criteria, _domain, _tone, _model):
         finder(text, found, quotes)
-    if "task_kind" in found or len(text.split()) >= 6:
+    # A message about hardware or data ("I have one RTX 4090") must not replace the user's goal.
+    if "task_kind" in found or (len(text.split()) >= 6 and not found):
         found.setdefault("description", text.strip()[:300])
     return StateUpdate(**found), quotes
 

@@ -88,3 +88,12 @@ def test_peek_csv_with_a_label_column(tmp_path):
     path.write_text("text,label\n" + "".join(f"clause {i},termination\n" for i in range(40)))
     update, _ = peek(path)
     assert (update.data_layout, update.rows) == ("labelled", 40)
+
+
+def test_a_later_message_about_hardware_keeps_the_users_goal():
+    state = ConversationState()
+    for text in ("I want a support bot from our chat logs in support.jsonl", "I have one RTX 4090 with 24 GB"):
+        update, quotes = extract(text)
+        state = apply_update(state, update, quotes, text)
+    assert "support bot" in state.use_case.description
+    assert state.constraints.gpu_memory_gb == 24
