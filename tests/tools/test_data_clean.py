@@ -89,3 +89,21 @@ def test_truncated_fraction_counts_rows_over_max_length(tiny_model_dir):
     report = inspect_data(SAMPLES / "text.txt", DataSpec(model=str(tiny_model_dir), max_length=20))
     lengths_over = report.tokens.truncated_fraction * report.usable_rows
     assert report.tokens.max > 20 and lengths_over == pytest.approx(round(lengths_over)) and lengths_over >= 1
+
+
+def test_words_break_around_cjk_characters_even_next_to_latin_letters():
+    from tools.data.clean import word_ids
+
+    hashes, counts = word_ids(["iPhone用の ケース", "a日b", "plain words here"])
+    assert counts.tolist() == [6, 3, 3] and len(hashes) == 12  # iphone 用 の ケ ー ス / a 日 b / ...
+    assert hashes[0] == word_ids(["iphone"])[0][0]  # "iPhone" stays one word before the CJK character
+
+
+def test_near_duplicates_are_found_in_text_mixing_latin_and_cjk(tiny_model_dir, tmp_path):
+    answer = "iPhone用のケースは3日で届きます。Returns are free within 30 days of delivery for every order."
+    rows = [{"prompt": f"{i}日に注文したiPhone用ケースはいつ届きますか? Order {i} for model X{i}", "completion": f"{answer} Ref {i}."} for i in range(6)]
+    rows.append({**rows[2], "completion": rows[2]["completion"].replace("free", "Free")})  # one edit: a near duplicate
+    source = tmp_path / "mixed.jsonl"
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    report = inspect_data(source, DataSpec(model=str(tiny_model_dir), exact_dedupe=False))
+    assert report.near_duplicates == 1 and report.duplicates[0]["duplicate_of"] == 3 and report.usable_rows == 6

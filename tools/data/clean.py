@@ -10,7 +10,7 @@ points, since hashing millions of shingles one Python call at a time would domin
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 SEP = "\x00"
@@ -21,22 +21,29 @@ NUM_PERM = 64
 SHINGLE = 3  # words per shingle: chat rows are short, and one edited word must not change too many shingles
 
 
-def string_slots(record: dict) -> Iterator[tuple[Any, Any]]:
-    """(container, key) of every text the record holds, so batch functions can write them back."""
-    for key, value in record.items():
-        if isinstance(value, str) and key != "label":
-            yield record, key
-        elif isinstance(value, list) and key != "tools":
-            for msg in value:
-                if isinstance(msg, dict) and isinstance(msg.get("content"), str):
-                    yield msg, "content"
+def string_slots(records: list[dict]) -> list[tuple[Any, Any]]:
+    """(container, key) of every text the records hold, so batch functions can write them back."""
+    slots = []
+    append = slots.append  # a plain loop: this runs once per record and message of the dataset
+    for record in records:
+        for key, value in record.items():
+            if isinstance(value, str):
+                if key != "label":
+                    append((record, key))
+            elif isinstance(value, list) and key != "tools":
+                for msg in value:
+                    if isinstance(msg, dict) and isinstance(msg.get("content"), str):
+                        append((msg, "content"))
+    return slots
 
 
-def map_strings(records: list[dict], fn: Callable[[list[str]], list[str]]) -> None:
-    """Apply a batch function to every text of every record, in place."""
-    slots = [slot for record in records for slot in string_slots(record)]
-    new = fn([container[key] for container, key in slots])
-    for (container, key), value in zip(slots, new, strict=True):
+def map_strings(records: list[dict], *fns: Callable[[list[str]], list[str]]) -> None:
+    """Apply batch functions, in order, to every text of every record, in place."""
+    slots = string_slots(records)
+    strings = [container[key] for container, key in slots]
+    for fn in fns:
+        strings = fn(strings)
+    for (container, key), value in zip(slots, strings, strict=True):
         container[key] = value
 
 
@@ -101,22 +108,55 @@ def word_ids(texts: list[str]):
 
     joined = SEP.join(t.replace(SEP, " ") for t in texts).lower()
     cp = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-    ascii_word = np.zeros(128, dtype=bool)
-    ascii_word[[ord(c) for c in "0123456789abcdefghijklmnopqrstuvwxyz_'"]] = True
-    word = np.where(cp < 128, ascii_word[np.minimum(cp, 127)], True)
-    word &= ~np.isin(cp, _UNICODE_SPACES)
-    cjk = ((cp >= 0x3040) & (cp <= 0x9FFF)) | ((cp >= 0xAC00) & (cp <= 0xD7AF))
-    starts = np.flatnonzero(word & (~np.concatenate(([False], word[:-1])) | cjk))
-    ends = np.flatnonzero(word & (~np.concatenate((word[1:], [False])) | cjk)) + 1
-    h = np.zeros(len(starts), dtype=np.uint32)
-    padded = np.concatenate([cp, np.zeros(_WORD_CHARS, dtype=np.uint32)])
-    for j in range(_WORD_CHARS):  # a word's hash mixes its first _WORD_CHARS characters
-        h = h * np.uint32(0x01000193) + np.where(starts + j < ends, padded[starts + j], np.uint32(0))
+    cls = _code_point_classes()[cp]  # one table lookup per character instead of several passes
+    word = (cls & _WORD).astype(bool)
+    cjk = (cls & _CJK).astype(bool)
+    # A word breaks at a non-word character and on both sides of a CJK one ("iPhone用" is two words).
+    cut = cjk | ~word
+    starts = np.flatnonzero(word & np.concatenate(([True], cut[:-1])) | cjk)
+    ends = np.flatnonzero(word & np.concatenate((cut[1:], [True])) | cjk) + 1
     seps = np.flatnonzero(cp == 0)
     lengths = np.diff(np.searchsorted(starts, np.concatenate(([0], seps, [len(cp)]))))
-    return h, lengths
+    return _word_hashes(cp, starts, ends), lengths
 
 
+def _word_hashes(cp, starts, ends):
+    """h = h * 0x01000193 + c over a word's first _WORD_CHARS characters, then 0 for each missing one,
+    computed as one dot product per word with the powers of the multiplier (all mod 2^32)."""
+    import numpy as np
+
+    padded = np.concatenate([cp, np.zeros(_WORD_CHARS, dtype=np.uint32)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, _WORD_CHARS)
+    powers = np.array([pow(0x01000193, _WORD_CHARS - 1 - j, 1 << 32) for j in range(_WORD_CHARS)], dtype=np.uint32)
+    offsets = np.arange(_WORD_CHARS)
+    h = np.empty(len(starts), dtype=np.uint32)
+    step = 1 << 20  # words per block: bounds the (words x _WORD_CHARS) temporaries to ~50 MB
+    for lo in range(0, len(starts), step):
+        block = windows[starts[lo : lo + step]]
+        block *= offsets < (ends[lo : lo + step] - starts[lo : lo + step])[:, None]  # zero past the word's end
+        h[lo : lo + step] = block @ powers  # integer matmul wraps mod 2^32 like the loop did
+    return h
+
+
+def _code_point_classes():
+    """uint8 per code point: _WORD for word characters (ASCII letters, digits, _ and ', and any
+    non-ASCII character but Unicode spaces), plus _CJK for characters that are a word each."""
+    global _CLASSES
+    if _CLASSES is None:
+        import numpy as np
+
+        table = np.full(0x110000, _WORD, dtype=np.uint8)
+        table[:128] = 0
+        table[[ord(c) for c in "0123456789abcdefghijklmnopqrstuvwxyz_'"]] = _WORD
+        table[_UNICODE_SPACES] = 0
+        table[0x3040:0xA000] |= _CJK
+        table[0xAC00:0xD7B0] |= _CJK
+        _CLASSES = table
+    return _CLASSES
+
+
+_WORD, _CJK = 1, 2
+_CLASSES = None
 _WORD_CHARS = 12
 _UNICODE_SPACES = [0x85, 0xA0, 0x1680, *range(0x2000, 0x200C), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000]
 

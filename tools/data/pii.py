@@ -129,7 +129,7 @@ def _secret_word_hits(text: str):
 def _char_classes():
     import numpy as np
 
-    table = np.zeros(128, dtype=np.uint8)
+    table = np.zeros(0x110000, dtype=np.uint8)  # every code point: one lookup per character, no range checks
     for ch in "0123456789":
         table[ord(ch)] |= _DIGIT | _HEX
     for ch in " -.()+/":
@@ -155,7 +155,7 @@ def _numeric_spans(text: str) -> list[tuple[int, int, str]]:
     if _TABLE is None:
         _TABLE = _char_classes()
     cp = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    cls = _TABLE[np.minimum(cp, 127)] * (cp < 128)
+    cls = _TABLE[cp]
     digit = (cls & _DIGIT).astype(bool)
     if not digit.any():
         return []
@@ -163,9 +163,13 @@ def _numeric_spans(text: str) -> list[tuple[int, int, str]]:
     run = digit | ((cls & _SEP).astype(bool) & near_digit)
     edges = np.flatnonzero(np.diff(run.view(np.int8), prepend=0, append=0))
     starts, ends = edges[::2], edges[1::2]
-    counts = np.add.reduceat(np.stack([digit, cp == 46]).astype(np.int32), starts, axis=1)
+    # Digits and dots per run, from running totals at the run's edges.
+    digits = np.concatenate(([0], np.cumsum(digit, dtype=np.int32)))
+    digits = digits[ends] - digits[starts]
+    dots = np.concatenate(([0], np.cumsum(cp == 46, dtype=np.int32)))
+    dots = dots[ends] - dots[starts]
     # Phones, cards, SSNs have >= 7 digits; an IPv4 has >= 4 digits and 3 dots.
-    keep = (counts[0] >= 7) | ((counts[0] >= 4) & (counts[1] >= 3))
+    keep = (digits >= 7) | ((digits >= 4) & (dots >= 3))
     spans = []
     for s, e in zip(starts[keep].tolist(), ends[keep].tolist(), strict=True):
         spans += _classify_numbers(text, max(0, s - 1) if s and text[s - 1] == "+" else s, e)

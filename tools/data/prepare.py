@@ -6,6 +6,8 @@ dedupe) -> count tokens -> filter by length -> split -> write a prepared folder.
     report = prepare_data("chats.jsonl", "prepared/", DataSpec(val_fraction=0.1))
 
 `inspect_data` runs every step but the writing, so its numbers are the ones `prepare_data` would give.
+The last analysis is kept (see `cache.py`), so `prepare_data` right after `inspect_data` on the same
+unchanged source and spec only writes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.data import clean, formats, pii, tokens
+from tools.data import cache, clean, formats, pii, tokens
 from tools.data.load import load_source
 from tools.data.spec import MAX_ERRORS, DataError, DataReport, DataSpec, RowError, TokenStats
 from tools.data.validate import RowProblem
@@ -38,6 +40,7 @@ class _Run:
     duplicates: list[dict] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    tokenizer: Any = None
 
     def keep(self, drop: set[int] | dict[int, Any]) -> None:
         self.records = [r for i, r in enumerate(self.records) if i not in drop]
@@ -58,7 +61,7 @@ def inspect_data(source: str | Path, spec: DataSpec | None = None, **overrides: 
     `report.usable_rows == 0` means nothing could be trained on.
     """
     spec = _resolve_spec(spec, overrides)
-    report, _ = _analyse(str(source), spec)
+    report, _ = _analysis(str(source), spec)
     return report
 
 
@@ -66,7 +69,7 @@ def prepare_data(source: str | Path, out: str | Path, spec: DataSpec | None = No
     """Write `train.jsonl`, `validation.jsonl`, `report.json`, `report.md` and `histogram.png` to `out`
     (atomically; the source is only read). Raises `DataError` when no row is usable."""
     spec = _resolve_spec(spec, overrides)
-    report, run = _analyse(str(source), spec)
+    report, run = _analysis(str(source), spec)
     if not run.records:
         first = "; ".join(e.line() for e in run.errors[:3])
         raise DataError(str(source), f"no usable rows ({report.error_count} rejected{': ' + first if first else ''}).")
@@ -94,6 +97,28 @@ def split(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]
     return sorted(order[n_val:]), sorted(order[:n_val])
 
 
+def _analysis(source: str, spec: DataSpec) -> tuple[DataReport, _Run]:
+    """`_analyse`, or the last one when source, spec and tokenizer are unchanged. Callers get their own
+    copy of the report; the run's records are only read after the analysis, so they are shared."""
+    key = cache.key(source, spec)
+    hit = cache.get(key)
+    if hit is not None:
+        report, run = hit
+        if run.tokenizer is None or _tokenizer_or_none(spec.model) is run.tokenizer:
+            return report.model_copy(update={"spec": spec}, deep=True), run
+    report, run = _analyse(source, spec)
+    cache.put(key, (report.model_copy(deep=True), run))
+    return report, run
+
+
+def _tokenizer_or_none(model: str) -> Any:
+    # The loader caches per tokenizer-file mtime: another object means the tokenizer changed.
+    try:
+        return tokens.load_tokenizer(model)
+    except Exception:  # the cold run reports it
+        return None
+
+
 def _analyse(source: str, spec: DataSpec) -> tuple[DataReport, _Run]:
     run = _Run(source=source, spec=spec)
     clock = time.perf_counter()
@@ -107,7 +132,7 @@ def _analyse(source: str, spec: DataSpec) -> tuple[DataReport, _Run]:
     valid_rows = len(run.records)
     counts = _clean(run)
     clock = _lap(run, "clean", clock)
-    tokenizer = tokens.load_tokenizer(spec.model) if run.records else None
+    tokenizer = run.tokenizer = tokens.load_tokenizer(spec.model) if run.records else None
     clock = _lap(run, "tokenizer", clock)
     near = _near_dedupe(run)
     clock = _lap(run, "near_dedupe", clock)
@@ -146,12 +171,13 @@ def _convert(run: _Run, items: list[tuple[str, int, Any]], rows: list[Any], dete
 
 
 def _clean(run: _Run) -> dict[str, Any]:
-    clean.map_strings(run.records, clean.normalise)
     found: dict[str, int] = dict.fromkeys(pii.KINDS, 0)
     if run.spec.pii_redaction and run.records:
         redactor = pii.PresidioRedactor() if run.spec.pii_backend == "presidio" else pii.Redactor()
-        clean.map_strings(run.records, redactor)
+        clean.map_strings(run.records, clean.normalise, redactor)
         found.update(redactor.counts)
+    else:
+        clean.map_strings(run.records, clean.normalise)
     dups = clean.exact_duplicates(run.records) if run.spec.exact_dedupe else {}
     _note_duplicates(run, dups, "exact")
     run.keep(dups)
@@ -197,9 +223,13 @@ def _preview(record: dict) -> dict:
     return cut(record)
 
 
+# One encoder for all rows: `json.dumps` with any option builds a new encoder per call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _write_jsonl(path: Path, records: list[dict]) -> None:
     with path.open("w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        fh.writelines(_ENCODE(r) + "\n" for r in records)
 
 
 def render_markdown(report: DataReport) -> str:

@@ -44,8 +44,8 @@ def count(tokenizer: Any, texts: list[str]) -> list[int]:
     """Tokens per text, no special tokens added (the chat template already holds them)."""
     backend = tokenizer.backend_tokenizer
     lengths: list[int] = []
-    for lo in range(0, len(texts), _BATCH):
-        lengths += [len(e.ids) for e in backend.encode_batch_fast(texts[lo : lo + _BATCH], add_special_tokens=False)]
+    for lo in range(0, len(texts), _BATCH):  # len(encoding) counts ids without building the list
+        lengths += [len(e) for e in backend.encode_batch_fast(texts[lo : lo + _BATCH], add_special_tokens=False)]
     return lengths
 
 

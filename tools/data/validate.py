@@ -53,7 +53,7 @@ def text_value(value: Any, field: str) -> str:
         raise RowProblem(field, f"expected text, got {type_name(value)}; put the text in a string.")
     if not value.strip():
         raise RowProblem(field, "empty text; write the content or remove the row.")
-    found = PLACEHOLDER.search(value)
+    found = PLACEHOLDER.search(value) if "{{" in value else None  # the check is cheaper than the scan
     if found:
         raise RowProblem(field, f"unfilled template placeholder '{found.group()}'; fill it in or remove the row.")
     return value
