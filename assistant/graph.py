@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import operator
 import re
+from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 from langchain_core.runnables import RunnableConfig
@@ -171,8 +172,12 @@ class Nodes:
             return Command(goto=END, update={"phase": "need_data", "messages": [_say(
                 "Approved. To start, attach your data file (or type its path): I'll check and prepare it first.")]})
         if self.confine_paths:
+            # Web users upload; a typed path (data, or a model folder) may only point inside the data dir.
+            base = proposal.training["base_model"]
+            typed = [d.source] + ([base] if Path(base).expanduser().exists() else [])
             try:
-                paths.inside_home(d.source)
+                for path in typed:
+                    paths.inside_home(path)
             except PermissionError as exc:
                 return Command(goto="approval", update={"messages": [_say(str(exc))]})
         args = dict(source=d.source, out_dir=d.out_dir, model=proposal.training["base_model"],

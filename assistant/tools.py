@@ -156,6 +156,9 @@ class ToolError(RuntimeError):
     """A tool failed; the message is for the user (no traceback)."""
 
 
+_KEEP_CALLS = 1000  # the UI's one ToolBox serves every session for the app's lifetime: keep the latest only
+
+
 class ToolBox:
     """The tools the agent may call, and a record of every call made through it."""
 
@@ -167,6 +170,7 @@ class ToolBox:
         if name not in self.tools:
             raise ToolError(f"no tool named {name}")
         self.calls.append({"tool": name, "args": args})
+        del self.calls[:-_KEEP_CALLS]
         try:
             return self.tools[name].invoke(args)
         except Exception as exc:  # the tool's own message is what the user needs

@@ -57,7 +57,7 @@ def quickstart_cmd(
 
     try:
         result = quickstart(model=model, out_dir=out, max_steps=max_steps, prompt=prompt or DEMO_PROMPT)
-    except ModelNotFoundError as exc:
+    except (ModelNotFoundError, OSError) as exc:
         fail(str(exc))
     if as_json:
         typer.echo(json.dumps(asdict(result)))

@@ -59,7 +59,7 @@ def merge_adapter(run_dir: str | Path, out_dir: str | Path | None = None) -> Pat
     model = AutoPeftModelForCausalLM.from_pretrained(adapter, dtype=torch.float32)
     merged = model.merge_and_unload()
     target = Path(out_dir) if out_dir else run_dir / "merged"
-    with paths.atomic_dir(target) as tmp:
+    with paths.atomic_dir(target, replaces="config.json") as tmp:
         merged.save_pretrained(tmp, safe_serialization=True)
         AutoTokenizer.from_pretrained(adapter).save_pretrained(tmp)
     return target

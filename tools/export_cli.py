@@ -26,7 +26,7 @@ def _guard(fn, *args, **kwargs):
 
     try:
         return fn(*args, **kwargs)
-    except ExportError as exc:
+    except (ExportError, OSError) as exc:  # OSError: an output folder that holds other files, a full disk
         fail(str(exc))
 
 

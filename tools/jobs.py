@@ -89,6 +89,20 @@ def start_next() -> str | None:
         return run_id
 
 
+def resume(run_id: str) -> str:
+    """Resume a cancelled or failed run, but only while nothing else trains (the one-job rule holds here too).
+
+    Under the queue's lock, so two clicks can't start two trainers in one run folder.
+    """
+    from tools.train.launch import RunError
+    from tools.train.launch import resume as resume_run
+
+    with _LOCK:
+        if busy():
+            raise RunError("another run is training; resume this one when it has finished (or cancel that one).")
+        return resume_run(run_id)
+
+
 def cancel_queued(run_id: str) -> bool:
     """Take a waiting run out of the queue (it never started, so there is nothing to checkpoint)."""
     with _LOCK:

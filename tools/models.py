@@ -95,7 +95,7 @@ def default_model_dir() -> Path:
     target = paths.models_dir() / DEFAULT_NAME
     if _is_complete(target):
         return target
-    with paths.atomic_dir(target) as tmp:
+    with paths.atomic_dir(target, replaces=_MARKER) as tmp:
         convert_gguf(gguf_path(), tmp)
         _verify(tmp)
         (tmp / _MARKER).write_text(json.dumps({"source": _GGUF_FILE, "verified": True}))
@@ -172,7 +172,7 @@ def make_tiny_model(out_dir: str | Path, tokenizer_from: str | Path, seed: int =
         pad_token_id=tokenizer.pad_token_id, dtype="float32",
     )
     torch.manual_seed(seed)
-    with paths.atomic_dir(out_dir) as tmp:
+    with paths.atomic_dir(out_dir, replaces="config.json") as tmp:
         LlamaForCausalLM(config).save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         tmp.chmod(0o755)

@@ -63,13 +63,17 @@ def inside_home(path: str | Path) -> Path:
 
 
 @contextmanager
-def atomic_dir(final: str | Path) -> Iterator[Path]:
+def atomic_dir(final: str | Path, replaces: str | None = None) -> Iterator[Path]:
     """Yield a temp folder beside `final`; rename it into place only if the block succeeds.
 
-    A crash or an error leaves no half-written `final` behind (and an existing one untouched
-    until the new one is complete).
+    A crash or an error leaves no half-written `final` behind. An existing `final` is replaced only when
+    it is empty or holds `replaces` (the file that marks a folder we wrote, e.g. "report.json"): a
+    user's folder given by mistake as an output is refused, never emptied.
     """
     final = Path(final)
+    if final.exists() and any(final.iterdir()) and not (replaces and (final / replaces).exists()):
+        raise FileExistsError(f"{final} already exists and holds other files; choose a new or empty folder "
+                              "(nothing was changed).")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
@@ -78,8 +82,9 @@ def atomic_dir(final: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        final.rename(old)
+        # A unique name: two threads replacing the same folder must not trip over each other's old copy.
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+        final.rename(old / final.name)
         tmp.rename(final)
         shutil.rmtree(old, ignore_errors=True)
     else:

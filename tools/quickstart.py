@@ -75,7 +75,7 @@ def quickstart(
     trainer = build_trainer(plan, out_dir / "trainer", model_dir)
     trainer.train()
     losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
-    with paths.atomic_dir(out_dir / "adapter") as tmp:
+    with paths.atomic_dir(out_dir / "adapter", replaces="adapter_config.json") as tmp:
         trainer.model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
     peft_model = trainer.model

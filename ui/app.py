@@ -9,12 +9,14 @@ in `ui.views`. Per-user state lives in `gr.State`; shared resources live in one 
 
 from __future__ import annotations
 
+import signal
+import sys
 from functools import partial
 
 import gradio as gr
 
 from ui.callbacks import CHAT_FILE_TYPES, Callbacks
-from ui.services import AppConfig, Services, browser_secret, use_data_dir_for_gradio_uploads
+from ui.services import AppConfig, Services, browser_secret, private_files, use_data_dir_for_gradio_uploads
 
 TITLE = "Fine-tune assistant"
 _INTRO = (
@@ -34,7 +36,6 @@ def build_app(services: Services | None = None) -> gr.Blocks:
         # The conversation id lives in the browser (encrypted), so a reload or an app restart keeps the chat.
         session = gr.BrowserState(None, storage_key="finetune-assistant-session", secret=browser_secret())
         run_id = gr.State()
-        advanced = gr.State([])
         comparison = gr.State()
         gr.Markdown(_INTRO)
         with gr.Tabs(elem_id="tabs"):
@@ -131,8 +132,8 @@ def build_app(services: Services | None = None) -> gr.Blocks:
 
         run_id.change(cb.run_choices, run_id, train_run)
         refresh_btn.click(cb.run_choices, train_run, train_run)
-        timer.tick(cb.monitor, [train_run, session, advanced, chatbot],
-                   [progress, loss_plot, reading, log_box, advanced, chatbot], show_progress="hidden")
+        timer.tick(cb.monitor, [train_run, run_id, session, chatbot],
+                   [progress, loss_plot, reading, log_box, chatbot], show_progress="hidden")
         cancel_btn.click(cb.cancel, train_run, run_msg)
         resume_btn.click(cb.resume, train_run, run_msg)
 
@@ -157,11 +158,15 @@ def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth:
            config: AppConfig | None = None) -> None:
     use_data_dir_for_gradio_uploads()
     services = Services(config)
+    services.start_worker()
     demo = build_app(services)
+    # `finally` must run on SIGTERM too (systemd, docker stop): it stops the vLLM server we started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"Fine-tune assistant running at http://{host}:{port}", flush=True)
     try:
         demo.queue(default_concurrency_limit=4).launch(
             server_name=host, server_port=port, share=share, auth=auth, show_error=False, quiet=True,
+            blocked_paths=private_files(),
         )
     finally:
         services.close()

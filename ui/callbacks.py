@@ -6,6 +6,7 @@ and what they typed or uploaded stays where it was.
 
 from __future__ import annotations
 
+import html
 import json
 import time
 import uuid
@@ -16,7 +17,7 @@ import gradio as gr
 
 from tools import paths
 from ui import views
-from ui.services import Services, store_upload
+from ui.services import Services, servable, store_upload
 
 CHAT_FILE_TYPES = [".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt", ".md"]
 
@@ -51,7 +52,11 @@ class Callbacks:
     def chat(self, message: dict, history: list[dict], session: str):
         """Stream the assistant's reply; attached files are stored under the data dir first."""
         text = (message or {}).get("text", "").strip()
-        files = [store_upload(session, f) for f in (message or {}).get("files", [])]
+        try:
+            files = [store_upload(session, f) for f in (message or {}).get("files", [])]
+        except OSError as exc:  # a full disk: say so, and keep what the user typed in the box
+            yield [*history, {"role": "assistant", "content": _friendly(exc)}], gr.skip(), *self._turn_updates(None)
+            return
         if not text and not files:
             yield history, gr.skip(), *self._turn_updates(None)
             return
@@ -128,36 +133,28 @@ class Callbacks:
         ids = [r.run_id for r in list_runs()]
         return gr.update(choices=ids, value=current if current in ids else (ids[0] if ids else None))
 
-    def monitor(self, run_id: str | None, session: str, advanced: list[str], history: list[dict]):
-        """Timer tick: progress, loss curve, reading, log tail; once the session's run ends, let the assistant go on."""
+    def monitor(self, run_id: str | None, own_run: str | None, session: str, history: list[dict]):
+        """Timer tick: progress, loss curve, reading, log tail, and the assistant's notes for this session."""
         from assistant.narrate import curve_text
         from tools import jobs
         from tools.train.launch import read_metrics, status
 
-        try:
-            jobs.start_next()  # the queue moves whenever any session's monitor sees the machine free
-        except Exception:
-            pass  # a failed start is recorded on that run; this session's monitor must keep going
+        notes = self.s.take_notes(session) if session else []
+        chat: Any = [*history, *({"role": "assistant", "content": n} for n in notes)] if notes else gr.skip()
         if not run_id:
-            return (views.progress_html(None), gr.skip(), gr.skip(), gr.skip(), advanced, gr.skip())
+            return views.progress_html(None), gr.skip(), gr.skip(), gr.skip(), chat
         try:
             st = status(run_id)
         except Exception as exc:
-            return (f"<p>{_friendly(exc)}</p>", gr.skip(), gr.skip(), gr.skip(), advanced, gr.skip())
+            return f"<p>{html.escape(_friendly(exc))}</p>", gr.skip(), gr.skip(), gr.skip(), chat
+        if run_id == own_run and st.status in ("completed", "failed", "cancelled"):
+            self.s.follow_up(session, run_id)
         metrics = read_metrics(run_id)
         points = views.loss_points(metrics)
-        log = _tail(Path(st.run_dir) / "stdout.log")
-        chat_update: Any = gr.skip()
-        if not st.active and run_id not in advanced and st.status in ("completed", "failed", "cancelled"):
-            advanced = [*advanced, run_id]
-            try:
-                turn = self.s.assistant.advance(session)
-                if turn.reply and turn.run_id == run_id:
-                    chat_update = [*history, {"role": "assistant", "content": turn.reply}]
-            except Exception as exc:
-                chat_update = [*history, {"role": "assistant", "content": _friendly(exc)}]
-        return (views.progress_html(st.model_dump(), jobs.queue_position(run_id)), _plot_frame(points) if points else gr.skip(),
-                curve_text(metrics) or "Waiting for the first logged steps…", log, advanced, chat_update)
+        return (views.progress_html(st.model_dump(), jobs.queue_position(run_id)),
+                _plot_frame(points) if points else gr.skip(),
+                curve_text(metrics) or "Waiting for the first logged steps…",
+                _tail(Path(st.run_dir) / "stdout.log"), chat)
 
     def cancel(self, run_id: str | None) -> str:
         from tools.jobs import cancel_queued
@@ -174,7 +171,7 @@ class Callbacks:
         return f"Cancelling {run_id}: it stops after the current step and keeps its last checkpoint ({st.status})."
 
     def resume(self, run_id: str | None) -> str:
-        from tools.train.launch import resume
+        from tools.jobs import resume
 
         if not run_id:
             return "No run selected."
@@ -249,7 +246,7 @@ class Callbacks:
         if not result.rows:
             return f"No A/B votes to export yet ({result.skipped} ties or both-bad votes skipped).", None
         return (f"Exported {result.rows} preference pairs ({result.skipped} skipped) to `{result.path}`: "
-                "ready for DPO.", result.path)
+                "ready for DPO.", servable(result.path))
 
     # ---------------------------------------------------------------- runs
 
@@ -284,7 +281,7 @@ class Callbacks:
             run_dir = status(run_id).run_dir
             if action == "zip":
                 path = export.zip_output(run_dir)
-                return f"Adapter archive ready: `{path.name}`.", str(path)
+                return f"Adapter archive ready: `{path.name}`.", servable(path)
             if action == "merge":
                 path = export.merge_adapter(run_dir)
                 return f"Merged model saved to `{path}` (a plain transformers folder).", None
@@ -308,7 +305,7 @@ def _dataset_report(dataset: dict | None) -> dict | None:
 def _histogram(dataset: dict | None) -> str | None:
     out = (dataset or {}).get("out_dir")
     path = Path(out) / "histogram.png" if out else None
-    return str(path) if path and path.is_file() else None
+    return servable(path) if path and path.is_file() else None
 
 
 def _plot_frame(points: list[dict]):

@@ -8,10 +8,13 @@ and uploaded files (kept under the data dir). The training queue is `tools.jobs`
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
+import tempfile
 import threading
+import uuid
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tools import paths
 
+log = logging.getLogger(__name__)
 BackendName = Literal["auto", "vllm", "transformers"]
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -39,6 +43,51 @@ class Services:
         self.serving = SharedBackends()
         self._assistant: Any = None
         self._lock = threading.Lock()
+        self._followed: set[tuple[str, str]] = set()
+        self._notes: dict[str, list[str]] = {}
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+
+    def start_worker(self, interval_s: float = 2.0) -> None:
+        """Move the training queue even when no browser tab is open."""
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, args=(interval_s,), name="job-queue", daemon=True)
+            self._worker.start()
+
+    def _work(self, interval_s: float) -> None:
+        from tools import jobs
+
+        while not self._stop.wait(interval_s):
+            try:
+                jobs.start_next()
+            except Exception as exc:  # a locked database now is no reason to stop moving the queue
+                log.warning("job queue: %s", exc)
+
+    def follow_up(self, session: str, run_id: str) -> None:
+        """Once per finished run: let the assistant evaluate and compare in the background.
+
+        Evaluation takes minutes; in a callback it would freeze that user's chat and hold a worker slot.
+        The assistant's reply waits in `take_notes` for the session's next monitor tick.
+        """
+        with self._lock:
+            if (session, run_id) in self._followed:
+                return
+            self._followed.add((session, run_id))
+        threading.Thread(target=self._advance, args=(session, run_id), daemon=True).start()
+
+    def _advance(self, session: str, run_id: str) -> None:
+        try:
+            turn = self.assistant.advance(session)
+            text = turn.reply if turn.run_id == run_id else ""
+        except Exception as exc:
+            text = f"⚠️ Evaluating {run_id} failed: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}"
+        if text:
+            with self._lock:
+                self._notes.setdefault(session, []).append(text)
+
+    def take_notes(self, session: str) -> list[str]:
+        with self._lock:
+            return self._notes.pop(session, [])
 
     @property
     def assistant(self) -> Any:
@@ -51,6 +100,7 @@ class Services:
             return self._assistant
 
     def close(self) -> None:
+        self._stop.set()
         self.serving.close_all()
         if self._assistant is not None:
             self._assistant.close()
@@ -69,15 +119,38 @@ def store_upload(session: str, temp_path: str) -> str:
     return str(target)
 
 
+def servable(path: str | Path) -> str:
+    """A copy of `path` that Gradio may send to the browser.
+
+    Gradio serves files only from its upload folder, the working directory and /tmp; our outputs live
+    in the data dir. Copying just the file asked for (into Gradio's folder, itself under the data dir)
+    avoids allowing the whole data dir, which holds the databases and the session key.
+    """
+    from gradio.utils import get_upload_folder
+
+    source = Path(path)
+    folder = Path(get_upload_folder()) / "downloads" / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    target = folder / source.name
+    shutil.copyfile(source, target)
+    return str(target)
+
+
+def private_files() -> list[str]:
+    """Files of the data dir that the web server must never send, whatever a callback returns."""
+    return [str(paths.db_path()), str(paths.home() / "conversations.db"), str(paths.home() / "browser_state.key")]
+
+
 def browser_secret() -> str:
     """The key that encrypts the session id kept in the browser; stable across restarts, private to this data dir."""
     import secrets
 
     path = paths.home() / "browser_state.key"
     if not path.is_file():
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(secrets.token_urlsafe(32))
-        tmp.chmod(0o600)
+        # Created private (0600) before anything is written, under a unique name, then renamed into place.
+        fd, tmp = tempfile.mkstemp(prefix=".browser_state.", dir=path.parent)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
         os.replace(tmp, path)
     return path.read_text().strip()
 

@@ -192,3 +192,19 @@ def test_skip_moves_on_and_just_recommend_ends_the_interview(bot):
     assert turn.recommendation is not None and turn.awaiting_approval
     assert turn.recommendation["assumptions"]  # it says what it had to assume
     assert bot.toolbox.calls == []
+
+
+def test_the_web_ui_refuses_a_typed_model_folder_outside_the_data_dir(tmp_path):
+    from tools.quickstart import demo_dataset_path
+
+    outside = tmp_path / "elsewhere-model"
+    outside.mkdir()
+    (outside / "config.json").write_text("{}")
+    upload = paths.uploads_dir() / "chats.jsonl"
+    upload.write_text(demo_dataset_path().read_text())
+    bot = Assistant(llm=None, confine_paths=True)
+    bot.send("t", f"A support bot from our chat logs in {upload}, CPU only. just recommend")
+    bot.edit("t", f"use model {outside}")
+    turn = bot.approve("t")
+    assert "outside the app's data dir" in turn.reply
+    assert bot.toolbox.calls == [], "nothing may be prepared or trained from a refused path"

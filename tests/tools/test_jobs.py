@@ -40,3 +40,16 @@ def test_a_queued_run_can_be_taken_out_before_it_starts(plan):
     assert not jobs.cancel_queued(first), "a running run is cancelled with a checkpoint, not dequeued"
     wait(first, timeout_s=180)
     assert jobs.start_next() is None
+
+
+def test_resume_waits_for_the_machine_to_be_free(plan):
+    from tools.train.launch import RunError, cancel
+
+    first = jobs.submit(plan.model_copy(update={"max_steps": 30}))
+    assert cancel(first, wait_s=120).status == "cancelled"  # it sees the cancel flag at its first step
+    second = jobs.submit(plan)
+    with pytest.raises(RunError, match="another run is training"):
+        jobs.resume(first)
+    assert wait(second, timeout_s=180).status == "completed"
+    assert jobs.resume(first) == first
+    assert wait(first, timeout_s=180).status == "completed"

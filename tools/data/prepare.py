@@ -77,7 +77,7 @@ def prepare_data(source: str | Path, out: str | Path, spec: DataSpec | None = No
     train, validation = split(len(run.records), spec.val_fraction, spec.seed)
     out = Path(out).expanduser().resolve()
     report.out_dir, report.train_rows, report.validation_rows = str(out), len(train), len(validation)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, replaces="report.json") as tmp:
         _write_jsonl(tmp / "train.jsonl", [run.records[i] for i in train])
         _write_jsonl(tmp / "validation.jsonl", [run.records[i] for i in validation])
         tokens.histogram(run.lengths, spec.max_length, tmp / "histogram.png", f"{Path(source).name}: tokens per row")
