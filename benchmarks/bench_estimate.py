@@ -32,6 +32,9 @@ CONFIGS = [  # name, plan fields
     ("lora bs4 len512", dict(method="lora", batch_size=4, max_length=512)),
     ("full bs2 len256", dict(method="full", batch_size=2, max_length=256)),
     ("lora+ckpt bs4 len512", dict(method="lora", batch_size=4, max_length=512, gradient_checkpointing=True)),
+    # Not used to fit any constant: held-out checks of the formula.
+    ("dora bs2 len384", dict(method="dora", batch_size=2, max_length=384)),
+    ("full+ckpt bs2 len384", dict(method="full", batch_size=2, max_length=384, gradient_checkpointing=True)),
 ]
 
 _WRAPPER = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "

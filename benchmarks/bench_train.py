@@ -7,7 +7,8 @@
    `launch()` (its own process, metrics callbacks, registry, checkpoints). Tokens/s = trained tokens (TRL's
    `num_tokens`) / `train_runtime`, side by side; target ratio launcher/plain >= 0.95.
 2. Defaults: our plan's recommended settings (loss on assistant turns, lr 2e-4 cosine with warmup, LoRA r16 on
-   all linear layers) against TRL's defaults (lr 2e-5 linear, full-sequence loss, PEFT's default LoRA) for the
+   all linear layers, fp32 on a CPU) against TRL's defaults (lr 2e-5 linear, full-sequence loss, PEFT's default
+   LoRA r8 on q/v, gradient checkpointing on, bf16 autocast even on a CPU) for the
    same number of steps: tokens/s, final training loss, and the loss on the validation answers (assistant
    tokens only, the same measure for both; the training losses are over different tokens).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,19 +50,29 @@ def plain(config: dict) -> dict:
             "final_loss": logs[-1]["loss"], "adapter": config["out"] + "/adapter"}
 
 
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_plain(config: dict) -> tuple[dict, float]:
-    start = time.time()
+    start, cpu = time.time(), _children_cpu_s()
     cmd = [sys.executable, __file__, "--plain", json.dumps(config)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=REPO).stdout
-    return json.loads(out.strip().splitlines()[-1]), time.time() - start
+    result = json.loads(out.strip().splitlines()[-1])
+    return {**result, "cpu_s": _children_cpu_s() - cpu}, time.time() - start
 
 
 def run_launcher(plan) -> tuple[dict, float]:
     from tools.train.launch import launch, read_metrics, wait
 
-    start = time.time()
+    start, cpu = time.time(), _children_cpu_s()
     run_id = launch(plan)
     done = wait(run_id, poll_s=0.2)
+    try:  # the run reports "completed" just before its process exits; reap it so its CPU time counts
+        os.waitpid(done.pid, 0)
+    except ChildProcessError:
+        pass
     wall = time.time() - start
     if done.status != "completed":
         raise SystemExit(f"launcher run failed: {done.error} ({done.run_dir}/stdout.log)")
@@ -68,7 +80,7 @@ def run_launcher(plan) -> tuple[dict, float]:
     logs = [r for r in rows if r.get("loss") is not None]
     runtime = next(r["train_runtime"] for r in rows if "train_runtime" in r)
     return {"tokens": logs[-1]["num_tokens"], "train_runtime": runtime, "final_loss": logs[-1]["loss"],
-            "adapter": done.output_dir}, wall
+            "adapter": done.output_dir, "cpu_s": _children_cpu_s() - cpu}, wall
 
 
 def answer_loss(model_dir: str, adapter: str, validation: list[dict]) -> float:
@@ -130,8 +142,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))
     os.environ[paths.ENV_HOME] = str(work / "home")
     data, validation = prepare(work)
+    # TRL's SFTConfig turns on gradient checkpointing and bf16 by default (even on a CPU); our plan sets both
+    # explicitly (off here), so the plain script does too.
     shared = dict(max_steps=args.steps, per_device_train_batch_size=args.batch_size, max_length=args.max_length,
-                  learning_rate=2e-4, lr_scheduler_type="cosine", warmup_steps=0.03, seed=42)
+                  learning_rate=2e-4, lr_scheduler_type="cosine", warmup_steps=0.03, seed=42,
+                  gradient_checkpointing=False, bf16=False)
     lora = dict(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear")
     print(f"model {model}; batch {args.batch_size}, max_length {args.max_length}\n")
 
@@ -144,16 +159,23 @@ def main() -> None:
         results["plain TRL script"].append(run_plain({"model": model, "train": str(data / "train.jsonl"),
                                                       "out": str(work / f"plain{i}"), "args": shared, "lora": lora}))
         results["our launcher"].append(run_launcher(plan.model_copy(update={"output_dir": str(work / f"launcher{i}")})))
-    print(f"   {'':<22}{'tokens/s (median, runs)':>34}{'wall s':>9}{'final loss':>12}")
-    rates = {}
+    # On a shared machine wall-clock rates swing with other processes' load; CPU seconds of the whole process
+    # (startup, loading and training) are the steadier measure of the work each side does.
+    print(f"   {'':<20}{'tokens/s (each run)':>26}{'wall s':>9}{'CPU s':>9}{'tokens/CPU s':>14}{'final loss':>12}")
+    rates, per_cpu = {}, {}
     for name, runs in results.items():
         each = sorted(r["tokens"] / r["train_runtime"] for r, _ in runs)
         rates[name] = statistics.median(each)
+        per_cpu[name] = statistics.median(r["tokens"] / r["cpu_s"] for r, _ in runs)
         walls = statistics.median(w for _, w in runs)
-        listed = ", ".join(f"{x:.0f}" for x in each)
-        print(f"   {name:<22}{rates[name]:>10.1f} ({listed}){'':>4}{walls:>9.1f}{runs[0][0]['final_loss']:>12.4f}")
+        cpus = statistics.median(r["cpu_s"] for r, _ in runs)
+        listed = "(" + ", ".join(f"{x:.0f}" for x in each) + ")"
+        print(f"   {name:<20}{rates[name]:>10.1f} {listed:<15}{walls:>9.1f}{cpus:>9.1f}{per_cpu[name]:>14.2f}"
+              f"{runs[0][0]['final_loss']:>12.4f}")
     ratio = rates["our launcher"] / rates["plain TRL script"]
-    print(f"   ratio launcher/plain: {ratio:.3f} (target >= 0.95): {'PASS' if ratio >= 0.95 else 'FAIL'}\n")
+    cpu_ratio = per_cpu["our launcher"] / per_cpu["plain TRL script"]
+    print(f"   ratio launcher/plain, tokens/s: {ratio:.3f}; tokens per CPU second: {cpu_ratio:.3f} "
+          f"(target >= 0.95): {'PASS' if min(ratio, cpu_ratio) >= 0.95 else 'FAIL'}\n")
     if args.skip_defaults:
         return
 

@@ -21,7 +21,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.serve import ServeConfig, ServeError, VLLMServer, start_server
+from tools.serve import ServeConfig, ServeError, VLLMServer, error_text, start_server
 
 BASE = "base"
 BackendName = Literal["auto", "vllm", "transformers"]
@@ -53,6 +53,9 @@ class ChatBackend(Protocol):
     def add_adapter(self, name: str, path: str | Path) -> None: ...
 
     def add_model(self, name: str, path: str | Path) -> None: ...
+
+    def alive(self) -> bool:
+        """False once the engine can no longer answer (a vLLM server that died); SharedBackends reopens it."""
 
     def close(self) -> None: ...
 
@@ -163,11 +166,7 @@ def _headers(api_key: str | None) -> dict:
 
 def _raise_for(resp, model: str) -> None:
     if resp.status_code != 200:
-        try:
-            message = resp.json()["error"]["message"]
-        except Exception:
-            message = resp.text[:300]
-        raise ServeError(f"model '{model}' failed to answer (HTTP {resp.status_code}): {message}")
+        raise ServeError(f"model '{model}' failed to answer (HTTP {resp.status_code}): {error_text(resp)}")
 
 
 class VLLMBackend:
@@ -187,7 +186,7 @@ class VLLMBackend:
     def start(cls, base: str, adapters: dict[str, str], serve: ServeConfig | None = None) -> VLLMBackend:
         lora = {n: p for n, p in adapters.items() if is_adapter(p)}
         for name, path in lora.items():
-            kind = json.loads((Path(path) / "adapter_config.json").read_text()).get("peft_type", "LORA")
+            kind = json.loads((Path(path) / "adapter_config.json").read_text(encoding="utf-8")).get("peft_type", "LORA")
             if kind != "LORA":
                 raise ServeError(f"vLLM serves LoRA adapters only; '{name}' is a {kind} adapter (use transformers)")
         config = (serve or ServeConfig()).model_copy(update={"base": base})
@@ -236,6 +235,9 @@ class VLLMBackend:
         server = start_server(config)
         self._servers.append(server)
         self._routes[name], self._sources[name] = server, str(Path(path).resolve())
+
+    def alive(self) -> bool:
+        return all(server.is_running() for server in self._servers)
 
     def close(self) -> None:
         for server in self._servers:
@@ -357,6 +359,9 @@ class TransformersBackend:
             errors.append(exc)
             streamer.end()
 
+    def alive(self) -> bool:
+        return True  # in this process: it lives as long as the app does
+
     def close(self) -> None:
         self._full.clear()
 
@@ -395,21 +400,37 @@ class SharedBackends:
 
     Gradio runs callbacks in threads for many users at once; this is the one explicit, locked place that
     starts an engine (a minute for vLLM) and adds a new run's adapter to a running one instead of restarting.
+    Each (base, engine) has its own lock, so starting one base model never blocks comparisons on another;
+    an engine found dead (its vLLM server exited) is closed and started again instead of failing every call.
+    `opener` is how an engine is opened (`open_backend`; tests pass a fake one).
     """
 
-    def __init__(self):
-        self._lock = threading.Lock()
+    def __init__(self, opener=None):
+        self._opener = opener or open_backend
+        self._lock = threading.Lock()  # guards the two dicts only; never held while an engine starts
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._open: dict[tuple[str, str], ChatBackend] = {}
+
+    def _key_lock(self, key: tuple[str, str]) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(key, threading.Lock())
 
     def get(self, base: str = "default", adapters: dict[str, str] | None = None,
             backend: BackendName = "auto") -> ChatBackend:  # fmt: skip
-        """The engine serving `base`, started on first use, with `adapters` (name -> folder) added."""
-        adapters = dict(adapters or {})
-        with self._lock:
-            opened = self._open.get((base, backend))
+        """The engine serving `base`, started on first use (or again if it died), with `adapters` added."""
+        adapters, key = dict(adapters or {}), (base, backend)
+        with self._key_lock(key):
+            with self._lock:
+                opened = self._open.get(key)
+            if opened is not None and not opened.alive():
+                with self._lock:
+                    self._open.pop(key, None)
+                opened.close()  # frees what is left of it (its process group, its port)
+                opened = None
             if opened is None:
-                opened = open_backend(base, adapters, backend)
-                self._open[(base, backend)] = opened
+                opened = self._opener(base, adapters, backend)
+                with self._lock:
+                    self._open[key] = opened
                 return opened
             served = opened.models()
             for name, path in adapters.items():
@@ -418,7 +439,12 @@ class SharedBackends:
             return opened
 
     def close_all(self) -> None:
+        """Close every engine; waits for a start in progress so that its server is closed too."""
         with self._lock:
-            for opened in self._open.values():
-                opened.close()
-            self._open.clear()
+            keys = list(self._locks)
+        for key in keys:
+            with self._key_lock(key):
+                with self._lock:
+                    opened = self._open.pop(key, None)
+                if opened is not None:
+                    opened.close()

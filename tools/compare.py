@@ -5,7 +5,7 @@
         print(c.answer_a, "|", c.answer_b)
     record_vote(c, "B")               # A, B, tie or both_bad
     win_rate()                        # the tuned model's running win rate over the votes
-    export_votes("prefs.jsonl")       # prompt/chosen/rejected rows, ready for DPO
+    export_votes("prefs.jsonl", tuned_model="tuned")   # one run's prompt/chosen/rejected rows, ready for DPO
 
 In blind mode A and B are a fresh coin flip per prompt, so the voter can't learn which side is tuned.
 Votes live in the SQLite table `votes` of the app's store with both answers, the model ids and settings.
@@ -260,15 +260,19 @@ class ExportResult:
     skipped: int
 
 
-def export_votes(path: str | Path | None = None, db: str | Path | None = None) -> ExportResult:
+def export_votes(path: str | Path | None = None, db: str | Path | None = None, tuned_model: str | None = None,
+                 base_model: str | None = None) -> ExportResult:  # fmt: skip
     """Write A/B votes as conversational preference rows {"prompt", "chosen", "rejected"} (JSONL, atomically).
 
-    `path` defaults to `<data dir>/datasets/votes-<time>.jsonl`.
+    `path` defaults to `<data dir>/datasets/votes-<time>.jsonl`. All votes by default; `tuned_model` and/or
+    `base_model` keep only the votes of one run (its served name) or one base, so runs' data don't mix.
     The prompt keeps the system message the models saw, so DPO trains on exactly what was compared.
     Ties, "both bad", identical answers and empty answers teach nothing and are skipped (and counted).
     """
     lines, skipped = [], 0
     for row in votes(db):
+        if (tuned_model and row["tuned_model"] != tuned_model) or (base_model and row["base_model"] != base_model):
+            continue
         a, b = row["answer_a"].strip(), row["answer_b"].strip()
         if row["choice"] not in ("A", "B") or a == b or not a or not b:
             skipped += 1
@@ -280,7 +284,9 @@ def export_votes(path: str | Path | None = None, db: str | Path | None = None) -
             "rejected": [{"role": "assistant", "content": rejected}],
         }, ensure_ascii=False))  # fmt: skip
     if not lines:
-        raise ValueError(f"no A/B votes to export yet ({skipped} skipped: ties, both bad, identical or empty answers); vote A or B first")
+        which = " and ".join(f"{k} '{v}'" for k, v in (("tuned model", tuned_model), ("base model", base_model)) if v)
+        raise ValueError(f"no A/B votes {'for ' + which + ' ' if which else ''}to export yet ({skipped} skipped: "
+                         "ties, both bad, identical or empty answers); vote A or B first")  # fmt: skip
     path = path or paths.datasets_dir() / f"votes-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}.jsonl"
     out = paths.atomic_write_text(path, "\n".join(lines) + "\n")
     return ExportResult(path=str(out), rows=len(lines), skipped=skipped)

@@ -21,12 +21,11 @@ import string
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools import paths
-from tools.backends import BASE, Sampling, TransformersBackend, open_backend, openai_chat
+from tools.backends import BASE, BackendName, Sampling, TransformersBackend, open_backend, openai_chat
 
 TUNED = "tuned"
 _VERDICT = re.compile(r"verdict\s*[:\-]?\s*\**\s*(A|B|tie)\b", re.IGNORECASE)
@@ -49,7 +48,7 @@ class EvalConfig(BaseModel):
     max_examples: int = Field(64, ge=1, description="Validation rows used (the first N)")
     max_new_tokens: int = Field(128, ge=1)
     max_length: int = Field(1024, ge=16, description="Tokens per example for the loss")
-    backend: Literal["auto", "vllm", "transformers"] = "transformers"
+    backend: BackendName = "transformers"
     judge: JudgeConfig | None = None
     seed: int = 0
 
@@ -122,7 +121,7 @@ def load_run(run_dir: str | Path) -> tuple[dict, Path, Path]:
     plan_file = run_dir / "plan.yaml"
     if not plan_file.is_file():
         raise FileNotFoundError(f"{run_dir} has no plan.yaml; pass a training run folder (runs/<run_id>)")
-    plan = yaml.safe_load(plan_file.read_text()) or {}
+    plan = yaml.safe_load(plan_file.read_text(encoding="utf-8")) or {}
     tuned = next((run_dir / d for d in ("adapter", "model") if (run_dir / d).is_dir()), None)
     if tuned is None:
         raise FileNotFoundError(f"{run_dir} has no adapter/ or model/ folder yet; wait for the run to finish")
@@ -227,20 +226,32 @@ def score(answers: list[str], examples: list[Example]) -> dict[str, float]:
 
 def judge_win_rate(judge: JudgeConfig, examples: list[Example], base: list[str], tuned: list[str],
                    seed: int = 0) -> dict:  # fmt: skip
-    """Ask the judge per example, tuned shown as A or B at random; unparseable verdicts are counted apart."""
+    """Ask the judge per example, tuned shown as A or B at random; unparseable verdicts are counted apart.
+
+    A judge call that fails (unreachable, timed out, an HTTP error) counts as `failed` with the first error
+    kept, so one bad call never throws away the generated answers; the rate is over the judged examples.
+    """
+    import httpx
+
     import prompts
+    from tools.serve import ServeError
 
     rng = random.Random(seed)
     api_key = os.environ.get(judge.api_key_env) if judge.api_key_env else None
-    tally = Counter()
+    tally, error = Counter(), None
     for example, b, t in zip(examples, base, tuned, strict=True):
         tuned_first = rng.random() < 0.5
         a_text, b_text = (t, b) if tuned_first else (b, t)
         question = example.prompt if isinstance(example.prompt, str) else _last_user(example.messages())
         text = prompts.render("judge_rubric", question=question, reference=example.reference, answer_a=a_text,
                               answer_b=b_text)  # fmt: skip
-        reply = openai_chat(judge.url, judge.model, [{"role": "user", "content": text}],
-                            Sampling(temperature=0.0, max_tokens=judge.max_tokens), api_key=api_key)  # fmt: skip
+        try:
+            reply = openai_chat(judge.url, judge.model, [{"role": "user", "content": text}],
+                                Sampling(temperature=0.0, max_tokens=judge.max_tokens), api_key=api_key)  # fmt: skip
+        except (httpx.HTTPError, ServeError, TimeoutError, ValueError, KeyError, IndexError, TypeError) as exc:
+            tally["failed"] += 1
+            error = error or f"{type(exc).__name__}: {exc}"[:300]
+            continue
         found = _VERDICT.findall(reply)
         if not found:
             tally["unparsed"] += 1
@@ -252,8 +263,8 @@ def judge_win_rate(judge: JudgeConfig, examples: list[Example], base: list[str],
             tally["tuned_wins" if (verdict == "A") == tuned_first else "base_wins"] += 1
     decided = tally["tuned_wins"] + tally["base_wins"] + tally["ties"]
     rate = (tally["tuned_wins"] + 0.5 * tally["ties"]) / decided if decided else None
-    return {"model": judge.model, "url": judge.url, "win_rate": rate, "judged": decided,
-            **{k: tally[k] for k in ("tuned_wins", "base_wins", "ties", "unparsed")}}  # fmt: skip
+    return {"model": judge.model, "url": judge.url, "win_rate": rate, "judged": decided, "error": error,
+            **{k: tally[k] for k in ("tuned_wins", "base_wins", "ties", "unparsed", "failed")}}  # fmt: skip
 
 
 def _last_user(messages: list[dict]) -> str:
@@ -344,8 +355,8 @@ def verdict(metrics: dict, judge: dict | None = None) -> str:
 
 def write_report(out_dir: Path, report: dict) -> Path:
     """report.json, report.md and metrics.png, all or nothing (an existing report is replaced whole)."""
-    with paths.atomic_dir(out_dir) as tmp:
-        (tmp / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    with paths.atomic_dir(out_dir, replaces="report.json") as tmp:
+        (tmp / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
         (tmp / "report.md").write_text(_markdown(report), encoding="utf-8")
         _plot(report, tmp / "metrics.png")
         tmp.chmod(0o755)
@@ -370,6 +381,8 @@ def _markdown(report: dict) -> str:
         rate = "n/a" if judge["win_rate"] is None else f"{judge['win_rate']:.0%}"
         lines += ["", f"Judge `{judge['model']}`: tuned win rate {rate} ({judge['tuned_wins']} won, "
                   f"{judge['base_wins']} lost, {judge['ties']} ties, {judge['unparsed']} unparsed)."]  # fmt: skip
+        if judge.get("failed"):
+            lines.append(f"The judge call failed on {judge['failed']} examples (unjudged): {judge['error']}")
     for n, sample in enumerate(report["samples"], 1):
         lines += ["", f"## Sample {n}", "", f"**Prompt:** {sample['prompt']}", "", f"**Reference:** {sample['reference']}",
                   "", f"**Base:** {sample['base']}", "", f"**Tuned:** {sample['tuned']}"]  # fmt: skip
@@ -377,17 +390,19 @@ def _markdown(report: dict) -> str:
 
 
 def _plot(report: dict, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers; also keeps Gradio's thread safe
-    import matplotlib.pyplot as plt
+    # The object API, not pyplot: pyplot's global figure state is not thread-safe, and the app evaluates
+    # from Gradio worker threads. Agg draws without a display.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     base, tuned = report["metrics"][BASE], report["metrics"][TUNED]
     scores = [(label, key) for key, label, _ in _ROWS[2:] if key in base]
     if report.get("judge") and report["judge"]["win_rate"] is not None:
         base["judge_win"], tuned["judge_win"] = 1 - report["judge"]["win_rate"], report["judge"]["win_rate"]
         scores.append(("Judge win rate", "judge_win"))
-    fig, axes = plt.subplots(1, 2 if scores else 1, figsize=(10 if scores else 5, 4), squeeze=False)
+    fig = Figure(figsize=(10 if scores else 5, 4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2 if scores else 1, squeeze=False)
     _bars(axes[0][0], [("Loss", "loss")], base, tuned, "Held-out loss (lower is better)")
     if scores:
         _bars(axes[0][1], scores, base, tuned, "Scores (higher is better)")
@@ -395,7 +410,6 @@ def _plot(report: dict, out: Path) -> None:
     fig.suptitle(report["verdict"][:120], fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
-    plt.close(fig)
     base.pop("judge_win", None), tuned.pop("judge_win", None)
 
 

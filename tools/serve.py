@@ -100,7 +100,7 @@ def _adapter_dir(path: str | Path) -> Path:
 
 
 def adapter_rank(path: str | Path) -> int:
-    config = json.loads((Path(path) / "adapter_config.json").read_text())
+    config = json.loads((Path(path) / "adapter_config.json").read_text(encoding="utf-8"))
     ranks = [config.get("r") or 8, *(config.get("rank_pattern") or {}).values()]
     return int(max(ranks))
 
@@ -202,7 +202,7 @@ class VLLMServer:
         body = {"lora_name": name, "lora_path": str(folder), "load_inplace": name in self.adapters}
         resp = httpx.post(f"{self.url}/v1/load_lora_adapter", json=body, timeout=120)
         if resp.status_code != 200:
-            raise ServeError(f"vLLM refused adapter '{name}' ({folder}): {_error_text(resp)}")
+            raise ServeError(f"vLLM refused adapter '{name}' ({folder}): {error_text(resp)}")
         self.adapters[name] = str(folder)
 
     def stop(self, timeout: float = 20.0) -> None:
@@ -226,7 +226,7 @@ class VLLMServer:
 
     def log_tail(self, lines: int = 8) -> str:
         try:
-            text = self.log_path.read_text(errors="replace").strip().splitlines()
+            text = self.log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
         except OSError:
             return ""
         errors = [line for line in text if "Error" in line or "error" in line]
@@ -250,7 +250,8 @@ def _wait_group_gone(pgid: int, timeout: float) -> None:
     raise subprocess.TimeoutExpired(f"process group {pgid}", timeout)
 
 
-def _error_text(resp) -> str:
+def error_text(resp) -> str:
+    """The message of an OpenAI-style error response (vLLM's and ours), else the start of its body."""
     try:
         return resp.json()["error"]["message"]
     except Exception:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -20,16 +21,22 @@ def fail(message: str) -> None:
 
     cli_fail(message)
 
+
 _BACKEND_HELP = "vllm, transformers, or auto (vLLM when it starts, else transformers)."
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    """Failures a user can act on (a bad path, a model that isn't there, a server that can't be reached)."""
+    import queue
+
+    import httpx
     from pydantic import ValidationError
 
     from tools.models import ModelNotFoundError
     from tools.serve import ServeError
 
-    return (ServeError, ModelNotFoundError, FileNotFoundError, PermissionError, ValueError, KeyError, ValidationError)
+    return (ServeError, ModelNotFoundError, FileNotFoundError, PermissionError, ValueError, KeyError, ValidationError,
+            httpx.HTTPError, TimeoutError, queue.Empty)  # fmt: skip
 
 
 def _parse_adapters(items: list[str]) -> dict[str, str]:
@@ -43,9 +50,19 @@ def _parse_adapters(items: list[str]) -> dict[str, str]:
 
 
 def _check_backend(backend: str) -> str:
-    if backend not in ("auto", "vllm", "transformers"):
-        fail(f"--backend must be vllm, transformers or auto, not '{backend}'")
+    from typing import get_args
+
+    from tools.backends import BackendName
+
+    choices = get_args(BackendName)
+    if backend not in choices:
+        fail(f"--backend must be one of {', '.join(choices)}, not '{backend}'")
     return backend
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    # `kill`, systemd and container stops send SIGTERM: unwind like Ctrl-C so `finally` stops the vLLM server.
+    raise SystemExit(0)
 
 
 def serve_cmd(
@@ -54,13 +71,22 @@ def serve_cmd(
     backend: str = typer.Option("auto", help=_BACKEND_HELP),
     port: int = typer.Option(0, help="Port on 127.0.0.1 (0: a free one)."),
 ) -> None:
-    """Serve the base model and tuned models on an OpenAI-compatible URL until Ctrl-C."""
+    """Serve the base model and tuned models on an OpenAI-compatible URL until Ctrl-C (or SIGTERM)."""
+    adapters = _parse_adapters(adapter)
+    # Installed before the start too: a SIGTERM during vLLM's minute of startup must not orphan it.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        _serve(base, adapters, _check_backend(backend), port)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve(base: str, adapters: dict[str, str], backend: str, port: int) -> None:
     from tools.backends import open_backend
     from tools.serve import ServeConfig
 
-    adapters = _parse_adapters(adapter)
     try:
-        opened = open_backend(base, adapters, _check_backend(backend), ServeConfig(port=port or None))
+        opened = open_backend(base, adapters, backend, ServeConfig(port=port or None))
     except _user_errors() as exc:
         fail(str(exc))
     http = None
@@ -143,6 +169,10 @@ def eval_cmd(
         report = evaluate(run_dir, config)
     except _user_errors() as exc:
         fail(str(exc))
+    judged = report.get("judge") or {}
+    if judged.get("failed"):
+        typer.echo(f"note: the judge failed on {judged['failed']} of {report['generated']} examples "
+                   f"({judged['error']}); those count as unjudged", err=True)  # fmt: skip
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False))
         return

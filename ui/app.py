@@ -143,7 +143,7 @@ def build_app(services: Services | None = None) -> gr.Blocks:
         )
         for choice, btn in vote_btns.items():
             btn.click(partial(cb.vote, choice), comparison, [vote_msg, rate_md, comparison, *vote_btns.values()])
-        export_btn.click(cb.export, None, [export_msg, export_file])
+        export_btn.click(cb.export, tuned_run, [export_msg, export_file])
 
         runs_refresh.click(cb.runs, None, [runs_df, run_pick])
         run_pick.change(cb.run_details, run_pick, [card_md, eval_md])

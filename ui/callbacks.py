@@ -235,16 +235,15 @@ class Callbacks:
         # The comparison is spent: one vote per prompt keeps the tally honest.
         return reveal, rate.sentence(), None, *spent
 
-    def export(self):
+    def export(self, run_id: str | None):
+        """The votes on one run's comparisons (all runs' when none is picked) as DPO preference data."""
         from tools.compare import export_votes
 
-        target = paths.subdir("exports") / f"votes-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+        target = paths.subdir("exports") / f"votes-{run_id or 'all'}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
         try:
-            result = export_votes(target)
+            result = export_votes(target, tuned_model=run_id or None)
         except Exception as exc:
             return _friendly(exc), None
-        if not result.rows:
-            return f"No A/B votes to export yet ({result.skipped} ties or both-bad votes skipped).", None
         return (f"Exported {result.rows} preference pairs ({result.skipped} skipped) to `{result.path}`: "
                 "ready for DPO.", servable(result.path))
 

@@ -21,9 +21,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from tools import paths
+from tools.backends import BackendName
 
 log = logging.getLogger(__name__)
-BackendName = Literal["auto", "vllm", "transformers"]
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

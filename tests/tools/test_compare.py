@@ -157,21 +157,39 @@ def test_cli_compare_with_a_missing_adapter_says_so_without_a_traceback(serve_mo
     assert "adapter_config.json" in out.stderr  # says what the folder should hold
 
 
-def test_closing_a_comparison_stream_stops_both_generations(backend):
+def _forward_calls_once_settled(backend, calls: list, quiet_s: float = 1.0, limit_s: float = 120) -> int:
+    """The forward-pass count once no generation runs (the model lock free and no pass for `quiet_s`)."""
     import time
 
-    stream = compare_stream(backend, "Hello", "tuned", sampling=Sampling(max_tokens=1500))
-    first = next(stream)
-    assert not first.done
-    stream.close()  # what the UI's Stop button does
-    started = time.perf_counter()
-    # Both sides release the model within seconds instead of writing 1500 tokens each.
-    assert backend._lock.acquire(timeout=20)
-    backend._lock.release()
-    time.sleep(0.5)
-    assert backend._lock.acquire(timeout=20)
-    backend._lock.release()
-    assert time.perf_counter() - started < 40
+    last, since, deadline = -1, time.monotonic(), time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if len(calls) != last:
+            last, since = len(calls), time.monotonic()
+        elif time.monotonic() - since >= quiet_s and backend._lock.acquire(timeout=0):
+            backend._lock.release()
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"generation still running after {limit_s} s")
+
+
+def test_closing_a_comparison_stream_stops_both_generations(backend):
+    torch_model = backend._model.get_base_model()  # base and tuned (adapter on) both run through it
+    calls: list[int] = []
+    hook = torch_model.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        # The premise: greedy, the random base never emits EOS, so an unstopped generation runs every token.
+        backend.chat("base", HELLO, Sampling(max_tokens=50))
+        assert len(calls) == 50
+        calls.clear()
+        stream = compare_stream(backend, "Hello", "tuned", sampling=Sampling(max_tokens=50))
+        first = next(stream)
+        assert not first.done
+        stream.close()  # what the UI's Stop button does
+        # Unstopped, base alone would make 50 forward passes (and tuned up to 50 more); stopped, each side
+        # makes the few it took to see the first words before the cancel reached it.
+        assert _forward_calls_once_settled(backend, calls) < 20
+    finally:
+        hook.remove()
 
 
 def test_shared_backends_start_one_engine_per_base_and_add_new_runs_to_it(serve_model_dir, adapter_dir, tmp_path):
@@ -189,3 +207,82 @@ def test_shared_backends_start_one_engine_per_base_and_add_new_runs_to_it(serve_
         assert first.chat("run2", HELLO, SHORT) == first.chat("tuned", HELLO, SHORT)
     finally:
         pool.close_all()
+
+
+def test_votes_export_for_one_run_leaves_other_runs_out(tmp_path):
+    from tools.compare import Comparison
+
+    def voted(tuned: str, base: str, prompt: str) -> None:
+        comp = Comparison(prompt=prompt, messages=[{"role": "user", "content": prompt}], base_model=base,
+                          tuned_model=tuned, sampling=SHORT.model_dump(), done=True,
+                          answers={"base": f"base says {prompt}", "tuned": f"{tuned} says {prompt}"})  # fmt: skip
+        record_vote(comp, "B")  # B is the tuned side in a non-blind comparison
+
+    voted("run1", "base", "one")
+    voted("run2", "base", "two")
+    voted("run2", "other-base", "three")
+    everything = export_votes(tmp_path / "all.jsonl")
+    assert everything.rows == 3  # no filter: every run's votes, as before
+    run2 = export_votes(tmp_path / "run2.jsonl", tuned_model="run2")
+    rows = [json.loads(line) for line in Path(run2.path).read_text(encoding="utf-8").splitlines()]
+    assert run2.rows == 2 and {r["chosen"][0]["content"] for r in rows} == {"run2 says two", "run2 says three"}
+    one = export_votes(tmp_path / "one.jsonl", tuned_model="run2", base_model="base")
+    assert one.rows == 1 and "run2 says two" in Path(one.path).read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="no A/B votes for tuned model 'run3'"):
+        export_votes(tmp_path / "none.jsonl", tuned_model="run3")
+    assert not (tmp_path / "none.jsonl").exists()
+
+
+class _FakeEngine:
+    """A ChatBackend stand-in whose liveness the test controls (a real dead vLLM server costs a minute)."""
+
+    kind, fallback_reason = "fake", None
+
+    def __init__(self, base: str):
+        self.base, self.is_alive, self.closed = base, True, False
+
+    def models(self) -> dict[str, str]:
+        return {"base": self.base}
+
+    def alive(self) -> bool:
+        return self.is_alive
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_shared_backends_reopen_a_dead_engine_and_start_bases_independently(backend):
+    import threading
+
+    from tools.backends import SharedBackends, VLLMBackend
+    from tools.serve import ServeConfig, VLLMServer
+
+    # A vLLM backend whose server process is not running is not alive; transformers always is.
+    assert not VLLMBackend(VLLMServer(ServeConfig())).alive() and backend.alive()
+    slow_started, release = threading.Event(), threading.Event()
+
+    def opener(base, adapters, backend):
+        if base == "slow":  # stands in for vLLM's minute of startup
+            slow_started.set()
+            assert release.wait(30)
+        return _FakeEngine(base)
+
+    pool = SharedBackends(opener=opener)
+    first = pool.get("fast", backend="vllm")
+    assert pool.get("fast", backend="vllm") is first
+    first.is_alive = False  # the server died after it started
+    second = pool.get("fast", backend="vllm")
+    assert second is not first and first.closed and second.alive()
+    starting = threading.Thread(target=pool.get, args=("slow", None, "vllm"))
+    starting.start()
+    try:
+        assert slow_started.wait(30)
+        # Another base's engine answers while "slow" is still starting: no global lock held through a start.
+        done = threading.Event()
+        threading.Thread(target=lambda: (pool.get("fast", backend="vllm"), done.set()), daemon=True).start()
+        assert done.wait(5)
+    finally:
+        release.set()
+        starting.join(30)
+    pool.close_all()
+    assert second.closed

@@ -159,6 +159,71 @@ def test_judge_win_rate_undoes_the_random_order(monkeypatch):
     assert positions == {True, False}
 
 
+class _FlakyJudge(_ScriptedJudge):
+    """Answers every other call with HTTP 500, as an overloaded judge API does."""
+
+    calls = 0
+
+    def do_POST(self):
+        type(self).calls += 1
+        if self.calls % 2:
+            return super().do_POST()
+        self.rfile.read(int(self.headers["Content-Length"]))
+        data = json.dumps({"error": {"message": "overloaded"}}).encode()
+        self.send_response(500)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_failed_judge_calls_are_counted_and_the_rest_still_judged():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FlakyJudge)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    examples = [Example(prompt=[{"role": "user", "content": f"Q{i}"}], reference="R") for i in range(6)]
+    judge = JudgeConfig(url=f"http://127.0.0.1:{server.server_address[1]}/v1", model="fake", api_key_env=None)
+    try:
+        result = judge_win_rate(judge, examples, base=["no"] * 6, tuned=["a longer and better answer"] * 6)
+    finally:
+        server.shutdown()
+    assert (result["failed"], result["judged"], result["tuned_wins"], result["win_rate"]) == (3, 3, 3, 1.0)
+    assert "overloaded" in result["error"] and "HTTP 500" in result["error"]
+
+
+# \u escapes: an ASCII locale cannot carry "é" on the command line.
+_WRITE_REPORT = r"""
+import json, sys
+from pathlib import Path
+from tools.evaluate import load_run, write_report
+run = Path(sys.argv[1])
+plan, _, _ = load_run(run)
+side = {"loss": 2.0, "perplexity": 7.4, "exact_match": 0.0, "token_f1": 0.5, "rouge_l": 0.4}
+sample = {"prompt": "O\u00f9 est la batterie ?", "reference": "Sous la selle \u2713", "base": "\u2014", "tuned": "Sous la selle"}
+report = {"run_dir": str(run), "base_model": plan["base_model"], "tuned": "adapter", "examples": 1, "generated": 1,
+          "backend": "transformers", "metrics": {"base": side, "tuned": dict(side, loss=1.5)}, "judge": None,
+          "samples": [sample], "verdict": "The tuned model beat the base \u2014 caf\u00e9 \u2713."}
+write_report(run / "eval", report)
+print([m for m in ("matplotlib.pyplot",) if m in sys.modules])
+"""
+
+
+def test_reports_are_utf8_whatever_the_locale_and_plots_skip_pyplot(tmp_path):
+    run = tmp_path / "run"
+    (run / "adapter").mkdir(parents=True)
+    (tmp_path / "validation.jsonl").write_text("{}\n", encoding="utf-8")
+    (run / "plan.yaml").write_text(yaml.safe_dump({"base_model": "modèle", "data_dir": str(tmp_path)},
+                                                  allow_unicode=True), encoding="utf-8")  # fmt: skip
+    # An ASCII locale without Python's UTF-8 coercion: a bare read_text()/write_text() would fail on "é".
+    env = dict(os.environ, LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0")
+    out = subprocess.run([sys.executable, "-c", _WRITE_REPORT, str(run)], capture_output=True, text=True,
+                         encoding="utf-8", timeout=120, env=env, cwd=REPO)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    # pyplot's global state is not thread-safe and the app evaluates from worker threads: it must not load.
+    assert out.stdout.strip() == "[]"
+    assert "café ✓" in (run / "eval" / "report.md").read_text(encoding="utf-8")
+    assert json.loads((run / "eval" / "report.json").read_text(encoding="utf-8"))["base_model"] == "modèle"
+    assert (run / "eval" / "metrics.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_judge_rubric_renders_strictly():
     text = prompts.render("judge_rubric", question="Q", reference="R", answer_a="A1", answer_b="B1")
     assert "Verdict: A" in text and "A1" in text and "B1" in text
@@ -167,9 +232,17 @@ def test_judge_rubric_renders_strictly():
 
 
 def test_cli_eval_prints_the_verdict_and_refuses_a_folder_without_a_plan(run_dir, tmp_path):
-    out = subprocess.run([CLI, "eval", str(run_dir), "--max-examples", "1", "--max-new-tokens", "4"],
+    from tools.serve import free_port
+
+    dead_judge = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    out = subprocess.run([CLI, "eval", str(run_dir), "--max-examples", "1", "--max-new-tokens", "4",
+                          "--judge-url", dead_judge, "--judge-model", "judge"],
                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    # An unreachable judge costs the judge's column, not the generated answers and the rest of the report.
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("The tuned model ") and "report.md" in out.stdout
+    assert "note: the judge failed on 1 of 1 examples" in out.stderr and "Traceback" not in out.stderr
+    judge = json.loads((run_dir / "eval" / "report.json").read_text(encoding="utf-8"))["judge"]
+    assert judge["failed"] == 1 and judge["win_rate"] is None and "Connect" in judge["error"]
     bad = subprocess.run([CLI, "eval", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "plan.yaml" in bad.stderr and "Traceback" not in bad.stderr

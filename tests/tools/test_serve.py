@@ -93,7 +93,8 @@ def test_openai_client_and_the_transformers_http_front_agree(smollm2_dir):
         backend.close()
 
 
-def test_cli_serve_with_transformers_answers_on_an_openai_url_until_interrupted(smollm2_dir):
+@pytest.mark.parametrize("stop_signal", ["SIGINT", "SIGTERM"])
+def test_cli_serve_with_transformers_answers_on_an_openai_url_until_stopped(smollm2_dir, stop_signal):
     import re
     import signal
     import subprocess
@@ -108,10 +109,29 @@ def test_cli_serve_with_transformers_answers_on_an_openai_url_until_interrupted(
         url = re.search(r"(http://127\.0\.0\.1:\d+/v1)", line).group(1)
         assert "base, tuned with transformers" in line
         assert openai_chat(url, "tuned", HELLO, SHORT) != openai_chat(url, "base", HELLO, SHORT)
-        proc.send_signal(signal.SIGINT)
+        # Ctrl-C, or `kill`/systemd's SIGTERM: a clean exit through `finally`, which stops a vLLM server too
+        # (unhandled, SIGTERM would end the process at once with -15 and orphan vLLM's process group).
+        proc.send_signal(getattr(signal, stop_signal))
         assert proc.wait(30) == 0
     finally:
         proc.kill()
+
+
+def test_cli_failures_a_user_can_fix_are_one_error_line_not_a_traceback(tmp_path):
+    import queue
+    import subprocess
+    import sys
+
+    from tools.serve_cli import _user_errors
+
+    # An unreachable or slow server (a judge URL, a vLLM that died) is the user's to fix, not a crash.
+    for error in (httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), TimeoutError(), queue.Empty()):
+        assert isinstance(error, _user_errors())
+    cli = str(Path(sys.executable).parent / "finetune-assistant")
+    out = subprocess.run([cli, "compare", "--adapter", str(tmp_path), "--prompt", "Hi", "--backend", "nope"],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("error: --backend must be one of auto, vllm, transformers")
 
 
 # --- vLLM: one server for the module --------------------------------------------------------------------
@@ -162,7 +182,9 @@ def test_vllm_loads_a_new_runs_adapter_at_runtime(vllm_backend, smollm2_dir, tmp
 def test_stopping_the_server_ends_its_whole_process_group(vllm_backend):
     server = vllm_backend._servers[0]
     pgid = server._proc.pid
+    assert vllm_backend.alive()
     vllm_backend.close()
+    assert not vllm_backend.alive()  # what SharedBackends checks before reusing an engine
     with pytest.raises(ProcessLookupError):
         os.killpg(pgid, 0)
     with pytest.raises(httpx.ConnectError):

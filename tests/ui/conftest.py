@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -45,9 +46,11 @@ def start_app(tmp_path):
     """start_app(default_model, backend) -> (url, data dir): the app as a user starts it (`finetune-assistant ui`),
     with "default" meaning `default_model`. Stopped, with any training it started, after the test."""
     started = []
+    # Outside /tmp and the working directory on purpose: Gradio serves files from those by default,
+    # which would hide a download that only works in tests.
+    home = Path.home() / ".cache" / "finetune-assistant-tests" / uuid.uuid4().hex
 
     def start(default_model, backend: str = "transformers", port: int | None = None):
-        home = tmp_path / "app-home"
         port = port or _free_port()
         env = {**os.environ, "FINETUNE_ASSISTANT_HOME": str(home),
                "FINETUNE_ASSISTANT_DEFAULT_MODEL": str(default_model), "PYTHONUNBUFFERED": "1"}
@@ -79,6 +82,7 @@ def start_app(tmp_path):
     if started:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(tmp_path / "app.log", ARTIFACTS / f"{Path(tmp_path).name}-app.log")
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

@@ -25,6 +25,16 @@ def _open(browser, url):
     return page
 
 
+def _runs(home):
+    import sqlite3
+
+    if not (home / "app.db").is_file():
+        return []
+    with sqlite3.connect(home / "app.db") as conn:
+        has_table = conn.execute("SELECT name FROM sqlite_master WHERE name = 'runs'").fetchone()
+        return conn.execute("SELECT run_id FROM runs").fetchall() if has_table else []
+
+
 def _tab(page, name):
     page.get_by_role("tab", name=name).click()
 
@@ -40,7 +50,8 @@ def _journey(page, home, shot, edit: str, prefix: str) -> dict:
     page.wait_for_selector("#approve:not([disabled])", timeout=120_000)
     card = page.inner_text("#plan-card")
     assert "LoRA" in card and "Waiting for your approval" in card
-    assert not (home / "runs").exists() or not any((home / "runs").iterdir()), "nothing may run before approval"
+    assert _runs(home) == [], "nothing may run before approval"
+    assert not (home / "datasets").exists() or not any((home / "datasets").iterdir()), "nor data be prepared"
     shot(page, f"{prefix}1-plan-card")
 
     page.fill("#edit-text textarea", edit)
@@ -56,6 +67,7 @@ def _journey(page, home, shot, edit: str, prefix: str) -> dict:
     page.wait_for_function("document.querySelector('#data-report').innerText.includes('conversational')", timeout=180_000)
     report = page.inner_text("#data-report")
     assert "larkspur_support.jsonl" in report and "PII redacted" in report and "validation" in report
+    page.wait_for_selector("#data-histogram img", timeout=30_000)
     shot(page, f"{prefix}2-data-report")
 
     _tab(page, "Train")
@@ -81,6 +93,9 @@ def _journey(page, home, shot, edit: str, prefix: str) -> dict:
 
     page.click("#export")
     page.wait_for_function("document.querySelector('#export-result').innerText.length > 0", timeout=30_000)
+    assert "⚠️" not in page.inner_text("#export-result")
+    page.wait_for_function("document.body.innerText.includes('.jsonl') && !!document.querySelector('a[download]')",
+                           timeout=30_000)  # the file is offered for download
     shot(page, f"{prefix}5-exported")
     return {"seconds": seconds, "answers": answers}
 

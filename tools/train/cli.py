@@ -43,22 +43,22 @@ def train_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the final status as JSON."),
 ) -> None:
     """Train with TRL in a separate process: from a plan file, from options, or resume a run."""
-    from tools.train import launch as runs_api
+    from tools.train.launch import RunError, launch, resume, status
     from tools.train.plan import PlanError
 
     try:
         if resume_dir:
-            run_id = runs_api.resume(resume_dir)
+            run_id = resume(resume_dir)
         else:
             plan = _plan_from_args(plan_file, dict(
                 base_model=model, data_dir=str(data) if data else None, method=method, objective=objective,
                 max_steps=max_steps, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
                 max_length=max_length, output_dir=str(output) if output else None))
             _check_estimate(plan, force)
-            run_id = runs_api.launch(plan)
-    except (PlanError, runs_api.RunError) as exc:
+            run_id = launch(plan)
+    except (PlanError, RunError) as exc:
         fail(str(exc))
-    info = runs_api.status(run_id)
+    info = status(run_id)
     typer.echo(f"run {run_id} started in {info.run_dir}", err=True)
     if detach:
         typer.echo(run_id)
@@ -105,7 +105,7 @@ def follow(run_id: str, poll_s: float = 0.5):
     """A progress bar (step/total, loss, ETA) until the run ends; Ctrl-C asks it to stop gracefully."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from tools.train import launch as runs_api
+    from tools.train.launch import cancel, status
 
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]}"), TextColumn("eval {task.fields[eval_loss]}"), TimeRemainingColumn()]
@@ -113,7 +113,7 @@ def follow(run_id: str, poll_s: float = 0.5):
         task = bar.add_task("training", total=None, loss="-", eval_loss="-")
         while True:
             try:
-                info = runs_api.status(run_id)
+                info = status(run_id)
                 bar.update(task, total=info.total_steps, completed=info.step, description=info.status,
                            loss=_fmt(info.loss), eval_loss=_fmt(info.eval_loss))
                 if not info.active:
@@ -121,7 +121,7 @@ def follow(run_id: str, poll_s: float = 0.5):
                 time.sleep(poll_s)
             except KeyboardInterrupt:
                 bar.console.print("cancelling: finishing the current step and saving a checkpoint ...")
-                runs_api.cancel(run_id)
+                cancel(run_id)
 
 
 def _fmt(value: float | None) -> str:

@@ -65,7 +65,6 @@ class ModelShape:
     kv_heads: int
     head_dim: int
     tied: bool
-    file_bytes_per_param: int = 2  # the checkpoint's dtype on disk (bf16 for most hub models)
 
     @property
     def linears(self) -> dict[str, tuple[int, int]]:
@@ -88,13 +87,12 @@ class ModelShape:
         return cls(vocab=cfg["vocab_size"], hidden=h, layers=cfg["num_hidden_layers"],
                    intermediate=cfg.get("intermediate_size") or 4 * h, heads=heads,
                    kv_heads=cfg.get("num_key_value_heads") or heads, head_dim=cfg.get("head_dim") or h // heads,
-                   tied=bool(cfg.get("tie_word_embeddings", False)),
-                   file_bytes_per_param=4 if str(cfg.get("dtype") or cfg.get("torch_dtype")) == "float32" else 2)
+                   tied=bool(cfg.get("tie_word_embeddings", False)))
 
 
 # SmolLM2-135M-Instruct, for plans on "default" before the model has been converted.
 SMOLLM2_135M = ModelShape(vocab=49152, hidden=576, layers=30, intermediate=1536, heads=9, kv_heads=3,
-                          head_dim=64, tied=True, file_bytes_per_param=4)  # converted to fp32
+                          head_dim=64, tied=True)
 
 
 def estimate(plan: TrainingPlan, hardware: Hardware | str | None = None) -> Estimate:
@@ -161,10 +159,6 @@ def memory_breakdown(plan: TrainingPlan, shape: ModelShape, hw: Hardware, seq_le
     else:  # the end of backward is the peak: every gradient, the activations gone
         acts = logits = 0.0
     overhead = _runtime_overhead_gb(hw) * GB
-    if hw.kind == "cpu":
-        # safetensors are memory-mapped: the checkpoint's pages, read once while loading, stay in the process's
-        # resident set next to the weights built from them (measured: RSS exceeds the sum by the file's size).
-        overhead += params * shape.file_bytes_per_param
     return {"weights": weights / GB, "gradients": grads / GB, "optimizer": optimizer / GB,
             "activations": acts / GB, "logits": logits / GB, "runtime": overhead / GB}
 
@@ -218,26 +212,36 @@ def activation_bytes(plan: TrainingPlan, shape: ModelShape, act_bytes: int, batc
     if not fused_attention:
         per_token_layer += shape.heads * seq_len
     if plan.method in LORA_METHODS and plan.lora_dropout > 0:
-        # PEFT applies dropout to a copy of each targeted layer's input before lora_A.
-        per_token_layer += sum(inp for inp, _ in _targets(plan, shape).values())
+        # PEFT applies dropout to a copy of each targeted layer's input before lora_A, and keeps its mask
+        # (one byte per element, a quarter of an fp32 element) for the backward pass.
+        per_token_layer += 1.25 * sum(inp for inp, _ in _targets(plan, shape).values())
     if plan.method == "dora":
         per_token_layer += sum(out for _, out in _targets(plan, shape).values())
     tokens = batch * seq_len
-    if plan.gradient_checkpointing:
+    if plan.gradient_checkpointing and not fused_attention:
+        # Measured on PyTorch's CPU attention: checkpointing keeps each layer's input plus ~2.5 score-sized
+        # tensors per layer (benchmarks/bench_estimate.py; SmolLM2-135M at s=256 and s=512 gave 1.9-3.3).
+        total = tokens * act_bytes * (shape.layers * (h + 2.5 * shape.heads * seq_len) + per_token_layer)
+    elif plan.gradient_checkpointing:
         total = tokens * act_bytes * (shape.layers * h + per_token_layer)
     else:
         total = tokens * act_bytes * shape.layers * per_token_layer
-    if plan.method == "dora":
-        # DoRA materialises W + BA of every targeted layer to take its norm (PEFT docs: more memory than LoRA).
+    if plan.method == "dora" and not fused_attention:
+        # CPU (measured, benchmarks/bench_estimate.py): BA and W + BA of every targeted layer stay resident
+        # through the backward pass, ~3 weight-sized tensors per layer.
+        total += 3 * act_bytes * shape.layers * sum(a * b for a, b in _targets(plan, shape).values())
+    elif plan.method == "dora":
+        # CUDA (not measured here): PEFT detaches the weight norm as the DoRA paper (sec. 4.3) prescribes, so
+        # W + BA is a transient of one layer at a time: about two copies of the largest targeted weight.
         total += 2 * act_bytes * max(a * b for a, b in _targets(plan, shape).values())
     return float(total + tokens * h * act_bytes * 2)  # embeddings output and final norm
 
 
 def _runtime_overhead_gb(hw: Hardware) -> float:
     # CPU: the Python process with torch, transformers, TRL and datasets loaded (0.66 GB RSS after the
-    # imports, ~0.75 GB while training, measured). GPU: the CUDA context and kernels (~0.5-1 GB, PyTorch's
-    # "CUDA semantics" notes) plus caching-allocator slack.
-    return 0.75 if hw.kind == "cpu" else 1.0
+    # imports; ~0.9 GB while training with the tokenizer, Arrow tables and allocator slack, measured).
+    # GPU: the CUDA context and kernels (~0.5-1 GB, PyTorch's "CUDA semantics" notes) plus allocator slack.
+    return 0.9 if hw.kind == "cpu" else 1.0
 
 
 def flops_per_token(plan: TrainingPlan, shape: ModelShape) -> float:
