@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from assistant.extract import extract
 from assistant.interview import known_facts
@@ -29,7 +29,7 @@ class LLMConfig(BaseModel):
 
     base_url: str
     model: str
-    api_key: str | None = None
+    api_key: SecretStr | None = None  # never shown in a repr or a log
     temperature: float = 0.2
     structured_method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema"
     timeout_s: float = 60.0
@@ -50,7 +50,7 @@ def make_chat_model(config: LLMConfig) -> Any:
     from langchain_openai import ChatOpenAI
 
     # Local servers ignore the key, but the client insists on one.
-    return ChatOpenAI(base_url=config.base_url, model=config.model, api_key=config.api_key or "not-needed",
+    return ChatOpenAI(base_url=config.base_url, model=config.model, api_key=config.api_key.get_secret_value() if config.api_key else "not-needed",
                       temperature=config.temperature, timeout=config.timeout_s, max_retries=1)
 
 

@@ -17,8 +17,10 @@ from langgraph.types import Command
 
 from assistant.narrate import progress_text, read_metrics, results_text
 from assistant.tools import ToolError
+from tools.jobs import QUEUED
+from tools.train.runs import ACTIVE as _RUNNING
 
-ACTIVE = ("starting", "running", "cancelling", "queued")
+ACTIVE = (*_RUNNING, QUEUED)
 
 
 def _say(text: str) -> dict:

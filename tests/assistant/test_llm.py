@@ -63,7 +63,8 @@ def test_config_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv(ENV_PREFIX + "MODEL", "some-model")
     monkeypatch.setenv(ENV_PREFIX + "API_KEY", "sk-test")
     config = LLMConfig.from_env()
-    assert (config.base_url, config.model, config.api_key) == ("http://127.0.0.1:9/v1", "some-model", "sk-test")
+    assert (config.base_url, config.model) == ("http://127.0.0.1:9/v1", "some-model")
+    assert config.api_key.get_secret_value() == "sk-test" and "sk-test" not in repr(config)
     brain = default_brain()
     assert brain.uses_llm and brain.model.model_name == "some-model"
     assert not default_brain(None).uses_llm
