@@ -51,3 +51,18 @@ def tiny_model_dir(smollm2_dir) -> Path:
     if not (target / "model.safetensors").is_file():
         make_tiny_model(target, smollm2_dir)
     return target
+
+
+@pytest.fixture(scope="session")
+def served_models(smollm2_dir) -> tuple[Path, Path]:
+    """A tiny Llama that vLLM's CPU attention accepts (head_dim 32) and a LoRA adapter trained hard
+    enough (lr 3e-2) that its greedy answers differ from the base; both cached across sessions."""
+    from tools.models import make_tiny_model
+    from tools.quickstart import quickstart
+
+    model, run = TEST_CACHE / "tiny-llama-hd32", TEST_CACHE / "tiny-llama-hd32-lora"
+    if not (model / "model.safetensors").is_file():
+        make_tiny_model(model, smollm2_dir, head_dim=32)
+    if not (run / "adapter" / "adapter_model.safetensors").is_file():
+        quickstart(model=str(model), out_dir=run, max_steps=4, learning_rate=3e-2, max_new_tokens=4)
+    return model, run / "adapter"

@@ -1,7 +1,6 @@
 """Base vs tuned through the transformers backend on the tiny model; blind votes become preference data."""
 
 import json
-import os
 import random
 import sqlite3
 import subprocess
@@ -15,34 +14,19 @@ from tools.backends import Sampling, TransformersBackend, open_backend
 from tools.compare import compare, compare_stream, export_votes, record_vote, votes, win_rate
 
 REPO = Path(__file__).resolve().parents[2]
-TEST_CACHE = Path(os.environ.get("FINETUNE_ASSISTANT_TEST_CACHE", REPO / ".cache" / "tests"))
 CLI = str(Path(sys.executable).parent / "finetune-assistant")  # the console script users run
 HELLO = [{"role": "user", "content": "Hello"}]
 SHORT = Sampling(max_tokens=6)
 
 
-def serve_models(smollm2_dir: Path) -> tuple[Path, Path]:
-    """A tiny Llama that vLLM's CPU attention accepts (head_dim 32) and a LoRA adapter trained hard
-    enough (lr 3e-2) that its greedy answers differ from the base; both cached across sessions."""
-    from tools.models import make_tiny_model
-    from tools.quickstart import quickstart
-
-    model, run = TEST_CACHE / "tiny-llama-hd32", TEST_CACHE / "tiny-llama-hd32-lora"
-    if not (model / "model.safetensors").is_file():
-        make_tiny_model(model, smollm2_dir, head_dim=32)
-    if not (run / "adapter" / "adapter_model.safetensors").is_file():
-        quickstart(model=str(model), out_dir=run, max_steps=4, learning_rate=3e-2, max_new_tokens=4)
-    return model, run / "adapter"
+@pytest.fixture(scope="module")
+def serve_model_dir(served_models) -> Path:
+    return served_models[0]
 
 
 @pytest.fixture(scope="module")
-def serve_model_dir(smollm2_dir) -> Path:
-    return serve_models(smollm2_dir)[0]
-
-
-@pytest.fixture(scope="module")
-def adapter_dir(smollm2_dir) -> Path:
-    return serve_models(smollm2_dir)[1]
+def adapter_dir(served_models) -> Path:
+    return served_models[1]
 
 
 @pytest.fixture(scope="module")

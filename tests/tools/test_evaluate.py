@@ -33,35 +33,22 @@ TEST_CACHE = Path(os.environ.get("FINETUNE_ASSISTANT_TEST_CACHE", REPO / ".cache
 CLI = str(Path(sys.executable).parent / "finetune-assistant")
 
 
-def serve_models(smollm2_dir: Path) -> tuple[Path, Path]:
-    """A tiny Llama (head_dim 32, as vLLM needs) and a LoRA adapter that changes its answers; cached."""
-    from tools.models import make_tiny_model
-    from tools.quickstart import quickstart
-
-    model, run = TEST_CACHE / "tiny-llama-hd32", TEST_CACHE / "tiny-llama-hd32-lora"
-    if not (model / "model.safetensors").is_file():
-        make_tiny_model(model, smollm2_dir, head_dim=32)
-    if not (run / "adapter" / "adapter_model.safetensors").is_file():
-        quickstart(model=str(model), out_dir=run, max_steps=4, learning_rate=3e-2, max_new_tokens=4)
-    return model, run / "adapter"
-
-
-def eval_adapter(smollm2_dir: Path) -> tuple[Path, Path]:
+def eval_adapter(model: Path) -> Path:
     """An adapter trained gently enough to lower the loss on its data (the serving tests' adapter is
     trained at a rate that makes answers differ, which can overshoot the loss)."""
     from tools.quickstart import quickstart
 
-    model, _ = serve_models(smollm2_dir)
     run = TEST_CACHE / "tiny-llama-hd32-lora-eval"
     if not (run / "adapter" / "adapter_model.safetensors").is_file():
         quickstart(model=str(model), out_dir=run, max_steps=12, learning_rate=5e-3, max_new_tokens=4)
-    return model, run / "adapter"
+    return run / "adapter"
 
 
 @pytest.fixture
-def run_dir(smollm2_dir, tmp_path) -> Path:
+def run_dir(served_models, tmp_path) -> Path:
     """A finished run as the trainer leaves it: plan.yaml, adapter/, and a prepared data folder."""
-    model, adapter = eval_adapter(smollm2_dir)
+    model = served_models[0]
+    adapter = eval_adapter(model)
     data = tmp_path / "data"
     data.mkdir()
     rows = demo_dataset_path().read_text().splitlines()

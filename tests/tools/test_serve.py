@@ -24,23 +24,8 @@ from tools.compare import compare
 from tools.serve import ServeConfig, ServeError, start_server, vllm_missing_reason
 
 REPO = Path(__file__).resolve().parents[2]
-TEST_CACHE = Path(os.environ.get("FINETUNE_ASSISTANT_TEST_CACHE", REPO / ".cache" / "tests"))
 HELLO = [{"role": "user", "content": "Hello"}]
 SHORT = Sampling(max_tokens=6)
-
-
-def serve_models(smollm2_dir: Path) -> tuple[Path, Path]:
-    """A tiny Llama that vLLM's CPU attention accepts (head_dim 32) and a LoRA adapter trained hard
-    enough (lr 3e-2) that its greedy answers differ from the base; both cached across sessions."""
-    from tools.models import make_tiny_model
-    from tools.quickstart import quickstart
-
-    model, run = TEST_CACHE / "tiny-llama-hd32", TEST_CACHE / "tiny-llama-hd32-lora"
-    if not (model / "model.safetensors").is_file():
-        make_tiny_model(model, smollm2_dir, head_dim=32)
-    if not (run / "adapter" / "adapter_model.safetensors").is_file():
-        quickstart(model=str(model), out_dir=run, max_steps=4, learning_rate=3e-2, max_new_tokens=4)
-    return model, run / "adapter"
 
 
 # --- config and the HTTP client, no vLLM needed ---------------------------------------------------------
@@ -56,8 +41,8 @@ def test_importing_the_serving_tools_loads_no_heavy_library():
     assert out.stdout.strip() == "[]", out.stderr
 
 
-def test_serve_config_checks_adapters_and_names_when_built(smollm2_dir, tmp_path):
-    _, adapter = serve_models(smollm2_dir)
+def test_serve_config_checks_adapters_and_names_when_built(served_models, tmp_path):
+    _, adapter = served_models
     config = ServeConfig(base="default", adapters={"tuned": str(adapter)})
     assert config.lora_rank() == 16 and config.adapters["tuned"] == str(adapter.resolve())
     with pytest.raises(ValueError, match="adapter_config.json"):
@@ -73,10 +58,10 @@ def test_serve_config_checks_adapters_and_names_when_built(smollm2_dir, tmp_path
     assert ServeConfig(adapters={"big": str(big)}).lora_rank() == 64  # next rank vLLM accepts
 
 
-def test_openai_client_and_the_transformers_http_front_agree(smollm2_dir):
+def test_openai_client_and_the_transformers_http_front_agree(served_models):
     from tools.openai_server import serve_backend
 
-    model, adapter = serve_models(smollm2_dir)
+    model, adapter = served_models
     backend = open_backend(str(model), {"tuned": str(adapter)}, backend="transformers")
     server = serve_backend(backend)
     url = f"http://127.0.0.1:{server.server_address[1]}/v1"
@@ -94,13 +79,13 @@ def test_openai_client_and_the_transformers_http_front_agree(smollm2_dir):
 
 
 @pytest.mark.parametrize("stop_signal", ["SIGINT", "SIGTERM"])
-def test_cli_serve_with_transformers_answers_on_an_openai_url_until_stopped(smollm2_dir, stop_signal):
+def test_cli_serve_with_transformers_answers_on_an_openai_url_until_stopped(served_models, stop_signal):
     import re
     import signal
     import subprocess
     import sys
 
-    model, adapter = serve_models(smollm2_dir)
+    model, adapter = served_models
     cli = str(Path(sys.executable).parent / "finetune-assistant")
     proc = subprocess.Popen([cli, "serve", "--base", str(model), "--adapter", f"tuned={adapter}", "--backend", "transformers"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
@@ -138,11 +123,11 @@ def test_cli_failures_a_user_can_fix_are_one_error_line_not_a_traceback(tmp_path
 
 
 @pytest.fixture(scope="module")
-def vllm_backend(smollm2_dir, tmp_path_factory):
+def vllm_backend(served_models, tmp_path_factory):
     reason = vllm_missing_reason()
     if reason:
         pytest.skip(reason)
-    model, adapter = serve_models(smollm2_dir)
+    model, adapter = served_models
     with pytest.MonkeyPatch.context() as mp:
         # Module fixtures start before the per-test data dir exists: keep the server's log out of ~/.cache.
         mp.setenv(paths.ENV_HOME, str(tmp_path_factory.mktemp("vllm-home")))
@@ -166,8 +151,8 @@ def test_vllm_serves_the_base_and_the_adapter_with_different_answers(vllm_backen
 
 
 @pytest.mark.vllm
-def test_vllm_loads_a_new_runs_adapter_at_runtime(vllm_backend, smollm2_dir, tmp_path):
-    _, adapter = serve_models(smollm2_dir)
+def test_vllm_loads_a_new_runs_adapter_at_runtime(vllm_backend, served_models, tmp_path):
+    _, adapter = served_models
     new_run = tmp_path / "run2" / "adapter"
     shutil.copytree(adapter, new_run)
     vllm_backend.add_adapter("run2", new_run)
@@ -193,10 +178,10 @@ def test_stopping_the_server_ends_its_whole_process_group(vllm_backend):
 
 
 @pytest.mark.vllm
-def test_auto_falls_back_to_transformers_with_the_reason_when_vllm_fails(smollm2_dir):
+def test_auto_falls_back_to_transformers_with_the_reason_when_vllm_fails(served_models):
     if vllm_missing_reason():
         pytest.skip(vllm_missing_reason())
-    model, adapter = serve_models(smollm2_dir)
+    model, adapter = served_models
     broken = ServeConfig(extra_args=["--no-such-option"], startup_timeout_s=120)
     backend = open_backend(str(model), {"tuned": str(adapter)}, backend="auto", serve=broken)
     assert isinstance(backend, TransformersBackend)
