@@ -116,7 +116,9 @@ def test_whole_journey_from_chat_to_exported_preferences(app_url, browser, shot)
 def test_demo_journey_on_smollm2_from_approval_to_first_comparison(start_app, smollm2_dir, browser, shot):
     """The demo check: the real 135M model on this machine's CPU, served for comparison as `make run` does."""
     url, home = start_app(smollm2_dir, backend="auto")
-    result = _journey(_open(browser, url), home, shot, edit="max steps 20, max length 256", prefix="smollm2-")
+    # One pass over the 35 training rows (20 steps of 2), as a first demo run on a laptop would be planned.
+    result = _journey(_open(browser, url), home, shot, edit="max steps 20, gradient accumulation 1, max length 256",
+                      prefix="smollm2-")
     print(f"\napproval -> first comparison: {result['seconds']:.0f} s")
     print(f"A: {result['answers'][0][:200]!r}\nB: {result['answers'][1][:200]!r}")
     assert result["answers"][0] != result["answers"][1]
