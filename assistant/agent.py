@@ -92,15 +92,11 @@ class Assistant:
 
     def send(self, thread_id: str, text: str, files: list[str] | None = None) -> Turn:
         """The user's message (and attached files); while a plan waits, it is the answer to it."""
-        from langgraph.types import Command
 
         with self._locks[thread_id]:
             config = self._config(thread_id)
             before = self._message_count(config)
-            if self._awaiting(config):
-                payload: Any = Command(resume=" ".join([text, *(files or [])]).strip())
-            else:
-                payload = {"input": text, "files": list(files or []), "event": "message"}
+            payload = self._payload(config, text, files)
             try:
                 self.graph.invoke(payload, config)
             except Exception as exc:  # a bug must read as a message, not a traceback in the chat
@@ -149,17 +145,13 @@ class Assistant:
 
         Joining the chunks gives the turn's reply; `last_turn(thread_id)` then holds the whole `Turn`.
         """
-        from langgraph.types import Command
 
         from assistant.llm import REPLY_TAG
 
         with self._locks[thread_id]:
             config = self._config(thread_id)
             before = self._message_count(config)
-            if self._awaiting(config):
-                payload: Any = Command(resume=" ".join([text, *(files or [])]).strip())
-            else:
-                payload = {"input": text, "files": list(files or []), "event": "message"}
+            payload = self._payload(config, text, files)
             first, tokens, error = True, False, ""
             for mode, data in self._events(payload, config):
                 if mode == "messages":
@@ -211,6 +203,14 @@ class Assistant:
         if not thread_id:
             raise ValueError("thread_id must be a non-empty string")
         return {"configurable": {"thread_id": thread_id}}
+
+    def _payload(self, config: dict, text: str, files: list[str] | None) -> Any:
+        """A new message for the graph, or, while a plan waits, the answer that resumes it."""
+        from langgraph.types import Command
+
+        if self._awaiting(config):
+            return Command(resume=" ".join([text, *(files or [])]).strip())
+        return {"input": text, "files": list(files or []), "event": "message"}
 
     def _awaiting(self, config: dict) -> bool:
         snap = self.graph.get_state(config)
