@@ -53,6 +53,7 @@ browser:
 bench: install
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_estimate.py
 	$(PY) benchmarks/bench_serve.py
 
 lint: install
