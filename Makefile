@@ -42,7 +42,7 @@ endif
 	touch $@
 
 model: install
-	$(PY) -m tools.models default
+	$(PY) -m tools.models.resolve default
 
 # Debian's chromium for the browser tests (Playwright's own browser download can't work offline).
 browser:

@@ -16,6 +16,8 @@ import uuid
 
 import typer
 
+from tools._cli import fail
+
 
 def chat_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the final state as one JSON object (last line)."),
@@ -24,8 +26,6 @@ def chat_cmd(
 ) -> None:
     """Talk to the assistant: describe your goal, get a recommendation and a plan, approve it to train."""
     from assistant.agent import Assistant
-    from tools.cli import fail
-
     thread_id = thread or f"cli-{uuid.uuid4().hex[:8]}"
     try:
         bot = Assistant(llm=None if rules_only else "auto")

@@ -17,7 +17,7 @@ from langgraph.types import Command
 
 from assistant.narrate import progress_text, read_metrics, results_text
 from assistant.tools import ToolError
-from tools.jobs import QUEUED
+from tools.train.jobs import QUEUED
 from tools.train.runs import ACTIVE as _RUNNING
 
 ACTIVE = (*_RUNNING, QUEUED)

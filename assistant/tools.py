@@ -96,7 +96,7 @@ def estimate_plan(plan: dict[str, Any], hardware: str | None = None) -> dict:
 
 def launch_training(plan: dict[str, Any]) -> str:
     """Start training in its own process (or queue it while another run trains); returns the run id at once."""
-    from tools.jobs import submit
+    from tools.train.jobs import submit
     from tools.train.plan import build_plan
 
     return submit(build_plan(plan))
@@ -111,7 +111,7 @@ def training_status(run_id: str) -> dict:
 
 def evaluate_run(run_dir: str) -> dict:
     """Held-out loss, perplexity and reference metrics for base and tuned, with a one-line verdict."""
-    from tools.evaluate import evaluate
+    from tools.evaluate.heldout import evaluate
 
     return evaluate(run_dir)
 
@@ -121,8 +121,8 @@ def compare_models(base_model: str, tuned_path: str, prompt: str, backend: str =
     """The same prompt answered by the base and the tuned model (greedy, same chat template)."""
     from dataclasses import asdict
 
-    from tools.backends import Sampling, open_backend
-    from tools.compare import compare
+    from tools.serve.backends import Sampling, open_backend
+    from tools.evaluate.compare import compare
 
     engine = open_backend(base_model, {"tuned": tuned_path}, backend=backend)
     try:

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tools import paths  # noqa: E402
-from tools.quickstart import demo_dataset_path  # noqa: E402
+from tools.quickstart.demo import demo_dataset_path  # noqa: E402
 from tools.train.estimate import estimate  # noqa: E402
 from tools.train.hardware import Hardware  # noqa: E402
 from tools.train.plan import TrainingPlan  # noqa: E402
@@ -107,7 +107,7 @@ def _tokens_per_step(run_dir: Path) -> float:
 
 
 def _model(name: str) -> Path:
-    from tools.models import make_tiny_model, resolve_model
+    from tools.models.resolve import make_tiny_model, resolve_model
 
     if name != "tiny":
         return resolve_model(name)

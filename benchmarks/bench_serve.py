@@ -7,7 +7,7 @@
    requests in flight at once; it batches them) and by transformers `generate`, one answer after another.
    Reports answers/s of each and the ratio.
 2. Latency of one comparison: wall time until both answers of one prompt are complete, asked concurrently
-   (`tools.compare.compare`) vs one after the other, on the vLLM backend (median over a few prompts).
+   (`tools.evaluate.compare.compare`) vs one after the other, on the vLLM backend (median over a few prompts).
 Greedy decoding, the same chat template and `max_tokens` everywhere. Prompts: the user turns of the shipped
 demo data (or `--data validation.jsonl`), cycled with a prefix to reach N.
 """
@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools.backends import Sampling, TransformersBackend, open_backend  # noqa: E402
-from tools.compare import build_messages, compare  # noqa: E402
-from tools.quickstart import DEMO_SYSTEM, demo_dataset_path, quickstart  # noqa: E402
+from tools.serve.backends import Sampling, TransformersBackend, open_backend  # noqa: E402
+from tools.evaluate.compare import build_messages, compare  # noqa: E402
+from tools.quickstart.demo import DEMO_SYSTEM, demo_dataset_path, quickstart  # noqa: E402
 
 
 def load_prompts(data: Path, n: int) -> list[list[dict]]:
@@ -79,7 +79,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from tools import paths
-    from tools.models import resolve_model
+    from tools.models.resolve import resolve_model
 
     model = str(resolve_model(args.model))
     adapter = args.adapter or quickstart(model=model, out_dir=paths.runs_dir() / "bench-serve", max_steps=10).adapter_dir

@@ -105,7 +105,7 @@ def answer_loss(model_dir: str, adapter: str, validation: list[dict]) -> float:
 
 
 def prepare(work: Path, validation_rows: int = 6) -> tuple[Path, list[dict]]:
-    from tools.quickstart import demo_dataset_path
+    from tools.quickstart.demo import demo_dataset_path
 
     rows = [json.loads(x) for x in demo_dataset_path().read_text().splitlines() if x.strip()]
     train, validation = rows[:-validation_rows], rows[-validation_rows:]
@@ -135,7 +135,7 @@ def main() -> None:
         return
     sys.path.insert(0, str(REPO))
     from tools import paths
-    from tools.models import resolve_model
+    from tools.models.resolve import resolve_model
     from tools.train.plan import TrainingPlan
 
     model = str(resolve_model(args.model) if args.model != "tiny" else REPO / ".cache/tests/tiny-llama")

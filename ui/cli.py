@@ -1,10 +1,29 @@
-"""`finetune-assistant ui`: start the Gradio app, refusing unsafe exposure without credentials."""
+"""The `finetune-assistant` command line: the web app, the terminal chat and every tool, on top of them all.
+
+    finetune-assistant --help
+    finetune-assistant ui                  # the Gradio app on 127.0.0.1:7860
+    finetune-assistant quickstart --max-steps 30
+
+This module sits at the top of the import graph (`ui` -> `assistant` -> `tools`): it assembles the stage
+CLIs that live beside each stage (`tools/<stage>/cli.py`, `assistant/cli.py`), none of which imports it.
+Commands import their heavy libraries inside the function body, so `--help` stays fast.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
+
+from assistant.cli import chat_cmd
+from tools.data import cli as data_cli
+from tools.evaluate import cli as evaluate_cli
+from tools.export import cli as export_cli
+from tools.models import cli as models_cli
+from tools.quickstart import cli as quickstart_cli
+from tools.serve import cli as serve_cli
+from tools.train import cli as train_cli
 
 AUTH_ENV = "FINETUNE_ASSISTANT_AUTH"
 
@@ -59,3 +78,29 @@ def ui_cmd(
         typer.echo(f"error: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", err=True)
         raise typer.Exit(2) from None
     launch(host=host, port=port, share=share, auth=credentials, config=config)
+
+
+app = typer.Typer(
+    name="finetune-assistant",
+    help="A chat-first fine-tuning assistant: prepare data, train with TRL, compare base and tuned models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("ui")(ui_cmd)
+app.command("chat")(chat_cmd)
+models_cli.register(app)  # model
+quickstart_cli.register(app)  # quickstart
+app.add_typer(data_cli.app, name="data")  # data inspect, data prepare
+train_cli.register(app)  # train, runs
+serve_cli.register(app)  # serve
+evaluate_cli.register(app)  # compare, eval
+app.add_typer(export_cli.app, name="export")  # export zip, merge, push
+
+
+def main() -> None:
+    app(args=sys.argv[1:], prog_name="finetune-assistant")
+
+
+if __name__ == "__main__":
+    main()

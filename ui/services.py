@@ -2,8 +2,8 @@
 
 Gradio runs callbacks for every browser session in worker threads, so anything here is shared by all
 users: the assistant (which keeps each session's conversation under its own thread id), the serving
-engines (`tools.backends.SharedBackends`: one per base model, each run's adapter added under its run id)
-and uploaded files (kept under the data dir). The training queue is `tools.jobs`.
+engines (`tools.serve.backends.SharedBackends`: one per base model, each run's adapter added under its run id)
+and uploaded files (kept under the data dir). The training queue is `tools.train.jobs`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from tools import paths
-from tools.backends import BackendName
+from tools.serve.backends import BackendName
 
 log = logging.getLogger(__name__)
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -38,7 +38,7 @@ class AppConfig(BaseModel):
 class Services:
     def __init__(self, config: AppConfig | None = None):
         self.config = config or AppConfig()
-        from tools.backends import SharedBackends
+        from tools.serve.backends import SharedBackends
 
         self.serving = SharedBackends()
         self._assistant: Any = None
@@ -55,7 +55,7 @@ class Services:
             self._worker.start()
 
     def _work(self, interval_s: float) -> None:
-        from tools import jobs
+        from tools.train import jobs
 
         while not self._stop.wait(interval_s):
             try:

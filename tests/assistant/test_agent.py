@@ -149,7 +149,7 @@ def test_an_acting_tool_called_through_the_toolbox_is_recorded(tmp_path):
 def test_approval_drives_prepare_train_evaluate_compare_in_order(bot, tiny_model_dir):
     import time
 
-    from tools.quickstart import demo_dataset_path
+    from tools.quickstart.demo import demo_dataset_path
 
     bot.send("t", "support bot from our chat logs on a CPU; just recommend", files=[str(demo_dataset_path())])
     bot.edit("t", f"use model {tiny_model_dir}")
@@ -195,7 +195,7 @@ def test_skip_moves_on_and_just_recommend_ends_the_interview(bot):
 
 
 def test_the_web_ui_refuses_a_typed_model_folder_outside_the_data_dir(tmp_path):
-    from tools.quickstart import demo_dataset_path
+    from tools.quickstart.demo import demo_dataset_path
 
     outside = tmp_path / "elsewhere-model"
     outside.mkdir()

@@ -19,7 +19,7 @@ HEAVY = ("torch", "transformers", "trl", "vllm", "peft", "datasets")
 def chat(lines: list[str], home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "FINETUNE_ASSISTANT_HOME": str(home)}
     env = {k: v for k, v in env.items() if not k.startswith("FINETUNE_ASSISTANT_LLM_")}
-    return subprocess.run([sys.executable, "-m", "tools.cli", "chat", "--json"], input="\n".join(lines) + "\n",
+    return subprocess.run([sys.executable, "-m", "ui.cli", "chat", "--json"], input="\n".join(lines) + "\n",
                           capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
 
 

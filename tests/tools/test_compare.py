@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tools import paths
-from tools.backends import Sampling, TransformersBackend, open_backend
-from tools.compare import compare, compare_stream, export_votes, record_vote, votes, win_rate
+from tools.serve.backends import Sampling, TransformersBackend, open_backend
+from tools.evaluate.compare import compare, compare_stream, export_votes, record_vote, votes, win_rate
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).parent / "finetune-assistant")  # the console script users run
@@ -179,7 +179,7 @@ def test_closing_a_comparison_stream_stops_both_generations(backend):
 def test_shared_backends_start_one_engine_per_base_and_add_new_runs_to_it(serve_model_dir, adapter_dir, tmp_path):
     import shutil
 
-    from tools.backends import SharedBackends
+    from tools.serve.backends import SharedBackends
 
     pool = SharedBackends()
     try:
@@ -194,7 +194,7 @@ def test_shared_backends_start_one_engine_per_base_and_add_new_runs_to_it(serve_
 
 
 def test_votes_export_for_one_run_leaves_other_runs_out(tmp_path):
-    from tools.compare import Comparison
+    from tools.evaluate.compare import Comparison
 
     def voted(tuned: str, base: str, prompt: str) -> None:
         comp = Comparison(prompt=prompt, messages=[{"role": "user", "content": prompt}], base_model=base,
@@ -238,8 +238,8 @@ class _FakeEngine:
 def test_shared_backends_reopen_a_dead_engine_and_start_bases_independently(backend):
     import threading
 
-    from tools.backends import SharedBackends, VLLMBackend
-    from tools.serve import ServeConfig, VLLMServer
+    from tools.serve.backends import SharedBackends, VLLMBackend
+    from tools.serve.server import ServeConfig, VLLMServer
 
     # A vLLM backend whose server process is not running is not alive; transformers always is.
     assert not VLLMBackend(VLLMServer(ServeConfig())).alive() and backend.alive()

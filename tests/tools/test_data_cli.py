@@ -81,7 +81,7 @@ def test_column_option_maps_unrecognised_columns(invoke, tmp_path):
 
 
 def test_the_console_script_has_the_data_commands(tiny_model_dir, tmp_path):
-    cmd = [sys.executable, "-m", "tools.cli", "data", "inspect", str(SAMPLES / "whitespace.jsonl"), "--model", str(tiny_model_dir)]
+    cmd = [sys.executable, "-m", "ui.cli", "data", "inspect", str(SAMPLES / "whitespace.jsonl"), "--model", str(tiny_model_dir)]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == f"error: {SAMPLES / 'whitespace.jsonl'}: the file holds only whitespace; add examples to it."

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import prompts
-from tools.evaluate import (
+from tools.evaluate.heldout import (
     EvalConfig,
     Example,
     JudgeConfig,
@@ -26,7 +26,7 @@ from tools.evaluate import (
     token_f1,
     verdict,
 )
-from tools.quickstart import demo_dataset_path
+from tools.quickstart.demo import demo_dataset_path
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_CACHE = Path(os.environ.get("FINETUNE_ASSISTANT_TEST_CACHE", REPO / ".cache" / "tests"))
@@ -36,7 +36,7 @@ CLI = str(Path(sys.executable).parent / "finetune-assistant")
 def eval_adapter(model: Path) -> Path:
     """An adapter trained gently enough to lower the loss on its data (the serving tests' adapter is
     trained at a rate that makes answers differ, which can overshoot the loss)."""
-    from tools.quickstart import quickstart
+    from tools.quickstart.demo import quickstart
 
     run = TEST_CACHE / "tiny-llama-hd32-lora-eval"
     if not (run / "adapter" / "adapter_model.safetensors").is_file():
@@ -192,7 +192,7 @@ def test_failed_judge_calls_are_counted_and_the_rest_still_judged():
 _WRITE_REPORT = r"""
 import json, sys
 from pathlib import Path
-from tools.evaluate import load_run, write_report
+from tools.evaluate.heldout import load_run, write_report
 run = Path(sys.argv[1])
 plan, _, _ = load_run(run)
 side = {"loss": 2.0, "perplexity": 7.4, "exact_match": 0.0, "token_f1": 0.5, "rouge_l": 0.4}
@@ -231,7 +231,7 @@ def test_judge_rubric_renders_strictly():
 
 
 def test_cli_eval_prints_the_verdict_and_refuses_a_folder_without_a_plan(run_dir, tmp_path):
-    from tools.serve import free_port
+    from tools.serve.server import free_port
 
     dead_judge = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     out = subprocess.run([CLI, "eval", str(run_dir), "--max-examples", "1", "--max-new-tokens", "4",

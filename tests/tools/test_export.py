@@ -5,8 +5,8 @@ import zipfile
 import pytest
 import torch
 
-from tools.export import ExportError, merge_adapter, push_to_hub, zip_output
-from tools.quickstart import quickstart
+from tools.export.bundle import ExportError, merge_adapter, push_to_hub, zip_output
+from tools.quickstart.demo import quickstart
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,9 @@
 
 import pytest
 
-from tools import jobs
+from tools.train import jobs
 from tools.data import DataSpec, prepare_data
-from tools.quickstart import demo_dataset_path
+from tools.quickstart.demo import demo_dataset_path
 from tools.train.launch import status, wait
 from tools.train.plan import TrainingPlan
 

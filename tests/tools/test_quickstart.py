@@ -5,7 +5,7 @@ import json
 import pytest
 from safetensors.torch import load_file
 
-from tools.quickstart import demo_dataset_path, quickstart
+from tools.quickstart.demo import demo_dataset_path, quickstart
 
 
 def test_demo_dataset_is_chat_data_written_for_the_project():

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tools import paths
-from tools.backends import (
+from tools.serve.backends import (
     Sampling,
     TransformersBackend,
     VLLMBackend,
@@ -20,8 +20,8 @@ from tools.backends import (
     openai_chat,
     openai_stream,
 )
-from tools.compare import compare
-from tools.serve import ServeConfig, ServeError, start_server, vllm_missing_reason
+from tools.evaluate.compare import compare
+from tools.serve.server import ServeConfig, ServeError, start_server, vllm_missing_reason
 
 REPO = Path(__file__).resolve().parents[2]
 HELLO = [{"role": "user", "content": "Hello"}]
@@ -35,7 +35,7 @@ def test_importing_the_serving_tools_loads_no_heavy_library():
     import subprocess
     import sys
 
-    code = ("import sys, tools.serve, tools.backends, tools.compare, tools.evaluate, tools.serve_cli; "
+    code = ("import sys, tools.serve.server, tools.serve.backends, tools.evaluate.compare, tools.evaluate.heldout, tools.serve.cli; "
             "print([m for m in ('torch', 'transformers', 'vllm', 'peft', 'matplotlib') if m in sys.modules])")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert out.stdout.strip() == "[]", out.stderr
@@ -59,7 +59,7 @@ def test_serve_config_checks_adapters_and_names_when_built(served_models, tmp_pa
 
 
 def test_openai_client_and_the_transformers_http_front_agree(served_models):
-    from tools.openai_server import serve_backend
+    from tools.serve.openai_server import serve_backend
 
     model, adapter = served_models
     backend = open_backend(str(model), {"tuned": str(adapter)}, backend="transformers")
@@ -107,7 +107,7 @@ def test_cli_failures_a_user_can_fix_are_one_error_line_not_a_traceback(tmp_path
     import subprocess
     import sys
 
-    from tools.serve_cli import _user_errors
+    from tools.serve.cli import _user_errors
 
     # An unreachable or slow server (a judge URL, a vLLM that died) is the user's to fix, not a crash.
     for error in (httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), TimeoutError(), queue.Empty()):

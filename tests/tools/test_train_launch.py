@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tools.cli import app
+from ui.cli import app
 from tools.train import runs
 from tools.train.launch import RunError, cancel, launch, list_runs, read_metrics, resume, status, wait
 from tools.train.plan import PlanError, TrainingPlan

@@ -57,7 +57,7 @@ def start_app(tmp_path):
         env.pop("FINETUNE_ASSISTANT_LLM_BASE_URL", None)
         log = open(tmp_path / "app.log", "a")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tools.cli", "ui", "--port", str(port), "--backend", backend, "--llm", "rules"],
+            [sys.executable, "-m", "ui.cli", "ui", "--port", str(port), "--backend", backend, "--llm", "rules"],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
         )
         started.append((proc, home, log))

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tools.quickstart import demo_dataset_path
+from tools.quickstart.demo import demo_dataset_path
 
 pytestmark = pytest.mark.browser
 

@@ -3,7 +3,7 @@
 import pytest
 from typer.testing import CliRunner
 
-from tools.cli import app
+from ui.cli import app
 from ui.cli import exposure_error, parse_auth
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import typer
 
+from tools._cli import fail
+
 app = typer.Typer(help="Inspect and prepare datasets for fine-tuning.", no_args_is_help=True, pretty_exceptions_enable=False)
 _SHOWN_ERRORS = 20
 
@@ -29,7 +31,6 @@ _NEAR = typer.Option(0.85, "--near-dedupe-threshold", max=1.0, help="Similarity 
 def _spec(model, max_length, columns, layout, no_pii, near, **extra):
     from pydantic import ValidationError
 
-    from tools.cli import fail
     from tools.data.spec import DataSpec
 
     mapping = {}
@@ -49,9 +50,8 @@ def _spec(model, max_length, columns, layout, no_pii, near, **extra):
 
 def _run(fn, file: Path, as_json: bool):
     """Call a data tool, turning every expected failure into `error: ...` and exit code 2."""
-    from tools.cli import fail
     from tools.data.spec import DataError
-    from tools.models import ModelNotFoundError
+    from tools.models.resolve import ModelNotFoundError
 
     try:
         return fn()
@@ -89,8 +89,6 @@ def _summary(report) -> str:
 
 
 def _finish(report, as_json: bool) -> None:
-    from tools.cli import fail
-
     if as_json:
         typer.echo(report.model_dump_json())
     else:

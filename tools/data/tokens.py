@@ -19,7 +19,7 @@ _BATCH = 2048
 
 def load_tokenizer(model: str) -> Any:
     """The fast tokenizer (with chat template) of `model`: 'default', a local folder or a hub id."""
-    from tools.models import resolve_model
+    from tools.models.resolve import resolve_model
 
     path = resolve_model(model)  # raises ModelNotFoundError with its own advice
     stamp = max((f.stat().st_mtime for f in Path(path).glob("tokenizer*")), default=0.0)

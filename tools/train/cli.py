@@ -17,12 +17,8 @@ from pathlib import Path
 
 import typer
 
+from tools._cli import fail
 
-def fail(message: str, code: int = 2) -> None:
-    # tools.cli imports this module while it registers commands, so its `fail` is fetched at call time.
-    from tools.cli import fail as cli_fail
-
-    cli_fail(message, code)
 
 
 def train_cmd(

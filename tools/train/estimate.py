@@ -354,7 +354,7 @@ def _fits_with(plan: TrainingPlan, shape: ModelShape, hw: Hardware, seq_len: int
 
 def model_shape(base_model: str) -> tuple[ModelShape, list[str]]:
     """The model's shape from its config.json (local folder, converted default or HF cache), else a guess."""
-    from tools.models import is_default
+    from tools.models.resolve import is_default
 
     notes: list[str] = []
     config = _find_config(base_model)
@@ -369,7 +369,7 @@ def model_shape(base_model: str) -> tuple[ModelShape, list[str]]:
 
 def _find_config(base_model: str) -> Path | None:
     from tools import paths
-    from tools.models import DEFAULT_NAME, is_default
+    from tools.models.resolve import DEFAULT_NAME, is_default
 
     if is_default(base_model):
         cfg = paths.models_dir() / DEFAULT_NAME / "config.json"

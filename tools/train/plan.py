@@ -19,7 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tools.data.spec import DataSpec
+from tools.paths import atomic_write_text
 
 Objective = Literal["sft", "dpo", "orpo", "kto", "continued_pretraining"]
 Method = Literal["full", "lora", "qlora", "dora", "prompt_tuning", "prefix_tuning"]
@@ -132,32 +136,32 @@ class TrainingPlan(BaseModel):
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         """The plan as YAML (every field, defaults included); also written to `path` when given."""
-        import yaml
-
         text = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
         if path is not None:
-            from tools.paths import atomic_write_text
-
             atomic_write_text(path, text)
         return text
 
     @classmethod
     def from_yaml(cls, source: str | Path) -> TrainingPlan:
         """Load a plan from a YAML file path (or YAML text), raising `PlanError` with a readable message."""
-        import yaml
-
-        # A string with a newline is YAML text (e.g. from the agent); anything else is a file path.
-        path = None if isinstance(source, str) and "\n" in source else Path(source).expanduser()
-        if path is not None and not path.is_file():
-            raise PlanError(f"{path}: plan file not found.")
-        where = str(path) if path else "plan"
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8") if path else str(source))
-        except yaml.YAMLError as exc:
-            raise PlanError(f"{where}: not valid YAML ({str(exc).splitlines()[0]}).") from None
-        if not isinstance(data, dict):
-            raise PlanError(f"{where}: expected a mapping of plan fields (base_model, data_dir, method, ...).")
+        where, data = _load_yaml(source)
         return build_plan(data, where=where)
+
+
+def _load_yaml(source: str | Path) -> tuple[str, dict]:
+    """(where, mapping) from a YAML file path or YAML text, raising `PlanError` with a readable message."""
+    # A string with a newline is YAML text (e.g. from the agent); anything else is a file path.
+    path = None if isinstance(source, str) and "\n" in source else Path(source).expanduser()
+    if path is not None and not path.is_file():
+        raise PlanError(f"{path}: plan file not found.")
+    where = str(path) if path else "plan"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8") if path else str(source))
+    except yaml.YAMLError as exc:
+        raise PlanError(f"{where}: not valid YAML ({str(exc).splitlines()[0]}).") from None
+    if not isinstance(data, dict):
+        raise PlanError(f"{where}: expected a mapping of plan fields (base_model, data_dir, method, ...).")
+    return where, data
 
 
 def build_plan(fields: dict[str, Any], where: str = "plan") -> TrainingPlan:
@@ -269,3 +273,46 @@ def cuda_available() -> bool:
     if torch is not None:
         return bool(torch.cuda.is_available())
     return Path("/proc/driver/nvidia/gpus").is_dir() or shutil.which("nvidia-smi") is not None
+
+
+class Plan(BaseModel):
+    """The one object the user approves: which data, how to prepare it, how to train, and what to run after.
+
+    Built and validated once (when the assistant proposes it or the user edits it). The plan card renders
+    it, the approval stores it, the job runs it (prepare when `source` is set, then train, then evaluate),
+    and the run folder's `plan.yaml` is its dump, which `finetune-assistant train PLAN.yaml` loads back.
+    Checks that depend on this machine (is the file there, does it fit) run at approval and at launch,
+    never inside the validator, so a plan drafted for another machine can still be built and shown.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    source: str | None = Field(None, description="The user's data file or folder; None when data_dir is already prepared.")
+    source_name: str | None = Field(None, description="The name the user knows the data by (the attached file's own name).")
+    data: DataSpec = Field(default_factory=DataSpec, description="How the source becomes training.data_dir.")
+    training: TrainingPlan
+    evaluate: bool = Field(True, description="Evaluate on the held-out split as the job's last step.")
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source_to_str(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, os.PathLike) else value
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        """The plan as YAML (every field, defaults included); also written to `path` when given."""
+        text = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+        if path is not None:
+            atomic_write_text(path, text)
+        return text
+
+    @classmethod
+    def from_yaml(cls, source: str | Path) -> Plan:
+        """Load a plan file (or YAML text). A bare `TrainingPlan` YAML (older run folders) loads as its training part."""
+        where, data = _load_yaml(source)
+        if "training" not in data:
+            return cls(training=build_plan(data, where=where), evaluate=False)
+        try:
+            return cls(**data)
+        except ValidationError as exc:
+            raise PlanError(f"{where}: {explain(exc)}") from None

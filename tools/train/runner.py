@@ -121,7 +121,7 @@ def _register(run_id: str, run_dir: Path, plan: TrainingPlan, checkpoint: Path |
 
 
 def _train(plan, run_dir, run_id, cancel, checkpoint, elapsed, main) -> str:
-    from tools.models import resolve_model
+    from tools.models.resolve import resolve_model
     from tools.train.techniques import build_trainer
 
     _quiet_libraries()
@@ -169,7 +169,7 @@ def save_outputs(trainer, plan: TrainingPlan, run_dir: Path, model_dir: Path) ->
 
 
 def _write_card(plan: TrainingPlan, run_dir: Path, final: Path, model_dir: Path, results: dict) -> None:
-    from tools.models import is_default
+    from tools.models.resolve import is_default
     from tools.train.card import model_card
 
     metrics_file = run_dir / "metrics.jsonl"

@@ -1,7 +1,7 @@
 """Evaluate a training run on its validation split: base vs tuned, with one plain verdict.
 
     finetune-assistant eval runs/<run_id> [--judge-url http://host:8000/v1 --judge-model NAME]
-    python -c "from tools.evaluate import evaluate; print(evaluate('runs/r1')['verdict'])"
+    python -c "from tools.evaluate.heldout import evaluate; print(evaluate('runs/r1')['verdict'])"
 
 Measures held-out loss and perplexity on the reference answers (teacher forcing, answer tokens only),
 then generates an answer per prompt with both models and scores it against the reference: exact match,
@@ -25,7 +25,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools import paths
-from tools.backends import BASE, BackendName, Sampling, TransformersBackend, open_backend, openai_chat
+from tools.serve.backends import BASE, BackendName, Sampling, TransformersBackend, open_backend, openai_chat
 
 TUNED = "tuned"
 _VERDICT = re.compile(r"verdict\s*[:\-]?\s*\**\s*(A|B|tie)\b", re.IGNORECASE)
@@ -234,7 +234,7 @@ def judge_win_rate(judge: JudgeConfig, examples: list[Example], base: list[str],
     import httpx
 
     import prompts
-    from tools.serve import ServeError
+    from tools.serve.server import ServeError
 
     rng = random.Random(seed)
     api_key = os.environ.get(judge.api_key_env) if judge.api_key_env else None
@@ -282,7 +282,7 @@ def evaluate(run_dir: str | Path, config: EvalConfig | None = None) -> dict:
     examples = load_examples(validation, config.max_examples)
     local = TransformersBackend(plan.get("base_model") or "default")
     try:
-        from tools.backends import add_tuned
+        from tools.serve.backends import add_tuned
 
         add_tuned(local, TUNED, tuned_dir)
         metrics = {name: _loss_metrics(local, name, examples, config.max_length) for name in (BASE, TUNED)}

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 from tools import paths
-from tools.backends import BASE, ChatBackend, Sampling
+from tools.serve.backends import BASE, ChatBackend, Sampling
 
 Vote = Literal["A", "B", "tie", "both_bad"]
 VOTES: tuple[str, ...] = ("A", "B", "tie", "both_bad")

@@ -15,7 +15,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tools.backends import ChatBackend, Sampling
+from tools.serve.backends import ChatBackend, Sampling
 
 
 def serve_backend(backend: ChatBackend, port: int = 0) -> ThreadingHTTPServer:

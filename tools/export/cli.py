@@ -6,6 +6,8 @@ import os
 
 import typer
 
+from tools._cli import fail
+
 app = typer.Typer(help="Download, merge or publish a trained run.", no_args_is_help=True)
 
 
@@ -15,14 +17,11 @@ def _run_dir(run: str) -> str:
     try:
         return status(run).run_dir
     except RunError as exc:
-        from tools.cli import fail
-
         fail(str(exc))
 
 
 def _guard(fn, *args, **kwargs):
-    from tools.cli import fail
-    from tools.export import ExportError
+    from tools.export.bundle import ExportError
 
     try:
         return fn(*args, **kwargs)
@@ -33,7 +32,7 @@ def _guard(fn, *args, **kwargs):
 @app.command("zip")
 def zip_cmd(run: str = typer.Argument(..., help="Run id or run folder.")) -> None:
     """Zip the run's adapter (or model) folder for download."""
-    from tools.export import zip_output
+    from tools.export.bundle import zip_output
 
     typer.echo(_guard(zip_output, _run_dir(run)))
 
@@ -42,7 +41,7 @@ def zip_cmd(run: str = typer.Argument(..., help="Run id or run folder.")) -> Non
 def merge_cmd(run: str = typer.Argument(..., help="Run id or run folder."),
               out: str = typer.Option(None, help="Output folder (default: <run>/merged).")) -> None:
     """Merge the LoRA adapter into the base weights: a standalone transformers model folder."""
-    from tools.export import merge_adapter
+    from tools.export.bundle import merge_adapter
 
     typer.echo(_guard(merge_adapter, _run_dir(run), out))
 
@@ -56,7 +55,7 @@ def push_cmd(
     merged: bool = typer.Option(False, help="Push the merged model instead of the adapter."),
 ) -> None:
     """Upload the adapter (or merged model) and its model card to the Hugging Face Hub."""
-    from tools.export import push_to_hub
+    from tools.export.bundle import push_to_hub
 
     url = _guard(push_to_hub, _run_dir(run), repo, token or os.environ.get("HF_TOKEN", ""), private=not public,
                  merged=merged)

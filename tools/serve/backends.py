@@ -21,7 +21,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.serve import ServeConfig, ServeError, VLLMServer, error_text, start_server
+from tools.serve.server import ServeConfig, ServeError, VLLMServer, error_text, start_server
 
 BASE = "base"
 BackendName = Literal["auto", "vllm", "transformers"]
@@ -260,7 +260,7 @@ class TransformersBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from tools.models import resolve_model
+        from tools.models.resolve import resolve_model
 
         self.fallback_reason: str | None = None
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,7 +1,7 @@
 """The first end-to-end slice: the shipped demo data -> a few LoRA SFT steps with TRL -> base vs tuned answer.
 
     finetune-assistant quickstart --max-steps 30
-    python -c "from tools.quickstart import quickstart; print(quickstart(max_steps=5))"
+    python -c "from tools.quickstart.demo import quickstart; print(quickstart(max_steps=5))"
 
 It runs in-process and small on purpose: it proves the whole toolchain works on this machine in about a
 minute. Real runs go through the launcher (`finetune-assistant train`), which runs in its own process.
@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from tools import paths
-from tools.models import resolve_model
+from tools.models.resolve import resolve_model
 
 DEMO_PROMPT = "My battery dies after 10 km, is that normal?"
 DEMO_SYSTEM = (

@@ -1,6 +1,6 @@
 """The training queue: one job per machine at a time; later jobs wait, visible, in first-come order.
 
-    from tools.jobs import submit, start_next, queue_position
+    from tools.train.jobs import submit, start_next, queue_position
     run_id = submit(plan)        # starts now if nothing is training, else waits as "queued"
     start_next()                 # called by the app's monitor: starts the oldest queued job when free
 

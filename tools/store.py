@@ -1,0 +1,131 @@
+"""The app's one SQLite store: `<data dir>/app.db`, opened here and nowhere else.
+
+    from tools import store
+    with store.connect() as db:
+        db.execute("SELECT * FROM runs").fetchall()
+
+Every connection gets the same policy: WAL (the trainer writes progress while the app reads), a busy
+timeout (two processes writing at once wait rather than fail), rows as `sqlite3.Row`, and the schema
+migrated to the newest version before first use. Migrations are numbered functions applied in order and
+recorded in `PRAGMA user_version`, as simonw/llm does: a new table or column is a new function at the end
+of `MIGRATIONS`, never an edit of an old one, so a data dir from any earlier release upgrades in place.
+
+The conversation checkpoints (`conversations.db`) belong to LangGraph's saver and stay in their own file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tools import paths
+
+BUSY_TIMEOUT_S = 30.0
+
+
+def _m001_runs(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS runs (
+            run_id TEXT PRIMARY KEY, name TEXT, run_dir TEXT NOT NULL, status TEXT NOT NULL,
+            pid INTEGER, pid_start TEXT, base_model TEXT, objective TEXT, method TEXT,
+            step INTEGER DEFAULT 0, total_steps INTEGER, loss REAL, eval_loss REAL, error TEXT,
+            created_at REAL NOT NULL, updated_at REAL NOT NULL)"""
+    )
+
+
+def _m002_queue(db: sqlite3.Connection) -> None:
+    db.execute("CREATE TABLE IF NOT EXISTS queue_plans (run_id TEXT PRIMARY KEY, plan_json TEXT NOT NULL)")
+
+
+def _m003_votes(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS votes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            comparison_id TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            messages TEXT NOT NULL,
+            answer_a TEXT NOT NULL,
+            answer_b TEXT NOT NULL,
+            model_a TEXT NOT NULL,
+            model_b TEXT NOT NULL,
+            base_model TEXT NOT NULL,
+            tuned_model TEXT NOT NULL,
+            choice TEXT NOT NULL CHECK (choice IN ('A', 'B', 'tie', 'both_bad')),
+            blind INTEGER NOT NULL,
+            settings TEXT NOT NULL)"""
+    )
+
+
+# Append only: the position of a migration is its version number.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_runs, _m002_queue, _m003_votes]
+
+_migrated: set[str] = set()
+_migrate_lock = threading.Lock()
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Apply the migrations this database has not seen yet, each in its own transaction; returns the version."""
+    # BEGIN IMMEDIATE takes the write lock first, so two processes starting at once migrate one after the other.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = schema_version(db)
+        for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+            step(db)
+            db.execute(f"PRAGMA user_version = {number}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return schema_version(db)
+
+
+def open_db(path: str | Path | None = None) -> sqlite3.Connection:
+    """A new connection with the store's policy, migrated. The caller closes it (or use `connect`)."""
+    target = Path(path) if path else paths.db_path()
+    # isolation_level=None: transactions are explicit (`with transaction(db)`), never opened behind our back.
+    db = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    key = str(target.resolve())
+    if key not in _migrated:
+        with _migrate_lock:
+            migrate(db)
+            _migrated.add(key)
+    return db
+
+
+@contextmanager
+def connect(path: str | Path | None = None) -> Iterator[sqlite3.Connection]:
+    """A short-lived connection: one per unit of work, closed on exit (threads and processes never share one)."""
+    db = open_db(path)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+@contextmanager
+def transaction(path: str | Path | None = None, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+    """A connection inside one transaction: committed on success, rolled back on an exception.
+
+    `immediate=True` takes the write lock at the start (BEGIN IMMEDIATE): the way to read-then-write
+    without another process slipping in between, e.g. "is the machine free? then start this run".
+    """
+    with connect(path) as db:
+        db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
