@@ -27,8 +27,8 @@ def compare_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Answer one prompt with the base and the tuned model, concurrently, with the same settings."""
-    from tools.serve.backends import Sampling, open_backend
     from tools.evaluate.compare import compare
+    from tools.serve.backends import Sampling, open_backend
 
     try:
         opened = open_backend(base, {"tuned": str(adapter)}, check_backend(backend))

@@ -5,17 +5,13 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
-from pathlib import Path
 
 import typer
 
 from tools._cli import BACKEND_HELP as _BACKEND_HELP
 from tools._cli import fail
-
-
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
