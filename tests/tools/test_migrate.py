@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from tools.migrate.golden import RecordedBackend, migration_verdict
 from tools.migrate.record import RecordError, held_out_prompts, load_golden, record
-from tools.serve.backends import open_backend
+from tools.serve.backends import Sampling, open_backend
 from tools.serve.openai_server import serve_backend
+from tools.serve.server import ServeError
 
 SECRET = "sk-test-never-written-0123456789"
 
@@ -149,3 +151,28 @@ def test_an_interrupted_record_resumes_without_asking_any_prompt_twice(tmp_path,
     assert result.complete and result.skipped == first and result.asked == 12 - first
     assert set(handler.asked.values()) == {1} and len(handler.asked) == 12
     assert len({g["id"] for g in load_golden(out)}) == 12
+
+
+def test_the_recorded_old_model_answers_its_prompts_and_refuses_others(tmp_path, upstream):
+    _, url = upstream
+    record(_openai_file(tmp_path / "val.jsonl", 2), url, "ft:old", tmp_path / "golden")
+
+    class Engine:  # a stand-in engine for the open model: only the "old" side is under test here
+        kind, fallback_reason = "transformers", None
+
+        def models(self):
+            return {"base": "/m"}
+
+        def chat(self, model, messages, sampling):
+            return "engine"
+
+    backend = RecordedBackend(Engine(), tmp_path / "golden")
+    asked = [{"role": "system", "content": "You are Pip."}, {"role": "user", "content": "Question number 1?"}]
+    assert backend.chat("old", asked, Sampling()) == "old: Question number 1?"
+    assert backend.chat("base", asked, Sampling()) == "engine"
+    assert set(backend.models()) == {"base", "old"} and len(backend.prompts()) == 3
+    with pytest.raises(ServeError, match="held-out prompts"):
+        backend.chat("old", [{"role": "user", "content": "something new"}], Sampling())
+    assert migration_verdict(87, 100, 11, 20) == (
+        "The open model matches the old fine-tune on 87% of held-out prompts by the checks (87 of 100); "
+        "you preferred it in 11 of 20 blind votes.")
