@@ -21,8 +21,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from tools import paths
+from tools.models.resolve import DEFAULT_NAME, is_default
 from tools.train.hardware import Hardware
-from tools.train.plan import LORA_METHODS, TrainingPlan, read_report
+from tools.train.plan import TrainingPlan, read_report
+from tools.vocab import LORA_METHODS, format_duration
 
 GB = 2**30
 FITS, TIGHT = 0.80, 0.95  # share of device memory: under 80% fits, up to 95% is tight, above won't fit
@@ -46,10 +49,8 @@ class Estimate(BaseModel):
     notes: list[str] = []
 
     def summary(self) -> str:
-        mins = self.duration_s / 60
-        took = f"{mins:.0f} min" if mins >= 1 else f"{self.duration_s:.0f} s"
         text = (f"{self.verdict}: ~{self.peak_memory_gb:.1f} GB peak of {self.available_gb:.1f} GB on "
-                f"{self.hardware}; {self.total_steps} steps, about {took}.")
+                f"{self.hardware}; {self.total_steps} steps, about {format_duration(self.duration_s)}.")
         return f"{text} {self.suggestion}" if self.suggestion else text
 
 
@@ -354,8 +355,6 @@ def _fits_with(plan: TrainingPlan, shape: ModelShape, hw: Hardware, seq_len: int
 
 def model_shape(base_model: str) -> tuple[ModelShape, list[str]]:
     """The model's shape from its config.json (local folder, converted default or HF cache), else a guess."""
-    from tools.models.resolve import is_default
-
     notes: list[str] = []
     config = _find_config(base_model)
     if config is not None:
@@ -368,9 +367,6 @@ def model_shape(base_model: str) -> tuple[ModelShape, list[str]]:
 
 
 def _find_config(base_model: str) -> Path | None:
-    from tools import paths
-    from tools.models.resolve import DEFAULT_NAME, is_default
-
     if is_default(base_model):
         cfg = paths.models_dir() / DEFAULT_NAME / "config.json"
         return cfg if cfg.is_file() else None
