@@ -48,6 +48,10 @@ class Estimate(BaseModel):
     hardware: str
     notes: list[str] = []
 
+    @property
+    def duration_min(self) -> float:
+        return self.duration_s / 60
+
     def summary(self) -> str:
         text = (f"{self.verdict}: ~{self.peak_memory_gb:.1f} GB peak of {self.available_gb:.1f} GB on "
                 f"{self.hardware}; {self.total_steps} steps, about {format_duration(self.duration_s)}.")

@@ -256,7 +256,7 @@ class Plan(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> Plan:
         if self.dataset_type is not None:
-            problem = data_problem(self.training.objective, self.dataset_type, "your data")
+            problem = data_problem(self.training.objective, self.dataset_type, "the data you described")
             if problem:
                 raise ValueError(problem)
         if self.training.assistant_only_loss and self.dataset_type not in (None, "conversational"):
@@ -326,7 +326,8 @@ def check_runnable(plan: Plan, hardware: Any = None) -> list[str]:
     if plan.source is not None:
         source = Path(plan.source).expanduser()
         if not source.exists():
-            problems.append(f"data file {plan.data_name} is not there ({source}); attach it again or give its path.")
+            # By the user's name for it: an upload's stored path under the data dir means nothing to them.
+            problems.append(f"data file {plan.data_name} is not there (any more); attach it again or give its path.")
     return problems + check_training(plan.training, hardware, prepared=plan.source is None)
 
 
