@@ -8,7 +8,7 @@ from assistant import Assistant
 from assistant.actions import Actions, ToolError
 from assistant.tools import ACTING, default_tools
 from tools import paths
-from tools.train.plan import Plan, TrainingPlan
+from tools.train.plan import Plan, TrainingPlan, cuda_available
 
 READY = ["support bot from 800 chat logs, CPU only", "just recommend"]
 
@@ -213,3 +213,38 @@ def test_the_web_ui_refuses_a_typed_model_folder_outside_the_data_dir(tmp_path):
     turn = bot.approve("t")
     assert "outside the app's data dir" in turn.reply
     assert bot.actions.calls == [], "nothing may be prepared or trained from a refused path"
+
+
+CHAT_ROW = '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n'
+
+
+def test_an_attached_file_shows_by_its_own_name_in_the_chat_and_on_the_card(bot):
+    upload = paths.uploads_dir() / "session-7f3a" / "support_chats.jsonl"
+    upload.parent.mkdir(parents=True)
+    upload.write_text(CHAT_ROW * 40)
+    turn = bot.send("t", "support bot from our chat logs, CPU only. just recommend", files=[str(upload)])
+    assert turn.awaiting_approval and turn.plan["source"] == str(upload)
+    assert turn.plan["source_name"] == "support_chats.jsonl" and "support_chats.jsonl" in turn.plan_card_markdown
+    # A file attached while the plan waits becomes its data, and is said by name too.
+    other = upload.with_name("more_chats.jsonl")
+    other.write_text(CHAT_ROW * 40)
+    turn = bot.send("t", "use this file instead", files=[str(other)])
+    assert "data file → more_chats.jsonl" in turn.reply and turn.plan["source"] == str(other)
+    shown = "\n".join(m["content"] for m in bot.history("t")) + turn.plan_card_markdown
+    assert "📎 `support_chats.jsonl`" in shown and "📎 `more_chats.jsonl`" in shown
+    assert "session-7f3a" not in shown and str(paths.uploads_dir()) not in shown
+    assert bot.actions.calls == []
+
+
+@pytest.mark.skipif(cuda_available(), reason="checks the refusal on a machine without CUDA")
+def test_approval_refuses_a_plan_this_machine_cannot_run_and_says_why(bot):
+    talk(bot, "t", READY)
+    turn = bot.edit("t", "switch to qlora")
+    assert turn.plan["training"]["method"] == "qlora"  # a coherent plan: it builds, the card warns
+    assert "Can't run on this machine yet" in turn.plan_card_markdown
+    turn = bot.approve("t")
+    assert "can't start this plan on this machine" in turn.reply and "Use method lora instead" in turn.reply
+    assert turn.awaiting_approval and bot.actions.calls == []
+    turn = bot.edit("t", "use lora")
+    assert "Can't run on this machine yet" not in turn.plan_card_markdown
+    assert bot.approve("t").phase == "need_data"

@@ -40,8 +40,8 @@ from tools.vocab import (
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Distributed = Literal["auto", "ddp", "fsdp", "deepspeed"]
-__all__ = ["DATA_FOR_OBJECTIVE", "LORA_METHODS", "Plan", "PlanError", "TrainingPlan", "build_plan", "check_runnable",
-           "check_training", "read_report"]
+__all__ = ["DATA_FOR_OBJECTIVE", "LORA_METHODS", "Plan", "PlanError", "TrainingPlan", "build", "build_plan",
+           "check_runnable", "check_training", "data_problem", "read_report"]
 
 
 class PlanError(ValueError):
