@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tools import paths
 from tools.models.resolve import DEFAULT_NAME, is_default
 from tools.train.hardware import Hardware
 from tools.train.plan import TrainingPlan, read_report
-from tools.vocab import LORA_METHODS, format_duration
+from tools.vocab import LORA_METHODS, PREFERENCE_OBJECTIVES, format_duration
 
 GB = 2**30
 FITS, TIGHT = 0.80, 0.95  # share of device memory: under 80% fits, up to 95% is tight, above won't fit
@@ -179,7 +179,7 @@ def _weight_bytes(plan: TrainingPlan, dtype: str) -> float:
 
 def _sequences_per_example(plan: TrainingPlan) -> int:
     # DPO/ORPO forward chosen and rejected together; KTO adds a mismatched "KL" batch to each real one.
-    return 2 if plan.objective in ("dpo", "orpo", "kto") else 1
+    return 2 if plan.objective in PREFERENCE_OBJECTIVES else 1
 
 
 def trainable_params(plan: TrainingPlan, shape: ModelShape) -> int:
@@ -350,8 +350,12 @@ def suggest(plan: TrainingPlan, shape: ModelShape, hw: Hardware, seq_len: int) -
 
 
 def _fits_with(plan: TrainingPlan, shape: ModelShape, hw: Hardware, seq_len: int, changes: dict) -> bool:
-    # model_construct: the hypothetical plan may be for another machine, so skip this machine's checks.
-    candidate = TrainingPlan.model_construct(**{**plan.model_dump(), **changes})
+    # Validated like any plan (coherence only, so a QLoRA candidate builds on any machine); a change the
+    # plan can't take (gradient checkpointing with prefix tuning) is no fix.
+    try:
+        candidate = TrainingPlan.model_validate({**plan.model_dump(), **changes})
+    except ValidationError:
+        return False
     length = min(seq_len, candidate.max_length)
     peak = sum(memory_breakdown(candidate, shape, hw, length).values())
     return _verdict(peak, hw.memory_gb) == "fits"
