@@ -21,7 +21,13 @@ from assistant.state import ConversationState, Method, Objective
 from tools.train.estimate import Estimate, estimate
 from tools.train.hardware import Hardware, cpu_hardware, usable_ram_gb
 from tools.train.plan import TrainingPlan, read_report
-from tools.vocab import LORA_METHODS, METHOD_LABELS, PREFERENCE_OBJECTIVES, VIRTUAL_TOKEN_METHODS, format_duration
+from tools.vocab import (
+    LORA_METHODS,
+    METHOD_LABELS,
+    PREFERENCE_OBJECTIVES,
+    VIRTUAL_TOKEN_METHODS,
+    format_duration,
+)
 
 DRAFT_DATA_DIR = "<prepared dataset>"  # no report there: the estimator assumes 1000 rows, we rescale
 SMALL_ROWS = 500  # below this, overfitting is the main risk
