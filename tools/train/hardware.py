@@ -54,7 +54,8 @@ class Hardware(BaseModel):
         """A described machine: '1x RTX 4090 24 GB', '2 x A100 80GB', 'H100', 'CPU 16 GB', 'cpu'."""
         raw = text.strip()
         low = raw.lower()
-        mem_match = re.search(r"(\d+(?:\.\d+)?)\s*(gb|gib|g)\b", low)
+        # A number standing alone: "A10G" is a GPU's name, not 10 GB.
+        mem_match = re.search(r"(?<![a-z\d.])(\d+(?:\.\d+)?)\s*(gb|gib|g)\b", low)
         mem = float(mem_match.group(1)) if mem_match else None
         if low.startswith("cpu") or "ram" in low:
             cores = re.search(r"(\d+)\s*(cores?|threads?)", low)
@@ -62,7 +63,7 @@ class Hardware(BaseModel):
         count_match = re.match(r"(\d+)\s*x\s*", low)
         count = int(count_match.group(1)) if count_match else 1
         name = raw[count_match.end():] if count_match else raw
-        name = re.sub(r"\s*\d+(?:\.\d+)?\s*(gb|gib|g)\b", "", name, flags=re.I).strip() or "GPU"
+        name = re.sub(r"\s*(?<![a-z\d.])\d+(?:\.\d+)?\s*(gb|gib|g)\b", "", name, flags=re.I).strip() or "GPU"
         known = lookup_gpu(name)
         if mem is None and known is None:
             raise ValueError(f"Unknown GPU '{name}'; say its memory too, e.g. '1x {name} 24 GB'.")
