@@ -110,7 +110,7 @@ def test_every_flat_update_name_sets_its_nested_field():
     samples = {str: "x", bool: True, int: 3, float: 2.5}
     for flat, (part, field) in _UPDATE_TARGETS.items():
         info = StateUpdate.model_fields[flat]
-        nested = getattr(ConversationState.model_fields[part].annotation, "model_fields")[field]
+        nested = ConversationState.model_fields[part].annotation.model_fields[field]
         assert info.description == nested.description
         value = next((v for t, v in samples.items() if _accepts(info.annotation, t)), None)
         if value is None:  # a Literal: its first choice
