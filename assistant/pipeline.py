@@ -65,7 +65,7 @@ class Pipeline:
     def compare(self, state: dict) -> Command:
         results = dict(state.get("results") or {})
         status = results.get("status", {})
-        plan = (state.get("proposal") or {}).get("training", {})
+        plan = ((state.get("proposal") or {}).get("plan") or {}).get("training", {})
         prompt = held_out_prompt((state.get("dataset") or {}).get("out_dir") or plan.get("data_dir"))
         tuned = status.get("output_dir") or str(Path(status.get("run_dir", ".")) / "adapter")
         comparison, calls = None, []

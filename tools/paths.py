@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -101,3 +102,10 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     os.chmod(tmp, 0o644)  # mkstemp makes it private; run folders are meant to be shared like any output
     os.replace(tmp, path)
     return path
+
+
+def free_port() -> int:
+    """A free local TCP port (for a server, or the rendezvous of a multi-process run)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

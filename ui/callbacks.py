@@ -16,10 +16,11 @@ from typing import Any
 import gradio as gr
 
 from tools import paths
+from tools.vocab import DATA_SUFFIXES
 from ui import views
 from ui.services import Services, servable, store_upload
 
-CHAT_FILE_TYPES = [".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt", ".md"]
+CHAT_FILE_TYPES = list(DATA_SUFFIXES)  # exactly what the data loader reads
 
 
 def new_session() -> str:

@@ -231,7 +231,7 @@ def test_judge_rubric_renders_strictly():
 
 
 def test_cli_eval_prints_the_verdict_and_refuses_a_folder_without_a_plan(run_dir, tmp_path):
-    from tools.serve.server import free_port
+    from tools.paths import free_port
 
     dead_judge = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     out = subprocess.run([CLI, "eval", str(run_dir), "--max-examples", "1", "--max-new-tokens", "4",

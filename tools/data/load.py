@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from tools.data.spec import DataError, RowError
+from tools.vocab import DATA_SUFFIXES, JSONL_SUFFIXES, TEXT_SUFFIXES
 
-JSONL_EXT = {".jsonl", ".ndjson", ".jsonlines"}
-TEXT_EXT = {".txt", ".md", ".markdown"}
-DATA_EXT = JSONL_EXT | TEXT_EXT | {".json", ".csv", ".tsv", ".parquet"}
+JSONL_EXT = set(JSONL_SUFFIXES)
+TEXT_EXT = set(TEXT_SUFFIXES)
+DATA_EXT = set(DATA_SUFFIXES)
 MAX_LINE_BYTES = 4 * 1024 * 1024  # one example bigger than this is almost surely not one example
 _HF_MARKERS = ("dataset_info.json", "dataset_dict.json", "state.json")
 _BINARY_MAGIC = {b"%PDF": "a PDF", b"PK\x03\x04": "a ZIP archive (xlsx/docx?)", b"\x1f\x8b": "a gzip archive"}

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tools.train.plan import TrainingPlan, read_report
+from tools.vocab import LORA_METHODS, PREFERENCE_OBJECTIVES, VIRTUAL_TOKEN_METHODS
 
 _TECHNIQUE = {
     "full": "full fine-tuning (every weight)", "lora": "LoRA adapter", "qlora": "QLoRA (LoRA on a 4-bit base)",
@@ -57,12 +58,12 @@ def _settings(plan: TrainingPlan) -> dict:
             "scheduler": f"{plan.lr_scheduler}, warmup {plan.warmup_ratio}", "weight decay": plan.weight_decay,
             "packing": plan.resolved_packing, "loss on assistant turns only": plan.resolved_assistant_only_loss,
             "precision": plan.precision, "seed": plan.seed}
-    if plan.method in ("lora", "qlora", "dora"):
+    if plan.method in LORA_METHODS:
         rows["LoRA r / alpha / dropout"] = f"{plan.lora_r} / {plan.lora_alpha} / {plan.lora_dropout}"
         rows["LoRA targets"] = plan.lora_targets if isinstance(plan.lora_targets, str) else ", ".join(plan.lora_targets)
-    if plan.method in ("prompt_tuning", "prefix_tuning"):
+    if plan.method in VIRTUAL_TOKEN_METHODS:
         rows["virtual tokens"] = plan.num_virtual_tokens
-    if plan.objective in ("dpo", "orpo", "kto"):
+    if plan.objective in PREFERENCE_OBJECTIVES:
         rows["beta"] = plan.beta
     return rows
 

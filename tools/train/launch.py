@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from tools import paths
 from tools.train import runs
 from tools.train.callbacks import CANCEL_FLAG
-from tools.train.plan import PlanError, TrainingPlan, read_report
+from tools.train.plan import PlanError, TrainingPlan, check_training, read_report
 
 _CHILDREN: dict[int, subprocess.Popen] = {}  # processes this app started, polled so they never linger as zombies
 
@@ -164,6 +164,9 @@ def _check_data(plan: TrainingPlan) -> Path:
         raise PlanError(f"data_dir {folder} has no train.jsonl; prepare the data first (finetune-assistant data ...).")
     if read_report(folder) is None:
         raise PlanError(f"data_dir {folder} has no report.json; it is not a prepared dataset folder.")
+    problems = check_training(plan)  # this machine: CUDA for QLoRA, fp16, the prepared data's type
+    if problems:
+        raise PlanError(" ".join(problems))
     return folder
 
 
