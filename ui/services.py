@@ -54,6 +54,10 @@ class Services:
 
         Each job starts the next one itself when it exits; this catches a job killed before it could."""
         if self._worker is None:
+            try:  # leftovers of writes that a crash or a kill interrupted (L4)
+                paths.sweep_stale()
+            except OSError as exc:
+                log.warning("sweeping stale temp files: %s", exc)
             self._worker = threading.Thread(target=self._work, args=(interval_s,), name="job-queue", daemon=True)
             self._worker.start()
 

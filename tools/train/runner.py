@@ -238,10 +238,11 @@ def _release(trainer) -> None:
         torch.cuda.empty_cache()
 
 
-def save_outputs(trainer, plan: TrainingPlan, run: RunDir, model_dir: Path) -> Path:
+def save_outputs(trainer, plan: TrainingPlan, run: RunDir | str | Path, model_dir: Path) -> Path:
     """The final adapter (`adapter/`) or full model (`model/`), renamed into place once complete."""
     from transformers import AutoTokenizer
 
+    run = run if isinstance(run, RunDir) else RunDir(run)
     final = run.output_for(plan.method)
     partial = run.path / f".{final.name}.partial"
     main = is_main_process()
