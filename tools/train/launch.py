@@ -27,6 +27,7 @@ from tools.train.estimate import compute_dtype, model_shape
 from tools.train.hardware import Hardware
 from tools.train.plan import Plan, PlanError, TrainingPlan, read_report
 from tools.train.run_dir import RunDir
+
 # The read side, re-exported for callers that know the old home (tools.train.jobs is the one to use).
 from tools.train.runs import RunError, RunStatus, list_runs, status  # noqa: F401
 
