@@ -12,6 +12,7 @@ tool's own message, ready for the chat.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from tools.data import prepare_data
 from tools.evaluate.compare import compare
 from tools.evaluate.heldout import evaluate
 from tools.serve.backends import Sampling, open_backend
-from tools.train import jobs, launch
+from tools.train import jobs
 from tools.train.estimate import Estimate, estimate
 from tools.train.hardware import Hardware
 from tools.train.plan import Plan, TrainingPlan
@@ -60,13 +61,14 @@ class Actions:
         """Start (or queue) the training run; returns its run id at once."""
         self._record("launch_training", data_dir=plan.training.data_dir)
         with _as_tool_error("launch_training"):
-            # Today's job runs the training part; the prepared folder is already in `data_dir`.
-            return jobs.submit(plan.training)
+            # The graph prepared the data already (so the chat could report that step): the job trains on the
+            # prepared folder and then evaluates, and plan.yaml keeps the data spec and the file's own name.
+            return jobs.submit(plan.model_copy(update={"source": None}))
 
     def training_status(self, run_id: str) -> dict:
         self._record("training_status", run_id=run_id)
         with _as_tool_error("training_status"):
-            return launch.status(run_id).model_dump(mode="json")
+            return jobs.status(run_id).model_dump(mode="json")
 
     def evaluate_run(self, run_dir: str) -> dict:
         self._record("evaluate_run", run_dir=run_dir)
@@ -85,15 +87,10 @@ class Actions:
                 engine.close()
         return {**asdict(result), "base": result.answers["base"], "tuned": result.answers["tuned"]}
 
-    def call(self, name: str, **args: Any) -> tuple[Any, list[dict]]:
-        """(result, call record) for the monitor/evaluate/compare nodes, which still name their step."""
-        steps = {"training_status": self.training_status, "evaluate_run": self.evaluate_run,
-                 "compare_models": self.compare_models}
-        if name not in steps:
-            raise ToolError(f"no step named {name}")
+    def traced(self, step: Callable[..., Any], **args: Any) -> tuple[Any, list[dict]]:
+        """(result, the call records it made): the monitor/evaluate/compare nodes keep those in the state."""
         before = len(self.calls)
-        result = steps[name](**args)
-        return result, self.calls[before:] or [{"tool": name, "args": args}]
+        return step(**args), self.calls[before:]
 
 
 class _as_tool_error:

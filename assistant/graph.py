@@ -272,7 +272,7 @@ def build_graph(brain: Brain, actions: Actions, checkpointer: Any, confine_paths
     path typed into the chat is never opened outside it).
     """
     nodes = Nodes(brain, actions, confine_paths)
-    pipeline = Pipeline(actions.call)
+    pipeline = Pipeline(actions)
     graph = StateGraph(GraphState)
     for name in ("understand", "ask", "recommend", "propose", "approval", "prepare", "train", "attach"):
         graph.add_node(name, getattr(nodes, name))

@@ -14,6 +14,7 @@ import typer
 from tools._cli import BACKEND_HELP as _BACKEND_HELP
 from tools._cli import fail
 from tools.serve.cli import check_backend, user_errors
+from tools.train.run_dir import RunDir
 
 
 def compare_cmd(
@@ -53,7 +54,7 @@ def compare_cmd(
 
 
 def eval_cmd(
-    run_dir: Path = typer.Argument(..., help="A training run folder (with plan.yaml and adapter/ or model/)."),
+    run_dir: Path = typer.Argument(..., help="A training run folder (with its plan and adapter/ or model/)."),
     max_examples: int = typer.Option(64, min=1, help="Validation rows to use."),
     max_new_tokens: int = typer.Option(128, min=1, help="Most new tokens per generated answer."),
     backend: str = typer.Option("transformers", help=_BACKEND_HELP),
@@ -82,7 +83,7 @@ def eval_cmd(
         typer.echo(json.dumps(report, ensure_ascii=False))
         return
     typer.echo(report["verdict"])
-    typer.echo(f"report: {Path(report['run_dir']) / 'eval' / 'report.md'}")
+    typer.echo(f"report: {RunDir(report['run_dir']).eval_markdown_file}")
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tools.train.plan import TrainingPlan, read_report
+from tools.train.run_dir import PLAN_FILE
 from tools.vocab import LORA_METHODS, PREFERENCE_OBJECTIVES, VIRTUAL_TOKEN_METHODS
 
 _TECHNIQUE = {
@@ -35,7 +36,8 @@ def model_card(plan: TrainingPlan, base_name: str, results: dict, metrics: list[
         *[f"| {k} | {v} |" for k, v in _settings(plan).items()], "",
         "## Results", "", *_results(results, metrics), "",
         "## Use", "", "```python", *_usage(plan, base_name), "```", "",
-        "The run folder's `plan.yaml` reproduces this run: `finetune-assistant train plan.yaml --output NEW_RUN_DIR`.", "",
+        f"The run folder's `{PLAN_FILE}` reproduces this run: `finetune-assistant train {PLAN_FILE} --output NEW_RUN_DIR`.",
+        "",
     ]
     return "\n".join(front + body)
 
