@@ -13,6 +13,9 @@ import typer
 
 from tools._cli import BACKEND_HELP as _BACKEND_HELP
 from tools._cli import fail
+from tools.evaluate.compare import compare
+from tools.evaluate.heldout import EvalConfig, JudgeConfig, evaluate
+from tools.serve.backends import Sampling, open_backend
 from tools.serve.cli import check_backend, user_errors
 from tools.train.run_dir import RunDir
 
@@ -28,9 +31,6 @@ def compare_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Answer one prompt with the base and the tuned model, concurrently, with the same settings."""
-    from tools.evaluate.compare import compare
-    from tools.serve.backends import Sampling, open_backend
-
     try:
         opened = open_backend(base, {"tuned": str(adapter)}, check_backend(backend))
     except user_errors() as exc:
@@ -64,8 +64,6 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Evaluate a run on its validation split (loss, perplexity, exact match, F1, ROUGE-L, judge) vs its base."""
-    from tools.evaluate.heldout import EvalConfig, JudgeConfig, evaluate
-
     if bool(judge_url) != bool(judge_model):
         fail("--judge-url and --judge-model go together; give both or neither")
     try:

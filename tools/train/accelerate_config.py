@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tools import paths
+from tools.paths import atomic_write_text
 from tools.train.plan import TrainingPlan
 
 # Above this size full fine-tuning shards with FSDP: 16 bytes/param of weights, grads and Adam states make a
@@ -62,8 +63,6 @@ def accelerate_config(plan: TrainingPlan, num_processes: int, on_gpu: bool, prec
 
 def write_accelerate_config(path: Path, config: dict) -> Path:
     import yaml
-
-    from tools.paths import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))
     return path
