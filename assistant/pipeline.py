@@ -10,15 +10,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langgraph.graph import END
-from langgraph.types import Command
+from langgraph.constants import (
+    END,  # a string; LangGraph itself loads with the graph, not with `import assistant`
+)
 
 from assistant.narrate import progress_text, read_metrics, results_text
 from assistant.tools import ToolError
 from tools.train.jobs import QUEUED
 from tools.train.runs import ACTIVE as _RUNNING
+
+if TYPE_CHECKING:
+    from langgraph.types import Command
 
 ACTIVE = (*_RUNNING, QUEUED)
 
@@ -34,6 +38,8 @@ class Pipeline:
         self.call = call
 
     def monitor(self, state: dict) -> Command:
+        from langgraph.types import Command
+
         heard = [{"role": "user", "content": state["input"]}] if state.get("input") else []
         run_id = state.get("run_id")
         if not run_id:
@@ -52,6 +58,8 @@ class Pipeline:
         return Command(goto="evaluate", update={**update, "results": {"status": status}})
 
     def evaluate(self, state: dict) -> Command:
+        from langgraph.types import Command
+
         status = (state.get("results") or {}).get("status", {})
         try:
             report, calls = self.call("evaluate_run", run_dir=status["run_dir"])
@@ -63,6 +71,8 @@ class Pipeline:
                                                "results": {"status": status, "evaluation": _brief(report)}})
 
     def compare(self, state: dict) -> Command:
+        from langgraph.types import Command
+
         results = dict(state.get("results") or {})
         status = results.get("status", {})
         plan = ((state.get("proposal") or {}).get("plan") or {}).get("training", {})
