@@ -63,8 +63,6 @@ def accelerate_config(plan: TrainingPlan, num_processes: int, on_gpu: bool, prec
 def write_accelerate_config(path: Path, config: dict) -> Path:
     import yaml
 
-    from tools.paths import atomic_write_text
-
-    atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))
+    paths.atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))
     return path
 
