@@ -71,11 +71,17 @@ def train_cmd(
 
 
 def _plan_from_args(plan_file: Path | None, options: dict):
-    from tools.train.plan import PlanError, TrainingPlan, build_plan
+    from tools.train.plan import Plan, PlanError, build_plan
 
     given = {k: v for k, v in options.items() if v is not None}
     if plan_file is not None:
-        base = TrainingPlan.from_yaml(plan_file).model_dump(exclude_unset=True)
+        # The approved plan's dump (source, data, training) or a bare training plan (older run folders).
+        plan = Plan.from_yaml(plan_file)
+        if plan.source is not None:
+            raise PlanError(f"{plan_file}: this plan prepares {plan.data_name} first; prepare it with "
+                            f"`finetune-assistant data prepare {plan.source} --out {plan.training.data_dir}`, "
+                            "then drop `source` from the plan (or approve it in the app, which runs both).")
+        base = plan.training.model_dump(exclude_unset=True)
         return build_plan({**base, **given}, where=str(plan_file))
     if "data_dir" not in given:
         raise PlanError("give a plan file (finetune-assistant train PLAN.yaml) or --data DIR with a prepared dataset folder.")
