@@ -20,9 +20,10 @@ from tools.data import prepare_data
 from tools.evaluate.compare import compare
 from tools.evaluate.heldout import evaluate
 from tools.serve.backends import Sampling, open_backend
-from tools.train import jobs, launch
+from tools.train import jobs
 from tools.train.estimate import Estimate, estimate
 from tools.train.hardware import Hardware
+from tools.train.launch import status
 from tools.train.plan import Plan, TrainingPlan
 
 _KEEP_CALLS = 1000  # the UI's one Actions serves every session for the app's lifetime: keep the latest only
@@ -66,7 +67,7 @@ class Actions:
     def training_status(self, run_id: str) -> dict:
         self._record("training_status", run_id=run_id)
         with _as_tool_error("training_status"):
-            return launch.status(run_id).model_dump(mode="json")
+            return status(run_id).model_dump(mode="json")
 
     def evaluate_run(self, run_dir: str) -> dict:
         self._record("evaluate_run", run_dir=run_dir)
