@@ -63,7 +63,7 @@ class Actions:
         with _as_tool_error("launch_training"):
             # The graph prepared the data already (so the chat could report that step): the job trains on the
             # prepared folder and then evaluates, and plan.yaml keeps the data spec and the file's own name.
-            return jobs.submit(plan.model_copy(update={"source": None}))
+            return jobs.submit(plan.revised(source=None))
 
     def training_status(self, run_id: str) -> dict:
         self._record("training_status", run_id=run_id)

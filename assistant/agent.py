@@ -21,8 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from langgraph.checkpoint.sqlite import SqliteSaver
-from langgraph.types import Command
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.actions import Actions
@@ -78,6 +76,8 @@ class Assistant:
 
         `confine_paths=True` (the web UI) refuses data files outside the data dir; the CLI allows any path.
         """
+        from langgraph.checkpoint.sqlite import SqliteSaver  # LangGraph loads with the first Assistant
+
         self.brain: Brain = default_brain(llm)
         self.actions = actions or Actions()
         self.checkpointer_path = Path(checkpointer_path or paths.home() / "conversations.db")
@@ -203,6 +203,8 @@ class Assistant:
 
     def _payload(self, config: dict, text: str, files: list[str] | None) -> Any:
         """A new message for the graph, or, while a plan waits, the answer that resumes it."""
+        from langgraph.types import Command
+
         if self._awaiting(config):
             # Files stay a list beside the words: a path is never folded into the text and parsed back.
             return Command(resume={"text": text, "files": list(files or [])})

@@ -17,11 +17,9 @@ from __future__ import annotations
 import operator
 import re
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
-from langchain_core.runnables import RunnableConfig
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command, interrupt
+from langgraph.constants import END, START  # two strings; the rest of LangGraph loads with the graph
 
 import prompts
 from assistant import interview
@@ -36,6 +34,10 @@ from assistant.state import ConversationState, apply_update
 from tools import paths
 from tools.train.plan import PlanError, check_runnable
 from tools.vocab import DATA_SUFFIX_PATTERN
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
+    from langgraph.types import Command
 
 _APPROVE = re.compile(r"^\W*(yes|y|yep|yeah|ok|okay|approved?|go|go ahead|start|start it|run it|do it|"
                       r"looks good|lgtm|sounds good|ship it|let'?s go|proceed|confirm(ed)?)\b", re.I)
@@ -77,6 +79,14 @@ def _answer(resume: Any) -> tuple[str, list[str]]:
     if isinstance(resume, dict):
         return str(resume.get("text") or "").strip(), [str(f) for f in resume.get("files") or []]
     return str(resume or "").strip(), []
+
+
+def _go(goto: str, update: dict) -> Command:
+    """A node's update plus the next node. LangGraph is imported here, not at module top, so `import
+    assistant` (and every CLI `--help`) stays fast; by the time a node runs, the graph has loaded it."""
+    from langgraph.types import Command
+
+    return Command(goto=goto, update=update)
 
 
 def _proposal(state: GraphState) -> PlanProposal:
@@ -159,6 +169,8 @@ class Nodes:
         """Stop until the user answers the plan: approve, reject, an edit in words, or new information."""
         proposal = _proposal(state)
         rec = Recommendation.model_validate(state["recommendation"])
+        from langgraph.types import interrupt
+
         answer = interrupt({"card": plan_card(proposal, rec), "plan": proposal.plan.model_dump(mode="json")})
         text, files = _answer(answer)
         heard = [_user(text, files)]
@@ -170,35 +182,35 @@ class Nodes:
             except PlanError as exc:
                 problems = [str(exc)]
         if problems:
-            return Command(goto="approval", update={"messages": heard + [_say(
+            return _go("approval", update={"messages": heard + [_say(
                 f"I can't make that change: {problems[0]} The plan is unchanged; approve it, or change something else.")]})
         if changed:
-            return Command(goto="approval", update={"proposal": new.model_dump(mode="json"), "messages": heard + [
+            return _go("approval", update={"proposal": new.model_dump(mode="json"), "messages": heard + [
                 _say(f"Updated: {', '.join(changed)}.\n\n{plan_card(new, rec)}")]})
         if _APPROVE.search(text) and not _REJECT.search(text):
             return self._approve(proposal, heard)
         if _REJECT.search(text):
-            return Command(goto=END, update={"messages": heard + [_say(
+            return _go(END, update={"messages": heard + [_say(
                 "Understood: nothing was run. Tell me what to change (the goal, the data, the hardware), "
                 "or ask for a new recommendation.")], "phase": "interview", "proposal": None})
-        return Command(goto="understand", update={"input": text, "files": files, "phase": "interview"})
+        return _go("understand", update={"input": text, "files": files, "phase": "interview"})
 
     def _approve(self, proposal: PlanProposal, heard: list[dict]) -> Command:
         """Approval checks the plan against this machine first; a plan that can't run here is refused."""
         problems = problems_here(proposal.plan)
         if problems:
             checked = proposal.model_copy(update={"problems": problems})
-            return Command(goto="approval", update={"proposal": checked.model_dump(mode="json"), "messages": heard + [
+            return _go("approval", update={"proposal": checked.model_dump(mode="json"), "messages": heard + [
                 _say("I can't start this plan on this machine: " + " ".join(problems)
                      + "\n\nChange the plan (e.g. \"use lora\"), then approve again.")]})
-        return Command(goto="prepare", update={"messages": heard, "phase": "approved"})
+        return _go("prepare", update={"messages": heard, "phase": "approved"})
 
     # -------------------------------------------------------------- after approval
 
     def prepare(self, state: GraphState) -> Command:
         plan = _proposal(state).plan
         if not plan.source:
-            return Command(goto=END, update={"phase": "need_data", "messages": [_say(
+            return _go(END, update={"phase": "need_data", "messages": [_say(
                 "Approved. To start, attach your data file (or type its path): I'll check and prepare it first.")]})
         if self.confine_paths:
             # Web users upload; a typed path (data, or a model folder) may only point inside the data dir.
@@ -208,14 +220,14 @@ class Nodes:
                 for path in typed:
                     paths.inside_home(path)
             except PermissionError as exc:
-                return Command(goto="approval", update={"messages": [_say(str(exc))]})
+                return _go("approval", update={"messages": [_say(str(exc))]})
         called = _called("prepare_data", source=plan.source, out_dir=plan.training.data_dir)
         try:
             report = self.actions.prepare_data(plan)
         except ToolError as exc:
-            return Command(goto="approval", update={"tools_called": called, "messages": [_say(
+            return _go("approval", update={"tools_called": called, "messages": [_say(
                 f"Preparing the data failed: {exc}\n\nFix the file and say **approve** again, or change the plan.")]})
-        return Command(goto="train", update={"tools_called": called, "dataset": report,
+        return _go("train", update={"tools_called": called, "dataset": report,
                                              "messages": [_say(_data_summary(report))]})
 
     def train(self, state: GraphState) -> Command:
@@ -223,7 +235,7 @@ class Nodes:
         plan = _proposal(state).plan.revised(source=None)
         problems = check_runnable(plan)
         if problems:  # e.g. the prepared data doesn't suit the objective
-            return Command(goto="approval", update={"messages": [_say(
+            return _go("approval", update={"messages": [_say(
                 f"The plan doesn't fit the prepared data: {' '.join(problems)}\n\nChange the plan, then approve again.")]})
         # Training runs on this machine: check it fits here, now with the real data's lengths.
         calls = _called("estimate_plan", data_dir=plan.training.data_dir)
@@ -232,7 +244,7 @@ class Nodes:
         except ToolError:  # an estimate is advice; its failure must not stop an approved run
             est = None
         if est is not None and est.verdict == "won't fit":
-            return Command(goto="approval", update={"tools_called": calls, "messages": [_say(
+            return _go("approval", update={"tools_called": calls, "messages": [_say(
                 f"This plan won't fit this machine's memory ({est.peak_memory_gb} GB needed, "
                 f"{est.available_gb} GB available). {est.suggestion or ''} "
                 "Change the plan (e.g. \"batch size 1\"), then approve again.")]})
@@ -240,9 +252,9 @@ class Nodes:
         try:
             run_id = self.actions.launch_training(plan)
         except ToolError as exc:
-            return Command(goto="approval", update={"tools_called": calls, "messages": [_say(
+            return _go("approval", update={"tools_called": calls, "messages": [_say(
                 f"Training could not start: {exc}\n\nChange the plan, or say **approve** to try again.")]})
-        return Command(goto=END, update={"tools_called": calls, "run_id": run_id, "phase": "training",
+        return _go(END, update={"tools_called": calls, "run_id": run_id, "phase": "training",
                                          "messages": [_say(f"Training started (run `{run_id}`). Ask me \"how is it "
                                                            "going?\" any time; I'll read the loss curve for you.")]})
 
@@ -253,10 +265,10 @@ class Nodes:
         found = files + _FILE.findall(text)
         heard = [_user(text, files)] if text or files else []
         if not found:
-            return Command(goto=END, update={"messages": heard + [_say(
+            return _go(END, update={"messages": heard + [_say(
                 "I still need the data file: attach it or type its path.")]})
         proposal = attach_source(_proposal(state), found[0])
-        return Command(goto="prepare", update={"proposal": proposal.model_dump(mode="json"),
+        return _go("prepare", update={"proposal": proposal.model_dump(mode="json"),
                                                "messages": heard, "phase": "approved"})
 
 
@@ -271,6 +283,8 @@ def build_graph(brain: Brain, actions: Actions, checkpointer: Any, confine_paths
     `confine_paths`: data files must lie inside the app's data dir (the web UI: users upload, and a
     path typed into the chat is never opened outside it).
     """
+    from langgraph.graph import StateGraph
+
     nodes = Nodes(brain, actions, confine_paths)
     pipeline = Pipeline(actions)
     graph = StateGraph(GraphState)

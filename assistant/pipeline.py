@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from langgraph.graph import END
-from langgraph.types import Command
+from langgraph.constants import (
+    END,  # a string; LangGraph itself loads with the graph, not with `import assistant`
+)
 
 from assistant.actions import Actions
 from assistant.narrate import progress_text, results_text
@@ -20,6 +22,9 @@ from assistant.tools import ToolError
 from tools.train.run_dir import RunDir
 from tools.train.runs import ACTIVE as _RUNNING
 from tools.train.runs import QUEUED
+
+if TYPE_CHECKING:
+    from langgraph.types import Command
 
 ACTIVE = (*_RUNNING, QUEUED)
 
@@ -35,6 +40,8 @@ class Pipeline:
         self.actions = actions
 
     def monitor(self, state: dict) -> Command:
+        from langgraph.types import Command
+
         heard = [{"role": "user", "content": state["input"]}] if state.get("input") else []
         run_id = state.get("run_id")
         if not run_id:
@@ -55,6 +62,8 @@ class Pipeline:
 
     def evaluate(self, state: dict) -> Command:
         """The evaluation report the job wrote (`eval/report.json`), or why there is none."""
+        from langgraph.types import Command
+
         status = (state.get("results") or {}).get("status", {})
         run = RunDir(status.get("run_dir") or ".")
         report = run.eval_report()
@@ -64,6 +73,8 @@ class Pipeline:
         return Command(goto="compare", update={"results": {"status": status, "evaluation": _brief(report)}})
 
     def compare(self, state: dict) -> Command:
+        from langgraph.types import Command
+
         results = dict(state.get("results") or {})
         status = results.get("status", {})
         plan = ((state.get("proposal") or {}).get("plan") or {}).get("training", {})

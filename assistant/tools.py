@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.tools import StructuredTool
-
 from assistant.actions import ToolError
 from tools.data import inspect_data, prepare_data
 from tools.evaluate.heldout import evaluate
@@ -36,7 +34,9 @@ _FUNCTIONS: dict[str, Any] = {
 ACTING = frozenset({"prepare_data", "launch_training", "evaluate_run"})
 
 
-def default_tools() -> list[StructuredTool]:
+def default_tools() -> list:
     """One StructuredTool per function, named for the agent, described by the function's docstring."""
+    from langchain_core.tools import StructuredTool  # only an LLM brain needs LangChain's tool layer
+
     return [StructuredTool.from_function(func=fn, name=name, description=(fn.__doc__ or name).strip())
             for name, fn in _FUNCTIONS.items()]

@@ -147,7 +147,9 @@ def test_an_acting_step_is_recorded_before_it_runs_and_fails_as_a_tool_error(tmp
     plan = Plan(source=str(tmp_path / "missing.jsonl"), training=TrainingPlan(data_dir=str(tmp_path / "out")))
     with pytest.raises(ToolError, match="missing.jsonl"):
         actions.prepare_data(plan)
-    assert [c["tool"] for c in actions.calls] == ["prepare_data"]
+    with pytest.raises(ToolError, match="training_status failed: .*no-such-run"):
+        actions.training_status("no-such-run")
+    assert [c["tool"] for c in actions.calls] == ["prepare_data", "training_status"]
 
 
 @pytest.mark.slow

@@ -139,3 +139,17 @@ def test_importing_the_training_api_loads_no_heavy_library():
             "print([m for m in ('torch', 'transformers', 'trl', 'peft', 'datasets') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_train_cli_loads_an_approved_plan_yaml_and_names_the_data_step_it_needs(tmp_path):
+    from tools.train.cli import _plan_from_args
+
+    folder = _prepared(tmp_path, "conversational")
+    prepared = Plan(source_name="chats.jsonl", training=TrainingPlan(data_dir=str(folder), max_steps=3))
+    prepared.to_yaml(tmp_path / "plan.yaml")
+    assert _plan_from_args(tmp_path / "plan.yaml", {"epochs": 2.0}) == prepared.training.model_copy(
+        update={"epochs": 2.0})
+    raw = prepared.model_copy(update={"source": str(tmp_path / "chats.jsonl")})
+    raw.to_yaml(tmp_path / "raw.yaml")
+    with pytest.raises(PlanError, match="prepares chats.jsonl first.*data prepare"):
+        _plan_from_args(tmp_path / "raw.yaml", {})

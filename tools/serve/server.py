@@ -111,7 +111,6 @@ def vllm_missing_reason() -> str | None:
     return None
 
 
-
 class VLLMServer:
     """One vLLM server process. Use `start_server(config)`; `stop()` is idempotent."""
 

@@ -123,9 +123,7 @@ def _plan_from_args(plan_file: Path | None, options: dict, evaluate: bool | None
     given = {k: v for k, v in options.items() if v is not None}
     if plan_file is not None:
         base = Plan.from_yaml(plan_file)
-        training = build_plan({**base.training.model_dump(exclude_unset=True), **given}, where=str(plan_file))
-        return base.model_copy(update={"training": training,
-                                       "evaluate": base.evaluate if evaluate is None else evaluate})
+        return base.revised(training=given, evaluate=base.evaluate if evaluate is None else evaluate)
     if "data_dir" not in given:
         raise PlanError("give a plan file (finetune-assistant train PLAN.yaml) or --data DIR with a prepared dataset folder.")
     # The job writes the plan it ran into its run folder, so the run can be reproduced from there.
