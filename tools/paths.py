@@ -19,8 +19,23 @@ ENV_HOME = "FINETUNE_ASSISTANT_HOME"
 def home() -> Path:
     root = os.environ.get(ENV_HOME) or Path.home() / ".cache" / "finetune-assistant"
     path = Path(root).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    if not path.is_dir():
+        # Owner only (M3): raw uploads, chats and votes live here, and shared GPU servers have other users.
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
+
+
+def make_private() -> Path:
+    """Make the data dir owner-only (0700) and everything this process creates from now on 0600/0700.
+
+    The app calls it at start: an older data dir made with the default umask (0755) becomes private too,
+    and files that libraries create (SQLite's databases and their -wal files, Gradio's uploads) inherit it.
+    """
+    os.umask(0o077)
+    root = home()
+    if root.stat().st_uid == os.getuid():
+        root.chmod(0o700)
+    return root
 
 
 def subdir(name: str) -> Path:
@@ -98,6 +113,6 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; run folders are meant to be shared like any output
+    # mkstemp makes it 0600: it stays private (M3); the data dir is the owner's alone.
     os.replace(tmp, path)
     return path
