@@ -17,7 +17,6 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from tools import paths
+from tools.procs import child_env, python_module
 from tools.train import runs
 from tools.train.callbacks import CANCEL_FLAG
 from tools.train.plan import PlanError, TrainingPlan, read_report
@@ -194,7 +194,7 @@ def _command(run_dir: Path, plan: TrainingPlan) -> list[str]:
     count, on_gpu = _num_processes(plan)
     if count <= 1:
         (run_dir / "accelerate_config.yaml").unlink(missing_ok=True)
-        return [sys.executable, "-m", "tools.train", str(run_dir)]
+        return python_module("tools.train", str(run_dir))
     from tools.train.accelerate_config import accelerate_config, write_accelerate_config
     from tools.train.estimate import compute_dtype, model_shape
     from tools.train.hardware import Hardware
@@ -202,13 +202,13 @@ def _command(run_dir: Path, plan: TrainingPlan) -> list[str]:
     shape, _ = model_shape(plan.base_model)
     config = accelerate_config(plan, count, on_gpu, compute_dtype(plan, Hardware.detect()), shape.params)
     path = write_accelerate_config(run_dir / "accelerate_config.yaml", config)
-    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(path),
-            "-m", "tools.train", str(run_dir)]
+    return [*python_module("accelerate.commands.launch"), "--config_file", str(path), "-m", "tools.train", str(run_dir)]
 
 
 def _spawn(run_id: str, run_dir: Path, plan: TrainingPlan) -> None:
     command = _command(run_dir, plan)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", paths.ENV_HOME: str(paths.home())}
+    # Allow-listed, no UI password or LLM key (L7); the Hub token stays, the trainer may download the base model.
+    env = child_env(hub=True, extra={"PYTHONUNBUFFERED": "1", paths.ENV_HOME: str(paths.home())})
     with open(run_dir / "stdout.log", "a", encoding="utf-8") as log:
         log.write(f"\n$ {' '.join(command)}\n")
         log.flush()
