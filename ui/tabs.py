@@ -116,7 +116,7 @@ def runs_tab(cb: Callbacks, demo: gr.Blocks) -> None:
         table = gr.Dataframe(headers=["run", "status", "objective", "method", "base", "step", "loss", "eval loss"],
                              interactive=False, elem_id="runs-table")
         with gr.Row():
-            pick = gr.Dropdown(label="Run", choices=[])
+            pick = gr.Dropdown(label="Run", choices=[], elem_id="runs-pick")
             refresh = gr.Button("Refresh", size="sm")
         with gr.Row():
             card_md = gr.Markdown(elem_id="model-card")
