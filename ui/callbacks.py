@@ -293,7 +293,12 @@ class Callbacks:
                 path = export.zip_output(run_dir)
                 return f"Adapter archive ready: `{path.name}`.", servable(path)
             if action == "merge":
-                path = export.merge_adapter(run_dir)
+                if not self.s.heavy.acquire(blocking=False):
+                    return "⚠️ Another merge is running; try again when it has finished.", None
+                try:
+                    path = export.merge_adapter(run_dir)
+                finally:
+                    self.s.heavy.release()
                 return f"Merged model saved to `{path}` (a plain transformers folder).", None
             url = export.push_to_hub(run_dir, repo, token)
             return f"Pushed to {url}.", None

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from tools import paths, store
-from tools.serve.backends import BackendName
+from tools.serve.backends import BackendName, SharedBackends
 from tools.train import jobs
 from tools.train.estimate import estimate
 from tools.train.plan import TrainingPlan
@@ -42,8 +42,6 @@ class AppConfig(BaseModel):
 class Services:
     def __init__(self, config: AppConfig | None = None):
         self.config = config or AppConfig()
-        from tools.serve.backends import SharedBackends
-
         self.serving = SharedBackends()
         self._assistant: Any = None
         self._lock = threading.Lock()
@@ -51,6 +49,8 @@ class Services:
         self._followed: BoundedDict = BoundedDict(4096)
         self._notes: BoundedDict = BoundedDict(1024)
         self._stop = threading.Event()
+        # One model-sized job at a time in the app process (M7): four Merge clicks must not load four models.
+        self.heavy = threading.BoundedSemaphore(1)
         self._worker: threading.Thread | None = None
 
     def start_worker(self, interval_s: float = 2.0) -> None:
@@ -247,7 +247,10 @@ def sweep_downloads(root: Path, max_age_s: float = DOWNLOAD_TTL_S) -> int:
 
 def private_files() -> list[str]:
     """Files of the data dir that the web server must never send, whatever a callback returns."""
-    return [str(paths.db_path()), str(paths.home() / "conversations.db"), str(paths.home() / "browser_state.key")]
+    dbs = [paths.db_path(), paths.home() / "conversations.db"]
+    # SQLite's -wal/-shm files hold recent writes too (L9).
+    return [str(p) + suffix for p in dbs for suffix in ("", "-wal", "-shm")] + [
+        str(paths.home() / "browser_state.key"), str(paths.home() / "session.key")]
 
 
 def browser_secret() -> str:
