@@ -85,6 +85,9 @@ def ui_cmd(
     if problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2)
+    if share:
+        typer.echo("warning: a share link is a demo mode: anyone with the link reaches the login page through "
+                   "Gradio's relay; use a TLS reverse proxy for a team server.", err=True)
     # Gradio takes seconds to import: only this command pays for it (every other command stays fast).
     from ui.app import launch
     from ui.services import AppConfig
