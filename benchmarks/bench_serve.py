@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools.serve.backends import Sampling, TransformersBackend, open_backend  # noqa: E402
 from tools.evaluate.compare import build_messages, compare  # noqa: E402
 from tools.quickstart.demo import DEMO_SYSTEM, demo_dataset_path, quickstart  # noqa: E402
+from tools.serve.backends import Sampling, TransformersBackend, open_backend  # noqa: E402
 
 
 def load_prompts(data: Path, n: int) -> list[list[dict]]:

@@ -21,8 +21,23 @@ ENV_HOME = "FINETUNE_ASSISTANT_HOME"
 def home() -> Path:
     root = os.environ.get(ENV_HOME) or Path.home() / ".cache" / "finetune-assistant"
     path = Path(root).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    if not path.is_dir():
+        # Owner only (M3): raw uploads, chats and votes live here, and shared GPU servers have other users.
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
+
+
+def make_private() -> Path:
+    """Make the data dir owner-only (0700) and everything this process creates from now on 0600/0700.
+
+    The app calls it at start: an older data dir made with the default umask (0755) becomes private too,
+    and files that libraries create (SQLite's databases and their -wal files, Gradio's uploads) inherit it.
+    """
+    os.umask(0o077)
+    root = home()
+    if root.stat().st_uid == os.getuid():
+        root.chmod(0o700)
+    return root
 
 
 def subdir(name: str) -> Path:
@@ -107,7 +122,7 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; run folders are meant to be shared like any output
+        # mkstemp makes it 0600, and it stays so (M3): the data dir is its owner's alone.
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -121,6 +136,8 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
 def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)

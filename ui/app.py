@@ -9,14 +9,30 @@ in `ui.views`. Per-user state lives in `gr.State`; shared resources live in one 
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import sys
-from functools import partial
+import threading
+import time
 
 import gradio as gr
+from gradio.routes import App, ORJSONResponse
 
-from ui.callbacks import CHAT_FILE_TYPES, Callbacks
-from ui.services import AppConfig, Services, browser_secret, private_files, use_data_dir_for_gradio_uploads
+from tools import paths
+from tools.serve import server as vllm_server
+from ui import tabs
+from ui.callbacks import Callbacks
+from ui.guard import LOOPBACK, AccessGuard, AccessPolicy, new_token
+from ui.services import (
+    AppConfig,
+    Services,
+    browser_secret,
+    max_upload_mb,
+    private_files,
+    sweep_partial_uploads,
+    use_data_dir_for_gradio_uploads,
+)
 
 TITLE = "Fine-tune assistant"
 _INTRO = (
@@ -24,149 +40,119 @@ _INTRO = (
     "(nothing runs until you approve it), prepare your data, train, and let you compare the base and the "
     "tuned model side by side."
 )
-_EXAMPLES = [
-    "I want a support bot for our e-bike shop from our chat logs; I only have a laptop CPU",
-    "I have 5,000 labelled contract clauses in a CSV and one RTX 4090",
-]
+# Queue bounds (M7): beyond QUEUE_MAX_SIZE waiting events a new one is refused at once with Gradio's
+# "queue is full" error instead of piling up memory and latency for everyone.
+QUEUE_MAX_SIZE = int(os.environ.get("FINETUNE_ASSISTANT_QUEUE_MAX", "64"))
+CONCURRENCY = 4
+# Gradio's cache (uploads it received, files it served): swept every hour, files older than a day removed.
+DELETE_CACHE = (3600, 86400)
 
 
 def build_app(services: Services | None = None) -> gr.Blocks:
     cb = Callbacks(services or Services())
-    with gr.Blocks(title=TITLE) as demo:
-        # The conversation id lives in the browser (encrypted), so a reload or an app restart keeps the chat.
+    with gr.Blocks(title=TITLE, delete_cache=DELETE_CACHE) as demo:
+        # The browser keeps a conversation id that the server signed (ui.sessions); the BrowserState
+        # encryption is no security boundary (its key ships to every client), the signature is.
         session = gr.BrowserState(None, storage_key="finetune-assistant-session", secret=browser_secret())
         run_id = gr.State()
-        comparison = gr.State()
         gr.Markdown(_INTRO)
         with gr.Tabs(elem_id="tabs"):
-            with gr.Tab("Chat", id="chat", elem_id="tab-chat"):
-                with gr.Row():
-                    with gr.Column(scale=3):
-                        chatbot = gr.Chatbot(elem_id="chatbot", height=480, show_label=False)
-                        box = gr.MultimodalTextbox(
-                            elem_id="chat-input", file_types=CHAT_FILE_TYPES, file_count="multiple",
-                            placeholder="Describe your goal, or attach your dataset…", show_label=False,
-                            interactive=False,  # enabled once the page load has restored or created the session
-                        )
-                        gr.Examples(_EXAMPLES, inputs=box)
-                    with gr.Column(scale=2):
-                        plan_md = gr.Markdown(elem_id="plan-card", value="_No plan yet._")
-                        with gr.Row():
-                            approve_btn = gr.Button("Approve", variant="primary", interactive=False, elem_id="approve")
-                            reject_btn = gr.Button("Reject", variant="stop", interactive=False, elem_id="reject")
-                        edit_txt = gr.Textbox(label="Change the plan in words", placeholder="use rank 32, 3 epochs…",
-                                              elem_id="edit-text")
-                        edit_btn = gr.Button("Edit plan", interactive=False, elem_id="edit")
-            with gr.Tab("Data", id="data", elem_id="tab-data"):
-                with gr.Row():
-                    with gr.Column(scale=3):
-                        data_md = gr.Markdown("_No data inspected yet._", elem_id="data-report")
-                        errors_df = gr.Dataframe(headers=["row", "field", "message"], label="Rejected rows",
-                                                 interactive=False, elem_id="data-errors")
-                    with gr.Column(scale=2):
-                        pii_df = gr.Dataframe(headers=["kind", "redacted"], label="PII redacted", interactive=False)
-                        hist_img = gr.Image(label="Tokens per row", type="filepath", interactive=False,
-                                            elem_id="data-histogram")
-                        upload = gr.File(label="Inspect a file (nothing is trained)", file_types=CHAT_FILE_TYPES,
-                                         type="filepath")
-            with gr.Tab("Train", id="train", elem_id="tab-train"):
-                with gr.Row():
-                    train_run = gr.Dropdown(label="Run", choices=[], allow_custom_value=False, elem_id="train-run")
-                    refresh_btn = gr.Button("Refresh runs", size="sm")
-                progress = gr.HTML(elem_id="train-progress-box")
-                loss_plot = gr.LinePlot(x="step", y="loss", color="split", title="Loss", elem_id="loss-plot", height=280)
-                reading = gr.Markdown(elem_id="curve-reading")
-                with gr.Row():
-                    cancel_btn = gr.Button("Cancel (keeps a checkpoint)", variant="stop")
-                    resume_btn = gr.Button("Resume")
-                run_msg = gr.Markdown()
-                log_box = gr.Code(label="Log (tail)", language=None, interactive=False, lines=12)
-                timer = gr.Timer(2.0)
-            with gr.Tab("Compare", id="compare", elem_id="tab-compare"):
-                with gr.Row():
-                    tuned_run = gr.Dropdown(label="Tuned run", choices=[], elem_id="compare-run")
-                    blind = gr.Checkbox(True, label="Blind: A/B order is random per prompt")
-                prompt = gr.Textbox(label="Prompt for both models", elem_id="compare-prompt", lines=2)
-                ask_btn = gr.Button("Ask both", variant="primary", elem_id="ask")
-                notice = gr.Markdown(elem_id="compare-notice")
-                with gr.Row():
-                    answer_a = gr.Textbox(label="A", lines=8, interactive=False, elem_id="answer-a")
-                    answer_b = gr.Textbox(label="B", lines=8, interactive=False, elem_id="answer-b")
-                with gr.Row():
-                    vote_btns = {
-                        choice: gr.Button(label, interactive=False, elem_id=f"vote-{choice}")
-                        for choice, label in (("A", "A is better"), ("B", "B is better"), ("tie", "Tie"),
-                                              ("both_bad", "Both bad"))
-                    }
-                vote_msg = gr.Markdown(elem_id="vote-result")
-                rate_md = gr.Markdown(elem_id="win-rate")
-                export_btn = gr.Button("Export votes as a preference dataset", elem_id="export")
-                export_msg = gr.Markdown(elem_id="export-result")
-                export_file = gr.File(label="Preference data (prompt/chosen/rejected JSONL)", interactive=False)
-            with gr.Tab("Runs", id="runs", elem_id="tab-runs"):
-                runs_df = gr.Dataframe(headers=["run", "status", "objective", "method", "base", "step", "loss",
-                                                "eval loss"], interactive=False, elem_id="runs-table")
-                with gr.Row():
-                    run_pick = gr.Dropdown(label="Run", choices=[])
-                    runs_refresh = gr.Button("Refresh", size="sm")
-                with gr.Row():
-                    card_md = gr.Markdown(elem_id="model-card")
-                    eval_md = gr.Markdown(elem_id="eval-report")
-                with gr.Row():
-                    zip_btn = gr.Button("Download adapter")
-                    merge_btn = gr.Button("Merge adapter into a full model")
-                with gr.Row():
-                    hub_repo = gr.Textbox(label="Hub repo (you/model-name)")
-                    hub_token = gr.Textbox(label="Hugging Face token (write)", type="password")
-                    push_btn = gr.Button("Push to the Hub")
-                action_msg = gr.Markdown()
-                action_file = gr.File(label="Download", interactive=False)
-
-        turn_outputs = [plan_md, approve_btn, reject_btn, edit_btn, data_md, errors_df, pii_df, hist_img, run_id]
-        demo.load(cb.restore, session, [session, chatbot, box, *turn_outputs])
-        box.submit(cb.chat, [box, chatbot, session], [chatbot, box, *turn_outputs])
-        approve_btn.click(partial(cb.decide, "approve"), [chatbot, session], [chatbot, *turn_outputs])
-        reject_btn.click(partial(cb.decide, "reject"), [chatbot, session], [chatbot, *turn_outputs])
-        edit_btn.click(partial(cb.decide, "edit"), [chatbot, session, edit_txt], [chatbot, *turn_outputs])
-        upload.upload(cb.inspect_upload, [upload, session], [data_md, errors_df, pii_df, hist_img])
-
-        run_id.change(cb.run_choices, run_id, train_run)
-        refresh_btn.click(cb.run_choices, train_run, train_run)
-        timer.tick(cb.monitor, [train_run, run_id, session, chatbot],
-                   [progress, loss_plot, reading, log_box, chatbot], show_progress="hidden")
-        cancel_btn.click(cb.cancel, train_run, run_msg)
-        resume_btn.click(cb.resume, train_run, run_msg)
-
-        tuned_run.focus(cb.tuned_choices, tuned_run, tuned_run)
-        ask_btn.click(cb.tuned_choices, tuned_run, tuned_run).then(
-            cb.ask, [tuned_run, prompt, blind], [answer_a, answer_b, notice, comparison, *vote_btns.values()]
-        )
-        for choice, btn in vote_btns.items():
-            btn.click(partial(cb.vote, choice), comparison, [vote_msg, rate_md, comparison, *vote_btns.values()])
-        export_btn.click(cb.export, tuned_run, [export_msg, export_file])
-
-        runs_refresh.click(cb.runs, None, [runs_df, run_pick])
-        run_pick.change(cb.run_details, run_pick, [card_md, eval_md])
-        zip_btn.click(partial(cb.run_action, "zip"), run_pick, [action_msg, action_file])
-        merge_btn.click(partial(cb.run_action, "merge"), run_pick, [action_msg, action_file])
-        push_btn.click(partial(cb.run_action, "push"), [run_pick, hub_repo, hub_token], [action_msg, action_file])
-        demo.load(cb.runs, None, [runs_df, run_pick])
+            chat = tabs.chat_tab()
+            data = tabs.data_tab()
+            train = tabs.train_tab(cb, run_id)
+            tabs.compare_tab(cb)
+            tabs.runs_tab(cb, demo)
+        tabs.wire_conversation(cb, demo, session, run_id, chat, data, train)
     return demo
 
 
+class GuardedApp(App):
+    """Gradio's FastAPI app with the access guard outside every middleware Gradio adds (CORS included)."""
+
+    def __init__(self, policy: AccessPolicy):
+        super().__init__(default_response_class=ORJSONResponse)
+        self.policy = policy
+
+    def build_middleware_stack(self):
+        return AccessGuard(super().build_middleware_stack(), self.policy)
+
+
+class LoginLimiter:
+    """Gradio's auth callable with a brake: after 5 failures in a minute, every login is refused for a minute.
+
+    Gradio's /login has no rate limit (M5); one global brake is crude but can't be dodged by changing IP.
+    """
+
+    def __init__(self, credentials: tuple[str, str], max_failures: int = 5, window_s: float = 60.0):
+        self.credentials, self.max_failures, self.window_s = credentials, max_failures, window_s
+        self._failures: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, username: str, password: str) -> bool:
+        import hmac
+
+        now = time.monotonic()
+        with self._lock:
+            self._failures = [t for t in self._failures if now - t < self.window_s]
+            if len(self._failures) >= self.max_failures:
+                return False
+            ok = hmac.compare_digest(username.encode(), self.credentials[0].encode()) & hmac.compare_digest(
+                password.encode(), self.credentials[1].encode())
+            if not ok:
+                self._failures.append(now)
+            return ok
+
+
+def allowed_hosts(host: str, extra: tuple[str, ...] = ()) -> set[str]:
+    """Host names the app answers to: loopback, the bound address, this machine's names when bound to all."""
+    names = {*LOOPBACK, *(h.lower() for h in extra)}
+    if host in ("0.0.0.0", "::"):
+        names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+        try:
+            names |= set(socket.gethostbyname_ex(socket.gethostname())[2])
+        except OSError:
+            pass
+    else:
+        names.add(host.lower())
+    return names
+
+
+def start_url(host: str, port: int, token: str | None) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else (f"[{host}]" if ":" in host else host)
+    return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+
+
 def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth: tuple[str, str] | None = None,
-           config: AppConfig | None = None) -> None:
+           config: AppConfig | None = None, token: str | None = "", extra_hosts: tuple[str, ...] = ()) -> None:
+    """Serve the app. `token` "" draws a fresh per-start secret, None asks none (loopback only, see ui.cli)."""
+
+    if share or host not in LOOPBACK:
+        if auth is None:
+            raise ValueError(f"refusing to serve on {host if not share else 'a share link'} without credentials")
+        if token is None:
+            raise ValueError("--no-token is for loopback only")
+    paths.make_private()
     use_data_dir_for_gradio_uploads()
+    sweep_partial_uploads()
+    vllm_server.reap_stale_servers()
+
+    token = (os.environ.get("FINETUNE_ASSISTANT_TOKEN") or new_token()) if token == "" else token
+    policy = AccessPolicy(port=port, token=token, allowed_hosts=allowed_hosts(host, extra_hosts), any_host=share)
     services = Services(config)
     services.start_worker()
     demo = build_app(services)
-    # `finally` must run on SIGTERM too (systemd, docker stop): it stops the vLLM server we started.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(f"Fine-tune assistant running at http://{host}:{port}", flush=True)
+    # `finally` must run on SIGTERM and SIGHUP (systemd, docker stop, a closed terminal): it stops the vLLM
+    # server we started. SIGKILL can't be caught; the vLLM child then dies by its parent-death signal.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: sys.exit(0))
+    print(f"Fine-tune assistant running at {start_url(host, port, token)}", flush=True)
     try:
-        demo.queue(default_concurrency_limit=4).launch(
-            server_name=host, server_port=port, share=share, auth=auth, show_error=False, quiet=True,
-            blocked_paths=private_files(),
+        demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_MAX_SIZE).launch(
+            server_name=host, server_port=port, share=share, auth=LoginLimiter(auth) if auth else None,
+            show_error=False, quiet=True, blocked_paths=private_files(), _app=GuardedApp(policy),
+            run_history=False,  # H2: Gradio would keep every input, the HF token included, in localStorage
+            mcp_server=False,  # L9: GRADIO_MCP_SERVER=true in the environment must not open an unauthenticated door
+            max_file_size=f"{max_upload_mb()}mb", footer_links=["api", "settings"],
         )
     finally:
         services.close()

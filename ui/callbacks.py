@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,14 @@ from tools.train.plan import read_report
 from tools.train.run_dir import RunDir
 from tools.train.runs import FINAL
 from tools.vocab import DATA_SUFFIXES
-from ui import views
+from ui import sessions, views
 from ui.services import Services, servable, store_upload
 
 CHAT_FILE_TYPES = list(DATA_SUFFIXES)  # exactly what the data loader reads
 
 
 def new_session() -> str:
-    return uuid.uuid4().hex
+    return sessions.issue()
 
 
 def _friendly(exc: BaseException) -> str:
@@ -43,13 +42,19 @@ class Callbacks:
     # ---------------------------------------------------------------- chat and plan
 
     def restore(self, session: str | None):
-        """Page load: keep the browser's conversation (it survives app restarts) or start a new one."""
-        session = session or new_session()
+        """Page load: keep the browser's conversation (it survives app restarts) or start a new one.
+
+        Only an id this server signed is kept; anything else (forged, unsigned, empty) gets a fresh one.
+        """
+        thread = sessions.thread_of(session)
+        if thread is None:
+            session = new_session()
+            thread = sessions.require(session)
         ready = gr.update(interactive=True)
         try:
-            history = [{"role": m["role"], "content": m["content"]} for m in self.s.assistant.history(session)
+            history = [{"role": m["role"], "content": m["content"]} for m in self.s.assistant.history(thread)
                        if m.get("role") in ("user", "assistant") and m.get("content")]
-            turn = self.s.assistant.snapshot(session).model_dump() if history else None
+            turn = self.s.assistant.snapshot(thread).model_dump() if history else None
         except Exception as exc:
             return session, [{"role": "assistant", "content": _friendly(exc)}], ready, *self._turn_updates(None)
         return session, history, ready, *self._turn_updates(turn)
@@ -58,8 +63,9 @@ class Callbacks:
         """Stream the assistant's reply; attached files are stored under the data dir first."""
         text = (message or {}).get("text", "").strip()
         try:
-            files = [store_upload(session, f) for f in (message or {}).get("files", [])]
-        except OSError as exc:  # a full disk: say so, and keep what the user typed in the box
+            session = sessions.require(session)
+            files = [store_upload(f) for f in (message or {}).get("files", [])]
+        except (OSError, ValueError) as exc:  # a full disk, a file too big: say so, keep what the user typed
             yield [*history, {"role": "assistant", "content": _friendly(exc)}], gr.skip(), *self._turn_updates(None)
             return
         if not text and not files:
@@ -86,16 +92,19 @@ class Callbacks:
     def decide(self, action: str, history: list[dict], session: str, edit_text: str = ""):
         """Approve, reject or edit the waiting plan. Approval prepares the data and starts training."""
         bot = self.s.assistant
+        thread = sessions.thread_of(session)
         label = {"approve": "✅ Approve", "reject": "✖ Reject", "edit": f"✏️ {edit_text}"}[action]
         history = [*history, {"role": "user", "content": label}, {"role": "assistant", "content": "…"}]
         yield history, *self._turn_updates(None)
         try:
+            if thread is None:
+                raise sessions.SessionError("This conversation id was not issued by this app; reload the page.")
             if action == "approve":
-                turn = bot.approve(session)
+                turn = bot.approve(thread)
             elif action == "reject":
-                turn = bot.reject(session)
+                turn = bot.reject(thread)
             else:
-                turn = bot.edit(session, edit_text)
+                turn = bot.edit(thread, edit_text)
         except Exception as exc:
             history[-1] = {"role": "assistant", "content": _friendly(exc)}
             yield history, *self._turn_updates(None)
@@ -122,7 +131,8 @@ class Callbacks:
         try:
             from tools.data import DataError, inspect_data
 
-            stored = store_upload(session, file)
+            sessions.require(session)
+            stored = store_upload(file)
             report = inspect_data(stored).model_dump(mode="json")
         except DataError as exc:
             return f"⚠️ {exc}", [], [], None
@@ -142,6 +152,7 @@ class Callbacks:
         It only reads: the job evaluates itself and the queue moves without any tab open. A finished run of
         this session gets the assistant's words on it (`Services.follow_up`) once.
         """
+        session = sessions.thread_of(session)
         notes = self.s.take_notes(session) if session else []
         chat: Any = [*history, *({"role": "assistant", "content": n} for n in notes)] if notes else gr.skip()
         if not run_id:
@@ -271,7 +282,12 @@ class Callbacks:
                 path = export.zip_output(run_dir)
                 return f"Adapter archive ready: `{path.name}`.", servable(path)
             if action == "merge":
-                path = export.merge_adapter(run_dir)
+                if not self.s.heavy.acquire(blocking=False):
+                    return "⚠️ Another merge is running; try again when it has finished.", None
+                try:
+                    path = export.merge_adapter(run_dir)
+                finally:
+                    self.s.heavy.release()
                 return f"Merged model saved to `{path}` (a plain transformers folder).", None
             url = export.push_to_hub(run_dir, repo, token)
             return f"Pushed to {url}.", None

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from assistant.cli import chat_cmd
 from tools.data import cli as data_cli
@@ -25,6 +27,7 @@ from tools.models import cli as models_cli
 from tools.quickstart import cli as quickstart_cli
 from tools.serve import cli as serve_cli
 from tools.train import cli as train_cli
+from ui.guard import LOOPBACK
 
 AUTH_ENV = "FINETUNE_ASSISTANT_AUTH"
 
@@ -38,38 +41,55 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def exposure_error(host: str, share: bool, auth: tuple[str, str] | None) -> str | None:
-    """Why this launch would be unsafe, or None. Anything beyond loopback needs credentials."""
-    public = share or host not in ("127.0.0.1", "localhost", "::1")
+def exposure_error(host: str, share: bool, auth: tuple[str, str] | None, no_token: bool = False) -> str | None:
+    """Why this launch would be unsafe, or None. Anything beyond loopback needs credentials and the token."""
+    public = share or host not in LOOPBACK
+    where = "a public share link" if share else f"host {host}"
     if public and auth is None:
-        where = "a public share link" if share else f"host {host}"
         return (
             f"Refusing to serve on {where} without credentials: anyone who can reach it could train and "
-            f"read your data. Set {AUTH_ENV}=user:password or pass --auth user:password."
+            f"read your data. Set {AUTH_ENV}=user:password or pass --auth-file FILE (holding user:password)."
         )
+    if public and no_token:
+        return f"--no-token is for loopback only; on {where} the access token stays required."
     return None
+
+
+def read_auth(auth: str | None, auth_file: Path | None) -> tuple[str, str] | None:
+    """Credentials from --auth-file, --auth or the environment, in that order; never echoed."""
+    if auth_file is not None:
+        try:
+            return parse_auth(auth_file.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ValueError(f"can't read --auth-file {auth_file}: {exc.strerror}") from None
+    return parse_auth(auth or os.environ.get(AUTH_ENV))
 
 
 def ui_cmd(
     host: str = typer.Option("127.0.0.1", help="Interface to bind; anything but loopback needs --auth."),
     port: int = typer.Option(7860, help="Port to listen on."),
     share: bool = typer.Option(False, help="Create a public Gradio share link (needs --auth)."),
-    auth: str = typer.Option(None, help=f"user:password for the login page (or set {AUTH_ENV})."),
+    auth: str = typer.Option(None, help=f"user:password for the login page; visible in `ps`, prefer {AUTH_ENV} or --auth-file."),
+    auth_file: Path = typer.Option(None, help="A file holding user:password for the login page (keep it 0600)."),
+    no_token: bool = typer.Option(False, "--no-token", help="Don't require the per-start access token (loopback only; for scripts)."),
+    allowed_host: list[str] = typer.Option([], help="Another host name the app may be reached by (e.g. behind a proxy)."),
     backend: str = typer.Option("auto", help="Serving engine for comparisons: auto (vLLM, else transformers), vllm, transformers."),
     llm: str = typer.Option("auto", help="The assistant's brain: auto (an OpenAI-compatible endpoint if configured, else rules) or rules."),
 ) -> None:
     """Start the web app (chat, data, training, comparison)."""
     try:
-        credentials = parse_auth(auth or os.environ.get(AUTH_ENV))
+        credentials = read_auth(auth, auth_file)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    problem = exposure_error(host, share, credentials)
+    problem = exposure_error(host, share, credentials, no_token)
     if problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2)
-    from pydantic import ValidationError
-
+    if share:
+        typer.echo("warning: a share link is a demo mode: anyone with the link reaches the login page through "
+                   "Gradio's relay; use a TLS reverse proxy for a team server.", err=True)
+    # Gradio takes seconds to import: only this command pays for it (every other command stays fast).
     from ui.app import launch
     from ui.services import AppConfig
 
@@ -78,7 +98,8 @@ def ui_cmd(
     except ValidationError as exc:
         typer.echo(f"error: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", err=True)
         raise typer.Exit(2) from None
-    launch(host=host, port=port, share=share, auth=credentials, config=config)
+    launch(host=host, port=port, share=share, auth=credentials, config=config, token=None if no_token else "",
+           extra_hosts=tuple(allowed_host))
 
 
 app = typer.Typer(

@@ -20,9 +20,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from tools import paths
-from tools.serve.backends import BackendName
+from tools import paths, store
+from tools.serve.backends import BackendName, SharedBackends
 from tools.train import jobs
+from tools.train.estimate import estimate
+from tools.train.plan import TrainingPlan
+from ui.sessions import BoundedDict
 
 log = logging.getLogger(__name__)
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -39,14 +42,15 @@ class AppConfig(BaseModel):
 class Services:
     def __init__(self, config: AppConfig | None = None):
         self.config = config or AppConfig()
-        from tools.serve.backends import SharedBackends
-
         self.serving = SharedBackends()
         self._assistant: Any = None
         self._lock = threading.Lock()
-        self._followed: set[tuple[str, str]] = set()
-        self._notes: dict[str, list[str]] = {}
+        # Bounded: session ids come from browsers, and a script can open sessions without end.
+        self._followed: BoundedDict = BoundedDict(4096)
+        self._notes: BoundedDict = BoundedDict(1024)
         self._stop = threading.Event()
+        # One model-sized job at a time in the app process (M7): four Merge clicks must not load four models.
+        self.heavy = threading.BoundedSemaphore(1)
         self._worker: threading.Thread | None = None
 
     def start_worker(self, interval_s: float = 2.0) -> None:
@@ -64,9 +68,19 @@ class Services:
     def _work(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
             try:
+                self.make_room_for_next_run()
                 jobs.start_next()
             except Exception as exc:  # a locked database now is no reason to stop moving the queue
                 log.warning("job queue: %s", exc)
+
+    def make_room_for_next_run(self) -> list:
+        """Before the queue starts a run on a GPU, shrink or stop the comparison server (H5)."""
+        if not self.serving.holds_gpu():
+            return []
+        waiting = jobs.queued()
+        if not waiting or jobs.busy():
+            return []
+        return self.serving.before_run_starts(_estimated_gb(waiting[0]["run_id"]))
 
     def follow_up(self, session: str, run_id: str) -> None:
         """Once per finished run: let the assistant narrate it (the job's evaluation, one side-by-side answer).
@@ -77,7 +91,7 @@ class Services:
         with self._lock:
             if (session, run_id) in self._followed:
                 return
-            self._followed.add((session, run_id))
+            self._followed[(session, run_id)] = True
         threading.Thread(target=self._advance, args=(session, run_id), daemon=True).start()
 
     def _advance(self, session: str, run_id: str) -> None:
@@ -88,7 +102,7 @@ class Services:
             text = f"⚠️ Evaluating {run_id} failed: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}"
         if text:
             with self._lock:
-                self._notes.setdefault(session, []).append(text)
+                self._notes[session] = [*self._notes.get(session, []), text]
 
     def take_notes(self, session: str) -> list[str]:
         with self._lock:
@@ -111,39 +125,138 @@ class Services:
             self._assistant.close()
 
 
-def store_upload(session: str, temp_path: str) -> str:
-    """Copy a file Gradio received into `<data dir>/uploads/<session>/` and return the stored path."""
+def _estimated_gb(run_id: str) -> float:
+    """The queued run's estimated peak GPU memory; infinity (make all the room) when it can't be estimated."""
+    try:
+        with store.connect() as db:
+            row = db.execute("SELECT plan_json FROM queue_plans WHERE run_id = ?", (run_id,)).fetchone()
+        return estimate(TrainingPlan.model_validate_json(row[0])).peak_memory_gb
+    except Exception as exc:  # a plan format this code does not know: be safe, free the GPU
+        log.info("no memory estimate for %s (%s); freeing the GPU", run_id, exc)
+        return float("inf")
+
+
+MAX_UPLOAD_ENV = "FINETUNE_ASSISTANT_MAX_UPLOAD_MB"
+_PART = ".part-"
+
+
+class UploadError(ValueError):
+    """An upload refused before it is stored, with what to do instead."""
+
+
+def max_upload_mb() -> int:
+    """The upload size limit in MB: `FINETUNE_ASSISTANT_MAX_UPLOAD_MB`, default 2048."""
+    raw = os.environ.get(MAX_UPLOAD_ENV, "2048")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UploadError(f"{MAX_UPLOAD_ENV}={raw!r} is not a whole number of megabytes; set e.g. 2048") from None
+    if value < 1:
+        raise UploadError(f"{MAX_UPLOAD_ENV} must be at least 1 (got {value})")
+    return value
+
+
+def store_upload(temp_path: str) -> str:
+    """Keep a file Gradio received as `<data dir>/uploads/<sha256[:16]>/<name>` and return that path.
+
+    Content-addressed: the same file attached in chat and inspected in the Data tab is stored once, and the
+    folder name tells nothing about the session that sent it (model cards print data paths). The copy is a
+    hard link when Gradio's temp folder shares the disk (it lives in the data dir), so it costs no space,
+    and Gradio's cache cleanup can drop its own name. Written under a temp name and renamed: a crash leaves
+    no half-written upload under the final name (`sweep_partial_uploads` removes the temp at next start).
+    """
     source = Path(temp_path)
-    folder = paths.uploads_dir() / _SAFE.sub("_", session)[:64]
-    folder.mkdir(parents=True, exist_ok=True)
+    size = source.stat().st_size
+    limit = max_upload_mb()
+    if size > limit * 1024 * 1024:
+        raise UploadError(f"{source.name} is {size / 2**20:,.0f} MB; the upload limit is {limit} MB "
+                          f"({MAX_UPLOAD_ENV}). Upload a smaller sample, or raise the limit when starting the app.")
+    digest = _sha256(source)[:16]
+    folder = paths.uploads_dir() / digest
+    folder.mkdir(exist_ok=True)
     name = _SAFE.sub("_", source.name).lstrip(".") or "upload"
     target = folder / name
-    tmp = folder / f".{name}.part"
-    shutil.copyfile(source, tmp)
+    if target.is_file() and target.stat().st_size == size:
+        return str(target)
+    tmp = folder / f".{name}{_PART}{uuid.uuid4().hex[:8]}"
+    try:
+        os.link(source, tmp)
+    except OSError:  # another filesystem (GRADIO_TEMP_DIR set elsewhere), or no hard links there
+        shutil.copyfile(source, tmp)
     os.replace(tmp, target)
     return str(target)
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sweep_partial_uploads() -> int:
+    """Remove temp files a killed app left in the uploads folder; returns how many."""
+    removed = 0
+    for part in paths.uploads_dir().glob(f"*/.*{_PART}*"):
+        part.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+DOWNLOAD_TTL_S = 3600.0
+
+
 def servable(path: str | Path) -> str:
-    """A copy of `path` that Gradio may send to the browser.
+    """A name for `path` that Gradio may send to the browser, kept for an hour.
 
     Gradio serves files only from its upload folder, the working directory and /tmp; our outputs live
-    in the data dir. Copying just the file asked for (into Gradio's folder, itself under the data dir)
-    avoids allowing the whole data dir, which holds the databases and the session key.
+    in the data dir. Linking just the file asked for (into Gradio's folder, itself under the data dir)
+    avoids allowing the whole data dir, which holds the databases and the session key. A hard link costs
+    no disk (a 16 GB merged model is not copied per click), and links older than an hour are removed
+    whenever a new one is made, so repeated downloads don't fill the disk.
     """
     from gradio.utils import get_upload_folder
 
     source = Path(path)
-    folder = Path(get_upload_folder()) / "downloads" / uuid.uuid4().hex
+    root = Path(get_upload_folder()) / "downloads"
+    sweep_downloads(root)
+    folder = root / uuid.uuid4().hex
     folder.mkdir(parents=True)
     target = folder / source.name
-    shutil.copyfile(source, target)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
     return str(target)
+
+
+def sweep_downloads(root: Path, max_age_s: float = DOWNLOAD_TTL_S) -> int:
+    """Delete download folders older than `max_age_s`; returns how many."""
+    import time
+
+    removed = 0
+    if not root.is_dir():
+        return 0
+    cutoff = time.time() - max_age_s
+    for folder in root.iterdir():
+        try:
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        except FileNotFoundError:  # another thread swept it first
+            continue
+    return removed
 
 
 def private_files() -> list[str]:
     """Files of the data dir that the web server must never send, whatever a callback returns."""
-    return [str(paths.db_path()), str(paths.home() / "conversations.db"), str(paths.home() / "browser_state.key")]
+    dbs = [paths.db_path(), paths.home() / "conversations.db"]
+    # SQLite's -wal/-shm files hold recent writes too (L9).
+    return [str(p) + suffix for p in dbs for suffix in ("", "-wal", "-shm")] + [
+        str(paths.home() / "browser_state.key"), str(paths.home() / "session.key")]
 
 
 def browser_secret() -> str:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tools import paths
-from tools.serve.backends import Sampling, TransformersBackend, open_backend
 from tools.evaluate.compare import compare, compare_stream, export_votes, record_vote, votes, win_rate
+from tools.serve.backends import Sampling, TransformersBackend, open_backend
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).parent / "finetune-assistant")  # the console script users run

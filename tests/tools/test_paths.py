@@ -4,8 +4,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tools import paths
-from ui.cli import app
 from tools.quickstart.demo import demo_dataset_path
+from ui.cli import app
 
 
 def test_data_dir_follows_the_environment(app_home):

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tools import paths
+from tools.evaluate.compare import compare
 from tools.serve.backends import (
     Sampling,
     TransformersBackend,
@@ -20,7 +21,6 @@ from tools.serve.backends import (
     openai_chat,
     openai_stream,
 )
-from tools.evaluate.compare import compare
 from tools.serve.server import ServeConfig, ServeError, start_server, vllm_missing_reason
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,11 +10,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from ui.cli import app
 from tools.train import runs
 from tools.train.jobs import RunError, cancel, list_runs, resume, status, submit, wait
 from tools.train.plan import Plan, PlanError, TrainingPlan
 from tools.train.run_dir import RunDir
+from ui.cli import app
 
 ROWS = [{"prompt": f"Question {i}: what is {i} plus {i}?", "completion": f" It is {2 * i}."} for i in range(12)]
 

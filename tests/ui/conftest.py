@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,6 +19,20 @@ from tools.paths import free_port
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 CHROMIUM = os.environ.get("FINETUNE_ASSISTANT_CHROMIUM", "/usr/bin/chromium")
+
+
+def _start_line_url(log_path: Path, proc: subprocess.Popen, after: int, timeout: float = 120) -> str:
+    """The address the app printed when it started (with its per-start token), as a user would copy it."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        text = log_path.read_text(errors="replace")[after:]
+        match = re.search(r"running at (http://\S+)", text)
+        if match:
+            return match.group(1)
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app exited early with code {proc.returncode}: {text[-2000:]}")
+        time.sleep(0.3)
+    raise TimeoutError(f"the app printed no start line within {timeout}s")
 
 
 def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
@@ -45,18 +60,24 @@ def start_app(tmp_path):
     # which would hide a download that only works in tests.
     home = Path.home() / ".cache" / "finetune-assistant-tests" / uuid.uuid4().hex
 
-    def start(default_model, backend: str = "transformers", port: int | None = None):
+    def start(default_model, backend: str = "transformers", port: int | None = None, extra_args=(), env_extra=None):
+        """Returns (url with the start line's ?token=..., data dir)."""
         port = port or free_port()
         env = {**os.environ, "FINETUNE_ASSISTANT_HOME": str(home),
                "FINETUNE_ASSISTANT_DEFAULT_MODEL": str(default_model), "PYTHONUNBUFFERED": "1"}
         env.pop("FINETUNE_ASSISTANT_LLM_BASE_URL", None)
-        log = open(tmp_path / "app.log", "a")
+        env.pop("FINETUNE_ASSISTANT_TOKEN", None)
+        env.update(env_extra or {})
+        log_path = tmp_path / "app.log"
+        log = open(log_path, "a")
+        offset = log_path.stat().st_size
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ui.cli", "ui", "--port", str(port), "--backend", backend, "--llm", "rules"],
+            [sys.executable, "-m", "ui.cli", "ui", "--port", str(port), "--backend", backend, "--llm", "rules",
+             *extra_args],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
         )
         started.append((proc, home, log))
-        url = f"http://127.0.0.1:{port}/"
+        url = _start_line_url(log_path, proc, offset)
         _wait_http(url, proc)
         return url, home
 

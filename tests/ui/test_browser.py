@@ -7,6 +7,7 @@ preference file. Screenshots land in test-artifacts/browser/.
 
 import json
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -154,7 +155,7 @@ def test_two_browser_sessions_do_not_share_chat_or_plan(app_url, browser):
 
 def test_a_conversation_survives_an_app_restart(start_app, tiny_model_dir, browser):
     url, _ = start_app(tiny_model_dir)
-    port = int(url.rstrip("/").rsplit(":", 1)[1])
+    port = urlsplit(url).port
     context = browser.new_context()  # one browser profile: its local storage holds the session id
     page = context.new_page()
     page.goto(url)
@@ -164,8 +165,9 @@ def test_a_conversation_survives_an_app_restart(start_app, tiny_model_dir, brows
     page.wait_for_selector("#approve:not([disabled])", timeout=120_000)
 
     start_app.stop()
-    start_app(tiny_model_dir, port=port)  # same origin, so the browser sends the same session back
-    page.reload()
+    # Same origin, so the browser sends the same (signed) session back; a new start has a new token.
+    url, _ = start_app(tiny_model_dir, port=port)
+    page.goto(url)
     page.wait_for_function("document.querySelector('#chatbot')?.innerText.includes('Wombat Ferries')", timeout=60_000)
     page.wait_for_selector("#approve:not([disabled])", timeout=30_000)
     assert "Plan v1" in page.inner_text("#plan-card")

@@ -3,8 +3,7 @@
 import pytest
 from typer.testing import CliRunner
 
-from ui.cli import app
-from ui.cli import exposure_error, parse_auth
+from ui.cli import app, exposure_error, parse_auth
 
 
 @pytest.mark.parametrize("args", [["--host", "0.0.0.0"], ["--share"], ["--host", "192.0.2.5"]])

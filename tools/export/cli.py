@@ -53,10 +53,11 @@ def push_cmd(
     token: str = typer.Option(None, help="Write token (default: $HF_TOKEN). Never stored or printed."),
     public: bool = typer.Option(False, help="Create the repo public (default private)."),
     merged: bool = typer.Option(False, help="Push the merged model instead of the adapter."),
+    overwrite: bool = typer.Option(False, help="Upload into a repo that already exists (it may be public)."),
 ) -> None:
     """Upload the adapter (or merged model) and its model card to the Hugging Face Hub."""
     from tools.export.bundle import push_to_hub
 
     url = _guard(push_to_hub, _run_dir(run), repo, token or os.environ.get("HF_TOKEN", ""), private=not public,
-                 merged=merged)
+                 merged=merged, overwrite=overwrite)
     typer.echo(url)

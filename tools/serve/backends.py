@@ -21,7 +21,16 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.serve.server import ServeConfig, ServeError, VLLMServer, error_text, start_server
+from tools.serve.server import (
+    RoomDecision,
+    ServeConfig,
+    ServeError,
+    VLLMServer,
+    error_text,
+    gpu_memory_gb,
+    make_room,
+    start_server,
+)
 
 BASE = "base"
 BackendName = Literal["auto", "vllm", "transformers"]
@@ -112,6 +121,14 @@ def open_backend(
 
 
 # --- vLLM over HTTP -------------------------------------------------------------------------------------
+
+
+def _weights_gb(model: str) -> float:
+    """Size of a local model folder's weight files in GB (0 when it is not a local folder)."""
+    folder = Path(model)
+    if not folder.is_dir():
+        return 0.0
+    return sum(f.stat().st_size for f in folder.glob("*.safetensors")) / 1e9
 
 
 def openai_payload(model: str, messages: list[dict], sampling: Sampling, stream: bool) -> dict:
@@ -209,6 +226,17 @@ class VLLMBackend:
         """The OpenAI-compatible URL of the base model's server (its adapters answer there too)."""
         return self._servers[0].url
 
+    @property
+    def api_key(self) -> str:
+        """The base model's server's per-start key (send it as `Authorization: Bearer ...`)."""
+        return self._servers[0].api_key
+
+    def gpu_footprint(self, total_gb: float) -> tuple[float, float]:
+        """(GB its servers reserve, GB their weights need at least): what `make_room` weighs."""
+        reserved = sum((s.gpu_share or 0.0) * total_gb for s in self._servers)
+        weights = sum(_weights_gb(s.model_dir or s.config.base) for s in self._servers)
+        return reserved, weights * 1.2
+
     def models(self) -> dict[str, str]:
         return dict(self._sources)
 
@@ -218,10 +246,12 @@ class VLLMBackend:
         return self._routes[model]
 
     def chat(self, model: str, messages: list[dict], sampling: Sampling) -> str:
-        return openai_chat(self._server(model).url, model, messages, sampling)
+        server = self._server(model)
+        return openai_chat(server.url, model, messages, sampling, api_key=server.api_key)
 
     def stream(self, model: str, messages: list[dict], sampling: Sampling) -> Iterator[str]:
-        return openai_stream(self._server(model).url, model, messages, sampling)
+        server = self._server(model)
+        return openai_stream(server.url, model, messages, sampling, api_key=server.api_key)
 
     def add_adapter(self, name: str, path: str | Path) -> None:
         main = self._servers[0]
@@ -405,11 +435,13 @@ class SharedBackends:
     `opener` is how an engine is opened (`open_backend`; tests pass a fake one).
     """
 
-    def __init__(self, opener=None):
+    def __init__(self, opener=None, memory=gpu_memory_gb):
         self._opener = opener or open_backend
-        self._lock = threading.Lock()  # guards the two dicts only; never held while an engine starts
+        self._memory = memory  # () -> (total GB, free GB) of the GPU; tests pass figures
+        self._lock = threading.Lock()  # guards the dicts only; never held while an engine starts
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._open: dict[tuple[str, str], ChatBackend] = {}
+        self._shares: dict[tuple[str, str], float] = {}  # a smaller GPU share for an engine reopened after a shrink
 
     def _key_lock(self, key: tuple[str, str]) -> threading.Lock:
         with self._lock:
@@ -428,7 +460,9 @@ class SharedBackends:
                 opened.close()  # frees what is left of it (its process group, its port)
                 opened = None
             if opened is None:
-                opened = self._opener(base, adapters, backend)
+                share = self._shares.get(key)
+                extra = [ServeConfig(gpu_memory_utilization=share)] if share else []
+                opened = self._opener(base, adapters, backend, *extra)
                 with self._lock:
                     self._open[key] = opened
                 return opened
@@ -437,6 +471,38 @@ class SharedBackends:
                 if served.get(name) != str(Path(path).expanduser().resolve()):
                     add_tuned(opened, name, path)
             return opened
+
+    def holds_gpu(self) -> bool:
+        """Whether an open engine reserved GPU memory (a vLLM server started on a GPU)."""
+        with self._lock:
+            engines = list(self._open.values())
+        return any(e.gpu_footprint(1.0)[0] > 0 for e in engines if hasattr(e, "gpu_footprint"))
+
+    def before_run_starts(self, run_gb: float) -> list[RoomDecision]:
+        """Make GPU room for a training run of `run_gb` (its estimated peak) before it starts (H5).
+
+        Each vLLM engine is kept, closed to be reopened later at a smaller share (shrink), or closed (stop),
+        as `make_room` decides from the GPU's figures; the next comparison reopens it. Call it from the place
+        that starts queued runs, before the launch.
+        """
+        total, free = self._memory()
+        decisions = []
+        with self._lock:
+            engines = [(k, e) for k, e in self._open.items() if hasattr(e, "gpu_footprint")]
+        for key, engine in engines:
+            reserved, weights = engine.gpu_footprint(total)
+            decision = make_room(total, free, run_gb, reserved, weights)
+            decisions.append(decision)
+            if decision.action == "keep":
+                continue
+            with self._key_lock(key):
+                with self._lock:
+                    self._open.pop(key, None)
+                    if decision.share:
+                        self._shares[key] = decision.share
+                engine.close()
+            free += reserved
+        return decisions
 
     def close_all(self) -> None:
         """Close every engine; waits for a start in progress so that its server is closed too."""

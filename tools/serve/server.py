@@ -7,19 +7,28 @@ The server is bound to 127.0.0.1 on a free port; the base model answers as `base
 and each adapter under its own name. Adapters of later runs load at runtime (`/v1/load_lora_adapter`), so a
 new run never costs another 30-60 s startup. The child runs in its own process group, so `stop()` (also called
 at interpreter exit) takes vLLM's engine workers down with it. Its log lives in `<data dir>/logs/`.
+
+A server must not outlive the app that started it (M6): it gets SIGTERM when the app dies, however it dies
+(Linux's parent-death signal, set from one long-lived spawner thread because the signal follows the thread
+that forked), and a pid file in `<data dir>/logs/` lets the next start reap a group that survived anyway.
+Each server requires a per-start API key (L8), passed in its environment (`VLLM_API_KEY`), never on its
+command line, and children see only an allow-listed environment (`tools.procs`).
 """
 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import importlib.util
 import json
 import os
+import queue
 import re
+import secrets
 import shutil
 import signal
 import subprocess
-import sys
+import threading
 import time
 from pathlib import Path
 from typing import Literal
@@ -27,6 +36,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tools import paths
+from tools.procs import child_env, python_module
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
@@ -52,6 +62,9 @@ class ServeConfig(BaseModel):
     max_loras: int = Field(4, ge=1)
     kv_cache_gb: float = Field(1.0, gt=0, description="VLLM_CPU_KVCACHE_SPACE on CPU")
     startup_timeout_s: float = Field(300.0, gt=0)
+    gpu_memory_utilization: float | None = Field(
+        None, gt=0, le=0.95, description="vLLM's share of GPU memory; None leaves room for training (gpu_share)")
+    runtime_lora: bool = Field(True, description="allow /v1/load_lora_adapter (the app adds new runs' adapters)")
     extra_args: list[str] = Field(default_factory=list)
 
     @field_validator("served_name")
@@ -120,6 +133,9 @@ class VLLMServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = paths.logs_dir() / f"vllm-{self.port}-{time.strftime('%Y%m%d-%H%M%S')}.log"
         self.adapters: dict[str, str] = dict(config.adapters)
+        self.api_key = secrets.token_urlsafe(24)
+        self.gpu_share: float | None = None  # the --gpu-memory-utilization it was started with (GPU only)
+        self.model_dir: str | None = None  # the resolved base model folder
         self._proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
@@ -127,9 +143,10 @@ class VLLMServer:
 
         cfg = self.config
         # The `vllm` console script fails with vllm-cpu (its metadata is named vllm-cpu): use the module.
+        self.model_dir = str(resolve_model(cfg.base))
         cmd = [
-            sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-            "--model", str(resolve_model(cfg.base)), "--served-model-name", cfg.served_name,
+            *python_module("vllm.entrypoints.openai.api_server"),
+            "--model", self.model_dir, "--served-model-name", cfg.served_name,
             "--host", "127.0.0.1", "--port", str(self.port), "--dtype", cfg.dtype,
             "--max-model-len", str(cfg.max_model_len), "--enable-lora", "--max-lora-rank", str(cfg.lora_rank()),
             "--max-loras", str(cfg.max_loras), "--uvicorn-log-level", "warning", "--disable-log-stats",
@@ -139,18 +156,33 @@ class VLLMServer:
         if shutil.which("nvidia-smi") is None:
             # No CUDA graphs on CPU, and vllm-cpu 0.32 runs LoRA models uncompiled anyway: say so up front.
             cmd.append("--enforce-eager")
+        else:
+            self.gpu_share = cfg.gpu_memory_utilization or gpu_share(*gpu_memory_gb())
+            cmd += ["--gpu-memory-utilization", f"{self.gpu_share:.3f}"]
         return cmd + list(cfg.extra_args)
 
-    def start(self) -> VLLMServer:
-        env = dict(os.environ, VLLM_ALLOW_RUNTIME_LORA_UPDATING="True")
+    def env(self) -> dict[str, str]:
+        extra = {"VLLM_API_KEY": self.api_key}
+        if self.config.runtime_lora:
+            extra["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
+        env = child_env(extra=extra)
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{self.config.kv_cache_gb:g}")
+        return env
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def start(self) -> VLLMServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command, env = self.command(), self.env()
         with open(self.log_path, "ab") as log:
             # Own process group: stop() can signal vLLM's engine and worker children with one killpg.
-            self._proc = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, start_new_session=True,
+            self._proc = _SPAWNER.popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env, start_new_session=True, cwd=paths.home(),
             )  # fmt: skip
+        _pid_file(self.port).write_text(f"{self._proc.pid}\n")
         atexit.register(self.stop)
         try:
             self._wait_healthy()
@@ -168,7 +200,7 @@ class VLLMServer:
             if code is not None:
                 raise ServeError(f"vLLM exited with code {code} while starting: {self.log_tail()} (log: {self.log_path})")
             try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}/health", headers=self.headers, timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -193,7 +225,7 @@ class VLLMServer:
                 f"max_lora_rank={self.config.lora_rank()}; restart it with a larger max_lora_rank"
             )
         body = {"lora_name": name, "lora_path": str(folder), "load_inplace": name in self.adapters}
-        resp = httpx.post(f"{self.url}/v1/load_lora_adapter", json=body, timeout=120)
+        resp = httpx.post(f"{self.url}/v1/load_lora_adapter", json=body, headers=self.headers, timeout=120)
         if resp.status_code != 200:
             raise ServeError(f"vLLM refused adapter '{name}' ({folder}): {error_text(resp)}")
         self.adapters[name] = str(folder)
@@ -204,6 +236,7 @@ class VLLMServer:
         atexit.unregister(self.stop)
         if proc is None:
             return
+        _pid_file(self.port).unlink(missing_ok=True)
         for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(proc.pid, sig)
@@ -257,3 +290,156 @@ def start_server(config: ServeConfig) -> VLLMServer:
     if missing:
         raise ServeError(missing)
     return VLLMServer(config).start()
+
+
+# --- process lifetime (M6) ---------------------------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+_VLLM_MODULE = "vllm.entrypoints.openai.api_server"
+
+
+try:  # looked up here, not in the forked child, where loading a library could deadlock
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux: the pid file and the reaper remain
+    _PRCTL = None
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the thread that forked us exits (with the app, see _Spawner)."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+class _Spawner:
+    """Starts children from one thread that lives as long as the process.
+
+    The parent-death signal fires when the *thread* that forked the child exits, and Gradio's worker threads
+    come and go; a server started from one would be killed when that thread retires. This thread never does.
+    """
+
+    def __init__(self):
+        self._requests: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def popen(self, command: list[str], **kwargs) -> subprocess.Popen:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="child-spawner", daemon=True)
+                self._thread.start()
+        done: queue.Queue = queue.Queue(maxsize=1)
+        self._requests.put((command, kwargs, done))
+        ok, value = done.get()
+        if not ok:
+            raise value
+        return value
+
+    def _serve(self) -> None:
+        while True:
+            command, kwargs, done = self._requests.get()
+            try:
+                done.put((True, subprocess.Popen(command, preexec_fn=_die_with_parent, **kwargs)))
+            except BaseException as exc:
+                done.put((False, exc))
+
+
+_SPAWNER = _Spawner()
+
+
+def _pid_file(port: int) -> Path:
+    return paths.logs_dir() / f"vllm-{port}.pid"
+
+
+def _is_our_server(pid: int, port: int) -> bool:
+    """A live process whose command line is vLLM's server on `port` (a reused pid is left alone)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return _VLLM_MODULE.encode() in args and str(port).encode() in args
+
+
+def reap_stale_servers(timeout: float = 10.0) -> list[int]:
+    """Stop vLLM servers that an earlier app left behind (killed with -9, OOM-killed); returns their pids."""
+    reaped = []
+    for pid_file in paths.logs_dir().glob("vllm-*.pid"):
+        try:
+            pid, port = int(pid_file.read_text().split()[0]), int(pid_file.stem.split("-", 1)[1])
+        except (OSError, ValueError, IndexError):
+            pid_file.unlink(missing_ok=True)
+            continue
+        if _is_our_server(pid, port):
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(pid, sig)
+                    _wait_group_gone(pid, timeout)
+                    break
+                except ProcessLookupError:
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            reaped.append(pid)
+        pid_file.unlink(missing_ok=True)
+    return reaped
+
+
+# --- GPU memory shared with training (H5) ------------------------------------------------------------------
+
+# vLLM's share when nothing trains: half the GPU, so a typical LoRA run still fits beside it.
+TRAINING_RESERVE = 0.5
+MIN_SHARE, MAX_SHARE = 0.05, 0.9
+MARGIN_GB = 1.0
+
+
+def gpu_memory_gb() -> tuple[float, float]:
+    """(total, free) GB of GPU 0 from nvidia-smi, or (0, 0) without one."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.total,memory.free", "--format=csv,noheader,nounits",
+                              "-i", "0"], capture_output=True, text=True, timeout=10, check=True).stdout
+        total, free = (float(x) / 1024 for x in out.strip().splitlines()[0].split(","))
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return 0.0, 0.0
+    return total, free
+
+
+def gpu_share(total_gb: float, free_gb: float, reserve: float = TRAINING_RESERVE) -> float:
+    """vLLM's --gpu-memory-utilization: what is free now, less a reserve kept for training, within bounds.
+
+    vLLM's default (0.92) takes the whole GPU and the next training run dies of OOM. A share is of the
+    total, but memory already in use (a run training now) must be subtracted, hence `free_gb`.
+    """
+    if total_gb <= 0:
+        return MAX_SHARE
+    usable = free_gb - reserve * total_gb - MARGIN_GB
+    return round(min(MAX_SHARE, max(MIN_SHARE, usable / total_gb)), 3)
+
+
+class RoomDecision(BaseModel):
+    """What to do with the comparison server before a training run starts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["keep", "shrink", "stop"]
+    share: float | None = Field(None, description="the server's new gpu_memory_utilization when shrinking")
+    reason: str
+
+
+def make_room(total_gb: float, free_gb: float, run_gb: float, server_gb: float,
+              server_min_gb: float = 0.0) -> RoomDecision:  # fmt: skip
+    """Decide, from memory figures alone, whether a serving engine may stay while a run of `run_gb` starts.
+
+    keep: the run fits in what is free now. shrink: it fits if the server gives some back, and what is left
+    still holds the server's weights (`server_min_gb`): restart it at `share`. stop: nothing else works.
+    """
+    need = run_gb + MARGIN_GB
+    if total_gb <= 0 or server_gb <= 0 or free_gb >= need:
+        return RoomDecision(action="keep", reason=f"{free_gb:.1f} GB free covers the run's {run_gb:.1f} GB")
+    left_for_server = free_gb + server_gb - need
+    if server_min_gb > 0 and left_for_server >= server_min_gb:
+        share = round(max(MIN_SHARE, left_for_server / total_gb), 3)
+        return RoomDecision(action="shrink", share=share,
+                            reason=f"the run needs {run_gb:.1f} GB; the server can keep {left_for_server:.1f} GB")
+    fits = left_for_server >= 0
+    return RoomDecision(action="stop", reason=(
+        f"the run needs {run_gb:.1f} GB and only {free_gb:.1f} GB is free; stopping the comparison server "
+        + ("frees enough" if fits else "still leaves too little, the run may run out of memory")))

@@ -15,12 +15,12 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
 from tools import paths
+from tools.procs import child_env, python_module
 from tools.train import runs
 from tools.train.accelerate_config import accelerate_config, write_accelerate_config
 from tools.train.estimate import compute_dtype, model_shape
@@ -94,7 +94,8 @@ def respawn(row: dict) -> None:
 
 def spawn(run_id: str, run: RunDir) -> None:
     command = _command(run)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", paths.ENV_HOME: str(paths.home())}
+    # Allow-listed, no UI password or LLM key (L7); the Hub token stays, the trainer may download the base model.
+    env = child_env(hub=True, extra={"PYTHONUNBUFFERED": "1", paths.ENV_HOME: str(paths.home())})
     with open(run.log_file, "a", encoding="utf-8") as log:
         log.write(f"\n$ {' '.join(command)}\n")
         log.flush()
@@ -135,9 +136,8 @@ def _command(run: RunDir) -> list[str]:
     count, on_gpu = _num_processes(plan)
     if count <= 1:
         run.accelerate_config.unlink(missing_ok=True)
-        return [sys.executable, "-m", "tools.train", str(run.path)]
+        return python_module("tools.train", str(run.path))
     shape, _ = model_shape(plan.base_model)
     config = accelerate_config(plan, count, on_gpu, compute_dtype(plan, Hardware.detect()), shape.params)
     path = write_accelerate_config(run.accelerate_config, config)
-    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(path),
-            "-m", "tools.train", str(run.path)]
+    return [*python_module("accelerate.commands.launch"), "--config_file", str(path), "-m", "tools.train", str(run.path)]
