@@ -78,7 +78,7 @@ class Services:
         if not self.serving.holds_gpu():
             return []
         waiting = jobs.queued()
-        if not waiting or jobs.busy():
+        if not waiting or jobs.training_now() is not None:
             return []
         return self.serving.before_run_starts(_estimated_gb(waiting[0]["run_id"]))
 
