@@ -15,6 +15,10 @@ import gradio as gr
 
 from assistant.narrate import curve_text
 from tools import paths
+from tools.data import DataError, inspect_data
+from tools.evaluate.compare import compare_stream, export_votes, record_vote, win_rate
+from tools.export import bundle
+from tools.serve.backends import Sampling
 from tools.train import jobs
 from tools.train.plan import read_report
 from tools.train.run_dir import RunDir
@@ -129,8 +133,6 @@ class Callbacks:
         if not file:
             return "_Upload a dataset file to inspect it._", [], [], None
         try:
-            from tools.data import DataError, inspect_data
-
             sessions.require(session)
             stored = store_upload(file)
             report = inspect_data(stored).model_dump(mode="json")
@@ -199,9 +201,6 @@ class Callbacks:
 
     def ask(self, run_id: str | None, prompt: str, blind: bool):
         """Stream both answers side by side: (A, B, notice, comparison state, 4 vote-button updates)."""
-        from tools.evaluate.compare import compare_stream
-        from tools.serve.backends import Sampling
-
         def out(a, b, message, comp=None, voting=False):
             return (a, b, message, comp, *[gr.update(interactive=voting)] * 4)
 
@@ -227,8 +226,6 @@ class Callbacks:
         yield out(comp.answer_a, comp.answer_b, notice, comp, voting=True)
 
     def vote(self, choice: str, comp: Any):
-        from tools.evaluate.compare import record_vote, win_rate
-
         spent = (gr.update(interactive=False),) * 4
         if comp is None:
             return "⚠️ Ask a prompt first; a vote needs both answers.", gr.skip(), None, *spent
@@ -244,8 +241,6 @@ class Callbacks:
 
     def export(self, run_id: str | None):
         """The votes on one run's comparisons (all runs' when none is picked) as DPO preference data."""
-        from tools.evaluate.compare import export_votes
-
         target = paths.subdir("exports") / f"votes-{run_id or 'all'}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
         try:
             result = export_votes(target, tuned_model=run_id or None)
@@ -272,24 +267,22 @@ class Callbacks:
 
     def run_action(self, action: str, run_id: str | None, repo: str = "", token: str = ""):
         """zip / merge / push one run. Returns (message, file to download or None). The token is never echoed."""
-        from tools.export import bundle as export
-
         if not run_id:
             return "Pick a run first.", None
         try:
             run_dir = jobs.status(run_id).run_dir
             if action == "zip":
-                path = export.zip_output(run_dir)
+                path = bundle.zip_output(run_dir)
                 return f"Adapter archive ready: `{path.name}`.", servable(path)
             if action == "merge":
                 if not self.s.heavy.acquire(blocking=False):
                     return "⚠️ Another merge is running; try again when it has finished.", None
                 try:
-                    path = export.merge_adapter(run_dir)
+                    path = bundle.merge_adapter(run_dir)
                 finally:
                     self.s.heavy.release()
                 return f"Merged model saved to `{path}` (a plain transformers folder).", None
-            url = export.push_to_hub(run_dir, repo, token)
+            url = bundle.push_to_hub(run_dir, repo, token)
             return f"Pushed to {url}.", None
         except Exception as exc:
             return _friendly(exc), None

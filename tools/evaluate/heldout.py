@@ -24,8 +24,18 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+import prompts
 from tools import paths
-from tools.serve.backends import BASE, BackendName, Sampling, TransformersBackend, open_backend, openai_chat
+from tools.serve.backends import (
+    BASE,
+    BackendName,
+    Sampling,
+    TransformersBackend,
+    add_tuned,
+    open_backend,
+    openai_chat,
+)
+from tools.serve.server import ServeError
 from tools.train.plan import Plan
 from tools.train.run_dir import RunDir
 
@@ -232,9 +242,6 @@ def judge_win_rate(judge: JudgeConfig, examples: list[Example], base: list[str],
     """
     import httpx
 
-    import prompts
-    from tools.serve.server import ServeError
-
     rng = random.Random(seed)
     api_key = os.environ.get(judge.api_key_env) if judge.api_key_env else None
     tally, error = Counter(), None
@@ -282,8 +289,6 @@ def evaluate(run_dir: str | Path, config: EvalConfig | None = None) -> dict:
     base_model = plan.training.base_model
     local = TransformersBackend(base_model)
     try:
-        from tools.serve.backends import add_tuned
-
         add_tuned(local, TUNED, tuned_dir)
         metrics = {name: _loss_metrics(local, name, examples, config.max_length) for name in (BASE, TUNED)}
         chat_examples = [e for e in examples if e.prompt is not None]
