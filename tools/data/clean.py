@@ -87,6 +87,26 @@ def exact_key(record: dict) -> bytes:
     return hashlib.blake2b(" ".join(record_text(record).casefold().split()).encode("utf-8"), digest_size=16).digest()
 
 
+def exact_digest(record: dict) -> int:
+    """`exact_key` as a 64-bit int: what the streaming pass stores per row (8 bytes in an array)."""
+    return int.from_bytes(exact_key(record)[:8], "little")
+
+
+def duplicates_of_digests(digests) -> dict[int, int]:
+    """index -> index of the first row with the same digest (a stable sort groups equal digests,
+    first occurrence first), in O(n log n) time and 16 bytes a row."""
+    import numpy as np
+
+    digests = np.asarray(digests, dtype=np.uint64)
+    order = np.argsort(digests, kind="stable")
+    same = np.flatnonzero(digests[order][1:] == digests[order][:-1]) + 1
+    if not len(same):
+        return {}
+    starts = np.flatnonzero(np.concatenate(([True], digests[order][1:] != digests[order][:-1])))
+    group_first = order[starts[np.searchsorted(starts, same, side="right") - 1]]
+    return dict(zip(order[same].tolist(), group_first.tolist(), strict=True))
+
+
 def exact_duplicates(records: list[dict]) -> dict[int, int]:
     """index -> index of its first copy, comparing case-folded, whitespace-collapsed text."""
     first: dict[bytes, int] = {}
@@ -258,11 +278,15 @@ def near_duplicates(sig, threshold: float) -> dict[int, int]:
     return near_duplicates_banded(band_keys(sig, bands, rows), lambda i: sig[i], empty, threshold)
 
 
-def near_duplicates_banded(keys, signature: Callable[[int], Any], empty, threshold: float) -> dict[int, int]:
+def near_duplicates_banded(keys, signature: Callable[[int], Any], empty, threshold: float,
+                           dropped: dict[int, int] | None = None) -> dict[int, int]:
     """Near-duplicates from band keys: documents sharing any band are candidates, confirmed by comparing
-    their full signatures (`signature(i)`, e.g. read from a file), so only candidates are ever loaded."""
+    their full signatures (`signature(i)`, e.g. read from a file), so only candidates are ever loaded.
+    `dropped` maps rows already removed (exact duplicates) to the row they copy: they are never
+    reported, and a candidate that is one stands for its original."""
     import numpy as np
 
+    dropped = dropped or {}
     candidates: dict[int, set[int]] = {}
     for band in range(keys.shape[1]):
         column = keys[:, band]
@@ -274,11 +298,12 @@ def near_duplicates_banded(keys, signature: Callable[[int], Any], empty, thresho
             candidates.setdefault(hi, set()).add(lo)
     dups: dict[int, int] = {}
     for i in sorted(candidates):
-        if empty[i]:
+        if empty[i] or i in dropped:
             continue
         mine = np.asarray(signature(i))
         for j in sorted(candidates[i]):
-            if empty[j]:
+            j = dropped.get(j, j)
+            if empty[j] or j == i:
                 continue
             j = dups.get(j, j)
             if float(np.mean(mine == np.asarray(signature(j)))) >= threshold:

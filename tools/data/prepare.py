@@ -6,7 +6,7 @@ dedupe) -> count tokens -> filter by length -> split -> write a prepared folder.
     report = prepare_data("chats.jsonl", "prepared/", DataSpec(val_fraction=0.1))
 
 It streams: rows are read, converted, cleaned and tokenized a chunk at a time, and the kept records go
-to a spool file on disk. What stays in memory per row is fixed-size (a 16-byte digest for exact
+to a spool file on disk. What stays in memory per row is fixed-size (an 8-byte digest for exact
 dedupe, LSH band keys for near-dedupe, the token count, where the row came from), so memory stays
 flat as the file grows. Error and duplicate lists keep their first `MAX_ERRORS` entries and count
 the rest. Writing reads the spool back and routes each kept row to its split.
@@ -230,8 +230,12 @@ def _analyse(source: str, spec: DataSpec) -> tuple[DataReport, _Run]:
     for step, seconds in stream.seconds.items():
         run.seconds[step] = round(seconds, 3)
     clock = time.perf_counter()
-    near = _near_dedupe(run, stream)
-    clock = _lap(run, "near_dedupe", clock)
+    exact = _exact_dedupe(run, stream)
+    stream.exact = len(exact)
+    clock = _lap(run, "exact_dedupe", clock)
+    near = _near_dedupe(run, stream, exact)
+    run.seconds["near_dedupe"] = round(run.seconds["near_dedupe"] + time.perf_counter() - clock, 3)  # signing ran in the stream
+    clock = time.perf_counter()
     too_short, too_long = _length_filter(run)
     run.errors.sort(key=lambda e: (e.file, e.row))
     report = _report(run, detection, stream, near, too_short, too_long, loaded.skipped)
@@ -265,14 +269,15 @@ def _lap(run: _Run, step: str, since: float) -> float:
 
 
 class _Stream:
-    """One pass over the rows, a chunk at a time: convert, clean, dedupe exactly, tokenize, sign for
-    near-dedupe, and append the survivors to the spool."""
+    """One pass over the rows, a chunk at a time: convert, clean, tokenize, sign for dedupe, and
+    append the valid rows to the spool. Duplicates are marked once the pass is done (`_exact_dedupe`,
+    `_near_dedupe`): a sort over 8-byte digests costs far less memory than a set of every row seen."""
 
     def __init__(self, run: _Run, detection: formats.Detection, spec: DataSpec):
         self.run, self.detection, self.spec = run, detection, spec
         self.convert = formats.converter(detection)
         self.rows = self.valid = self.exact = 0
-        self.first: dict[bytes, int] = {}
+        self.digests = array("Q")  # per spooled row, for exact dedupe once the pass is done
         self.redactor = None
         if spec.pii_redaction:
             self.redactor = pii.PresidioRedactor() if spec.pii_backend == "presidio" else pii.Redactor()
@@ -324,9 +329,10 @@ class _Stream:
             clean.map_strings(records, clean.normalise, self.redactor)
         else:
             clean.map_strings(records, clean.normalise)
-        records, origins = self._exact(records, origins)
         for record, item in zip(records, origins, strict=True):
             self._check(record, item)
+        if self.spec.exact_dedupe:
+            self.digests.extend(clean.exact_digest(r) for r in records)
         clock = self._lap("clean", clock)
         if not records:
             return
@@ -348,28 +354,6 @@ class _Stream:
         now = time.perf_counter()
         self.seconds[step] += now - since
         return now
-
-    def _exact(self, records: list[dict], origins: list[Item]) -> tuple[list[dict], list[Item]]:
-        if not self.spec.exact_dedupe:
-            return records, origins
-        kept, kept_origins = [], []
-        for record, item in zip(records, origins, strict=True):
-            index = self.first.setdefault(clean.exact_key(record), self.run.count + len(kept))
-            if index != self.run.count + len(kept):
-                self.exact += 1
-                if len(self.run.duplicates) < MAX_ERRORS:
-                    self.run.duplicates.append({"file": item.file, "row": item.row, "duplicate_of": self._row(index, kept_origins),
-                                                "kind": "exact"})  # fmt: skip
-                continue
-            kept.append(record)
-            kept_origins.append(item)
-        return kept, kept_origins
-
-    def _row(self, index: int, pending: list[Item]) -> int:
-        """The source row of spool index `index`, which may be in the chunk not yet spooled."""
-        if index < self.run.count:
-            return self.run.row_of[index]
-        return pending[index - self.run.count].row
 
     def _check(self, record: dict, item: Item) -> None:
         """Warnings (the row is kept): an unfilled template placeholder; the label set of a classification."""
@@ -436,17 +420,31 @@ def _cut(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _near_dedupe(run: _Run, stream: _Stream) -> int:
+def _exact_dedupe(run: _Run, stream: _Stream) -> dict[int, int]:
+    """Later copies of a row (same case-folded, whitespace-collapsed text) leave; the first stays."""
     import numpy as np
 
     run.keep = np.ones(run.count, dtype=bool)
+    dups = clean.duplicates_of_digests(np.frombuffer(stream.digests, dtype=np.uint64)) if len(stream.digests) else {}
+    stream.digests = array("Q")
+    for i, j in sorted(dups.items())[:MAX_ERRORS]:
+        (file, row), (_, first) = run.origin(i), run.origin(j)
+        run.duplicates.append({"file": file, "row": row, "duplicate_of": first, "kind": "exact"})
+    if dups:
+        run.keep[np.fromiter(dups, dtype=np.int64, count=len(dups))] = False
+    return dups
+
+
+def _near_dedupe(run: _Run, stream: _Stream, exact: dict[int, int]) -> int:
+    import numpy as np
+
     if stream.bands is None or run.count < 2:
         return 0
     keys = np.concatenate(stream.band_keys)
     empty = np.concatenate(stream.empty)
     stream.band_keys = stream.empty = []
     sigs = np.memmap(run.signatures, dtype=np.uint32, mode="r", shape=(run.count, clean.NUM_PERM))
-    dups = clean.near_duplicates_banded(keys, lambda i: sigs[i], empty, run.spec.near_dedupe_threshold)
+    dups = clean.near_duplicates_banded(keys, lambda i: sigs[i], empty, run.spec.near_dedupe_threshold, exact)
     del sigs
     run.signatures.unlink(missing_ok=True)  # only the confirmation needed the full signatures
     for i, j in sorted(dups.items())[: max(0, MAX_ERRORS - len(run.duplicates))]:
