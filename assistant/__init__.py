@@ -4,7 +4,8 @@
     bot = Assistant()
     turn = bot.send("thread-1", "I want a support bot from our chat logs; CPU only")
 
-Importing this package is cheap: no torch, transformers, TRL or vLLM (LangGraph loads when an Assistant is made).
+Importing this package is cheap: no torch, transformers, TRL or vLLM (those load inside the steps that train,
+serve or evaluate).
 """
 
 from assistant.agent import Assistant, Turn

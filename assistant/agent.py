@@ -23,10 +23,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.llm import Brain, default_brain
+from assistant.actions import Actions
+from assistant.graph import build_graph
+from assistant.llm import REPLY_TAG, Brain, default_brain
 from assistant.plan import PlanProposal, plan_card
 from assistant.recommend import Recommendation
-from assistant.tools import ToolBox
+from tools import paths
 
 
 class Turn(BaseModel):
@@ -39,7 +41,8 @@ class Turn(BaseModel):
     phase: str = Field("interview", description="interview | review | need_data | training | done | failed")
     state: dict[str, Any] = Field(default_factory=dict, description="ConversationState as a dict.")
     recommendation: dict[str, Any] | None = None
-    plan: dict[str, Any] | None = Field(None, description="PlanProposal: training (TrainingPlan fields), data, estimate.")
+    plan: dict[str, Any] | None = Field(None, description="The proposed `Plan` (source, data, training, ...) as JSON.")
+    proposal: dict[str, Any] | None = Field(None, description="PlanProposal: the plan plus estimate, warnings, problems.")
     plan_card_markdown: str | None = None
     awaiting_approval: bool = False
     tools_called: list[dict[str, Any]] = Field(default_factory=list, description="Every tool call in this thread.")
@@ -68,23 +71,20 @@ class Assistant:
     """The fine-tuning assistant. Thread-safe: a lock per thread id; threads run independently."""
 
     def __init__(self, llm: Any = "auto", checkpointer_path: str | Path | None = None,
-                 toolbox: ToolBox | None = None, confine_paths: bool = False):
+                 actions: Actions | None = None, confine_paths: bool = False):
         """`llm`: "auto" (env config or rules), None (rules only) or a LangChain chat model.
 
         `confine_paths=True` (the web UI) refuses data files outside the data dir; the CLI allows any path.
         """
-        from langgraph.checkpoint.sqlite import SqliteSaver
-
-        from assistant.graph import build_graph
-        from tools import paths
+        from langgraph.checkpoint.sqlite import SqliteSaver  # LangGraph loads with the first Assistant
 
         self.brain: Brain = default_brain(llm)
-        self.toolbox = toolbox or ToolBox()
+        self.actions = actions or Actions()
         self.checkpointer_path = Path(checkpointer_path or paths.home() / "conversations.db")
         self.checkpointer_path.parent.mkdir(parents=True, exist_ok=True)
         # One connection shared by the UI's worker threads; SqliteSaver serialises access with its own lock.
         self._conn = sqlite3.connect(str(self.checkpointer_path), check_same_thread=False)
-        self.graph = build_graph(self.brain, self.toolbox, SqliteSaver(self._conn), confine_paths)
+        self.graph = build_graph(self.brain, self.actions, SqliteSaver(self._conn), confine_paths)
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._last: dict[str, Turn] = {}
 
@@ -145,9 +145,6 @@ class Assistant:
 
         Joining the chunks gives the turn's reply; `last_turn(thread_id)` then holds the whole `Turn`.
         """
-
-        from assistant.llm import REPLY_TAG
-
         with self._locks[thread_id]:
             config = self._config(thread_id)
             before = self._message_count(config)
@@ -209,7 +206,8 @@ class Assistant:
         from langgraph.types import Command
 
         if self._awaiting(config):
-            return Command(resume=" ".join([text, *(files or [])]).strip())
+            # Files stay a list beside the words: a path is never folded into the text and parsed back.
+            return Command(resume={"text": text, "files": list(files or [])})
         return {"input": text, "files": list(files or []), "event": "message"}
 
     def _awaiting(self, config: dict) -> bool:
@@ -230,10 +228,11 @@ class Assistant:
         proposal, rec = values.get("proposal"), values.get("recommendation")
         card = None
         if proposal and rec:
-            card = plan_card(PlanProposal(**proposal), Recommendation(**rec))
+            card = plan_card(PlanProposal.model_validate(proposal), Recommendation.model_validate(rec))
         return Turn(
             thread_id=thread_id, reply=reply, phase="review" if awaiting else values.get("phase") or "interview",
-            state=values.get("conv") or {}, recommendation=rec, plan=proposal, plan_card_markdown=card,
+            state=values.get("conv") or {}, recommendation=rec, plan=(proposal or {}).get("plan"), proposal=proposal,
+            plan_card_markdown=card,
             awaiting_approval=awaiting, tools_called=list(values.get("tools_called") or []),
             run_id=values.get("run_id"), dataset=values.get("dataset"), results=values.get("results"),
         )

@@ -16,6 +16,7 @@ import uuid
 
 import typer
 
+from assistant.agent import Assistant
 from tools._cli import fail
 
 
@@ -25,7 +26,6 @@ def chat_cmd(
     rules_only: bool = typer.Option(False, "--rules", help="Ignore FINETUNE_ASSISTANT_LLM_* and use the built-in interviewer."),
 ) -> None:
     """Talk to the assistant: describe your goal, get a recommendation and a plan, approve it to train."""
-    from assistant.agent import Assistant
     thread_id = thread or f"cli-{uuid.uuid4().hex[:8]}"
     try:
         bot = Assistant(llm=None if rules_only else "auto")

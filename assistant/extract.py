@@ -15,6 +15,7 @@ from typing import Any
 
 from assistant import catalogue
 from assistant.state import StateUpdate
+from tools.vocab import DATA_SUFFIX_PATTERN, GPU_TABLE, gpu_keys
 
 _I = re.IGNORECASE
 
@@ -95,12 +96,13 @@ _WANTS: list[tuple[str, str, str]] = [
     ("wants_method", "full", r"full (fine-?tun\w*|parameters?|weights)|all (the )?weights|full-parameter"),
 ]
 
-_GPUS: list[tuple[str, float]] = [  # (pattern, memory in GB of one card)
-    (r"h200", 141), (r"h100", 80), (r"b200", 180), (r"mi300x?", 192), (r"a100(?![- ]?40)", 80), (r"a100[- ]?40", 40),
-    (r"l40s?", 48), (r"a6000|rtx 6000", 48), (r"a10g?", 24), (r"\bl4\b", 24), (r"\bt4\b", 16), (r"v100", 16),
-    (r"(rtx )?5090", 32), (r"(rtx )?4090", 24), (r"(rtx )?3090", 24), (r"(rtx )?4080", 16), (r"(rtx )?4070", 12),
-    (r"(rtx )?3080", 10), (r"(rtx )?3060", 12), (r"(rtx )?2080", 8),
-]
+def _gpu_pattern(key: str) -> str:
+    # "rtx 6000 ada" also as "rtx-6000-ada"; a bare model number may come with its "RTX " brand.
+    words = r"[- ]?".join(re.escape(w) for w in key.split())
+    return rf"(rtx )?{words}\b" if key[0].isdigit() else rf"\b{words}\b"
+
+
+_GPUS: list[tuple[str, float]] = [(_gpu_pattern(key), GPU_TABLE[key][0]) for key in gpu_keys()]  # (pattern, GB of one card)
 _GPU_WORDS = r"gpu|vram|graphics|card|nvidia|cuda|rtx|geforce|a100|h100|h200|l4\b|t4\b|a10|v100|l40|4090|3090"
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "six": 6, "eight": 8, "sixteen": 16, "a single": 1}
 _ROW_UNITS = (r"rows|examples|samples|conversations|chats|dialogues|pairs|records|posts|articles|documents|docs|"
@@ -157,7 +159,7 @@ def _drop_conflicts(found: dict[str, Any], text: str) -> None:
 
 
 def _files(text: str, found: dict, quotes: dict) -> None:
-    match = re.search(r"([\w~./\\-]+\.(jsonl|json|csv|tsv|parquet|txt|md|xlsx))\b", text, _I)
+    match = re.search(rf"([\w~./\\-]+\.({DATA_SUFFIX_PATTERN}))\b", text, _I)
     if match:
         found["data_location"], found["data_format"] = match.group(1), match.group(2).lower()
         quotes["data_location"] = match.group(1)

@@ -1,27 +1,61 @@
 """Which base model and method fit the user's hardware, judged by the training estimator.
 
 The recommendation tries candidates from the best to the lightest (largest model first, the lightest
-method that fits it) and keeps the first the estimator calls "fits". The draft plans built here are for
-the user's machine, not this one, so they skip `TrainingPlan`'s this-machine checks (QLoRA needs CUDA
-*here*); the plan the user approves is validated again before anything launches.
+method that fits it) and keeps the first the estimator calls "fits". Draft plans are real, validated
+`TrainingPlan`s: the validator checks coherence only, so a QLoRA draft for the user's GPU builds on a laptop
+(whether it can run *here* is `check_runnable`, at approval).
+
+`recommend` imports this module, never the other way round.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from assistant import catalogue
 from assistant.catalogue import CatalogueModel
-from assistant.state import ConversationState
+from assistant.state import ConversationState, Method, Objective
+from tools.train.estimate import Estimate, estimate
+from tools.train.hardware import Hardware, cpu_hardware, usable_ram_gb
+from tools.train.plan import TrainingPlan, read_report
+from tools.vocab import (
+    LORA_METHODS,
+    METHOD_LABELS,
+    PREFERENCE_OBJECTIVES,
+    VIRTUAL_TOKEN_METHODS,
+    format_duration,
+)
 
 DRAFT_DATA_DIR = "<prepared dataset>"  # no report there: the estimator assumes 1000 rows, we rescale
-_PEFT_ONLY = ("prompt_tuning", "prefix_tuning")
+SMALL_ROWS = 500  # below this, overfitting is the main risk
 
 
-def hardware_of(state: ConversationState) -> tuple[Any, str | None]:
+class Alternative(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    objective: Objective
+    method: Method
+    why: str
+
+
+class Pick(BaseModel):
+    """The method and model chosen for an objective, with their settings, estimate and reasons."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    method: Method
+    model: CatalogueModel
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    estimate: Estimate | None = None
+    reasons: list[str] = Field(default_factory=list)
+    alternatives: list[Alternative] = Field(default_factory=list)
+
+
+def hardware_of(state: ConversationState) -> tuple[Hardware, str | None]:
     """The user's machine as the estimator's `Hardware`, and the assumption made when it wasn't said."""
-    from tools.train.hardware import Hardware, cpu_hardware
-
     c = state.constraints
     if c.hardware == "gpu":
         count = c.num_gpus or 1
@@ -34,55 +68,39 @@ def hardware_of(state: ConversationState) -> tuple[Any, str | None]:
             return Hardware.parse(f"{count}x GPU 24 GB"), f"unknown GPU {c.gpu_name}: assumed 24 GB"
     if c.hardware == "cpu":
         if c.ram_gb:
-            import os
-
             return cpu_hardware(c.ram_gb, os.cpu_count() or 1), None
         return _this_cpu(), None
     hw = Hardware.detect()
     return hw, f"hardware not given: planned for this machine ({hw.describe()})"
 
 
-def _this_cpu() -> Any:
-    import os
-
-    from tools.train.hardware import cpu_hardware, usable_ram_gb
-
+def _this_cpu() -> Hardware:
     return cpu_hardware(usable_ram_gb(), os.cpu_count() or 1)
 
 
-def draft_plan(model: CatalogueModel, objective: str, method: str, params: dict[str, Any]) -> Any:
-    from tools.train.plan import TrainingPlan
-
-    return TrainingPlan.model_construct(
-        base_model=model.model, data_dir=DRAFT_DATA_DIR, objective=objective, method=method, **params
-    )
+def draft_plan(model: CatalogueModel, objective: str, method: str, params: dict[str, Any]) -> TrainingPlan:
+    return TrainingPlan(base_model=model.model, data_dir=DRAFT_DATA_DIR, objective=objective, method=method,
+                        **params)
 
 
-def estimate_for(state: ConversationState, plan: Any, hw: Any) -> Any:
-    """The estimator's verdict for a draft plan, with the duration rescaled to the user's row count."""
-    from assistant.recommend import EstimateSummary
-    from tools.train.estimate import estimate
-
+def estimate_for(state: ConversationState, plan: TrainingPlan, hw: Hardware) -> Estimate:
+    """The estimator's verdict for a draft plan, with steps and duration rescaled to the user's row count."""
     est = estimate(plan, hw)
+    if read_report(plan.data_dir) is not None:
+        return est  # a prepared folder: the estimator read the real row count
     rows = state.data.rows or 1000
     scale = max(rows * 0.9, 1) / 1000  # 90% of the rows train; the estimator assumed 1000 without a report
     notes = [n for n in est.notes if "assumed 1000" not in n]
-    return EstimateSummary(
-        verdict=est.verdict, peak_memory_gb=est.peak_memory_gb, available_gb=est.available_gb,
-        duration_min=round(est.duration_s * scale / 60, 1), total_steps=max(1, round(est.total_steps * scale)),
-        hardware=est.hardware,
-        suggestion=est.suggestion, suggested_changes=est.suggested_changes, notes=notes,
-    )
+    return est.model_copy(update={"duration_s": round(est.duration_s * scale, 1), "notes": notes,
+                                  "total_steps": max(1, round(est.total_steps * scale))})
 
 
-def pick_fitting(state: ConversationState, objective: str, hw: Any) -> Any:
+def pick_fitting(state: ConversationState, objective: str, hw: Hardware) -> Pick:
     """The largest candidate model with the first method that fits; the smallest setup if none does."""
-    from assistant.recommend import Pick, hyperparameters
-
     methods, method_reasons = _methods(state, objective, hw)
     models, model_reason = _models(state, objective, hw)
     limit_min = (state.constraints.time_limit_hours or 0) * 60
-    tried: list[tuple[CatalogueModel, str, Any, dict]] = []
+    tried: list[tuple[CatalogueModel, str, Estimate, dict]] = []
     explicit = bool(state.preferences.base_model)
     for model, method in _candidates(models, methods, hw, state):
         params, est = _fitted(state, model, objective, method, hw, hyperparameters(state, objective, method, hw))
@@ -112,8 +130,8 @@ _OTHER_WHY_AFTER = {("dora", "lora"): "a plain LoRA adapter: faster than DoRA, a
 CPU_MINUTES = 60  # without a stated time limit, a CPU run is kept to about an hour
 
 
-def _cap_time(state: ConversationState, model: CatalogueModel, objective: str, method: str, hw: Any,
-              params: dict[str, Any], est: Any) -> tuple[dict[str, Any], Any]:
+def _cap_time(state: ConversationState, model: CatalogueModel, objective: str, method: str, hw: Hardware,
+              params: dict[str, Any], est: Estimate) -> tuple[dict[str, Any], Estimate]:
     """Cap the steps when the run would take longer than the user's limit (or an hour on a CPU)."""
     limit = (state.constraints.time_limit_hours or 0) * 60 or (CPU_MINUTES if hw.kind == "cpu" else 0)
     if not limit or est.duration_min <= limit or est.total_steps <= 1:
@@ -123,12 +141,12 @@ def _cap_time(state: ConversationState, model: CatalogueModel, objective: str, m
     share = steps / est.total_steps
     note = (f"Capped at {steps} steps ({share:.0%} of the planned passes over your data) to stay within "
             f"{limit / 60:g} h on this hardware; raise max steps if you can wait longer.")
-    capped_est = est.model_copy(update={"duration_min": round(est.duration_min * share, 1), "total_steps": steps,
+    capped_est = est.model_copy(update={"duration_s": round(est.duration_s * share, 1), "total_steps": steps,
                                         "notes": [*est.notes, note]})
     return capped, capped_est
 
 
-def _candidates(models: list[CatalogueModel], methods: list[str], hw: Any,
+def _candidates(models: list[CatalogueModel], methods: list[str], hw: Hardware,
                 state: ConversationState) -> list[tuple[CatalogueModel, str]]:
     """(model, method) pairs, best first: largest model first, then its lightest method that fits."""
     pairs: list[tuple[CatalogueModel, str]] = []
@@ -150,8 +168,8 @@ def _candidates(models: list[CatalogueModel], methods: list[str], hw: Any,
     return pairs
 
 
-def _fitted(state: ConversationState, model: CatalogueModel, objective: str, method: str, hw: Any,
-            params: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+def _fitted(state: ConversationState, model: CatalogueModel, objective: str, method: str, hw: Hardware,
+            params: dict[str, Any]) -> tuple[dict[str, Any], Estimate]:
     """Estimate; when it doesn't fit, take the estimator's own fix once if it keeps the method."""
     est = estimate_for(state, draft_plan(model, objective, method, params), hw)
     changes = getattr(est, "suggested_changes", None)
@@ -163,28 +181,20 @@ def _fitted(state: ConversationState, model: CatalogueModel, objective: str, met
     return params, est
 
 
-def _runner_up(objective: str, methods: list[str], chosen: str) -> list:
-    from assistant.recommend import Alternative
-
+def _runner_up(objective: str, methods: list[str], chosen: str) -> list[Alternative]:
     return [Alternative(objective=objective, method=m, why=_OTHER_WHY_AFTER.get((chosen, m), _OTHER_WHY[m]))
             for m in methods if m != chosen and m in _OTHER_WHY][:2]
 
 
-def _fit_reason(state: ConversationState, model: CatalogueModel, method: str, est: Any, hw: Any, why: str) -> str:
+def _fit_reason(state: ConversationState, model: CatalogueModel, method: str, est: Estimate, hw: Hardware, why: str) -> str:
     said = state.quote("constraints.hardware") or state.quote("constraints.gpu_name")
     machine = f'your {hw.describe()}' + (f' ("{said}")' if said else "")
-    words = {"lora": "a LoRA adapter", "qlora": "QLoRA (4-bit base + LoRA adapter)", "dora": "a DoRA adapter",
-             "full": "full fine-tuning (all weights)", "prompt_tuning": "prompt tuning",
-             "prefix_tuning": "prefix tuning"}[method]
+    words = ("a " if method in ("lora", "dora") else "") + METHOD_LABELS[method]
     return (f"{model.name} with {words} {est.verdict} on {machine}: about {est.peak_memory_gb:.1f} GB of "
-            f"{est.available_gb:.0f} GB, roughly {_duration(est.duration_min)}. {why}").strip()
+            f"{est.available_gb:.0f} GB, roughly {format_duration(est.duration_s)}. {why}").strip()
 
 
-def _duration(minutes: float) -> str:
-    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
-
-
-def _models(state: ConversationState, objective: str, hw: Any) -> tuple[list[CatalogueModel], str]:
+def _models(state: ConversationState, objective: str, hw: Hardware) -> tuple[list[CatalogueModel], str]:
     wanted = catalogue.find(state.preferences.base_model or "")
     if wanted:
         return [wanted], f'You asked for {wanted.name} ("{state.quote("preferences.base_model", wanted.name)}").'
@@ -208,14 +218,14 @@ def _models(state: ConversationState, objective: str, hw: Any) -> tuple[list[Cat
     return ranked, why
 
 
-def _methods(state: ConversationState, objective: str, hw: Any) -> tuple[list[str], dict[str, list[str]]]:
+def _methods(state: ConversationState, objective: str, hw: Hardware) -> tuple[list[str], dict[str, list[str]]]:
     q, d = state.quote, state.data
     wanted = state.preferences.method
     cpu = hw.kind == "cpu"
     if wanted and wanted != "none":
         if wanted == "qlora" and cpu:
             return ["lora"], {"lora": ["QLoRA needs a CUDA GPU for its 4-bit base; on a CPU we use LoRA, the same adapter."]}
-        if wanted in _PEFT_ONLY and objective not in ("sft", "continued_pretraining"):
+        if wanted in VIRTUAL_TOKEN_METHODS and objective not in ("sft", "continued_pretraining"):
             return ["lora"], {"lora": [f"{wanted} works with SFT only; for {objective.upper()} we use LoRA."]}
         said = q("preferences.method", wanted)
         return [wanted, "lora", "qlora"], {wanted: [f'You asked for {wanted} ("{said}").']}
@@ -265,3 +275,29 @@ def _virtual_token_method(state: ConversationState, objective: str) -> tuple[str
                                  "can't overfit much and one base model serves every task.")
     return "prefix_tuning", (f"{said}: prefix tuning learns a small prefix per layer (Li & Liang 2021, made for "
                              "generation tasks like summarisation), tiny to store and hard to overfit.")
+
+
+def hyperparameters(state: ConversationState, objective: str, method: str, hw: Hardware) -> dict[str, Any]:
+    """Settings from the data size and the technique; the plan's validators check them again."""
+    rows = state.data.rows or 1000
+    epochs = 3.0 if rows < SMALL_ROWS else 2.0 if rows < 10_000 else 1.0
+    if objective in ("dpo", "orpo", "kto", "continued_pretraining"):
+        epochs = min(epochs, 2.0 if rows < SMALL_ROWS else 1.0)
+    task = state.use_case.task_kind
+    max_length = 512 if task in {"classification", "extraction"} else 2048 if objective == "continued_pretraining" else 1024
+    if hw.kind == "cpu":
+        max_length = min(max_length, 512)
+    # Small per-device batches with accumulation: the logits of a 150k-token vocabulary dominate memory.
+    pairs = objective in PREFERENCE_OBJECTIVES
+    params: dict[str, Any] = {"epochs": epochs, "max_length": max_length,
+                              "batch_size": 1 if pairs else 2, "gradient_accumulation": 8 if pairs else 4}
+    if hw.kind == "cuda" and method != "prefix_tuning":
+        params["gradient_checkpointing"] = True  # ~30% slower, a fraction of the activation memory
+    if method in LORA_METHODS:
+        rank = 8 if rows < SMALL_ROWS else 16 if rows < 50_000 else 32
+        params.update(lora_r=rank, lora_alpha=2 * rank, lora_dropout=0.1 if rows < SMALL_ROWS else 0.05)
+    if method in VIRTUAL_TOKEN_METHODS:
+        params["num_virtual_tokens"] = 20
+    if objective in PREFERENCE_OBJECTIVES:
+        params["beta"] = 0.1
+    return params

@@ -5,7 +5,11 @@ The approval node calls `interrupt()`: the graph stops there, the checkpointer s
 next message resumes it as the answer (approve, reject, an edit in words, or new information). Nothing
 after that node can run without an approval, and only the nodes after it call tools that act.
 
-Graph state holds plain JSON (dicts), so checkpoints load in any later version of the app.
+Graph state holds plain JSON (dicts), so checkpoints load in any later version of the app; the waiting
+proposal is `PlanProposal.model_dump(mode="json")` and each node rebuilds it with `model_validate`. The
+nodes act through `Actions`' typed methods (prepare the data, estimate, submit the `Plan`), never by name.
+The graph prepares the data itself (so the chat reports the data step), then submits the `Plan` with the
+prepared folder as its data and no source left to prepare.
 """
 
 from __future__ import annotations
@@ -13,26 +17,32 @@ from __future__ import annotations
 import operator
 import re
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
-from langchain_core.runnables import RunnableConfig
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command, interrupt
+from langgraph.constants import END, START  # two strings; the rest of LangGraph loads with the graph
 
+import prompts
 from assistant import interview
+from assistant.actions import Actions, ToolError
 from assistant.interview import known_facts, next_questions
 from assistant.llm import Brain
 from assistant.peek import peek
-from assistant.plan import PlanProposal, apply_edit, build_proposal, plan_card, training_plan
+from assistant.pipeline import Pipeline
+from assistant.plan import PlanProposal, apply_edit, attach_source, build_proposal, plan_card, problems_here
 from assistant.recommend import Recommendation, recommend
 from assistant.state import ConversationState, apply_update
-from assistant.tools import ToolBox, ToolError
 from tools import paths
+from tools.train.plan import PlanError, check_runnable
+from tools.vocab import DATA_SUFFIX_PATTERN
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
+    from langgraph.types import Command
 
 _APPROVE = re.compile(r"^\W*(yes|y|yep|yeah|ok|okay|approved?|go|go ahead|start|start it|run it|do it|"
                       r"looks good|lgtm|sounds good|ship it|let'?s go|proceed|confirm(ed)?)\b", re.I)
 _REJECT = re.compile(r"^\W*(no|n|nope|reject(ed)?|cancel|stop|abort|don'?t|do not)\b", re.I)
-_FILE = re.compile(r"([\w~./\\-]+\.(?:jsonl|json|csv|tsv|parquet|txt|md))\b", re.I)
+_FILE = re.compile(rf"([\w~./\\-]+\.(?:{DATA_SUFFIX_PATTERN}))\b", re.I)
 
 
 class GraphState(TypedDict, total=False):
@@ -42,7 +52,7 @@ class GraphState(TypedDict, total=False):
     conv: dict
     recommendation: dict | None
     proposal: dict | None
-    phase: str  # interview | review | need_data | training | done | failed
+    phase: str  # interview | review | approved | need_data | training | done | failed
     messages: Annotated[list[dict], operator.add]
     tools_called: Annotated[list[dict], operator.add]
     dataset: dict | None
@@ -59,8 +69,28 @@ def _said(brain: Brain, text: str) -> dict:
     return {**_say(text), "phrased": True} if brain.uses_llm else _say(text)
 
 
-def _user(text: str) -> dict:
-    return {"role": "user", "content": text}
+def _user(text: str, files: list[str] | None = None) -> dict:
+    # Attached files show by their own name, as the chat box showed them, never as the stored path.
+    return {"role": "user", "content": text + "".join(f"\n\n📎 `{Path(f).name}`" for f in files or [])}
+
+
+def _answer(resume: Any) -> tuple[str, list[str]]:
+    """(text, files) of the user's answer to a waiting plan (a bare string from older checkpoints)."""
+    if isinstance(resume, dict):
+        return str(resume.get("text") or "").strip(), [str(f) for f in resume.get("files") or []]
+    return str(resume or "").strip(), []
+
+
+def _go(goto: str, update: dict) -> Command:
+    """A node's update plus the next node. LangGraph is imported here, not at module top, so `import
+    assistant` (and every CLI `--help`) stays fast; by the time a node runs, the graph has loaded it."""
+    from langgraph.types import Command
+
+    return Command(goto=goto, update=update)
+
+
+def _proposal(state: GraphState) -> PlanProposal:
+    return PlanProposal.model_validate(state["proposal"])
 
 
 def _conv(state: GraphState) -> ConversationState:
@@ -68,19 +98,15 @@ def _conv(state: GraphState) -> ConversationState:
 
 
 class Nodes:
-    """The graph's nodes before and at the approval gate, bound to a brain (reads, words) and tools (acts).
+    """The graph's nodes before and at the approval gate, bound to a brain (reads, words) and actions (acts).
 
     Each method is one node; a node returns a state update, or a `Command` when it also picks the next node.
     """
 
-    def __init__(self, brain: Brain, toolbox: ToolBox, confine_paths: bool = False):
+    def __init__(self, brain: Brain, actions: Actions, confine_paths: bool = False):
         self.brain = brain
-        self.toolbox = toolbox
+        self.actions = actions
         self.confine_paths = confine_paths
-
-    def call(self, name: str, **args: Any) -> tuple[Any, list[dict]]:
-        """Call a tool; the record goes into the thread's `tools_called`."""
-        return self.toolbox.call(name, **args), [{"tool": name, "args": args}]
 
     # -------------------------------------------------------------- interview
 
@@ -94,14 +120,13 @@ class Nodes:
         conv = apply_update(conv, update, quotes, text)
         if update.skip:
             conv = interview.mark_skipped(conv)
-        return {"conv": conv.model_dump(mode="json"), "messages": [_user(text)] if text else []}
+        files = state.get("files") or []
+        return {"conv": conv.model_dump(mode="json"), "messages": [_user(text, files)] if text or files else []}
 
     def after_understand(self, state: GraphState) -> str:
         return "ask" if next_questions(_conv(state)) else "recommend"
 
     def ask(self, state: GraphState) -> dict:
-        import prompts
-
         conv = _conv(state)
         questions = next_questions(conv)
         draft = prompts.render("questions", understood=known_facts(conv) if len(conv.asked) < 2 else [],
@@ -111,8 +136,6 @@ class Nodes:
         return {"conv": conv.model_dump(mode="json"), "messages": [_said(self.brain, reply)], "phase": "interview"}
 
     def recommend(self, state: GraphState) -> dict:
-        import prompts
-
         conv = _conv(state)
         rec = recommend(conv)
         draft = prompts.render("recommendation", rec=rec.model_dump(mode="json"))
@@ -127,7 +150,7 @@ class Nodes:
         return "propose" if (state.get("recommendation") or {}).get("objective") not in (None, "none") else END
 
     def propose(self, state: GraphState, config: RunnableConfig) -> dict:
-        rec = Recommendation(**state["recommendation"])
+        rec = Recommendation.model_validate(state["recommendation"])
         thread = config.get("configurable", {}).get("thread_id", "")
         try:
             proposal = build_proposal(rec, _conv(state), thread)
@@ -144,105 +167,126 @@ class Nodes:
 
     def approval(self, state: GraphState) -> Command:
         """Stop until the user answers the plan: approve, reject, an edit in words, or new information."""
-        proposal = PlanProposal(**state["proposal"])
-        rec = Recommendation(**state["recommendation"])
-        text = str(interrupt({"card": plan_card(proposal, rec), "plan": proposal.training}) or "").strip()
-        heard = [_user(text)]
+        proposal = _proposal(state)
+        rec = Recommendation.model_validate(state["recommendation"])
+        from langgraph.types import interrupt
+
+        answer = interrupt({"card": plan_card(proposal, rec), "plan": proposal.plan.model_dump(mode="json")})
+        text, files = _answer(answer)
+        heard = [_user(text, files)]
         new, changed, problems = apply_edit(proposal, text, _conv(state))
+        if files and not problems:  # a file attached to the answer is the plan's data
+            try:
+                new = attach_source(new, files[0])
+                changed.append(f"data file → {new.plan.data_name}")
+            except PlanError as exc:
+                problems = [str(exc)]
         if problems:
-            return Command(goto="approval", update={"messages": heard + [_say(
+            return _go("approval", update={"messages": heard + [_say(
                 f"I can't make that change: {problems[0]} The plan is unchanged; approve it, or change something else.")]})
         if changed:
-            return Command(goto="approval", update={"proposal": new.model_dump(mode="json"), "messages": heard + [
+            return _go("approval", update={"proposal": new.model_dump(mode="json"), "messages": heard + [
                 _say(f"Updated: {', '.join(changed)}.\n\n{plan_card(new, rec)}")]})
         if _APPROVE.search(text) and not _REJECT.search(text):
-            return Command(goto="prepare", update={"messages": heard, "phase": "approved"})
+            return self._approve(proposal, heard)
         if _REJECT.search(text):
-            return Command(goto=END, update={"messages": heard + [_say(
+            return _go(END, update={"messages": heard + [_say(
                 "Understood: nothing was run. Tell me what to change (the goal, the data, the hardware), "
                 "or ask for a new recommendation.")], "phase": "interview", "proposal": None})
-        return Command(goto="understand", update={"input": text, "files": [], "phase": "interview"})
+        return _go("understand", update={"input": text, "files": files, "phase": "interview"})
+
+    def _approve(self, proposal: PlanProposal, heard: list[dict]) -> Command:
+        """Approval checks the plan against this machine first; a plan that can't run here is refused."""
+        problems = problems_here(proposal.plan)
+        if problems:
+            checked = proposal.model_copy(update={"problems": problems})
+            return _go("approval", update={"proposal": checked.model_dump(mode="json"), "messages": heard + [
+                _say("I can't start this plan on this machine: " + " ".join(problems)
+                     + "\n\nChange the plan (e.g. \"use lora\"), then approve again.")]})
+        return _go("prepare", update={"messages": heard, "phase": "approved"})
 
     # -------------------------------------------------------------- after approval
 
     def prepare(self, state: GraphState) -> Command:
-        proposal = PlanProposal(**state["proposal"])
-        d = proposal.data
-        if not d.source:
-            return Command(goto=END, update={"phase": "need_data", "messages": [_say(
+        plan = _proposal(state).plan
+        if not plan.source:
+            return _go(END, update={"phase": "need_data", "messages": [_say(
                 "Approved. To start, attach your data file (or type its path): I'll check and prepare it first.")]})
         if self.confine_paths:
             # Web users upload; a typed path (data, or a model folder) may only point inside the data dir.
-            base = proposal.training["base_model"]
-            typed = [d.source] + ([base] if Path(base).expanduser().exists() else [])
+            base = plan.training.base_model
+            typed = [plan.source] + ([base] if Path(base).expanduser().exists() else [])
             try:
                 for path in typed:
                     paths.inside_home(path)
             except PermissionError as exc:
-                return Command(goto="approval", update={"messages": [_say(str(exc))]})
-        args = dict(source=d.source, out_dir=d.out_dir, model=proposal.training["base_model"],
-                    max_length=d.max_length, val_fraction=d.val_fraction, pii_redaction=d.pii_redaction,
-                    near_dedupe_threshold=d.near_dedupe_threshold)
+                return _go("approval", update={"messages": [_say(str(exc))]})
+        called = _called("prepare_data", source=plan.source, out_dir=plan.training.data_dir)
         try:
-            report, calls = self.call("prepare_data", **args)
+            report = self.actions.prepare_data(plan)
         except ToolError as exc:
-            return Command(goto="approval", update={
-                "tools_called": [{"tool": "prepare_data", "args": args}], "messages": [_say(
-                    f"Preparing the data failed: {exc}\n\nFix the file and say **approve** again, or change the plan.")]})
-        return Command(goto="train", update={"tools_called": calls, "dataset": report,
+            return _go("approval", update={"tools_called": called, "messages": [_say(
+                f"Preparing the data failed: {exc}\n\nFix the file and say **approve** again, or change the plan.")]})
+        return _go("train", update={"tools_called": called, "dataset": report,
                                              "messages": [_say(_data_summary(report))]})
 
     def train(self, state: GraphState) -> Command:
-        proposal = PlanProposal(**state["proposal"])
-        try:
-            plan = training_plan(proposal).model_dump(mode="json")  # checked against the prepared data now
-        except ValueError as exc:  # PlanError: e.g. the prepared data doesn't suit the objective
-            return Command(goto="approval", update={"messages": [_say(
-                f"The plan doesn't fit the prepared data: {exc}\n\nChange the plan, then approve again.")]})
+        # The data is prepared now: the job gets the plan with that folder as its data and nothing to prepare.
+        plan = _proposal(state).plan.revised(source=None)
+        problems = check_runnable(plan)
+        if problems:  # e.g. the prepared data doesn't suit the objective
+            return _go("approval", update={"messages": [_say(
+                f"The plan doesn't fit the prepared data: {' '.join(problems)}\n\nChange the plan, then approve again.")]})
         # Training runs on this machine: check it fits here, now with the real data's lengths.
+        calls = _called("estimate_plan", data_dir=plan.training.data_dir)
         try:
-            est, calls = self.call("estimate_plan", plan=plan)
+            est = self.actions.estimate_plan(plan.training)
         except ToolError:  # an estimate is advice; its failure must not stop an approved run
-            est, calls = {}, [{"tool": "estimate_plan", "args": {"plan": plan}}]
-        if est.get("verdict") == "won't fit":
-            return Command(goto="approval", update={"tools_called": calls, "messages": [_say(
-                f"This plan won't fit this machine's memory ({est.get('peak_memory_gb')} GB needed, "
-                f"{est.get('available_gb')} GB available). {est.get('suggestion') or ''} "
+            est = None
+        if est is not None and est.verdict == "won't fit":
+            return _go("approval", update={"tools_called": calls, "messages": [_say(
+                f"This plan won't fit this machine's memory ({est.peak_memory_gb} GB needed, "
+                f"{est.available_gb} GB available). {est.suggestion or ''} "
                 "Change the plan (e.g. \"batch size 1\"), then approve again.")]})
+        calls += _called("launch_training", data_dir=plan.training.data_dir)
         try:
-            run_id, launched = self.call("launch_training", plan=plan)
+            run_id = self.actions.launch_training(plan)
         except ToolError as exc:
-            return Command(goto="approval", update={
-                "tools_called": calls + [{"tool": "launch_training", "args": {"plan": plan}}], "messages": [_say(
-                    f"Training could not start: {exc}\n\nChange the plan, or say **approve** to try again.")]})
-        return Command(goto=END, update={"tools_called": calls + launched, "run_id": run_id, "phase": "training",
+            return _go("approval", update={"tools_called": calls, "messages": [_say(
+                f"Training could not start: {exc}\n\nChange the plan, or say **approve** to try again.")]})
+        return _go(END, update={"tools_called": calls, "run_id": run_id, "phase": "training",
                                          "messages": [_say(f"Training started (run `{run_id}`). Ask me \"how is it "
                                                            "going?\" any time; I'll read the loss curve for you.")]})
 
     def attach(self, state: GraphState) -> Command:
         """After an approval without data: take the file the user now attaches or names."""
         text = state.get("input", "")
-        found = (state.get("files") or []) + _FILE.findall(text)
-        heard = [_user(text)] if text else []
+        files = state.get("files") or []
+        found = files + _FILE.findall(text)
+        heard = [_user(text, files)] if text or files else []
         if not found:
-            return Command(goto=END, update={"messages": heard + [_say(
+            return _go(END, update={"messages": heard + [_say(
                 "I still need the data file: attach it or type its path.")]})
-        proposal = PlanProposal(**state["proposal"])
-        proposal.data.source = found[0]
-        return Command(goto="prepare", update={"proposal": proposal.model_dump(mode="json"),
+        proposal = attach_source(_proposal(state), found[0])
+        return _go("prepare", update={"proposal": proposal.model_dump(mode="json"),
                                                "messages": heard, "phase": "approved"})
 
 
-def build_graph(brain: Brain, toolbox: ToolBox, checkpointer: Any, confine_paths: bool = False) -> Any:
-    """Compile the graph with its nodes bound to `brain` and `toolbox`.
+def _called(tool: str, **args: Any) -> list[dict]:
+    """The thread's record of one action (its `tools_called`)."""
+    return [{"tool": tool, "args": args}]
+
+
+def build_graph(brain: Brain, actions: Actions, checkpointer: Any, confine_paths: bool = False) -> Any:
+    """Compile the graph with its nodes bound to `brain` and `actions`.
 
     `confine_paths`: data files must lie inside the app's data dir (the web UI: users upload, and a
     path typed into the chat is never opened outside it).
     """
-    from assistant.pipeline import Pipeline
+    from langgraph.graph import StateGraph
 
-    nodes = Nodes(brain, toolbox, confine_paths)
-    pipeline = Pipeline(nodes.call)
+    nodes = Nodes(brain, actions, confine_paths)
+    pipeline = Pipeline(actions)
     graph = StateGraph(GraphState)
     for name in ("understand", "ask", "recommend", "propose", "approval", "prepare", "train", "attach"):
         graph.add_node(name, getattr(nodes, name))

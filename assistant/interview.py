@@ -9,8 +9,11 @@ ahead with an assumption it states. "just recommend" ends the interview at once.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict
 
+from assistant.recommend import MIN_ROWS
 from assistant.state import ConversationState
 
 MAX_PER_TURN = 2
@@ -95,8 +98,6 @@ def next_questions(state: ConversationState) -> list[Question]:
 
 def decided_without_training(state: ConversationState) -> bool:
     """Facts that make the answer "don't fine-tune" whatever else is true: no need to ask more."""
-    from assistant.recommend import MIN_ROWS
-
     if state.preferences.objective not in (None, "none"):
         return False
     return bool(state.use_case.facts_change_often) or (state.data.rows is not None and state.data.rows < MIN_ROWS)
@@ -122,7 +123,8 @@ def known_facts(state: ConversationState) -> list[str]:
     if u.task_kind:
         facts.append(f"task: {u.task_kind}" + (f" ({u.domain})" if u.domain else ""))
     if d.layout or d.location:
-        facts.append(f"data: {d.layout or 'unknown layout'}" + (f" in {d.location}" if d.location else "")
+        # The file by its own name: an attached file's stored path under the data dir means nothing to the user.
+        facts.append(f"data: {d.layout or 'unknown layout'}" + (f" in {Path(d.location).name}" if d.location else "")
                      + (f", ~{d.rows} rows" if d.rows is not None else ""))
     if c.hardware == "gpu":
         facts.append(f"hardware: {c.num_gpus or 1}x {c.gpu_name or 'GPU'}"

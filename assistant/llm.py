@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+import prompts
 from assistant.extract import extract
 from assistant.interview import known_facts
 from assistant.state import ConversationState, StateUpdate
@@ -78,8 +79,6 @@ class Brain:
         return StateUpdate(**merged), quotes
 
     def _structured(self, state: ConversationState, text: str) -> StateUpdate | None:
-        import prompts
-
         system = prompts.render("interview", known=known_facts(state), asked=state.asked[-2:])
         try:
             runnable = self._with_schema(StateUpdate)
@@ -103,8 +102,6 @@ class Brain:
         """The draft reply reworded by the model (same facts, same numbers); the draft itself without one."""
         if self.model is None:
             return draft
-        import prompts
-
         system = prompts.render("system", known=known_facts(state))
         instruction = prompts.render("phrase", purpose=purpose, draft=draft)
         try:

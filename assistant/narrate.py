@@ -1,32 +1,14 @@
 """Training progress and results in plain words: is the loss falling, is it overfitting, did it beat the base?
 
-    read_metrics(run_dir)                 # rows of metrics.jsonl
+The metrics come from the run folder (`tools.train.run_dir.RunDir.metrics()`); this module only words them.
+
     progress_text(status, metrics)        # "Step 40 of 120 (33%). Training loss 2.31 -> 1.52: learning. ..."
     results_text(evaluation, comparison)  # "The tuned model beat the base: validation loss 2.10 -> 1.45 ..."
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
-
-
-def read_metrics(run_dir: str | Path | None) -> list[dict]:
-    if not run_dir:
-        return []
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # the trainer may be mid-way through writing the last line
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
 
 
 def loss_trend(metrics: list[dict]) -> str | None:
@@ -69,6 +51,10 @@ def progress_text(status: dict[str, Any], metrics: list[dict]) -> str:
     step, total = status.get("step") or 0, status.get("total_steps")
     where = f"step {step} of {total} ({100 * step / total:.0f}%)" if total else f"step {step}"
     parts = [f"Training is {state}: {where}."]
+    if state == "preparing":
+        parts = ["Preparing the data for training."]
+    elif state == "evaluating":
+        parts = [f"Training finished ({where}); now evaluating base vs tuned on the held-out split."]
     eta = status.get("eta_s")
     if isinstance(eta, int | float) and eta > 0 and state == "running":
         parts.append(f"About {eta / 60:.0f} min left." if eta >= 90 else f"About {eta:.0f} s left.")

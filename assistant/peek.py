@@ -1,23 +1,25 @@
-"""A quick read-only look at a file the user attached: format, layout, rows, labels/pairs/ratings, PII hints.
+"""A quick read-only look at a file the user attached: format, kind of rows, row count, personal data.
 
-This only feeds the interview (so it doesn't ask what the file already says). The data tools do the real
-validation after approval; the file is opened for reading and never changed.
+This only feeds the interview (so it doesn't ask what the file already says). It reads the file with the
+data tools' own loader and layout detection (on the first rows), so the interview hears the same layout
+the preparation will find; the full validation runs after approval. The file is never changed.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from assistant.state import StateUpdate
+from tools.data import formats
+from tools.data.load import load_source
+from tools.data.pii import redact_text
+from tools.data.spec import DataError
+from tools.vocab import KIND_OF_DATASET_TYPE
 
 _SAMPLE_ROWS = 200
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
-_PHONE = re.compile(r"\+?\d[\d\s().-]{8,}\d")
 _LABEL_COLUMNS = {"label", "labels", "category", "class", "intent", "sentiment", "tag", "target"}
 
 
@@ -28,72 +30,32 @@ def peek(path: str | Path) -> tuple[StateUpdate, dict[str, str]]:
     found: dict[str, Any] = {"data_location": str(p), "data_format": fmt}
     quotes = {"data_location": p.name}
     try:
-        rows, count = _read(p, fmt)
-    except (OSError, ValueError, UnicodeDecodeError, csv.Error):
+        rows = [row for _, _, row in load_source(p).items]
+    except (DataError, OSError, ValueError):
         return StateUpdate(**found), quotes
-    found["rows"] = count
-    quotes["rows"] = f"{count} rows in {p.name}"
-    layout = _layout(rows, fmt)
-    if layout:
-        found["data_layout"] = layout
-        quotes["data_layout"] = f"{p.name} holds {layout.replace('_', ' ')} rows"
-    text = json.dumps(rows[:_SAMPLE_ROWS], ensure_ascii=False) if rows else ""
-    if _EMAIL.search(text) or _PHONE.search(text):
+    found["rows"] = len(rows)
+    quotes["rows"] = f"{len(rows)} rows in {p.name}"
+    sample = rows[:_SAMPLE_ROWS]
+    kind = _kind(sample, str(p))
+    if kind:
+        found["data_layout"] = kind
+        quotes["data_layout"] = f"{p.name} holds {kind.replace('_', ' ')} rows"
+    counts: Counter = Counter()
+    redact_text(json.dumps(sample, ensure_ascii=False, default=str), counts)
+    if counts:
         found["contains_pii"] = True
-        quotes["contains_pii"] = f"emails or phone numbers in {p.name}"
+        quotes["contains_pii"] = f"{', '.join(k.lower() for k in sorted(counts))} found in {p.name}"
     return StateUpdate(**found), quotes
 
 
-def _read(p: Path, fmt: str) -> tuple[list[Any], int]:
-    if p.is_dir():
-        files = [f for f in p.rglob("*") if f.suffix.lower() in {".txt", ".md"}]
-        return [{"text": ""}] * len(files), len(files)
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(p)
-        return table.slice(0, _SAMPLE_ROWS).to_pylist(), table.num_rows
-    raw = p.read_text(encoding="utf-8-sig")
-    if fmt == "jsonl":
-        lines = [line for line in raw.splitlines() if line.strip()]
-        return [_json_or_none(line) for line in lines[:_SAMPLE_ROWS]], len(lines)
-    if fmt == "json":
-        data = json.loads(raw)
-        if isinstance(data, dict):
-            data = next((v for v in data.values() if isinstance(v, list)), [data])
-        return list(data[:_SAMPLE_ROWS]), len(data)
-    if fmt in {"csv", "tsv"}:
-        reader = csv.DictReader(io.StringIO(raw), delimiter="\t" if fmt == "tsv" else ",")
-        table = list(reader)
-        return table[:_SAMPLE_ROWS], len(table)
-    if fmt in {"txt", "md"}:
-        paragraphs = [b for b in re.split(r"\n\s*\n", raw) if b.strip()]
-        return [{"text": b} for b in paragraphs[:_SAMPLE_ROWS]], len(paragraphs)
-    raise ValueError(f"unknown format {fmt}")
-
-
-def _json_or_none(line: str) -> Any:
+def _kind(sample: list[Any], source: str) -> str | None:
+    """The rows in the interview's words, from the data tools' detection; None when the layout is unknown."""
     try:
-        return json.loads(line)
-    except json.JSONDecodeError:
+        detection = formats.detect(sample, source)
+    except DataError:
         return None
-
-
-def _layout(rows: list[Any], fmt: str) -> str | None:
-    keys: set[str] = set()
-    for row in rows[:_SAMPLE_ROWS]:
-        if isinstance(row, dict):
-            keys |= {str(k).lower() for k in row}
-    if {"chosen", "rejected"} <= keys:
-        return "preference_pairs"
-    if "label" in keys and keys & {"completion", "messages", "response", "answer"}:
-        return "ratings"
-    if keys & {"messages", "conversations"}:
-        return "chat"
-    if keys & _LABEL_COLUMNS:
+    # A text column beside a label column is a classification table, which the interview calls labelled
+    # (prepared as it is, only the text would train).
+    if detection.layout == "text" and {c.lower() for c in detection.columns} & _LABEL_COLUMNS:
         return "labelled"
-    if keys & {"completion", "output", "answer", "response"}:
-        return "prompt_completion"
-    if keys == {"text"} or (fmt in {"txt", "md", "folder"}):
-        return "unlabelled_text"
-    return None
+    return KIND_OF_DATASET_TYPE[detection.dataset_type]

@@ -1,24 +1,30 @@
-"""The graph's nodes after training starts: monitor the run, then evaluate it and compare base and tuned.
+"""The graph's nodes after training starts: monitor the run, then read its evaluation and compare base and tuned.
 
-`Assistant.advance(thread)` (or any message while a run trains) enters at `monitor`. While the run is
-active it narrates progress; once it completed, it evaluates the run and answers one held-out prompt with
-both models, and says in plain words whether fine-tuning paid off.
+`Assistant.advance(thread)` (or any message while a run trains) enters at `monitor`. While the job is
+queued or active it narrates progress; once it completed, it reads the held-out evaluation that the job
+itself ran as its last step (no browser or chat needs to be open for that), answers one held-out prompt
+with both models, and says in plain words whether fine-tuning paid off.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from langgraph.graph import END
-from langgraph.types import Command
+from langgraph.constants import (
+    END,  # a string; LangGraph itself loads with the graph, not with `import assistant`
+)
 
-from assistant.narrate import progress_text, read_metrics, results_text
+from assistant.actions import Actions
+from assistant.narrate import progress_text, results_text
 from assistant.tools import ToolError
-from tools.train.jobs import QUEUED
+from tools.train.run_dir import RunDir
 from tools.train.runs import ACTIVE as _RUNNING
+from tools.train.runs import QUEUED
+
+if TYPE_CHECKING:
+    from langgraph.types import Command
 
 ACTIVE = (*_RUNNING, QUEUED)
 
@@ -28,21 +34,24 @@ def _say(text: str) -> dict:
 
 
 class Pipeline:
-    """Nodes after launch; `call(name, **args)` calls a tool and returns (result, call records)."""
+    """Nodes after launch, acting through the graph's typed `Actions`."""
 
-    def __init__(self, call: Callable[..., tuple[Any, list[dict]]]):
-        self.call = call
+    def __init__(self, actions: Actions):
+        self.actions = actions
 
     def monitor(self, state: dict) -> Command:
+        from langgraph.types import Command
+
         heard = [{"role": "user", "content": state["input"]}] if state.get("input") else []
         run_id = state.get("run_id")
         if not run_id:
             return Command(goto=END, update={"messages": heard + [_say("No training run is going yet.")]})
         try:
-            status, calls = self.call("training_status", run_id=run_id)
+            status, calls = self.actions.traced(self.actions.training_status, run_id=run_id)
         except ToolError as exc:
             return Command(goto=END, update={"messages": heard + [_say(f"I couldn't read the run's status: {exc}")]})
-        text = progress_text(status, read_metrics(status.get("run_dir")))
+        metrics = RunDir(status["run_dir"]).metrics() if status.get("run_dir") else []
+        text = progress_text(status, metrics)
         update = {"tools_called": calls, "messages": heard + [_say(text)]}
         if status.get("status") in ACTIVE:
             return Command(goto=END, update=update)
@@ -52,26 +61,29 @@ class Pipeline:
         return Command(goto="evaluate", update={**update, "results": {"status": status}})
 
     def evaluate(self, state: dict) -> Command:
+        """The evaluation report the job wrote (`eval/report.json`), or why there is none."""
+        from langgraph.types import Command
+
         status = (state.get("results") or {}).get("status", {})
-        try:
-            report, calls = self.call("evaluate_run", run_dir=status["run_dir"])
-        except ToolError as exc:
-            return Command(goto="compare", update={
-                "messages": [_say(f"Evaluation failed: {exc}")],
-                "tools_called": [{"tool": "evaluate_run", "args": {"run_dir": status.get("run_dir")}}]})
-        return Command(goto="compare", update={"tools_called": calls,
-                                               "results": {"status": status, "evaluation": _brief(report)}})
+        run = RunDir(status.get("run_dir") or ".")
+        report = run.eval_report()
+        if report is None:
+            why = status.get("error") or run.info().get("eval_error") or "evaluation was off in the approved plan"
+            return Command(goto="compare", update={"messages": [_say(f"The run was not evaluated: {why}")]})
+        return Command(goto="compare", update={"results": {"status": status, "evaluation": _brief(report)}})
 
     def compare(self, state: dict) -> Command:
+        from langgraph.types import Command
+
         results = dict(state.get("results") or {})
         status = results.get("status", {})
-        plan = (state.get("proposal") or {}).get("training", {})
+        plan = ((state.get("proposal") or {}).get("plan") or {}).get("training", {})
         prompt = held_out_prompt((state.get("dataset") or {}).get("out_dir") or plan.get("data_dir"))
         tuned = status.get("output_dir") or str(Path(status.get("run_dir", ".")) / "adapter")
         comparison, calls = None, []
         if prompt:
             try:
-                comparison, calls = self.call("compare_models", base_model=plan.get("base_model", "default"),
+                comparison, calls = self.actions.traced(self.actions.compare_models, base_model=plan.get("base_model", "default"),
                                               tuned_path=tuned, prompt=prompt)
             except ToolError as exc:
                 results["compare_error"] = str(exc)

@@ -1,12 +1,13 @@
-"""The plan the user approves: a `TrainingPlan` plus data-preparation settings, shown as a card.
+"""The plan the user approves: a typed `Plan` (data + training), with the advice beside it, shown as a card.
 
-    proposal = build_proposal(rec, state)
+    proposal = build_proposal(rec, state)          # proposal.plan is a validated tools.train.plan.Plan
     print(plan_card(proposal))
     proposal, changed, problems = apply_edit(proposal, "use rank 32 and 3 epochs", state)
 
 Edits come in words ("use rank 32", "3 epochs", "use Qwen2.5-1.5B", "learning rate 1e-4", "no PII
-redaction"). Each edit is validated by `TrainingPlan` itself; an invalid one is refused with its message
-and the previous plan stays.
+redaction"). Each edit makes a new `Plan`, validated once as a whole; an invalid one is refused with its
+message and the previous plan stays. Whether the plan can run on this machine (`problems`) is checked
+when it is proposed or edited and again at approval, never inside the validator.
 """
 
 from __future__ import annotations
@@ -19,85 +20,68 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant import catalogue
-from assistant.recommend import EstimateSummary, Recommendation
+from assistant.fit import estimate_for, hardware_of
+from assistant.recommend import Recommendation
 from assistant.state import ConversationState
+from tools import paths
+from tools.data.spec import DataSpec
+from tools.train.estimate import Estimate
+from tools.train.plan import Plan, PlanError, TrainingPlan, build, check_runnable, check_training
+from tools.vocab import (
+    DATA_SUFFIX_PATTERN,
+    LORA_METHODS,
+    METHOD_LABELS,
+    OBJECTIVE_LABELS,
+    PREFERENCE_OBJECTIVES,
+    VIRTUAL_TOKEN_METHODS,
+    format_duration,
+)
 
 _I = re.IGNORECASE
 
 
-class DataPrep(BaseModel):
-    """How the user's file becomes the prepared folder the plan trains on (tools.data's `DataSpec`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    source: str | None = Field(None, description="The user's file; None until they attach or name it.")
-    out_dir: str
-    dataset_type: str | None = None
-    max_length: int = 1024
-    val_fraction: float = Field(0.1, ge=0.0, le=0.5)
-    pii_redaction: bool = True
-    near_dedupe_threshold: float | None = 0.85
-
-
 class PlanProposal(BaseModel):
-    """What the card shows and approval launches. `training` holds `TrainingPlan` fields."""
+    """What the card shows and approval runs: the `Plan`, and the advice beside it (never a copy of its settings)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    training: dict[str, Any]
-    data: DataPrep
+    plan: Plan
     base_model_name: str
     licence: str
-    estimate: EstimateSummary | None = None
+    estimate: Estimate | None = None
     warnings: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list, description="What stops it on this machine (check_runnable).")
     version: int = 1
 
 
 def build_proposal(rec: Recommendation, state: ConversationState, thread_id: str = "") -> PlanProposal:
-    """The plan for a recommendation that trains (objective != none)."""
+    """The plan for a recommendation that trains (objective != none); raises `PlanError` if it is incoherent."""
     if not rec.trains:
         raise ValueError("this recommendation does not train a model; there is no plan to approve")
-    from tools import paths
-
     source = state.data.location
     stem = Path(source).stem if source else "data"
     slug = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-") or "data"
     tag = hashlib.sha1(f"{thread_id}:{source}".encode()).hexdigest()[:6]
-    out_dir = str(paths.home() / "datasets" / f"{slug}-{tag}")
-    params = dict(rec.hyperparameters)
+    out_dir = str(paths.datasets_dir() / f"{slug}-{tag}")
     training = {"base_model": rec.model, "data_dir": out_dir, "objective": rec.objective, "method": rec.method,
-                "name": f"{slug}-{rec.objective}-{rec.method}", **params}
-    data = DataPrep(source=source, out_dir=out_dir, dataset_type=rec.dataset_type,
-                    max_length=params.get("max_length", 1024), pii_redaction=True)
-    proposal = PlanProposal(training=training, data=data, base_model_name=rec.base_model, licence=rec.licence,
-                            estimate=rec.estimate)
-    return _checked(proposal)
+                "name": f"{slug}-{rec.objective}-{rec.method}", **rec.hyperparameters}
+    data = DataSpec(model=rec.model, max_length=rec.hyperparameters.get("max_length", 1024))
+    plan = build({"source": source, "source_name": Path(source).name if source else None,
+                  "dataset_type": rec.dataset_type, "data": data.model_dump(), "training": training})
+    return PlanProposal(plan=plan, base_model_name=rec.base_model, licence=rec.licence, estimate=rec.estimate,
+                        problems=problems_here(plan))
 
 
-def _checked(proposal: PlanProposal) -> PlanProposal:
-    """Validate the training fields with `TrainingPlan`; a QLoRA plan for another machine only warns here."""
-    from tools.train.plan import PlanError, build_plan
-
-    fields = proposal.training
-    proposal.warnings = [w for w in proposal.warnings if not w.startswith("QLoRA")]
-    try:
-        build_plan(fields)
-    except PlanError as exc:
-        if fields.get("method") == "qlora" and ("CUDA" in str(exc) or "bitsandbytes" in str(exc)):
-            build_plan({**fields, "method": "lora"})  # everything else must still be valid
-            proposal.warnings.append(
-                "QLoRA needs a CUDA GPU and bitsandbytes, which this machine lacks: approve it on the GPU "
-                "machine, or say 'use lora' to train here.")
-        else:
-            raise
-    return proposal
+def attach_source(proposal: PlanProposal, path: str) -> PlanProposal:
+    """The proposal with the user's data file (attached or typed) as the plan's source."""
+    plan = proposal.plan.revised(source=str(path), source_name=Path(path).name)
+    return proposal.model_copy(update={"plan": plan, "problems": problems_here(plan)})
 
 
-def training_plan(proposal: PlanProposal) -> Any:
-    """The validated `TrainingPlan` (raises `PlanError` with a readable message)."""
-    from tools.train.plan import build_plan
-
-    return build_plan(proposal.training)
+def problems_here(plan: Plan) -> list[str]:
+    """What stops `plan` on this machine now. Without a source the data is still to come (the user attaches
+    it after approving), so only the training part is checked."""
+    return check_runnable(plan) if plan.source else check_training(plan.training, prepared=False)
 
 
 # ---------------------------------------------------------------- edits in words
@@ -183,7 +167,7 @@ def _data_edits(text: str) -> dict[str, Any]:
     val = re.search(r"(\d+(?:\.\d+)?)\s*%\s*(?:for |as )?(?:validation|holdout|held[- ]out|eval)", text, _I)
     if val:
         out["val_fraction"] = float(val.group(1)) / 100
-    data_file = re.search(r"([\w~./\\-]+\.(?:jsonl|json|csv|tsv|parquet|txt|md))\b", text, _I)
+    data_file = re.search(rf"([\w~./\\-]+\.(?:{DATA_SUFFIX_PATTERN}))\b", text, _I)
     if data_file:
         out["source"] = data_file.group(1)
     return out
@@ -195,63 +179,48 @@ def apply_edit(proposal: PlanProposal, text: str, state: ConversationState | Non
     training_changes, data_changes = parse_edit(text)
     if not training_changes and not data_changes:
         return proposal, [], []
-    problem = _objective_problem(proposal, training_changes.get("objective"))
-    if problem:
-        return proposal, [], [problem]
-    new = proposal.model_copy(deep=True)
-    new.training.update(training_changes)
-    if "max_length" in training_changes:
-        data_changes.setdefault("max_length", training_changes["max_length"])
-    if "epochs" in training_changes and "max_steps" not in training_changes:
-        new.training["max_steps"] = None  # max_steps would override the epochs the user just asked for
+    training, data, top = dict(training_changes), dict(data_changes), {}
+    if "max_length" in training:
+        data.setdefault("max_length", training["max_length"])
+    if "epochs" in training and "max_steps" not in training:
+        training["max_steps"] = None  # max_steps would override the epochs the user just asked for
+    if "base_model" in training:
+        data["model"] = training["base_model"]  # the tokenizer that counts tokens is the model's
+    if "source" in data:
+        source = data.pop("source")
+        top = {"source": source, "source_name": Path(source).name}
     try:
-        new.data = DataPrep(**{**new.data.model_dump(), **data_changes})
-        new = _checked(new)
-    except ValueError as exc:
-        from tools.train.plan import PlanError
-
-        message = str(exc) if isinstance(exc, PlanError) else str(exc).splitlines()[-1]
-        return proposal, [], [message]
-    if "base_model" in training_changes:
-        found = catalogue.find(training_changes["base_model"])
-        new.base_model_name = found.name if found else training_changes["base_model"]
+        plan = proposal.plan.revised(training, data, **top)
+    except PlanError as exc:
+        return proposal, [], [str(exc).removeprefix("plan: ")]
+    new = proposal.model_copy(update={"plan": plan, "version": proposal.version + 1, "problems": problems_here(plan)})
+    if "base_model" in training:
+        found = catalogue.find(training["base_model"])
+        new.base_model_name = found.name if found else training["base_model"]
         new.licence = found.licence if found else "unknown: check the model card"
-    new.version += 1
     if state is not None:
-        new.estimate = reestimate(new, state)
-    return new, _describe(training_changes, data_changes), []
+        new.estimate = reestimate(plan.training, state)
+    changed = {**training_changes, **data_changes}
+    if "source" in changed:
+        changed["source"] = plan.data_name
+    return new, _describe(changed), []
 
 
-def _objective_problem(proposal: PlanProposal, objective: str | None) -> str | None:
-    """An objective the user's data can't feed, said before anything runs."""
-    from tools.train.plan import DATA_FOR_OBJECTIVE
-
-    have = proposal.data.dataset_type
-    if not objective or not have or have in DATA_FOR_OBJECTIVE[objective]:
-        return None
-    need = " or ".join(DATA_FOR_OBJECTIVE[objective])
-    fits = [o for o, kinds in DATA_FOR_OBJECTIVE.items() if have in kinds]
-    return f"{objective.upper()} needs {need} data, but your data is {have}; it suits {' or '.join(fits)}."
-
-
-def reestimate(proposal: PlanProposal, state: ConversationState) -> EstimateSummary | None:
-    from assistant.fit import estimate_for, hardware_of
-    from tools.train.plan import TrainingPlan
-
+def reestimate(training: TrainingPlan, state: ConversationState) -> Estimate | None:
     hw, _ = hardware_of(state)
     try:
-        return estimate_for(state, TrainingPlan.model_construct(**proposal.training), hw)
+        return estimate_for(state, training, hw)
     except Exception:  # an estimate is advice: a plan it can't size still goes to the user
         return None
 
 
-def _describe(training: dict[str, Any], data: dict[str, Any]) -> list[str]:
+def _describe(changes: dict[str, Any]) -> list[str]:
     names = {"lora_r": "LoRA rank", "lora_alpha": "LoRA alpha", "max_steps": "max steps", "base_model": "base model",
              "learning_rate": "learning rate", "batch_size": "batch size", "max_length": "max length",
              "gradient_accumulation": "gradient accumulation", "lora_dropout": "LoRA dropout",
              "pii_redaction": "PII redaction", "val_fraction": "validation share", "source": "data file",
              "num_virtual_tokens": "virtual tokens", "gradient_checkpointing": "gradient checkpointing"}
-    return [f"{names.get(k, k)} → {_fmt(v)}" for k, v in {**training, **data}.items()]
+    return [f"{names.get(k, k)} → {_fmt(v)}" for k, v in changes.items()]
 
 
 def _fmt(value: Any) -> str:
@@ -264,50 +233,37 @@ def _fmt(value: Any) -> str:
 
 # ---------------------------------------------------------------- the card
 
-_OBJECTIVE_WORDS = {"sft": "supervised fine-tuning (SFT)", "dpo": "preference tuning (DPO)",
-                    "orpo": "preference tuning with SFT in one run (ORPO)", "kto": "learning from ratings (KTO)",
-                    "continued_pretraining": "continued pretraining on raw text"}
-_METHOD_WORDS = {"lora": "LoRA adapter", "qlora": "QLoRA (4-bit base + LoRA adapter)", "dora": "DoRA adapter",
-                 "full": "full fine-tuning (all weights)", "prompt_tuning": "prompt tuning (virtual tokens)",
-                 "prefix_tuning": "prefix tuning"}
 _CARD_SETTINGS = ("epochs", "max_steps", "learning_rate", "batch_size", "gradient_accumulation", "max_length",
                   "lora_r", "lora_alpha", "lora_dropout", "num_virtual_tokens", "beta", "gradient_checkpointing")
 
 
 def plan_card(proposal: PlanProposal, rec: Recommendation | None = None) -> str:
-    """The plan as markdown: what runs, on what, whether it fits, why, and how to answer."""
-    t, d = proposal.training, proposal.data
-    method = t.get("method", "lora")
-    lines = [f"### Plan v{proposal.version}: {_OBJECTIVE_WORDS.get(t['objective'], t['objective'])} "
-             f"with a {_METHOD_WORDS.get(method, method)}", "",
+    """The plan as markdown: what runs, on what, whether it fits and can run here, why, and how to answer."""
+    plan = proposal.plan
+    t, d = plan.training, plan.data
+    lines = [f"### Plan v{proposal.version}: {OBJECTIVE_LABELS[t.objective]} with a {METHOD_LABELS[t.method]}", "",
              "| | |", "|---|---|",
-             f"| Base model | {proposal.base_model_name} (`{t['base_model']}`), {proposal.licence} |",
-             f"| Data | {d.source or '*attach or name your file*'} → `{d.dataset_type or 'detected'}` rows, "
-             f"{int(d.val_fraction * 100)}% held out for validation |",
+             f"| Base model | {proposal.base_model_name} (`{t.base_model}`), {proposal.licence} |",
+             f"| Data | {_md(plan.data_name) if plan.source else '*attach or name your file*'} → "
+             f"`{plan.dataset_type or 'detected'}` rows, {int(d.val_fraction * 100)}% held out for validation |",
              f"| Cleaning | dedupe, near-duplicates, PII redaction {'on' if d.pii_redaction else '**off**'} |"]
-    lr = t.get("learning_rate")
-    if lr is None:
-        from tools.train.plan import recommended_learning_rate
-
-        lr = recommended_learning_rate(t["objective"], method)
-    settings = {**{k: t[k] for k in _CARD_SETTINGS if k in t}, "learning_rate": lr}
-    if method not in ("lora", "qlora", "dora"):
-        settings = {k: v for k, v in settings.items() if not k.startswith("lora_")}
-    shown = ", ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in settings.items())
+    settings = {k: getattr(t, k) for k in _CARD_SETTINGS} | {"learning_rate": t.resolved_learning_rate}
+    # Only the settings this technique uses: LoRA's for adapters, virtual tokens for prompt/prefix tuning,
+    # beta for preference losses.
+    unused = ({"lora_r", "lora_alpha", "lora_dropout"} if t.method not in LORA_METHODS else set()) | (
+        {"num_virtual_tokens"} if t.method not in VIRTUAL_TOKEN_METHODS else set()) | (
+        {"beta"} if t.objective not in PREFERENCE_OBJECTIVES else set())
+    settings = {k: v for k, v in settings.items() if k not in unused}
+    shown = ", ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in settings.items() if v is not None)
     lines.append(f"| Settings | {shown} |")
     if proposal.estimate:
         e = proposal.estimate
         lines.append(f"| Fits? | **{e.verdict}**: ~{e.peak_memory_gb:.1f} of {e.available_gb:.0f} GB on {e.hardware}, "
-                     f"about {_minutes(e.duration_min)} |")
+                     f"about {format_duration(e.duration_s)} |")
+    if proposal.problems:
+        lines += ["", "**Can't run on this machine yet**", *[f"- ⛔ {p}" for p in proposal.problems]]
     if rec:
-        lines += ["", "**Why**", *[f"- {r}" for r in rec.reasons]]
-        if rec.risks:
-            lines += ["", "**Watch out**", *[f"- {r}" for r in rec.risks]]
-        if rec.alternatives:
-            lines += ["", "**Alternatives**",
-                      *[f"- {a.objective}/{a.method}: {a.why}" for a in rec.alternatives]]
-        if rec.assumptions:
-            lines += ["", "**Assumed**", *[f"- {a}" for a in rec.assumptions]]
+        lines += _advice(rec)
     if proposal.warnings:
         lines += ["", *[f"> ⚠ {w}" for w in proposal.warnings]]
     lines += ["", "Nothing runs until you approve. Reply **approve**, **reject**, or change it in words "
@@ -315,5 +271,17 @@ def plan_card(proposal: PlanProposal, rec: Recommendation | None = None) -> str:
     return "\n".join(lines)
 
 
-def _minutes(minutes: float) -> str:
-    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+def _advice(rec: Recommendation) -> list[str]:
+    lines = ["", "**Why**", *[f"- {r}" for r in rec.reasons]]
+    if rec.risks:
+        lines += ["", "**Watch out**", *[f"- {r}" for r in rec.risks]]
+    if rec.alternatives:
+        lines += ["", "**Alternatives**", *[f"- {a.objective}/{a.method}: {a.why}" for a in rec.alternatives]]
+    if rec.assumptions:
+        lines += ["", "**Assumed**", *[f"- {a}" for a in rec.assumptions]]
+    return lines
+
+
+def _md(text: str | None) -> str:
+    """A file name as literal text in a markdown table (underscores and pipes are not markup there)."""
+    return f"`{(text or '').replace('|', '/').replace('`', '')}`"

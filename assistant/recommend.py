@@ -12,45 +12,21 @@ and the estimator pick the largest model and the lightest method that fit. Every
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant import catalogue
 from assistant.catalogue import CatalogueModel
+from assistant.fit import SMALL_ROWS, Alternative, Pick, hardware_of, hyperparameters, pick_fitting
 from assistant.state import ConversationState, Method, Objective
+from tools.train.estimate import Estimate
+from tools.train.hardware import Hardware
+from tools.vocab import DATA_FOR_OBJECTIVE, DATASET_TYPE_OF_KIND
 
+__all__ = ["Alternative", "Recommendation", "hyperparameters", "recommend"]
 MIN_ROWS = 30  # below this, a few-shot prompt is the honest answer (OpenAI suggests 50-100 to see gains)
-SMALL_ROWS = 500  # below this, overfitting is the main risk
 CPT_ROWS, CPT_MB = 10_000, 20.0  # roughly 5M+ tokens of raw text before continued pretraining pays off
-_DATASET_TYPE = {
-    "chat": "conversational", "prompt_completion": "prompt_completion", "labelled": "prompt_completion",
-    "preference_pairs": "preference", "ratings": "unpaired_preference", "unlabelled_text": "language_modeling",
-}
-_OBJECTIVE_DATA = {"dpo": "preference", "orpo": "preference", "kto": "unpaired_preference",
-                   "continued_pretraining": "language_modeling"}
-
-
-class EstimateSummary(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    verdict: Literal["fits", "tight", "won't fit"]
-    peak_memory_gb: float
-    available_gb: float
-    duration_min: float
-    total_steps: int = 0
-    hardware: str
-    suggestion: str | None = None
-    suggested_changes: dict[str, Any] | None = None
-    notes: list[str] = Field(default_factory=list)
-
-
-class Alternative(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    objective: Objective
-    method: Method
-    why: str
 
 
 class Recommendation(BaseModel):
@@ -66,7 +42,7 @@ class Recommendation(BaseModel):
     dataset_type: str | None = None
     hardware: str
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
-    estimate: EstimateSummary | None = None
+    estimate: Estimate | None = None
     reasons: list[str] = Field(default_factory=list)
     risks: list[str] = Field(default_factory=list)
     alternatives: list[Alternative] = Field(default_factory=list)
@@ -80,8 +56,6 @@ class Recommendation(BaseModel):
 
 def recommend(state: ConversationState) -> Recommendation:
     """The recommendation for `state`; pure (reads no files, runs nothing)."""
-    from assistant.fit import hardware_of
-
     hw, hw_assumption = hardware_of(state)
     objective, reasons, alternatives, instead = choose_objective(state)
     assumptions = [hw_assumption] if hw_assumption else []
@@ -136,9 +110,8 @@ def choose_objective(state: ConversationState) -> tuple[Objective, list[str], li
 
 
 def _data_allows(state: ConversationState, objective: str) -> bool:
-    need = _OBJECTIVE_DATA.get(objective)
-    have = _DATASET_TYPE.get(state.data.layout or "")
-    return need is None or have is None or need == have
+    have = DATASET_TYPE_OF_KIND.get(state.data.layout or "")
+    return have is None or objective not in DATA_FOR_OBJECTIVE or have in DATA_FOR_OBJECTIVE[objective]
 
 
 def _preference_objective(state: ConversationState) -> tuple[Objective, list[str], list[Alternative], None]:
@@ -182,26 +155,16 @@ def _sft_reason(state: ConversationState) -> str:
 def _dataset_type(state: ConversationState, objective: str) -> str | None:
     if objective == "none":
         return None
-    return _OBJECTIVE_DATA.get(objective) or _DATASET_TYPE.get(state.data.layout or "", "conversational")
+    have = DATASET_TYPE_OF_KIND.get(state.data.layout or "", "conversational")
+    allowed = DATA_FOR_OBJECTIVE[objective]
+    # The data's own type when the objective can learn from it, else the one type the objective needs.
+    return have if have in allowed else allowed[0]
 
 
 # ---------------------------------------------------------------- method, model, hyperparameters
 
 
-class Pick(BaseModel):
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
-
-    method: Method
-    model: CatalogueModel
-    hyperparameters: dict[str, Any] = Field(default_factory=dict)
-    estimate: EstimateSummary | None = None
-    reasons: list[str] = Field(default_factory=list)
-    alternatives: list[Alternative] = Field(default_factory=list)
-
-
-def choose_method_and_model(state: ConversationState, objective: Objective, hw: Any) -> Pick:
-    from assistant.fit import pick_fitting
-
+def choose_method_and_model(state: ConversationState, objective: Objective, hw: Hardware) -> Pick:
     if objective == "none":
         model = catalogue.DEFAULT if hw.kind == "cpu" else _inference_model(hw)
         return Pick(method="none", model=model, reasons=[
@@ -209,36 +172,10 @@ def choose_method_and_model(state: ConversationState, objective: Objective, hw: 
     return pick_fitting(state, objective, hw)
 
 
-def _inference_model(hw: Any) -> CatalogueModel:
+def _inference_model(hw: Hardware) -> CatalogueModel:
     # Serving in 16-bit needs ~2 bytes per parameter plus room for the KV cache.
     fitting = [m for m in catalogue.gpu_models() if m.params_b * 2.4 <= hw.memory_gb * hw.device_count and m.permissive]
     return fitting[-1] if fitting else catalogue.DEFAULT
-
-
-def hyperparameters(state: ConversationState, objective: str, method: str, hw: Any) -> dict[str, Any]:
-    """Settings from the data size and the technique; the plan's validators check them again."""
-    rows = state.data.rows or 1000
-    epochs = 3.0 if rows < SMALL_ROWS else 2.0 if rows < 10_000 else 1.0
-    if objective in ("dpo", "orpo", "kto", "continued_pretraining"):
-        epochs = min(epochs, 2.0 if rows < SMALL_ROWS else 1.0)
-    task = state.use_case.task_kind
-    max_length = 512 if task in {"classification", "extraction"} else 2048 if objective == "continued_pretraining" else 1024
-    if hw.kind == "cpu":
-        max_length = min(max_length, 512)
-    # Small per-device batches with accumulation: the logits of a 150k-token vocabulary dominate memory.
-    pairs = objective in ("dpo", "orpo", "kto")
-    params: dict[str, Any] = {"epochs": epochs, "max_length": max_length,
-                              "batch_size": 1 if pairs else 2, "gradient_accumulation": 8 if pairs else 4}
-    if hw.kind == "cuda" and method != "prefix_tuning":
-        params["gradient_checkpointing"] = True  # ~30% slower, a fraction of the activation memory
-    if method in ("lora", "qlora", "dora"):
-        rank = 8 if rows < SMALL_ROWS else 16 if rows < 50_000 else 32
-        params.update(lora_r=rank, lora_alpha=2 * rank, lora_dropout=0.1 if rows < SMALL_ROWS else 0.05)
-    if method in ("prompt_tuning", "prefix_tuning"):
-        params["num_virtual_tokens"] = 20
-    if objective in ("dpo", "orpo", "kto"):
-        params["beta"] = 0.1
-    return params
 
 
 # ---------------------------------------------------------------- risks

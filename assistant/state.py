@@ -7,16 +7,19 @@ Fields remember the user's own words (`*_quote`, `notes`) so the reasons can cit
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from tools import vocab
 
 TaskKind = Literal[
     "chat", "classification", "extraction", "summarization", "generation", "style", "qa", "code", "domain", "other"
 ]
-Layout = Literal["chat", "prompt_completion", "labelled", "preference_pairs", "ratings", "unlabelled_text"]
-Objective = Literal["sft", "dpo", "orpo", "kto", "continued_pretraining", "none"]
-Method = Literal["full", "lora", "qlora", "dora", "prompt_tuning", "prefix_tuning", "none"]
+DataKind = vocab.DataKind  # what the user says the data is; the data tools' file layouts are `vocab.SourceLayout`
+# "none": the recommendation is not to fine-tune (retrieval, a prompt) or the user asked for no preference.
+Objective = Literal[vocab.Objective, "none"]
+Method = Literal[vocab.Method, "none"]
 Priority = Literal["quality", "speed", "cost", "balanced"]
 
 
@@ -36,7 +39,7 @@ class UseCase(_Part):
 class DataInfo(_Part):
     location: str | None = Field(None, description="File or folder the data lives in.")
     format: str | None = Field(None, description="File format: jsonl, csv, parquet, txt, ...")
-    layout: Layout | None = None
+    layout: DataKind | None = None
     rows: int | None = Field(None, ge=0)
     size_mb: float | None = Field(None, ge=0)
     has_labels: bool | None = None
@@ -92,81 +95,49 @@ class ConversationState(_Part):
         return self.notes.get(key, default)
 
 
-class StateUpdate(BaseModel):
-    """The flat schema an LLM fills from one user message (structured output); every field optional.
-
-    Flat on purpose: small open models fill flat schemas far more reliably than nested ones.
-    """
-
-    model_config = ConfigDict(extra="ignore")
-
-    task_kind: TaskKind | None = None
-    description: str | None = None
-    domain: str | None = None
-    audience: str | None = None
-    tone: str | None = None
-    facts_change_often: bool | None = None
-    data_location: str | None = None
-    data_format: str | None = None
-    data_layout: Layout | None = None
-    rows: int | None = None
-    size_mb: float | None = None
-    has_labels: bool | None = None
-    has_pairs: bool | None = None
-    has_ratings: bool | None = None
-    contains_pii: bool | None = None
-    hardware: Literal["cpu", "gpu"] | None = None
-    gpu_name: str | None = None
-    gpu_memory_gb: float | None = None
-    num_gpus: int | None = None
-    ram_gb: float | None = None
-    time_limit_hours: float | None = None
-    on_prem: bool | None = None
-    success_criteria: str | None = None
-    example_answer: str | None = Field(None, description="An example of a good answer the user gave.")
-    budget: str | None = None
-    priority: Priority | None = None
-    deployment_target: str | None = None
-    many_adapters: bool | None = None
-    wants_objective: Objective | None = None
-    wants_method: Method | None = None
-    wants_base_model: str | None = None
-    just_recommend: bool | None = None
-    skip: bool | None = Field(None, description="The user declined to answer the last question.")
+# The flat update names that aren't the nested field's own name; preferences read as "wants_*".
+_FLAT_NAMES = {("data", "location"): "data_location", ("data", "format"): "data_format",
+               ("data", "layout"): "data_layout", ("success", "criteria"): "success_criteria",
+               ("deployment", "target"): "deployment_target"}
+_FLAT_PREFIX = {"preferences": "wants_"}
+_NOT_FLAT = {("success", "examples")}  # a list: one `example_answer` per message is appended instead
 
 
-_UPDATE_TARGETS: dict[str, tuple[str, str]] = {
-    "task_kind": ("use_case", "task_kind"),
-    "description": ("use_case", "description"),
-    "domain": ("use_case", "domain"),
-    "audience": ("use_case", "audience"),
-    "tone": ("use_case", "tone"),
-    "facts_change_often": ("use_case", "facts_change_often"),
-    "data_location": ("data", "location"),
-    "data_format": ("data", "format"),
-    "data_layout": ("data", "layout"),
-    "rows": ("data", "rows"),
-    "size_mb": ("data", "size_mb"),
-    "has_labels": ("data", "has_labels"),
-    "has_pairs": ("data", "has_pairs"),
-    "has_ratings": ("data", "has_ratings"),
-    "contains_pii": ("data", "contains_pii"),
-    "hardware": ("constraints", "hardware"),
-    "gpu_name": ("constraints", "gpu_name"),
-    "gpu_memory_gb": ("constraints", "gpu_memory_gb"),
-    "num_gpus": ("constraints", "num_gpus"),
-    "ram_gb": ("constraints", "ram_gb"),
-    "time_limit_hours": ("constraints", "time_limit_hours"),
-    "on_prem": ("constraints", "on_prem"),
-    "success_criteria": ("success", "criteria"),
-    "budget": ("constraints", "budget"),
-    "priority": ("success", "priority"),
-    "deployment_target": ("deployment", "target"),
-    "many_adapters": ("deployment", "many_adapters"),
-    "wants_objective": ("preferences", "objective"),
-    "wants_method": ("preferences", "method"),
-    "wants_base_model": ("preferences", "base_model"),
-}
+def _flat_targets() -> dict[str, tuple[str, str]]:
+    """Flat update name -> (part, field) for every scalar field of the nested parts."""
+    targets = {}
+    for part, info in ConversationState.model_fields.items():
+        model = info.annotation
+        if not (isinstance(model, type) and issubclass(model, _Part)):
+            continue
+        for name in model.model_fields:
+            if (part, name) not in _NOT_FLAT:
+                flat = _FLAT_NAMES.get((part, name)) or _FLAT_PREFIX.get(part, "") + name
+                targets[flat] = (part, name)
+    return targets
+
+
+_UPDATE_TARGETS = _flat_targets()
+
+
+def _flat_field(part: str, name: str) -> tuple[Any, Any]:
+    # Type and description only: a bound a model breaks (rows=-1) must drop that value, not the whole update.
+    info = ConversationState.model_fields[part].annotation.model_fields[name]
+    return (info.annotation, Field(None, description=info.description))
+
+
+# The flat schema an LLM fills from one user message (structured output); every field optional. Flat on
+# purpose: small open models fill flat schemas far more reliably than nested ones. Generated from the
+# nested models, so a field added there is one the LLM (and the rules) can fill.
+StateUpdate = create_model(
+    "StateUpdate",
+    __config__=ConfigDict(extra="ignore"),
+    __doc__="Facts from one user message, flat; every field optional (None: not said).",
+    **{flat: _flat_field(*target) for flat, target in _UPDATE_TARGETS.items()},
+    example_answer=(str | None, Field(None, description="An example of a good answer the user gave.")),
+    just_recommend=(bool | None, None),
+    skip=(bool | None, Field(None, description="The user declined to answer the last question.")),
+)
 
 
 def apply_update(

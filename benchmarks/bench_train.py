@@ -64,11 +64,13 @@ def run_plain(config: dict) -> tuple[dict, float]:
 
 
 def run_launcher(plan) -> tuple[dict, float]:
-    from tools.train.launch import launch, read_metrics, wait
+    from tools.train import jobs
+    from tools.train.plan import Plan
+    from tools.train.run_dir import RunDir
 
     start, cpu = time.time(), _children_cpu_s()
-    run_id = launch(plan)
-    done = wait(run_id, poll_s=0.2)
+    run_id = jobs.submit(Plan(training=plan, evaluate=False))
+    done = jobs.wait(run_id, poll_s=0.2)
     try:  # the run reports "completed" just before its process exits; reap it so its CPU time counts
         os.waitpid(done.pid, 0)
     except ChildProcessError:
@@ -76,7 +78,7 @@ def run_launcher(plan) -> tuple[dict, float]:
     wall = time.time() - start
     if done.status != "completed":
         raise SystemExit(f"launcher run failed: {done.error} ({done.run_dir}/stdout.log)")
-    rows = read_metrics(run_id)
+    rows = RunDir(done.run_dir).metrics()
     logs = [r for r in rows if r.get("loss") is not None]
     runtime = next(r["train_runtime"] for r in rows if "train_runtime" in r)
     return {"tokens": logs[-1]["num_tokens"], "train_runtime": runtime, "final_loss": logs[-1]["loss"],

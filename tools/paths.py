@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,12 +94,73 @@ def atomic_dir(final: str | Path, replaces: str | None = None) -> Iterator[Path]
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write a file through a temp file and rename, so readers never see half of it."""
+    """Write a file through a temp file and rename, so readers never see half of it.
+
+    The data reaches the disk before the rename (fsync of the file, then of the folder), so a power loss
+    leaves the old file or the new one, never an empty one; a failed write (a full disk) leaves no temp file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; run folders are meant to be shared like any output
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; run folders are meant to be shared like any output
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
     return path
+
+
+def free_port() -> int:
+    """A free local TCP port (for a server, or the rendezvous of a multi-process run)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. a platform without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+STALE_S = 24 * 3600
+
+
+def sweep_stale(max_age_s: float = STALE_S) -> list[Path]:
+    """Remove what interrupted atomic writes left behind (`.NAME.tmp-*`, `.NAME.old-*`) in the data dir's
+    folders, once older than `max_age_s` (a younger one may belong to a write in progress). Returns them."""
+    root = home()
+    folders = [root, *(p for p in root.iterdir() if p.is_dir() and p.name != "models")]
+    folders += [p for p in _children(runs_dir()) if p.is_dir()]
+    now, removed = time.time(), []
+    for folder in folders:
+        for leftover in [*folder.glob(".*.tmp-*"), *folder.glob(".*.old-*")]:
+            try:
+                if now - leftover.lstat().st_mtime < max_age_s:
+                    continue
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover)
+                else:
+                    leftover.unlink()
+            except OSError:
+                continue
+            removed.append(leftover)
+    return removed
+
+
+def _children(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []

@@ -7,7 +7,6 @@ and what they typed or uploaded stays where it was.
 from __future__ import annotations
 
 import html
-import json
 import time
 import uuid
 from pathlib import Path
@@ -15,11 +14,17 @@ from typing import Any
 
 import gradio as gr
 
+from assistant.narrate import curve_text
 from tools import paths
+from tools.train import jobs
+from tools.train.plan import read_report
+from tools.train.run_dir import RunDir
+from tools.train.runs import FINAL
+from tools.vocab import DATA_SUFFIXES
 from ui import views
 from ui.services import Services, servable, store_upload
 
-CHAT_FILE_TYPES = [".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt", ".md"]
+CHAT_FILE_TYPES = list(DATA_SUFFIXES)  # exactly what the data loader reads
 
 
 def new_session() -> str:
@@ -128,55 +133,49 @@ class Callbacks:
     # ---------------------------------------------------------------- training monitor
 
     def run_choices(self, current: str | None):
-        from tools.train.launch import list_runs
-
-        ids = [r.run_id for r in list_runs()]
+        ids = [r.run_id for r in jobs.list_runs()]
         return gr.update(choices=ids, value=current if current in ids else (ids[0] if ids else None))
 
     def monitor(self, run_id: str | None, own_run: str | None, session: str, history: list[dict]):
-        """Timer tick: progress, loss curve, reading, log tail, and the assistant's notes for this session."""
-        from assistant.narrate import curve_text
-        from tools.train import jobs
-        from tools.train.launch import read_metrics, status
+        """Timer tick: progress, loss curve, reading, log tail, and the assistant's notes for this session.
 
+        It only reads: the job evaluates itself and the queue moves without any tab open. A finished run of
+        this session gets the assistant's words on it (`Services.follow_up`) once.
+        """
         notes = self.s.take_notes(session) if session else []
         chat: Any = [*history, *({"role": "assistant", "content": n} for n in notes)] if notes else gr.skip()
         if not run_id:
             return views.progress_html(None), gr.skip(), gr.skip(), gr.skip(), chat
         try:
-            st = status(run_id)
+            st = jobs.status(run_id)
         except Exception as exc:
             return f"<p>{html.escape(_friendly(exc))}</p>", gr.skip(), gr.skip(), gr.skip(), chat
-        if run_id == own_run and st.status in ("completed", "failed", "cancelled"):
+        if run_id == own_run and st.status in FINAL:
             self.s.follow_up(session, run_id)
-        metrics = read_metrics(run_id)
+        run = RunDir(st.run_dir)
+        metrics = run.metrics()
         points = views.loss_points(metrics)
         return (views.progress_html(st.model_dump(), jobs.queue_position(run_id)),
                 _plot_frame(points) if points else gr.skip(),
                 curve_text(metrics) or "Waiting for the first logged steps…",
-                _tail(Path(st.run_dir) / "stdout.log"), chat)
+                run.log_tail(30), chat)
 
     def cancel(self, run_id: str | None) -> str:
-        from tools.train.jobs import cancel_queued
-        from tools.train.launch import cancel
-
         if not run_id:
             return "No run selected."
         try:
-            if cancel_queued(run_id):
-                return f"Removed {run_id} from the queue; it never started."
-            st = cancel(run_id)
+            st = jobs.cancel(run_id)
         except Exception as exc:
             return _friendly(exc)
-        return f"Cancelling {run_id}: it stops after the current step and keeps its last checkpoint ({st.status})."
+        if st.status == "cancelled" and not RunDir(st.run_dir).holds_run():
+            return f"Removed {run_id} from the queue; it never started."
+        return f"Cancelling {run_id}: it stops after the current step and keeps its last checkpoint ({st.phase})."
 
     def resume(self, run_id: str | None) -> str:
-        from tools.train.jobs import resume
-
         if not run_id:
             return "No run selected."
         try:
-            resume(run_id)
+            jobs.resume(run_id)
         except Exception as exc:
             return _friendly(exc)
         return f"Resuming {run_id} from its last checkpoint."
@@ -184,16 +183,13 @@ class Callbacks:
     # ---------------------------------------------------------------- compare
 
     def tuned_choices(self, current: str | None):
-        from tools.train.launch import list_runs
-
-        ids = [r.run_id for r in list_runs() if r.status == "completed" and r.output_dir]
+        ids = [r.run_id for r in jobs.list_runs() if r.status == "completed" and r.output_dir]
         return gr.update(choices=ids, value=current if current in ids else (ids[0] if ids else None))
 
     def ask(self, run_id: str | None, prompt: str, blind: bool):
         """Stream both answers side by side: (A, B, notice, comparison state, 4 vote-button updates)."""
-        from tools.serve.backends import Sampling
         from tools.evaluate.compare import compare_stream
-        from tools.train.launch import status
+        from tools.serve.backends import Sampling
 
         def out(a, b, message, comp=None, voting=False):
             return (a, b, message, comp, *[gr.update(interactive=voting)] * 4)
@@ -206,7 +202,7 @@ class Callbacks:
             return
         comp = None
         try:
-            st = status(run_id)
+            st = jobs.status(run_id)
             yield out("", "", "Loading the base and tuned models…")
             backend = self.s.serving.get(st.base_model or "default", {run_id: st.output_dir or ""},
                                          self.s.config.backend)
@@ -250,34 +246,27 @@ class Callbacks:
     # ---------------------------------------------------------------- runs
 
     def runs(self):
-        from tools.train.launch import list_runs
-
-        rows = [r.model_dump() for r in list_runs()]
+        rows = [r.model_dump() for r in jobs.list_runs()]
         return views.runs_table(rows), gr.update(choices=[r["run_id"] for r in rows])
 
     def run_details(self, run_id: str | None):
-        from tools.train.launch import status
-
         if not run_id:
             return "", ""
         try:
-            run_dir = Path(status(run_id).run_dir)
+            run = RunDir(jobs.status(run_id).run_dir)
         except Exception as exc:
             return _friendly(exc), ""
-        card = run_dir / "README.md"
-        report = run_dir / "eval" / "report.md"
-        return (card.read_text(encoding="utf-8") if card.is_file() else "_No model card yet (the run has not finished)._",
-                report.read_text(encoding="utf-8") if report.is_file() else "_Not evaluated yet._")
+        return (run.card() or "_No model card yet (the run has not finished)._",
+                run.eval_markdown() or "_Not evaluated yet._")
 
     def run_action(self, action: str, run_id: str | None, repo: str = "", token: str = ""):
         """zip / merge / push one run. Returns (message, file to download or None). The token is never echoed."""
         from tools.export import bundle as export
-        from tools.train.launch import status
 
         if not run_id:
             return "Pick a run first.", None
         try:
-            run_dir = status(run_id).run_dir
+            run_dir = jobs.status(run_id).run_dir
             if action == "zip":
                 path = export.zip_output(run_dir)
                 return f"Adapter archive ready: `{path.name}`.", servable(path)
@@ -296,9 +285,7 @@ def _dataset_report(dataset: dict | None) -> dict | None:
     if "dataset_type" in dataset:
         return dataset
     out = dataset.get("out_dir") or dataset.get("path")
-    if out and (Path(out) / "report.json").is_file():
-        return json.loads((Path(out) / "report.json").read_text(encoding="utf-8"))
-    return None
+    return read_report(out) if out else None
 
 
 def _histogram(dataset: dict | None) -> str | None:
@@ -311,14 +298,3 @@ def _plot_frame(points: list[dict]):
     import pandas as pd
 
     return pd.DataFrame(points)
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    if not path.is_file():
-        return ""
-    with open(path, "rb") as fh:
-        fh.seek(0, 2)
-        fh.seek(max(0, fh.tell() - 16384))
-        text = fh.read().decode("utf-8", errors="replace")
-    # tqdm redraws with carriage returns; keep the last state of each line
-    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.splitlines()[-lines:])

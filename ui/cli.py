@@ -20,6 +20,7 @@ from assistant.cli import chat_cmd
 from tools.data import cli as data_cli
 from tools.evaluate import cli as evaluate_cli
 from tools.export import cli as export_cli
+from tools.migrate import cli as migrate_cli
 from tools.models import cli as models_cli
 from tools.quickstart import cli as quickstart_cli
 from tools.serve import cli as serve_cli
@@ -96,6 +97,7 @@ train_cli.register(app)  # train, runs
 serve_cli.register(app)  # serve
 evaluate_cli.register(app)  # compare, eval
 app.add_typer(export_cli.app, name="export")  # export zip, merge, push
+app.add_typer(migrate_cli.app, name="migrate")  # migrate record
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tools import paths
 from tools.serve.backends import BackendName
+from tools.train import jobs
 
 log = logging.getLogger(__name__)
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -49,14 +50,18 @@ class Services:
         self._worker: threading.Thread | None = None
 
     def start_worker(self, interval_s: float = 2.0) -> None:
-        """Move the training queue even when no browser tab is open."""
+        """Recover the training queue from crashes, with or without a browser tab open.
+
+        Each job starts the next one itself when it exits; this catches a job killed before it could."""
         if self._worker is None:
+            try:  # leftovers of writes that a crash or a kill interrupted (L4)
+                paths.sweep_stale()
+            except OSError as exc:
+                log.warning("sweeping stale temp files: %s", exc)
             self._worker = threading.Thread(target=self._work, args=(interval_s,), name="job-queue", daemon=True)
             self._worker.start()
 
     def _work(self, interval_s: float) -> None:
-        from tools.train import jobs
-
         while not self._stop.wait(interval_s):
             try:
                 jobs.start_next()
@@ -64,10 +69,10 @@ class Services:
                 log.warning("job queue: %s", exc)
 
     def follow_up(self, session: str, run_id: str) -> None:
-        """Once per finished run: let the assistant evaluate and compare in the background.
+        """Once per finished run: let the assistant narrate it (the job's evaluation, one side-by-side answer).
 
-        Evaluation takes minutes; in a callback it would freeze that user's chat and hold a worker slot.
-        The assistant's reply waits in `take_notes` for the session's next monitor tick.
+        The job evaluated itself; the side-by-side still loads both models, which in a callback would freeze
+        that user's chat. The assistant's reply waits in `take_notes` for the session's next monitor tick.
         """
         with self._lock:
             if (session, run_id) in self._followed:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from tools.vocab import format_duration
+
 _VERDICT_BADGE = {"fits": "✅ fits", "tight": "⚠️ tight", "won't fit": "⛔ won't fit", "wont_fit": "⛔ won't fit"}
 
 
@@ -67,7 +69,7 @@ def progress_html(status: dict[str, Any] | None, queue_position: int | None = No
     eta = status.get("eta_s")
     parts = [f"<b>{html.escape(str(status.get('status')))}</b>", f"step {step}/{total or '?'}"]
     if eta is not None:
-        parts.append(f"ETA {format_seconds(eta)}")
+        parts.append(f"ETA {format_duration(eta)}")
     if status.get("loss") is not None:
         parts.append(f"loss {status['loss']:.3f}")
     if status.get("eval_loss") is not None:
@@ -97,17 +99,6 @@ def runs_table(runs: list[dict[str, Any]]) -> list[list[Any]]:
     return [[r.get("run_id"), r.get("status"), r.get("objective"), r.get("method"), _name(r.get("base_model") or ""),
              f"{r.get('step') or 0}/{r.get('total_steps') or '?'}", _fmt(r.get("loss")), _fmt(r.get("eval_loss"))]
             for r in runs]
-
-
-def format_seconds(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m {seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def _pii_line(pii: dict[str, int]) -> str:

@@ -111,7 +111,7 @@ def _quoted(texts: list[str]) -> list[str]:
 
 def nothing_ran(bot: Assistant, turn) -> None:
     assert turn.tools_called == []
-    assert bot.toolbox.calls == []
+    assert bot.actions.calls == []
     assert not any(paths.runs_dir().iterdir()), "a run folder exists before approval"
     assert not (paths.home() / "datasets").exists() or not any((paths.home() / "datasets").iterdir())
 

@@ -32,7 +32,7 @@ def test_the_llm_reads_what_the_rules_cannot(llm_bot):
     turn = bot.send("t", "The big green one in the basement, go ahead and decide")
     assert turn.recommendation["objective"] == "kto"
     assert turn.reply.startswith("Here is what I'd do.") and turn.awaiting_approval
-    assert turn.tools_called == [] and bot.toolbox.calls == []
+    assert turn.tools_called == [] and bot.actions.calls == []
     # The model was asked for structured output with the StateUpdate schema, with the system prompt.
     assert model.bound == ["StateUpdate"]
     assert "fine-tuning assistant" in str(model.seen[1][0].content)

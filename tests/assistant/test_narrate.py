@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from assistant.narrate import loss_trend, overfitting, progress_text, read_metrics, results_text
+from assistant.narrate import loss_trend, overfitting, progress_text, results_text
 from assistant.pipeline import held_out_prompt
 
 
@@ -42,11 +42,6 @@ def test_results_say_whether_tuned_beat_base_and_show_both_answers():
     text = results_text({"base_loss": 2.0, "tuned_loss": 1.4}, {"prompt": "Hi?", "base": "b", "tuned": "t"})
     assert "beat the base" in text and "**Base:** b" in text and "**Tuned:** t" in text
     assert "did not beat" in results_text({"base_loss": 1.0, "tuned_loss": 1.4}, None)
-
-
-def test_metrics_file_with_a_half_written_last_line_is_read(tmp_path):
-    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "lo')
-    assert read_metrics(tmp_path) == [{"step": 1, "loss": 2.0}]
 
 
 def test_the_held_out_prompt_is_a_user_turn_of_the_validation_split(tmp_path):

@@ -102,3 +102,34 @@ def test_a_cpu_run_is_capped_to_about_an_hour():
     assert rec.hyperparameters.get("max_steps")
     assert rec.estimate.duration_min <= 61
     assert any("Capped" in r for r in rec.risks)
+
+
+def test_every_flat_update_name_sets_its_nested_field():
+    from assistant.state import _UPDATE_TARGETS, StateUpdate, apply_update
+
+    samples = {str: "x", bool: True, int: 3, float: 2.5}
+    for flat, (part, field) in _UPDATE_TARGETS.items():
+        info = StateUpdate.model_fields[flat]
+        nested = ConversationState.model_fields[part].annotation.model_fields[field]
+        assert info.description == nested.description
+        value = next((v for t, v in samples.items() if _accepts(info.annotation, t)), None)
+        if value is None:  # a Literal: its first choice
+            value = _first_choice(info.annotation)
+        new = apply_update(ConversationState(), StateUpdate(**{flat: value}))
+        assert getattr(getattr(new, part), field) == value, flat
+    # The names another parser fills stay the same.
+    assert {"data_location", "data_layout", "wants_method", "success_criteria", "deployment_target",
+            "example_answer", "skip", "just_recommend"} <= set(StateUpdate.model_fields)
+
+
+def _accepts(annotation, kind) -> bool:
+    from typing import get_args
+
+    return kind in get_args(annotation)
+
+
+def _first_choice(annotation):
+    from typing import get_args
+
+    literal = next(a for a in get_args(annotation) if a is not type(None))
+    return get_args(literal)[0]

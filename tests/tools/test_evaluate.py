@@ -197,7 +197,7 @@ run = Path(sys.argv[1])
 plan, _, _ = load_run(run)
 side = {"loss": 2.0, "perplexity": 7.4, "exact_match": 0.0, "token_f1": 0.5, "rouge_l": 0.4}
 sample = {"prompt": "O\u00f9 est la batterie ?", "reference": "Sous la selle \u2713", "base": "\u2014", "tuned": "Sous la selle"}
-report = {"run_dir": str(run), "base_model": plan["base_model"], "tuned": "adapter", "examples": 1, "generated": 1,
+report = {"run_dir": str(run), "base_model": plan.training.base_model, "tuned": "adapter", "examples": 1, "generated": 1,
           "backend": "transformers", "metrics": {"base": side, "tuned": dict(side, loss=1.5)}, "judge": None,
           "samples": [sample], "verdict": "The tuned model beat the base \u2014 caf\u00e9 \u2713."}
 write_report(run / "eval", report)
@@ -231,7 +231,7 @@ def test_judge_rubric_renders_strictly():
 
 
 def test_cli_eval_prints_the_verdict_and_refuses_a_folder_without_a_plan(run_dir, tmp_path):
-    from tools.serve.server import free_port
+    from tools.paths import free_port
 
     dead_judge = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     out = subprocess.run([CLI, "eval", str(run_dir), "--max-examples", "1", "--max-new-tokens", "4",

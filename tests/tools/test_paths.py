@@ -52,3 +52,32 @@ def test_data_prepare_into_a_users_folder_says_so_without_a_traceback(tmp_path, 
     assert result.exit_code == 2
     assert "holds other files" in result.output and "Traceback" not in result.output
     assert (mine / "keep.md").read_text() == "keep me"
+
+
+def test_a_failed_atomic_write_leaves_the_old_file_and_no_temp_file(tmp_path):
+    """L4: a write that fails half-way (here: text the encoder refuses, like a full disk) leaves no `.x.tmp-*`."""
+    target = tmp_path / "run.json"
+    paths.atomic_write_text(target, "old")
+    with pytest.raises(UnicodeEncodeError):
+        paths.atomic_write_text(target, "new \ud800")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
+
+
+def test_stale_leftovers_of_interrupted_writes_are_swept_and_fresh_ones_kept(app_home):
+    import os
+    import time
+
+    run = paths.runs_dir() / "r1"
+    run.mkdir()
+    old_dir, old_file = run / ".eval.tmp-abc", paths.datasets_dir() / ".report.json.tmp-xyz"
+    fresh = run / ".adapter.old-def"
+    old_dir.mkdir()
+    (old_dir / "report.json").write_text("{}")
+    old_file.write_text("x")
+    fresh.mkdir()
+    day_ago = time.time() - 2 * 86400
+    for p in (old_dir, old_file):
+        os.utime(p, (day_ago, day_ago))
+    assert sorted(paths.sweep_stale()) == sorted([old_dir, old_file])
+    assert not old_dir.exists() and not old_file.exists() and fresh.exists()

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from ui.cli import app
 from tools.train import runs
-from tools.train.launch import RunError, cancel, launch, list_runs, read_metrics, resume, status, wait
-from tools.train.plan import PlanError, TrainingPlan
+from tools.train.jobs import RunError, cancel, list_runs, resume, status, submit, wait
+from tools.train.plan import Plan, PlanError, TrainingPlan
+from tools.train.run_dir import RunDir
 
 ROWS = [{"prompt": f"Question {i}: what is {i} plus {i}?", "completion": f" It is {2 * i}."} for i in range(12)]
 
@@ -31,10 +32,18 @@ def data_dir(tmp_path):
     return folder
 
 
-def _plan(model, data, **fields):
+def _training(model, data, **fields):
     base = dict(base_model=str(model), data_dir=str(data), method="lora", batch_size=2, max_length=64,
                 learning_rate=1e-3, warmup_ratio=0.0)
     return TrainingPlan(**{**base, **fields})
+
+
+def _plan(model, data, **fields):
+    return Plan(training=_training(model, data, **fields), evaluate=False)
+
+
+def read_metrics(run_id):
+    return RunDir(status(run_id).run_dir).metrics()
 
 
 def _wait_for(predicate, timeout_s=180, what="condition"):
@@ -54,9 +63,10 @@ def test_cli_train_writes_a_reproducible_run_folder_and_runs_lists_it(tiny_model
     assert result.exit_code == 0, result.output
     assert "estimate: fits" in result.output and "3/3" in result.output and "loss" in result.output
 
-    plan = yaml.safe_load((run_dir / "plan.yaml").read_text())
+    plan = yaml.safe_load((run_dir / "plan.yaml").read_text())["training"]
     assert plan["method"] == "lora" and plan["max_steps"] == 3 and plan["output_dir"] == str(run_dir)
-    assert TrainingPlan.from_yaml(run_dir / "plan.yaml").data_dir == str(data_dir)
+    assert Plan.from_yaml(run_dir / "plan.yaml").training.data_dir == str(data_dir)
+    assert not Plan.from_yaml(run_dir / "plan.yaml").evaluate, "the CLI evaluates only when asked (--eval)"
     rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     logged = [r for r in rows if r["loss"] is not None]
     assert [r["step"] for r in logged] == [1, 2, 3]
@@ -74,7 +84,7 @@ def test_cli_train_writes_a_reproducible_run_folder_and_runs_lists_it(tiny_model
 
 
 def test_kill_9_then_resume_then_cancel_then_resume_finishes_the_run(tiny_model_dir, data_dir):
-    run_id = launch(_plan(tiny_model_dir, data_dir, max_steps=16, save_steps=4, eval_split="none"))
+    run_id = submit(_plan(tiny_model_dir, data_dir, max_steps=16, save_steps=4, eval_split="none"))
     run_dir = status(run_id).run_dir
     ckpt = os.path.join(run_dir, "checkpoints", "checkpoint-4", "trainer_state.json")
     _wait_for(lambda: os.path.exists(ckpt), what="the first checkpoint")
@@ -83,6 +93,8 @@ def test_kill_9_then_resume_then_cancel_then_resume_finishes_the_run(tiny_model_
     _wait_for(lambda: status(run_id).status == "failed", timeout_s=10, what="the dead run to show as failed")
     dead = status(run_id)
     assert dead.resumable and "stopped unexpectedly" in dead.error
+    with open(os.path.join(run_dir, "metrics.jsonl"), "a") as fh:  # L3: a line torn by the kill (or a full disk)
+        fh.write('{"step": 99, "lo')
 
     resume(run_id)
     _wait_for(lambda: status(run_id).step > 4, what="the resumed run to train")
@@ -103,7 +115,7 @@ def test_kill_9_then_resume_then_cancel_then_resume_finishes_the_run(tiny_model_
 def test_a_run_whose_process_died_is_failed_and_resumable_never_running_forever(data_dir, tmp_path):
     run_dir = tmp_path / "orphan"
     run_dir.mkdir()
-    _plan("default", data_dir).to_yaml(run_dir / "plan.yaml")
+    _training("default", data_dir).to_yaml(run_dir / "plan.yaml")
     finished = subprocess.Popen(["true"])
     finished.wait()
     runs.upsert("orphan", run_dir=str(run_dir), status="running", pid=finished.pid, pid_start="1")
@@ -120,20 +132,21 @@ def test_a_run_whose_process_died_is_failed_and_resumable_never_running_forever(
         zombie.wait()
 
 
-def test_launch_refuses_unprepared_data_and_reused_folders(tiny_model_dir, data_dir, tmp_path):
+def test_submit_refuses_unprepared_data_and_reused_folders_and_stores_nothing(tiny_model_dir, data_dir, tmp_path):
     with pytest.raises(PlanError, match="has no train.jsonl"):
-        launch(_plan(tiny_model_dir, tmp_path / "nothing"))
+        submit(_plan(tiny_model_dir, tmp_path / "nothing"))
     used = tmp_path / "used"
     used.mkdir()
     (used / "plan.yaml").write_text("x")
     with pytest.raises(RunError, match="already holds a run"):
-        launch(_plan(tiny_model_dir, data_dir, output_dir=str(used)))
+        submit(_plan(tiny_model_dir, data_dir, output_dir=str(used)))
     with pytest.raises(RunError, match="no run"):
         resume("missing")
+    assert list_runs() == []
 
 
 def test_two_process_accelerate_launch_on_cpu_completes(tiny_model_dir, data_dir):
-    run_id = launch(_plan(tiny_model_dir, data_dir, max_steps=2, save_steps=100, eval_split="none", num_processes=2))
+    run_id = submit(_plan(tiny_model_dir, data_dir, max_steps=2, save_steps=100, eval_split="none", num_processes=2))
     done = wait(run_id, timeout_s=300)
     assert done.status == "completed", open(os.path.join(done.run_dir, "stdout.log")).read()[-3000:]
     config = yaml.safe_load(open(os.path.join(done.run_dir, "accelerate_config.yaml")))

@@ -1,4 +1,4 @@
-"""TrainingPlan: cross-field checks with plain messages, YAML round trip, cheap imports."""
+"""Plan and TrainingPlan: coherence checks when built, this-machine checks at approval, YAML round trip."""
 
 import json
 import subprocess
@@ -7,7 +7,9 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from tools.train.plan import PlanError, TrainingPlan, build_plan, cuda_available
+from tools.data.spec import DataSpec
+from tools.train.hardware import Hardware
+from tools.train.plan import Plan, PlanError, TrainingPlan, build_plan, check_runnable, cuda_available
 
 
 def _prepared(tmp_path, kind: str):
@@ -27,11 +29,14 @@ def _prepared(tmp_path, kind: str):
 ])
 def test_objective_rejects_the_wrong_kind_of_data_naming_both(tmp_path, objective, kind, needed):
     folder = _prepared(tmp_path, kind)
-    with pytest.raises(ValidationError) as err:
-        TrainingPlan(data_dir=str(folder), objective=objective)
-    message = str(err.value)
-    assert f"objective {objective} needs {needed} data" in message
-    assert f"holds {kind} data" in message
+    plan = Plan(training=TrainingPlan(data_dir=str(folder), objective=objective))  # coherent as far as it knows
+    problems = check_runnable(plan)
+    assert len(problems) == 1
+    assert f"objective {objective} needs {needed} data" in problems[0]
+    assert f"holds {kind} data" in problems[0]
+    # Known before preparing (from the interview), the same mismatch is refused when the plan is built.
+    with pytest.raises(ValidationError, match=f"objective {objective} needs {needed} data"):
+        Plan(dataset_type=kind, training=TrainingPlan(data_dir=str(folder), objective=objective))
 
 
 def test_matching_data_builds_and_resolves_the_recommended_settings(tmp_path):
@@ -48,20 +53,56 @@ def test_a_draft_plan_may_name_a_folder_not_prepared_yet(tmp_path):
     assert plan.dataset_type is None
 
 
-@pytest.mark.skipif(cuda_available(), reason="checks the CPU-only message")
-def test_qlora_on_a_cpu_says_why_and_offers_lora(tmp_path):
-    with pytest.raises(ValidationError) as err:
-        TrainingPlan(data_dir=str(tmp_path), method="qlora")
-    assert "needs a CUDA GPU" in str(err.value) and "Use method lora instead" in str(err.value)
+def test_qlora_builds_anywhere_and_check_runnable_says_why_it_cannot_run_on_a_cpu(tmp_path):
+    plan = Plan(training=TrainingPlan(data_dir=str(_prepared(tmp_path, "conversational")), method="qlora"))
+    cpu = Hardware.parse("CPU 16 GB")
+    problems = check_runnable(plan, cpu)
+    assert len(problems) == 1
+    assert "needs a CUDA GPU" in problems[0] and "Use method lora instead" in problems[0]
+    assert check_runnable(plan, Hardware.parse("1x RTX 4090 24 GB")) == []  # the user's GPU machine
+    if not cuda_available():
+        assert any("needs a CUDA GPU" in p for p in check_runnable(plan))  # this machine
+
+
+def test_check_runnable_names_a_missing_source_by_its_own_name(tmp_path):
+    plan = Plan(source=str(tmp_path / "uploads" / "s1" / "chats.jsonl"), source_name="chats.jsonl",
+                training=TrainingPlan(data_dir=str(tmp_path / "prepared")))
+    problems = check_runnable(plan)
+    assert problems and problems[0].startswith("data file chats.jsonl is not there")
+    (tmp_path / "uploads" / "s1").mkdir(parents=True)
+    (tmp_path / "uploads" / "s1" / "chats.jsonl").write_text('{"text": "hi"}\n')
+    assert check_runnable(plan) == []  # the job prepares data_dir, so it need not exist yet
+
+
+def test_the_plan_round_trips_through_yaml_unchanged(tmp_path):
+    plan = Plan(source=str(tmp_path / "chats.jsonl"), source_name="chats.jsonl", dataset_type="conversational",
+                data=DataSpec(max_length=512, pii_redaction=False, val_fraction=0.2),
+                training=TrainingPlan(data_dir=str(tmp_path / "out"), method="dora", lora_r=32, max_steps=7),
+                evaluate=False)
+    assert Plan.from_yaml(plan.to_yaml()) == plan
+    plan.to_yaml(tmp_path / "plan.yaml")
+    assert Plan.from_yaml(tmp_path / "plan.yaml") == plan
+    bare = tmp_path / "bare.yaml"
+    plan.training.to_yaml(bare)
+    assert Plan.from_yaml(bare).training == plan.training  # an older run folder's plan.yaml
+
+
+def test_a_revision_is_validated_as_a_whole_and_leaves_the_original(tmp_path):
+    plan = Plan(dataset_type="conversational", training=TrainingPlan(data_dir=str(tmp_path)))
+    new = plan.revised(training={"lora_r": 32}, data={"val_fraction": 0.2})
+    assert (new.training.lora_r, new.data.val_fraction) == (32, 0.2)
+    assert (plan.training.lora_r, plan.data.val_fraction) == (16, 0.1)
+    with pytest.raises(PlanError, match="training.batch_size"):
+        plan.revised(training={"batch_size": 0})
+    with pytest.raises(PlanError, match="objective dpo needs preference data"):
+        plan.revised(training={"objective": "dpo"})
 
 
 def test_other_cross_field_checks(tmp_path):
-    lm = _prepared(tmp_path, "language_modeling")
     pref = _prepared(tmp_path, "preference")
     cases = [
         (dict(data_dir=str(pref), objective="dpo", method="prompt_tuning"), "works with objective sft"),
         (dict(data_dir=str(tmp_path), method="prefix_tuning", gradient_checkpointing=True), "gradient_checkpointing"),
-        (dict(data_dir=str(lm), assistant_only_loss=True), "needs conversational"),
         (dict(data_dir=str(tmp_path), eval_split="none", eval_steps=5), "eval_split is none"),
         (dict(data_dir=str(tmp_path), lora_targets=[]), "lora_targets is empty"),
     ]
@@ -98,3 +139,17 @@ def test_importing_the_training_api_loads_no_heavy_library():
             "print([m for m in ('torch', 'transformers', 'trl', 'peft', 'datasets') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_train_cli_loads_an_approved_plan_yaml_and_names_the_data_step_it_needs(tmp_path):
+    from tools.train.cli import _plan_from_args
+
+    folder = _prepared(tmp_path, "conversational")
+    prepared = Plan(source_name="chats.jsonl", training=TrainingPlan(data_dir=str(folder), max_steps=3))
+    prepared.to_yaml(tmp_path / "plan.yaml")
+    assert _plan_from_args(tmp_path / "plan.yaml", {"epochs": 2.0}) == prepared.training.model_copy(
+        update={"epochs": 2.0})
+    raw = prepared.model_copy(update={"source": str(tmp_path / "chats.jsonl")})
+    raw.to_yaml(tmp_path / "raw.yaml")
+    with pytest.raises(PlanError, match="prepares chats.jsonl first.*data prepare"):
+        _plan_from_args(tmp_path / "raw.yaml", {})

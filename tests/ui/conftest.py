@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from tools.paths import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 CHROMIUM = os.environ.get("FINETUNE_ASSISTANT_CHROMIUM", "/usr/bin/chromium")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
@@ -51,7 +46,7 @@ def start_app(tmp_path):
     home = Path.home() / ".cache" / "finetune-assistant-tests" / uuid.uuid4().hex
 
     def start(default_model, backend: str = "transformers", port: int | None = None):
-        port = port or _free_port()
+        port = port or free_port()
         env = {**os.environ, "FINETUNE_ASSISTANT_HOME": str(home),
                "FINETUNE_ASSISTANT_DEFAULT_MODEL": str(default_model), "PYTHONUNBUFFERED": "1"}
         env.pop("FINETUNE_ASSISTANT_LLM_BASE_URL", None)

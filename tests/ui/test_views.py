@@ -31,5 +31,5 @@ def test_loss_points_split_train_and_eval():
 
 def test_progress_shows_step_eta_and_queue():
     html = views.progress_html({"status": "running", "progress": 0.5, "step": 5, "total_steps": 10, "eta_s": 75, "loss": 1.234})
-    assert "step 5/10" in html and "ETA 1m 15s" in html and "loss 1.234" in html
+    assert "step 5/10" in html and "ETA 1 min" in html and "loss 1.234" in html
     assert "2 run(s) ahead" in views.progress_html({"status": "queued"}, queue_position=2)

@@ -29,20 +29,9 @@ from tools.data.validate import (
     text_value,
     type_name,
 )
+from tools.vocab import DATASET_TYPE_OF_LAYOUT
 
-DATASET_TYPES = {
-    "openai_chat": "conversational",
-    "sharegpt": "conversational",
-    "alpaca": "conversational",
-    "question_answer": "conversational",
-    "prompt_completion": "prompt_completion",
-    "preference": "preference",
-    "sharegpt_preference": "preference",
-    "openai_preference": "preference",
-    "unpaired_preference": "unpaired_preference",
-    "classification": "conversational",
-    "text": "language_modeling",
-}
+DATASET_TYPES = DATASET_TYPE_OF_LAYOUT
 PROMPT_KEYS = ("prompt", "question", "query", "instruction", "input", "user", "human", "request")
 ANSWER_KEYS = ("completion", "answer", "response", "output", "assistant", "gpt", "target", "reply")
 TEXT_KEYS = ("text", "content", "document", "body", "passage")

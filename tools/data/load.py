@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from tools.data.spec import DataError, RowError
+from tools.vocab import DATA_SUFFIXES, JSONL_SUFFIXES, TEXT_SUFFIXES
 
-JSONL_EXT = {".jsonl", ".ndjson", ".jsonlines"}
-TEXT_EXT = {".txt", ".md", ".markdown"}
-DATA_EXT = JSONL_EXT | TEXT_EXT | {".json", ".csv", ".tsv", ".parquet"}
+JSONL_EXT = set(JSONL_SUFFIXES)
+TEXT_EXT = set(TEXT_SUFFIXES)
+DATA_EXT = set(DATA_SUFFIXES)
 MAX_LINE_BYTES = 4 * 1024 * 1024  # one example bigger than this is almost surely not one example
 MAX_UPLOAD_ENV = "FINETUNE_ASSISTANT_MAX_UPLOAD_MB"
 DEFAULT_MAX_UPLOAD_MB = 2048

@@ -11,20 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-DatasetType = Literal["conversational", "prompt_completion", "preference", "unpaired_preference", "language_modeling"]
-Layout = Literal[
-    "openai_chat",
-    "sharegpt",
-    "alpaca",
-    "question_answer",
-    "prompt_completion",
-    "preference",
-    "sharegpt_preference",
-    "openai_preference",
-    "unpaired_preference",
-    "classification",
-    "text",
-]
+from tools.vocab import DatasetType, SourceLayout
+
 # The canonical column names a mapping may target (see `formats.py` for what each layout reads).
 CANONICAL_COLUMNS = (
     "messages", "conversations", "tools", "system", "history", "instruction", "input", "output",
@@ -65,7 +53,7 @@ class DataSpec(BaseModel):
     columns: dict[str, str] = Field(
         default_factory=dict, description="Canonical field -> source column, e.g. {'prompt': 'q', 'completion': 'a'}."
     )
-    layout: Layout | None = Field(None, description="Force a source layout instead of detecting it.")
+    layout: SourceLayout | None = Field(None, description="Force a source layout instead of detecting it.")
     text_unit: Literal["paragraph", "file"] = Field(
         "paragraph", description="A .txt/.md file becomes one row per blank-line-separated paragraph, or one row."
     )
@@ -117,7 +105,7 @@ class DataReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source: str
-    format: Layout
+    format: SourceLayout
     dataset_type: DatasetType
     columns: list[str] = []
     rows: int = 0

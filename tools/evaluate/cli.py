@@ -13,7 +13,11 @@ import typer
 
 from tools._cli import BACKEND_HELP as _BACKEND_HELP
 from tools._cli import fail
+from tools.evaluate.compare import compare
+from tools.evaluate.heldout import EvalConfig, JudgeConfig, evaluate
+from tools.serve.backends import Sampling, open_backend
 from tools.serve.cli import check_backend, user_errors
+from tools.train.run_dir import RunDir
 
 
 def compare_cmd(
@@ -27,9 +31,6 @@ def compare_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Answer one prompt with the base and the tuned model, concurrently, with the same settings."""
-    from tools.serve.backends import Sampling, open_backend
-    from tools.evaluate.compare import compare
-
     try:
         opened = open_backend(base, {"tuned": str(adapter)}, check_backend(backend))
     except user_errors() as exc:
@@ -53,7 +54,7 @@ def compare_cmd(
 
 
 def eval_cmd(
-    run_dir: Path = typer.Argument(..., help="A training run folder (with plan.yaml and adapter/ or model/)."),
+    run_dir: Path = typer.Argument(..., help="A training run folder (with its plan and adapter/ or model/)."),
     max_examples: int = typer.Option(64, min=1, help="Validation rows to use."),
     max_new_tokens: int = typer.Option(128, min=1, help="Most new tokens per generated answer."),
     backend: str = typer.Option("transformers", help=_BACKEND_HELP),
@@ -63,8 +64,6 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Evaluate a run on its validation split (loss, perplexity, exact match, F1, ROUGE-L, judge) vs its base."""
-    from tools.evaluate.heldout import EvalConfig, JudgeConfig, evaluate
-
     if bool(judge_url) != bool(judge_model):
         fail("--judge-url and --judge-model go together; give both or neither")
     try:
@@ -82,7 +81,7 @@ def eval_cmd(
         typer.echo(json.dumps(report, ensure_ascii=False))
         return
     typer.echo(report["verdict"])
-    typer.echo(f"report: {Path(report['run_dir']) / 'eval' / 'report.md'}")
+    typer.echo(f"report: {RunDir(report['run_dir']).eval_markdown_file}")
 
 
 def register(app: typer.Typer) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import queue
 import random
-import sqlite3
 import threading
 import time
 import uuid
@@ -27,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from tools import paths
+from tools import paths, store
 from tools.serve.backends import BASE, ChatBackend, Sampling
 
 Vote = Literal["A", "B", "tie", "both_bad"]
@@ -149,33 +148,6 @@ def compare(backend: ChatBackend, prompt: str, tuned: str, base: str = BASE, sam
 
 # --- votes ----------------------------------------------------------------------------------------------
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS votes (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    comparison_id TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    messages TEXT NOT NULL,
-    answer_a TEXT NOT NULL,
-    answer_b TEXT NOT NULL,
-    model_a TEXT NOT NULL,
-    model_b TEXT NOT NULL,
-    base_model TEXT NOT NULL,
-    tuned_model TEXT NOT NULL,
-    choice TEXT NOT NULL CHECK (choice IN ('A', 'B', 'tie', 'both_bad')),
-    blind INTEGER NOT NULL,
-    settings TEXT NOT NULL
-)
-"""
-
-
-def _connect(db: str | Path | None = None) -> sqlite3.Connection:
-    conn = sqlite3.connect(db or paths.db_path(), timeout=30)
-    conn.row_factory = sqlite3.Row
-    conn.execute(_SCHEMA)
-    return conn
-
-
 def record_vote(comp: Comparison, choice: Vote, db: str | Path | None = None) -> int:
     """Store the vote with the prompt, both answers, the model ids and settings; a re-vote replaces it."""
     if choice not in VOTES:
@@ -186,7 +158,8 @@ def record_vote(comp: Comparison, choice: Vote, db: str | Path | None = None) ->
     row = (comp.id, datetime.now(UTC).isoformat(timespec="seconds"), comp.prompt, json.dumps(comp.messages),
            comp.answer_a, comp.answer_b, comp.model_of("A"), comp.model_of("B"), comp.base_model, comp.tuned_model,
            choice, int(comp.blind), json.dumps(settings))  # fmt: skip
-    with _connect(db) as conn:
+    # One statement, so a re-vote from another tab or process replaces the row atomically.
+    with store.connect(db) as conn:
         conn.execute(
             "INSERT INTO votes (comparison_id, created_at, prompt, messages, answer_a, answer_b, model_a, model_b, "
             "base_model, tuned_model, choice, blind, settings) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
@@ -194,16 +167,12 @@ def record_vote(comp: Comparison, choice: Vote, db: str | Path | None = None) ->
             row,
         )
         vote_id = conn.execute("SELECT id FROM votes WHERE comparison_id = ?", (comp.id,)).fetchone()[0]
-    conn.close()
     return vote_id
 
 
 def votes(db: str | Path | None = None) -> list[dict]:
-    conn = _connect(db)
-    try:
+    with store.connect(db) as conn:
         rows = conn.execute("SELECT * FROM votes ORDER BY id").fetchall()
-    finally:
-        conn.close()
     return [dict(r) for r in rows]
 
 

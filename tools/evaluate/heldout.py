@@ -26,6 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools import paths
 from tools.serve.backends import BASE, BackendName, Sampling, TransformersBackend, open_backend, openai_chat
+from tools.train.plan import Plan
+from tools.train.run_dir import RunDir
 
 TUNED = "tuned"
 _VERDICT = re.compile(r"verdict\s*[:\-]?\s*\**\s*(A|B|tie)\b", re.IGNORECASE)
@@ -113,24 +115,21 @@ def rouge_l(prediction: str, reference: str, max_tokens: int = 1000) -> float:
 # --- the run and its validation split -------------------------------------------------------------------
 
 
-def load_run(run_dir: str | Path) -> tuple[dict, Path, Path]:
+def load_run(run_dir: str | Path) -> tuple[Plan, Path, Path]:
     """(plan, tuned folder, validation.jsonl) of a run folder, with messages that say what is missing."""
-    import yaml
-
-    run_dir = Path(run_dir).expanduser()
-    plan_file = run_dir / "plan.yaml"
-    if not plan_file.is_file():
-        raise FileNotFoundError(f"{run_dir} has no plan.yaml; pass a training run folder (runs/<run_id>)")
-    plan = yaml.safe_load(plan_file.read_text(encoding="utf-8")) or {}
-    tuned = next((run_dir / d for d in ("adapter", "model") if (run_dir / d).is_dir()), None)
+    run = RunDir(run_dir)
+    if not run.holds_run():
+        raise FileNotFoundError(f"{run.path} has no {run.plan_file.name}; pass a training run folder (runs/<run_id>)")
+    plan = run.plan()
+    tuned = run.output
     if tuned is None:
-        raise FileNotFoundError(f"{run_dir} has no adapter/ or model/ folder yet; wait for the run to finish")
-    data_dir = Path(str(plan.get("data_dir", ""))).expanduser()
+        raise FileNotFoundError(f"{run.path} has no adapter/ or model/ folder yet; wait for the run to finish")
+    data_dir = Path(plan.training.data_dir).expanduser()
     if not data_dir.is_absolute() and not data_dir.exists():
-        data_dir = run_dir / data_dir
+        data_dir = run.path / data_dir
     validation = data_dir / "validation.jsonl"
     if not validation.is_file():
-        raise FileNotFoundError(f"{validation} is missing (plan.yaml data_dir); prepare the data with a validation split")
+        raise FileNotFoundError(f"{validation} is missing (the plan's data_dir); prepare the data with a validation split")
     return plan, tuned, validation
 
 
@@ -280,14 +279,15 @@ def evaluate(run_dir: str | Path, config: EvalConfig | None = None) -> dict:
     run_dir = Path(run_dir).expanduser().resolve()
     plan, tuned_dir, validation = load_run(run_dir)
     examples = load_examples(validation, config.max_examples)
-    local = TransformersBackend(plan.get("base_model") or "default")
+    base_model = plan.training.base_model
+    local = TransformersBackend(base_model)
     try:
         from tools.serve.backends import add_tuned
 
         add_tuned(local, TUNED, tuned_dir)
         metrics = {name: _loss_metrics(local, name, examples, config.max_length) for name in (BASE, TUNED)}
         chat_examples = [e for e in examples if e.prompt is not None]
-        answers, engine, reason = _answers(local, plan, tuned_dir, chat_examples, config)
+        answers, engine, reason = _answers(local, base_model, tuned_dir, chat_examples, config)
     finally:
         local.close()
     for name in (BASE, TUNED):
@@ -297,7 +297,7 @@ def evaluate(run_dir: str | Path, config: EvalConfig | None = None) -> dict:
     if config.judge and chat_examples:
         judge = judge_win_rate(config.judge, chat_examples, answers[BASE], answers[TUNED], config.seed)
     report = {
-        "run_dir": str(run_dir), "base_model": plan.get("base_model") or "default", "tuned": str(tuned_dir),
+        "run_dir": str(run_dir), "base_model": base_model, "tuned": str(tuned_dir),
         "validation": str(validation), "examples": len(examples), "generated": len(chat_examples),
         "backend": engine, "fallback_reason": reason, "config": config.model_dump(mode="json"),
         "metrics": metrics, "judge": judge,
@@ -305,7 +305,7 @@ def evaluate(run_dir: str | Path, config: EvalConfig | None = None) -> dict:
                     for e, b, t in zip(chat_examples[:5], answers[BASE][:5], answers[TUNED][:5], strict=True)],
     }  # fmt: skip
     report["verdict"] = verdict(metrics, judge)
-    write_report(run_dir / "eval", report)
+    write_report(RunDir(run_dir).eval_dir, report)
     return report
 
 
@@ -314,7 +314,7 @@ def _loss_metrics(backend: TransformersBackend, name: str, examples: list[Exampl
     return {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
 
 
-def _answers(local, plan: dict, tuned_dir: Path, examples: list[Example], config: EvalConfig):
+def _answers(local, base_model: str, tuned_dir: Path, examples: list[Example], config: EvalConfig):
     """Answers of both models, from the already loaded transformers model or a vLLM server."""
     sampling = Sampling(temperature=0.0, max_tokens=config.max_new_tokens, seed=config.seed)
     if not examples:
@@ -322,7 +322,7 @@ def _answers(local, plan: dict, tuned_dir: Path, examples: list[Example], config
     if config.backend == "transformers":
         engine, reason = local, None
         return {n: generate_answers(engine, n, examples, sampling) for n in (BASE, TUNED)}, "transformers", reason
-    engine = open_backend(plan.get("base_model") or "default", {TUNED: str(tuned_dir)}, backend=config.backend)
+    engine = open_backend(base_model, {TUNED: str(tuned_dir)}, backend=config.backend)
     try:
         answers = {n: generate_answers(engine, n, examples, sampling) for n in (BASE, TUNED)}
     finally:

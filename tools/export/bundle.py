@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from tools import paths
+from tools.train.run_dir import RunDir
 
 
 class ExportError(RuntimeError):
@@ -23,10 +24,9 @@ class ExportError(RuntimeError):
 
 def trained_output(run_dir: str | Path) -> Path:
     """The run's final adapter (`adapter/`) or full model (`model/`)."""
-    run_dir = Path(run_dir)
-    for name in ("adapter", "model"):
-        if (run_dir / name).is_dir():
-            return run_dir / name
+    output = RunDir(run_dir).output
+    if output is not None:
+        return output
     raise ExportError(f"{run_dir} has no trained adapter or model yet; wait for the run to finish or resume it.")
 
 
@@ -34,7 +34,7 @@ def zip_output(run_dir: str | Path) -> Path:
     """A zip of the run's adapter (or model) folder, written atomically into `<run>/exports/`."""
     run_dir = Path(run_dir)
     source = trained_output(run_dir)
-    out_dir = run_dir / "exports"
+    out_dir = RunDir(run_dir).exports
     out_dir.mkdir(exist_ok=True)
     final = out_dir / f"{run_dir.name}-{source.name}.zip"
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
@@ -58,7 +58,7 @@ def merge_adapter(run_dir: str | Path, out_dir: str | Path | None = None) -> Pat
         raise ExportError(f"{config.peft_type} adapters can't be merged into the weights; serve them as adapters instead.")
     model = AutoPeftModelForCausalLM.from_pretrained(adapter, dtype=torch.float32)
     merged = model.merge_and_unload()
-    target = Path(out_dir) if out_dir else run_dir / "merged"
+    target = Path(out_dir) if out_dir else RunDir(run_dir).merged
     with paths.atomic_dir(target, replaces="config.json") as tmp:
         merged.save_pretrained(tmp, safe_serialization=True)
         AutoTokenizer.from_pretrained(adapter).save_pretrained(tmp)
@@ -77,10 +77,10 @@ def push_to_hub(run_dir: str | Path, repo_id: str, token: str, private: bool = T
         raise ExportError(f"'{repo_id}' is not a Hub repo id; use the form your-name/model-name.")
     if not token or not token.strip():
         raise ExportError("A Hugging Face token with write access is needed (huggingface.co/settings/tokens).")
-    folder = run_dir / "merged" if merged else trained_output(run_dir)
+    folder = RunDir(run_dir).merged if merged else trained_output(run_dir)
     if not folder.is_dir():
         raise ExportError(f"{folder} does not exist; merge the adapter first.")
-    card = run_dir / "README.md"
+    card = RunDir(run_dir).card_file
     if card.is_file() and not (folder / "README.md").exists():
         shutil.copy(card, folder / "README.md")
     api = HfApi(token=token.strip())

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from tools import paths
 from tools.models.resolve import resolve_model
+from tools.train.plan import TrainingPlan
+from tools.train.techniques import build_trainer
 
 DEMO_PROMPT = "My battery dies after 10 km, is that normal?"
 DEMO_SYSTEM = (
@@ -58,9 +60,6 @@ def quickstart(
 ) -> QuickstartResult:
     """Fine-tune `model` with LoRA on the demo data for `max_steps` steps and answer `prompt` with both."""
     from transformers import AutoTokenizer
-
-    from tools.train.plan import TrainingPlan
-    from tools.train.techniques import build_trainer
 
     model_dir = resolve_model(model)
     out_dir = Path(out_dir) if out_dir else paths.runs_dir() / "quickstart"

@@ -5,17 +5,17 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
-from pathlib import Path
 
 import typer
 
 from tools._cli import BACKEND_HELP as _BACKEND_HELP
 from tools._cli import fail
-
-
+from tools.models.resolve import ModelNotFoundError
+from tools.serve.backends import BackendName, open_backend
+from tools.serve.openai_server import serve_backend
+from tools.serve.server import ServeConfig, ServeError
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -24,9 +24,6 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
     import httpx
     from pydantic import ValidationError
-
-    from tools.models.resolve import ModelNotFoundError
-    from tools.serve.server import ServeError
 
     return (ServeError, ModelNotFoundError, FileNotFoundError, PermissionError, ValueError, KeyError, ValidationError,
             httpx.HTTPError, TimeoutError, queue.Empty)  # fmt: skip
@@ -44,8 +41,6 @@ def _parse_adapters(items: list[str]) -> dict[str, str]:
 
 def check_backend(backend: str) -> str:
     from typing import get_args
-
-    from tools.serve.backends import BackendName
 
     choices = get_args(BackendName)
     if backend not in choices:
@@ -75,9 +70,6 @@ def serve_cmd(
 
 
 def _serve(base: str, adapters: dict[str, str], backend: str, port: int) -> None:
-    from tools.serve.backends import open_backend
-    from tools.serve.server import ServeConfig
-
     try:
         opened = open_backend(base, adapters, backend, ServeConfig(port=port or None))
     except user_errors() as exc:
@@ -87,8 +79,6 @@ def _serve(base: str, adapters: dict[str, str], backend: str, port: int) -> None
         if opened.kind == "vllm":
             url = opened.url
         else:
-            from tools.serve.openai_server import serve_backend
-
             http = serve_backend(opened, port)
             url = f"http://127.0.0.1:{http.server_address[1]}"
         if opened.fallback_reason:

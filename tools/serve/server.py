@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -112,18 +111,12 @@ def vllm_missing_reason() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class VLLMServer:
     """One vLLM server process. Use `start_server(config)`; `stop()` is idempotent."""
 
     def __init__(self, config: ServeConfig):
         self.config = config
-        self.port = config.port or free_port()
+        self.port = config.port or paths.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = paths.logs_dir() / f"vllm-{self.port}-{time.strftime('%Y%m%d-%H%M%S')}.log"
         self.adapters: dict[str, str] = dict(config.adapters)

@@ -1,30 +1,23 @@
-"""Training: a `TrainingPlan` the user approves, an estimate of whether it fits, and runs launched with TRL
-in their own process (`launch`, `status`, `cancel`, `resume`, `list_runs`).
+"""Training: a `TrainingPlan` the user approves, an estimate of whether it fits, and jobs run with TRL in
+their own process, one at a time, through one controller (`jobs`: submit, status, cancel, resume, wait).
 
-    from tools.train import TrainingPlan, estimate, launch, status
+    from tools.train import TrainingPlan, estimate, jobs
     plan = TrainingPlan(data_dir="~/.cache/finetune-assistant/datasets/support", method="lora", max_steps=100)
     print(estimate(plan).summary())
-    run_id = launch(plan)
+    run_id = jobs.submit(plan)
 
 Importing this package is cheap: torch, transformers and TRL load only in the training process.
 """
 
+from tools.train import jobs
 from tools.train.estimate import Estimate, estimate
 from tools.train.hardware import Hardware
-from tools.train.launch import (
-    RunError,
-    RunStatus,
-    cancel,
-    launch,
-    list_runs,
-    read_metrics,
-    resume,
-    status,
-    wait,
-)
-from tools.train.plan import PlanError, TrainingPlan
+from tools.train.jobs import cancel, list_runs, resume, status, submit, wait
+from tools.train.plan import Plan, PlanError, TrainingPlan
+from tools.train.run_dir import RunDir
+from tools.train.runs import RunError, RunStatus
 
 __all__ = [
-    "Estimate", "Hardware", "PlanError", "RunError", "RunStatus", "TrainingPlan", "cancel", "estimate", "launch",
-    "list_runs", "read_metrics", "resume", "status", "wait",
+    "Estimate", "Hardware", "Plan", "PlanError", "RunDir", "RunError", "RunStatus", "TrainingPlan", "cancel",
+    "estimate", "jobs", "list_runs", "resume", "status", "submit", "wait",
 ]

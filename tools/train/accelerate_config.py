@@ -8,9 +8,10 @@ states sharded across GPUs); DeepSpeed ZeRO-2 when the plan asks for it.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
+from tools import paths
+from tools.paths import atomic_write_text
 from tools.train.plan import TrainingPlan
 
 # Above this size full fine-tuning shards with FSDP: 16 bytes/param of weights, grads and Adam states make a
@@ -39,7 +40,7 @@ def accelerate_config(plan: TrainingPlan, num_processes: int, on_gpu: bool, prec
         "num_machines": 1,
         "machine_rank": 0,
         "mixed_precision": {"bf16": "bf16", "fp16": "fp16"}.get(precision, "no"),
-        "main_process_port": free_port(),
+        "main_process_port": paths.free_port(),
         "rdzv_backend": "static",
         "same_network": True,
         "use_cpu": False,
@@ -63,14 +64,6 @@ def accelerate_config(plan: TrainingPlan, num_processes: int, on_gpu: bool, prec
 def write_accelerate_config(path: Path, config: dict) -> Path:
     import yaml
 
-    from tools.paths import atomic_write_text
-
     atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))
     return path
 
-
-def free_port() -> int:
-    """A free TCP port for the processes' rendezvous (two runs at once must not collide on 29500)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -1,4 +1,4 @@
-"""Trainer callbacks of the training process: metrics to `metrics.jsonl` and the registry, graceful cancel.
+"""Trainer callbacks of the training process: metrics to the run folder and the registry, graceful cancel.
 
 Built by `make_callbacks()` inside the training process (they subclass transformers' `TrainerCallback`,
 so transformers is imported there, never by the app).
@@ -6,22 +6,20 @@ so transformers is imported there, never by the app).
 
 from __future__ import annotations
 
-import json
 import signal
 import time
-from pathlib import Path
 
 from tools.train import runs
+from tools.train.run_dir import RunDir
 
-CANCEL_FLAG = "CANCEL"
 METRIC_KEYS = ("step", "epoch", "loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_s", "elapsed")
 
 
 class CancelRequest:
-    """Set by SIGTERM or by the flag file `RUN_DIR/CANCEL` (which `launch.cancel` writes)."""
+    """Set by SIGTERM or by the flag file `RUN_DIR/CANCEL` (which `jobs.cancel` writes)."""
 
-    def __init__(self, run_dir: Path):
-        self.flag = run_dir / CANCEL_FLAG
+    def __init__(self, run_dir):
+        self.flag = RunDir(run_dir).cancel_flag
         self.signalled = False
 
     def install_signal_handler(self) -> None:
@@ -35,11 +33,15 @@ class CancelRequest:
         return self.signalled or self.flag.exists()
 
 
-def make_callbacks(run_dir: Path, run_id: str, cancel: CancelRequest, elapsed_before: float = 0.0) -> list:
+def make_callbacks(run: RunDir, run_id: str, cancel: CancelRequest, elapsed_before: float = 0.0) -> list:
     from transformers import TrainerCallback
 
     class MetricsCallback(TrainerCallback):
-        """Appends one JSON line per log to metrics.jsonl and mirrors progress into the runs registry."""
+        """Appends one JSON line per log to the run's metrics and mirrors progress into the runs registry.
+
+        The registry is a mirror for the UI: a locked or full database skips an update (`try_upsert`),
+        it never stops training (L5).
+        """
 
         def __init__(self):
             self.start = time.time()
@@ -48,13 +50,13 @@ def make_callbacks(run_dir: Path, run_id: str, cancel: CancelRequest, elapsed_be
 
         def on_train_begin(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
-                runs.upsert(run_id, status="running", total_steps=state.max_steps, step=state.global_step)
+                runs.try_upsert(run_id, status="running", total_steps=state.max_steps, step=state.global_step)
 
         def on_step_end(self, args, state, control, **kwargs):
             # Progress for the UI between logs, at most every 2 s so SQLite is not hammered.
             if state.is_world_process_zero and time.time() - self.last_sync > 2:
                 self.last_sync = time.time()
-                runs.upsert(run_id, step=state.global_step, total_steps=state.max_steps)
+                runs.try_upsert(run_id, step=state.global_step, total_steps=state.max_steps)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not state.is_world_process_zero or not logs:
@@ -65,13 +67,12 @@ def make_callbacks(run_dir: Path, run_id: str, cancel: CancelRequest, elapsed_be
                    "learning_rate": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm"),
                    "tokens_per_s": self._tokens_per_s(logs, now), "elapsed": round(elapsed_before + now - self.start, 2)}
             row.update({k: v for k, v in logs.items() if k not in row and isinstance(v, int | float)})
-            with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row) + "\n")
+            run.append_metric(row)
             update = {"step": state.global_step, "total_steps": state.max_steps}
             for key in ("loss", "eval_loss"):
                 if row[key] is not None:
                     update[key] = row[key]
-            runs.upsert(run_id, **update)
+            runs.try_upsert(run_id, **update)
 
         def _tokens_per_s(self, logs: dict, now: float) -> float | None:
             # TRL logs a running count of trained tokens; the rate is its change since the previous log.

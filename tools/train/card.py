@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 from tools.train.plan import TrainingPlan, read_report
+from tools.train.run_dir import PLAN_FILE
+from tools.vocab import LORA_METHODS, PREFERENCE_OBJECTIVES, VIRTUAL_TOKEN_METHODS
 
 _TECHNIQUE = {
     "full": "full fine-tuning (every weight)", "lora": "LoRA adapter", "qlora": "QLoRA (LoRA on a 4-bit base)",
@@ -34,7 +36,8 @@ def model_card(plan: TrainingPlan, base_name: str, results: dict, metrics: list[
         *[f"| {k} | {v} |" for k, v in _settings(plan).items()], "",
         "## Results", "", *_results(results, metrics), "",
         "## Use", "", "```python", *_usage(plan, base_name), "```", "",
-        "The run folder's `plan.yaml` reproduces this run: `finetune-assistant train plan.yaml --output NEW_RUN_DIR`.", "",
+        f"The run folder's `{PLAN_FILE}` reproduces this run: `finetune-assistant train {PLAN_FILE} --output NEW_RUN_DIR`.",
+        "",
     ]
     return "\n".join(front + body)
 
@@ -57,12 +60,12 @@ def _settings(plan: TrainingPlan) -> dict:
             "scheduler": f"{plan.lr_scheduler}, warmup {plan.warmup_ratio}", "weight decay": plan.weight_decay,
             "packing": plan.resolved_packing, "loss on assistant turns only": plan.resolved_assistant_only_loss,
             "precision": plan.precision, "seed": plan.seed}
-    if plan.method in ("lora", "qlora", "dora"):
+    if plan.method in LORA_METHODS:
         rows["LoRA r / alpha / dropout"] = f"{plan.lora_r} / {plan.lora_alpha} / {plan.lora_dropout}"
         rows["LoRA targets"] = plan.lora_targets if isinstance(plan.lora_targets, str) else ", ".join(plan.lora_targets)
-    if plan.method in ("prompt_tuning", "prefix_tuning"):
+    if plan.method in VIRTUAL_TOKEN_METHODS:
         rows["virtual tokens"] = plan.num_virtual_tokens
-    if plan.objective in ("dpo", "orpo", "kto"):
+    if plan.objective in PREFERENCE_OBJECTIVES:
         rows["beta"] = plan.beta
     return rows
 

@@ -3,10 +3,14 @@
     finetune-assistant train PLAN.yaml
     finetune-assistant train --model default --data DIR --method lora --max-steps 100 --output RUN_DIR
     finetune-assistant train --resume RUN_DIR
-    finetune-assistant runs
+    finetune-assistant train PLAN.yaml --detach     # prints the run id and returns; the job goes on
+    finetune-assistant runs                         # queued runs too
+    finetune-assistant cancel RUN
 
-`train` estimates memory first (and refuses a plan that won't fit unless --force), launches the run in its
-own process and follows it with a progress bar showing the loss; Ctrl-C cancels gracefully (checkpoint kept).
+`train` estimates memory first (and refuses a plan that won't fit unless --force), submits the plan to the
+job queue (`tools.train.jobs`: one run at a time on this machine, whoever started the other one), waits
+while another run trains, then follows its run with a progress bar showing the loss. Ctrl-C while queued
+leaves the job queued; Ctrl-C while training cancels gracefully (checkpoint kept).
 """
 
 from __future__ import annotations
@@ -18,11 +22,15 @@ from pathlib import Path
 import typer
 
 from tools._cli import fail
-
+from tools.train import jobs
+from tools.train.estimate import estimate
+from tools.train.plan import Plan, PlanError, TrainingPlan, build_plan
+from tools.train.run_dir import RunDir
+from tools.train.runs import FINAL, RunError, RunStatus
 
 
 def train_cmd(
-    plan_file: Path = typer.Argument(None, help="A plan YAML (e.g. a run folder's plan.yaml)."),
+    plan_file: Path = typer.Argument(None, help="A plan YAML (e.g. the plan file in a run folder, or a bare TrainingPlan)."),
     model: str = typer.Option(None, "--model", help="Base model: 'default', a local folder or a hub id."),
     data: Path = typer.Option(None, "--data", help="Prepared dataset folder (train.jsonl, report.json)."),
     method: str = typer.Option(None, help="full | lora | qlora | dora | prompt_tuning | prefix_tuning"),
@@ -33,59 +41,96 @@ def train_cmd(
     batch_size: int = typer.Option(None, "--batch-size", min=1),
     max_length: int = typer.Option(None, "--max-length", min=16),
     output: Path = typer.Option(None, "--output", help="Run folder (default: <data dir>/runs/<run id>)."),
+    evaluate: bool = typer.Option(None, "--eval/--no-eval",
+                                  help="Evaluate base vs tuned on the held-out split after training "
+                                       "(default: what the plan file says; off without one)."),
     resume_dir: str = typer.Option(None, "--resume", help="Continue a cancelled or failed run (its folder or id)."),
-    detach: bool = typer.Option(False, "--detach", help="Print the run id and return; the run keeps going."),
+    detach: bool = typer.Option(False, "--detach", help="Print the run id and its state, and return; the job goes on."),
     force: bool = typer.Option(False, "--force", help="Launch even if the estimate says it won't fit."),
     as_json: bool = typer.Option(False, "--json", help="Print the final status as JSON."),
 ) -> None:
-    """Train with TRL in a separate process: from a plan file, from options, or resume a run."""
-    from tools.train.launch import RunError, launch, resume, status
-    from tools.train.plan import PlanError
-
+    """Train with TRL in a separate process, one run at a time: while another run trains, this one waits
+    in the queue. From a plan file, from options, or resume a run."""
     try:
         if resume_dir:
-            run_id = resume(resume_dir)
+            run_id = jobs.resume(resume_dir)
         else:
             plan = _plan_from_args(plan_file, dict(
                 base_model=model, data_dir=str(data) if data else None, method=method, objective=objective,
                 max_steps=max_steps, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
-                max_length=max_length, output_dir=str(output) if output else None))
-            _check_estimate(plan, force)
-            run_id = launch(plan)
+                max_length=max_length, output_dir=str(output) if output else None), evaluate)
+            _check_estimate(plan.training, force)
+            run_id = jobs.submit(plan)
     except (PlanError, RunError) as exc:
         fail(str(exc))
-    info = status(run_id)
-    typer.echo(f"run {run_id} started in {info.run_dir}", err=True)
+    info = jobs.status(run_id)
+    typer.echo(_where(info), err=True)
     if detach:
         typer.echo(run_id)
         return
-    final = follow(run_id)
+    if info.waiting:
+        info = _wait_in_queue(run_id)
+    final = follow(run_id) if info.status not in FINAL else info
     if as_json:
         typer.echo(final.model_dump_json())
     if final.status == "failed":
-        fail(f"run {run_id} failed: {final.error or 'see ' + str(Path(final.run_dir) / 'stdout.log')}", code=1)
+        log = RunDir(final.run_dir).log_file
+        fail(f"run {run_id} failed: {final.error or 'see ' + str(log)}", code=1)
     if final.status == "cancelled":
         typer.echo(f"cancelled at step {final.step}; resume with: finetune-assistant train --resume {final.run_dir}")
     elif not as_json:
-        typer.echo(f"done: {final.output_dir} (model card: {Path(final.run_dir) / 'README.md'})")
+        run = RunDir(final.run_dir)
+        typer.echo(f"done: {final.output_dir} (model card: {run.card_file})")
+        if final.error:  # completed, but its evaluation did not
+            typer.echo(final.error, err=True)
+        elif final.evaluated:
+            typer.echo(f"evaluation: {(run.eval_report() or {}).get('verdict', '')} ({run.eval_markdown_file})")
 
 
-def _plan_from_args(plan_file: Path | None, options: dict):
-    from tools.train.plan import PlanError, TrainingPlan, build_plan
+def _where(info: RunStatus) -> str:
+    """Where a new job stands: started, or queued behind which run and at what position."""
+    if not info.waiting:
+        return f"run {info.run_id} {info.phase} in {info.run_dir}"
+    ahead = jobs.training_now()
+    behind = f"behind run {ahead.run_id} ({ahead.phase})" if ahead else "behind the runs ahead of it"
+    return (f"run {info.run_id} is queued at position {jobs.queue_position(info.run_id)}, {behind}; "
+            "one run trains at a time, and this one starts when the machine is free.")
 
+
+def _wait_in_queue(run_id: str, poll_s: float = 1.0) -> RunStatus:
+    """Wait while the job is queued. Ctrl-C leaves it queued (it still runs later) and says so."""
+    shown = None
+    try:
+        while True:
+            info = jobs.status(run_id)
+            if not info.waiting:
+                typer.echo(f"run {run_id} left the queue: {info.phase}", err=True)
+                return info
+            jobs.start_next()  # the run ahead may have died before handing over
+            position = jobs.queue_position(run_id)
+            if position != shown and shown is not None:
+                typer.echo(_where(info), err=True)
+            shown = position
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        typer.echo(f"\nstopped waiting; run {run_id} stays queued and starts when the machine is free. "
+                   f"Follow it with `finetune-assistant runs`, or take it out with `finetune-assistant cancel {run_id}`.",
+                   err=True)
+        raise typer.Exit(130) from None
+
+
+def _plan_from_args(plan_file: Path | None, options: dict, evaluate: bool | None) -> Plan:
     given = {k: v for k, v in options.items() if v is not None}
     if plan_file is not None:
-        base = TrainingPlan.from_yaml(plan_file).model_dump(exclude_unset=True)
-        return build_plan({**base, **given}, where=str(plan_file))
+        base = Plan.from_yaml(plan_file)
+        return base.revised(training=given, evaluate=base.evaluate if evaluate is None else evaluate)
     if "data_dir" not in given:
         raise PlanError("give a plan file (finetune-assistant train PLAN.yaml) or --data DIR with a prepared dataset folder.")
-    # launch() writes the plan it used to RUN_DIR/plan.yaml.
-    return build_plan(given, where="options")
+    # The job writes the plan it ran into its run folder, so the run can be reproduced from there.
+    return Plan(training=build_plan(given, where="options"), evaluate=bool(evaluate))
 
 
-def _check_estimate(plan, force: bool) -> None:
-    from tools.train.estimate import estimate
-
+def _check_estimate(plan: TrainingPlan, force: bool) -> None:
     try:
         est = estimate(plan)
     except Exception as exc:  # an estimate is advice; never block a run because it could not be made
@@ -101,23 +146,21 @@ def follow(run_id: str, poll_s: float = 0.5):
     """A progress bar (step/total, loss, ETA) until the run ends; Ctrl-C asks it to stop gracefully."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from tools.train.launch import cancel, status
-
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]}"), TextColumn("eval {task.fields[eval_loss]}"), TimeRemainingColumn()]
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task("training", total=None, loss="-", eval_loss="-")
         while True:
             try:
-                info = status(run_id)
-                bar.update(task, total=info.total_steps, completed=info.step, description=info.status,
+                info = jobs.status(run_id)
+                bar.update(task, total=info.total_steps, completed=info.step, description=info.phase,
                            loss=_fmt(info.loss), eval_loss=_fmt(info.eval_loss))
-                if not info.active:
+                if info.status in FINAL:
                     return info
                 time.sleep(poll_s)
             except KeyboardInterrupt:
                 bar.console.print("cancelling: finishing the current step and saving a checkpoint ...")
-                cancel(run_id)
+                jobs.cancel(run_id)
 
 
 def _fmt(value: float | None) -> str:
@@ -129,9 +172,7 @@ def runs_cmd(as_json: bool = typer.Option(False, "--json", help="Print the runs 
     from rich.console import Console
     from rich.table import Table
 
-    from tools.train.launch import list_runs
-
-    items = list_runs()
+    items = jobs.list_runs()
     if as_json:
         typer.echo(json.dumps([r.model_dump() for r in items]))
         return
@@ -140,13 +181,25 @@ def runs_cmd(as_json: bool = typer.Option(False, "--json", help="Print the runs 
         return
     table = Table("run", "status", "technique", "step", "loss", "eval loss", "folder")
     for r in items:
-        state = r.status + (" (resumable)" if r.resumable else "")
+        position = jobs.queue_position(r.run_id) if r.waiting else None
+        state = r.phase + (f" (#{position} in line)" if position else "") + (" (resumable)" if r.resumable else "")
         steps = f"{r.step}/{r.total_steps}" if r.total_steps else str(r.step)
         table.add_row(r.run_id, state, f"{r.objective} {r.method}", steps, _fmt(r.loss), _fmt(r.eval_loss), r.run_dir)
     Console(width=200).print(table)
 
 
+def cancel_cmd(run: str = typer.Argument(..., help="Run id or run folder."),
+               wait_s: float = typer.Option(0, "--wait", help="Seconds to wait for it to stop.")) -> None:
+    """Cancel a run: a queued one leaves the queue; a training one stops after its step with a checkpoint."""
+    try:
+        info = jobs.cancel(run, wait_s=wait_s)
+    except RunError as exc:
+        fail(str(exc))
+    typer.echo(f"run {info.run_id}: {info.phase}" + (f" ({info.error})" if info.error else ""))
+
+
 def register(app: typer.Typer) -> None:
-    """Attach `train` and `runs` to the main CLI."""
+    """Attach `train`, `runs` and `cancel` to the main CLI."""
     app.command("train")(train_cmd)
     app.command("runs")(runs_cmd)
+    app.command("cancel")(cancel_cmd)

@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from tools import paths
+from tools.models.resolve import DEFAULT_NAME, is_default
 from tools.train.hardware import Hardware
-from tools.train.plan import LORA_METHODS, TrainingPlan, read_report
+from tools.train.plan import TrainingPlan, read_report
+from tools.vocab import LORA_METHODS, PREFERENCE_OBJECTIVES, format_duration
 
 GB = 2**30
 FITS, TIGHT = 0.80, 0.95  # share of device memory: under 80% fits, up to 95% is tight, above won't fit
@@ -45,11 +48,13 @@ class Estimate(BaseModel):
     hardware: str
     notes: list[str] = []
 
+    @property
+    def duration_min(self) -> float:
+        return self.duration_s / 60
+
     def summary(self) -> str:
-        mins = self.duration_s / 60
-        took = f"{mins:.0f} min" if mins >= 1 else f"{self.duration_s:.0f} s"
         text = (f"{self.verdict}: ~{self.peak_memory_gb:.1f} GB peak of {self.available_gb:.1f} GB on "
-                f"{self.hardware}; {self.total_steps} steps, about {took}.")
+                f"{self.hardware}; {self.total_steps} steps, about {format_duration(self.duration_s)}.")
         return f"{text} {self.suggestion}" if self.suggestion else text
 
 
@@ -174,7 +179,7 @@ def _weight_bytes(plan: TrainingPlan, dtype: str) -> float:
 
 def _sequences_per_example(plan: TrainingPlan) -> int:
     # DPO/ORPO forward chosen and rejected together; KTO adds a mismatched "KL" batch to each real one.
-    return 2 if plan.objective in ("dpo", "orpo", "kto") else 1
+    return 2 if plan.objective in PREFERENCE_OBJECTIVES else 1
 
 
 def trainable_params(plan: TrainingPlan, shape: ModelShape) -> int:
@@ -345,8 +350,12 @@ def suggest(plan: TrainingPlan, shape: ModelShape, hw: Hardware, seq_len: int) -
 
 
 def _fits_with(plan: TrainingPlan, shape: ModelShape, hw: Hardware, seq_len: int, changes: dict) -> bool:
-    # model_construct: the hypothetical plan may be for another machine, so skip this machine's checks.
-    candidate = TrainingPlan.model_construct(**{**plan.model_dump(), **changes})
+    # Validated like any plan (coherence only, so a QLoRA candidate builds on any machine); a change the
+    # plan can't take (gradient checkpointing with prefix tuning) is no fix.
+    try:
+        candidate = TrainingPlan.model_validate({**plan.model_dump(), **changes})
+    except ValidationError:
+        return False
     length = min(seq_len, candidate.max_length)
     peak = sum(memory_breakdown(candidate, shape, hw, length).values())
     return _verdict(peak, hw.memory_gb) == "fits"
@@ -354,8 +363,6 @@ def _fits_with(plan: TrainingPlan, shape: ModelShape, hw: Hardware, seq_len: int
 
 def model_shape(base_model: str) -> tuple[ModelShape, list[str]]:
     """The model's shape from its config.json (local folder, converted default or HF cache), else a guess."""
-    from tools.models.resolve import is_default
-
     notes: list[str] = []
     config = _find_config(base_model)
     if config is not None:
@@ -368,9 +375,6 @@ def model_shape(base_model: str) -> tuple[ModelShape, list[str]]:
 
 
 def _find_config(base_model: str) -> Path | None:
-    from tools import paths
-    from tools.models.resolve import DEFAULT_NAME, is_default
-
     if is_default(base_model):
         cfg = paths.models_dir() / DEFAULT_NAME / "config.json"
         return cfg if cfg.is_file() else None

@@ -17,18 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Dense (no sparsity) 16-bit tensor-core TFLOPS and memory per device, from NVIDIA's datasheets:
-# H100 SXM 989 (PCIe 756), H200 989, A100 312, L40S 362, L4 121, A10 125, A6000 155, RTX 6000 Ada 364,
-# RTX 5090 209, RTX 4090 165 (fp16 with fp32 accumulate), RTX 4080 97, RTX 3090 71, T4 65 (fp16, no bf16),
-# V100 125 (fp16, no bf16). Used only for duration estimates, scaled by a realistic utilisation.
-GPU_TABLE: dict[str, tuple[float, float, bool]] = {  # name key -> (memory GB, TFLOPS, bf16)
-    "h200": (141, 989, True), "h100": (80, 989, True), "a100": (80, 312, True), "l40s": (48, 362, True),
-    "l40": (48, 181, True), "l4": (24, 121, True), "a10g": (24, 70, True), "a10": (24, 125, True),
-    "a6000": (48, 155, True), "rtx 6000 ada": (48, 364, True), "5090": (32, 209, True), "4090": (24, 165, True),
-    "4080": (16, 97, True), "4070": (12, 58, True), "4060": (8, 30, True), "3090": (24, 71, True),
-    "3080": (10, 60, True), "3060": (12, 25, True), "t4": (16, 65, False), "v100": (16, 125, False),
-    "mi300x": (192, 1307, True), "mi250": (128, 362, True),
-}
+from tools.vocab import lookup_gpu
+
 # A CPU core sustains roughly this many fp32 GFLOPS in PyTorch's training kernels (AVX2/AVX-512 FMA at
 # ~30% of peak); calibrated with benchmarks/bench_estimate.py on the CI machine.
 CPU_GFLOPS_PER_CORE = 12.0
@@ -54,7 +44,7 @@ class Hardware(BaseModel):
         cores = os.cpu_count() or 1
         if gpus:
             name, mem = gpus[0]
-            known = _lookup(name)
+            known = lookup_gpu(name)
             return cls(kind="cuda", name=name, device_count=len(gpus), memory_gb=round(mem, 1),
                        tflops=known[1] if known else 100.0, bf16=known[2] if known else True, cpu_cores=cores)
         return cpu_hardware(usable_ram_gb(), cores)
@@ -64,7 +54,8 @@ class Hardware(BaseModel):
         """A described machine: '1x RTX 4090 24 GB', '2 x A100 80GB', 'H100', 'CPU 16 GB', 'cpu'."""
         raw = text.strip()
         low = raw.lower()
-        mem_match = re.search(r"(\d+(?:\.\d+)?)\s*(gb|gib|g)\b", low)
+        # A number standing alone: "A10G" is a GPU's name, not 10 GB.
+        mem_match = re.search(r"(?<![a-z\d.])(\d+(?:\.\d+)?)\s*(gb|gib|g)\b", low)
         mem = float(mem_match.group(1)) if mem_match else None
         if low.startswith("cpu") or "ram" in low:
             cores = re.search(r"(\d+)\s*(cores?|threads?)", low)
@@ -72,8 +63,8 @@ class Hardware(BaseModel):
         count_match = re.match(r"(\d+)\s*x\s*", low)
         count = int(count_match.group(1)) if count_match else 1
         name = raw[count_match.end():] if count_match else raw
-        name = re.sub(r"\s*\d+(?:\.\d+)?\s*(gb|gib|g)\b", "", name, flags=re.I).strip() or "GPU"
-        known = _lookup(name)
+        name = re.sub(r"\s*(?<![a-z\d.])\d+(?:\.\d+)?\s*(gb|gib|g)\b", "", name, flags=re.I).strip() or "GPU"
+        known = lookup_gpu(name)
         if mem is None and known is None:
             raise ValueError(f"Unknown GPU '{name}'; say its memory too, e.g. '1x {name} 24 GB'.")
         return cls(kind="cuda", name=name, device_count=count, memory_gb=mem or known[0],
@@ -88,15 +79,6 @@ class Hardware(BaseModel):
 def cpu_hardware(ram_gb: float, cores: int) -> Hardware:
     return Hardware(kind="cpu", name="CPU", memory_gb=round(ram_gb, 1), tflops=cores * CPU_GFLOPS_PER_CORE / 1000,
                     bf16=True, cpu_cores=cores)
-
-
-def _lookup(name: str) -> tuple[float, float, bool] | None:
-    low = name.lower()
-    # longest key first, so "a10g" wins over "a10" and "l40s" over "l4"
-    for key in sorted(GPU_TABLE, key=len, reverse=True):
-        if key in low:
-            return GPU_TABLE[key]
-    return None
 
 
 def _detect_gpus() -> list[tuple[str, float]]:

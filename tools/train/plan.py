@@ -1,12 +1,16 @@
-"""`TrainingPlan`: the training run the user approves, checked when it is built, not an hour into training.
+"""`Plan` (what the user approves) and its `TrainingPlan`, checked for coherence when built, not an hour into training.
 
-    from tools.train.plan import TrainingPlan
-    plan = TrainingPlan(base_model="default", data_dir="~/.cache/finetune-assistant/datasets/support",
-                        objective="sft", method="lora", max_steps=200)
-    plan.to_yaml("plan.yaml"); TrainingPlan.from_yaml("plan.yaml")
+    from tools.train.plan import Plan, TrainingPlan, check_runnable
+    training = TrainingPlan(base_model="default", data_dir="~/.cache/finetune-assistant/datasets/support",
+                            objective="sft", method="lora", max_steps=200)
+    plan = Plan(source="chats.jsonl", source_name="chats.jsonl", training=training)
+    check_runnable(plan)           # [] or what stops it on this machine (missing file, QLoRA without CUDA)
+    plan.to_yaml("plan.yaml"); Plan.from_yaml("plan.yaml") == plan
 
-The plan is also what the run folder stores as `plan.yaml`, so a run can be reproduced from its folder alone.
-Importing this module is cheap (pydantic and yaml only): the agent and the UI build plans freely.
+The validators check coherence only (objective vs data type, method vs objective, lengths); whether the
+plan can run *here* is `check_runnable`, called at approval and by the launcher. The plan is also what
+the run folder stores as `plan.yaml`, so a run can be reproduced from its folder alone. Importing this
+module is cheap (pydantic and yaml only): the agent and the UI build plans freely.
 """
 
 from __future__ import annotations
@@ -24,30 +28,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tools.data.spec import DataSpec
 from tools.paths import atomic_write_text
+from tools.vocab import (
+    DATA_FOR_OBJECTIVE,
+    DATA_HINT,
+    LORA_METHODS,
+    VIRTUAL_TOKEN_METHODS,
+    DatasetType,
+    Method,
+    Objective,
+)
 
-Objective = Literal["sft", "dpo", "orpo", "kto", "continued_pretraining"]
-Method = Literal["full", "lora", "qlora", "dora", "prompt_tuning", "prefix_tuning"]
-DatasetType = Literal["conversational", "prompt_completion", "preference", "unpaired_preference", "language_modeling"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Distributed = Literal["auto", "ddp", "fsdp", "deepspeed"]
-
-# Which prepared-data types each objective can learn from (TRL's dataset formats).
-DATA_FOR_OBJECTIVE: dict[str, tuple[str, ...]] = {
-    "sft": ("conversational", "prompt_completion", "language_modeling"),
-    "dpo": ("preference",),
-    "orpo": ("preference",),
-    "kto": ("unpaired_preference",),
-    "continued_pretraining": ("language_modeling",),
-}
-_DATA_HINT = {
-    "preference": "rows with prompt, chosen and rejected (e.g. exported votes)",
-    "unpaired_preference": "rows with prompt, completion and a true/false label",
-    "language_modeling": "raw text rows ({\"text\": ...})",
-}
-LORA_METHODS = ("lora", "qlora", "dora")
-# Prompt and prefix tuning only make sense as language-modeling adapters in PEFT; preference losses need
-# the reference-free/reference model plumbing that TRL only wires for LoRA-style or full training.
-_VIRTUAL_TOKEN_METHODS = ("prompt_tuning", "prefix_tuning")
+__all__ = ["DATA_FOR_OBJECTIVE", "LORA_METHODS", "Plan", "PlanError", "TrainingPlan", "build", "build_plan",
+           "check_runnable", "check_training", "data_problem", "read_report"]
 
 
 class PlanError(ValueError):
@@ -104,7 +98,9 @@ class TrainingPlan(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> TrainingPlan:
-        for check in (_check_data, _check_method, _check_hardware, _check_lengths):
+        # Coherence only: whether it can run on *this* machine (files, CUDA) is `check_runnable`'s job, so a
+        # plan drafted for the user's GPU box can be built, shown and approved on a laptop.
+        for check in (_check_method, _check_lengths):
             check(self)
         return self
 
@@ -192,7 +188,7 @@ def recommended_learning_rate(objective: str, method: str) -> float:
         return 8e-6 if method == "full" else 8e-5
     if method == "full":
         return 2e-5
-    if method in _VIRTUAL_TOKEN_METHODS:
+    if method in VIRTUAL_TOKEN_METHODS:
         return 3e-2  # virtual tokens are few and start random; PEFT's examples use 3e-2
     return 2e-4
 
@@ -209,29 +205,8 @@ def read_report(data_dir: str | Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _check_data(plan: TrainingPlan) -> None:
-    folder = Path(plan.data_dir).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"data_dir {folder} is a file; point it to a prepared dataset folder (run the data step first).")
-    report = read_report(folder)
-    if report is None:
-        return  # a draft plan may name a folder that the data step has not written yet; launch() checks again
-    kind = report.get("dataset_type")
-    allowed = DATA_FOR_OBJECTIVE[plan.objective]
-    if kind not in allowed:
-        need = " or ".join(allowed)
-        hint = f" ({_DATA_HINT[allowed[0]]})" if allowed[0] in _DATA_HINT else ""
-        fits = [o for o, kinds in DATA_FOR_OBJECTIVE.items() if kind in kinds]
-        other = f" This data suits objective {' or '.join(fits)}." if fits else ""
-        raise ValueError(
-            f"objective {plan.objective} needs {need} data{hint}, but {folder} holds {kind} data.{other}"
-        )
-    if plan.assistant_only_loss and kind != "conversational":
-        raise ValueError(f"assistant_only_loss needs conversational (chat) data, but {folder} holds {kind} data.")
-
-
 def _check_method(plan: TrainingPlan) -> None:
-    if plan.method in _VIRTUAL_TOKEN_METHODS and plan.objective not in ("sft", "continued_pretraining"):
+    if plan.method in VIRTUAL_TOKEN_METHODS and plan.objective not in ("sft", "continued_pretraining"):
         raise ValueError(
             f"method {plan.method} works with objective sft or continued_pretraining; "
             f"for {plan.objective} use lora, dora or full."
@@ -240,24 +215,8 @@ def _check_method(plan: TrainingPlan) -> None:
         raise ValueError("prefix_tuning cannot use gradient_checkpointing (PEFT feeds the prefix as a KV cache); turn it off.")
     if plan.objective == "continued_pretraining" and plan.assistant_only_loss:
         raise ValueError("continued_pretraining trains on every token of raw text; assistant_only_loss does not apply.")
-    if plan.distributed == "fsdp" and plan.method in _VIRTUAL_TOKEN_METHODS:
+    if plan.distributed == "fsdp" and plan.method in VIRTUAL_TOKEN_METHODS:
         raise ValueError(f"distributed fsdp is for full or LoRA training; {plan.method} is small enough for ddp.")
-
-
-def _check_hardware(plan: TrainingPlan) -> None:
-    if plan.method == "qlora":
-        missing = []
-        if not cuda_available():
-            missing.append("a CUDA GPU")
-        if importlib.util.find_spec("bitsandbytes") is None:
-            missing.append("the bitsandbytes package (pip install bitsandbytes)")
-        if missing:
-            raise ValueError(
-                f"method qlora (4-bit base weights) needs {' and '.join(missing)}; "
-                "this machine lacks it. Use method lora instead: same adapter, full-precision base."
-            )
-    if plan.precision == "fp16" and not cuda_available():
-        raise ValueError("precision fp16 needs a CUDA GPU; on a CPU use fp32 or bf16 (or auto).")
 
 
 def _check_lengths(plan: TrainingPlan) -> None:
@@ -267,22 +226,15 @@ def _check_lengths(plan: TrainingPlan) -> None:
         raise ValueError("lora_targets is empty; use 'all-linear' or name modules like ['q_proj', 'v_proj'].")
 
 
-def cuda_available() -> bool:
-    """Whether a CUDA GPU is usable, without importing torch unless the caller already has."""
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        return bool(torch.cuda.is_available())
-    return Path("/proc/driver/nvidia/gpus").is_dir() or shutil.which("nvidia-smi") is not None
-
-
 class Plan(BaseModel):
     """The one object the user approves: which data, how to prepare it, how to train, and what to run after.
 
     Built and validated once (when the assistant proposes it or the user edits it). The plan card renders
     it, the approval stores it, the job runs it (prepare when `source` is set, then train, then evaluate),
     and the run folder's `plan.yaml` is its dump, which `finetune-assistant train PLAN.yaml` loads back.
-    Checks that depend on this machine (is the file there, does it fit) run at approval and at launch,
-    never inside the validator, so a plan drafted for another machine can still be built and shown.
+    Checks that depend on this machine (is the file there, does it fit) run at approval and at launch
+    (`check_runnable`), never inside the validator, so a plan drafted for another machine can still be
+    built and shown.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -290,6 +242,8 @@ class Plan(BaseModel):
     version: Literal[1] = 1
     source: str | None = Field(None, description="The user's data file or folder; None when data_dir is already prepared.")
     source_name: str | None = Field(None, description="The name the user knows the data by (the attached file's own name).")
+    dataset_type: DatasetType | None = Field(
+        None, description="What the data trains as, when known before preparing it (from the interview or a peek).")
     data: DataSpec = Field(default_factory=DataSpec, description="How the source becomes training.data_dir.")
     training: TrainingPlan
     evaluate: bool = Field(True, description="Evaluate on the held-out split as the job's last step.")
@@ -298,6 +252,30 @@ class Plan(BaseModel):
     @classmethod
     def _source_to_str(cls, value: Any) -> Any:
         return str(value) if isinstance(value, os.PathLike) else value
+
+    @model_validator(mode="after")
+    def _check(self) -> Plan:
+        if self.dataset_type is not None:
+            problem = data_problem(self.training.objective, self.dataset_type, "the data you described")
+            if problem:
+                raise ValueError(problem)
+        if self.training.assistant_only_loss and self.dataset_type not in (None, "conversational"):
+            raise ValueError(f"assistant_only_loss needs conversational (chat) data, but the data is {self.dataset_type}.")
+        return self
+
+    @property
+    def data_name(self) -> str | None:
+        """The data as the user knows it: the attached file's own name, else the source path."""
+        return self.source_name or (Path(self.source).name if self.source else None)
+
+    def revised(self, training: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
+                **fields: Any) -> Plan:
+        """A new plan with these changes, validated once as a whole (raises `PlanError` naming the field)."""
+        dumped = self.model_dump(mode="json")
+        dumped["training"].update(training or {})
+        dumped["data"].update(data or {})
+        dumped.update(fields)
+        return build(dumped)
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         """The plan as YAML (every field, defaults included); also written to `path` when given."""
@@ -312,7 +290,87 @@ class Plan(BaseModel):
         where, data = _load_yaml(source)
         if "training" not in data:
             return cls(training=build_plan(data, where=where), evaluate=False)
-        try:
-            return cls(**data)
-        except ValidationError as exc:
-            raise PlanError(f"{where}: {explain(exc)}") from None
+        return build(data, where=where)
+
+
+def build(fields: dict[str, Any], where: str = "plan") -> Plan:
+    """`Plan(**fields)` with pydantic's errors turned into one plain message naming each field."""
+    try:
+        return Plan.model_validate(fields)
+    except ValidationError as exc:
+        raise PlanError(f"{where}: {explain(exc)}") from None
+
+
+def data_problem(objective: str, kind: str | None, where: str) -> str | None:
+    """Why `objective` can't learn from `kind` data (naming both and what would fit), or None when it can."""
+    allowed = DATA_FOR_OBJECTIVE[objective]
+    if kind is None or kind in allowed:
+        return None
+    need = " or ".join(allowed)
+    hint = f" ({DATA_HINT[allowed[0]]})" if allowed[0] in DATA_HINT else ""
+    fits = [o for o, kinds in DATA_FOR_OBJECTIVE.items() if kind in kinds]
+    other = f" This data suits objective {' or '.join(fits)}." if fits else ""
+    return f"objective {objective} needs {need} data{hint}, but {where} holds {kind} data.{other}"
+
+
+# ---------------------------------------------------------------- can it run here?
+
+
+def check_runnable(plan: Plan, hardware: Any = None) -> list[str]:
+    """What stops `plan` from running on `hardware` (None: this machine), one sentence each; [] when it can.
+
+    Called at approval (the plan card lists the problems, approval refuses) and by the launcher. The data
+    is checked as it is now: the source file when the job prepares it, else the prepared folder.
+    """
+    problems = []
+    if plan.source is not None:
+        source = Path(plan.source).expanduser()
+        if not source.exists():
+            # By the user's name for it: an upload's stored path under the data dir means nothing to them.
+            problems.append(f"data file {plan.data_name} is not there (any more); attach it again or give its path.")
+    return problems + check_training(plan.training, hardware, prepared=plan.source is None)
+
+
+def check_training(training: TrainingPlan, hardware: Any = None, prepared: bool = True) -> list[str]:
+    """This-machine checks of the training part: the prepared folder (when `prepared`), CUDA, bitsandbytes, fp16.
+
+    `hardware` is a `tools.train.hardware.Hardware` (a machine the user described) or None for this one.
+    """
+    problems = _folder_problems(training) if prepared else []
+    cuda = cuda_available() if hardware is None else hardware.kind == "cuda"
+    if training.method == "qlora":
+        missing = [] if cuda else ["a CUDA GPU"]
+        if hardware is None and importlib.util.find_spec("bitsandbytes") is None:
+            missing.append("the bitsandbytes package (pip install bitsandbytes)")
+        if missing:
+            problems.append(f"method qlora (4-bit base weights) needs {' and '.join(missing)}, which this machine "
+                            "lacks. Use method lora instead: same adapter, full-precision base.")
+    if training.precision == "fp16" and not cuda:
+        problems.append("precision fp16 needs a CUDA GPU; on a CPU use fp32 or bf16 (or auto).")
+    if training.precision == "bf16" and hardware is not None and hardware.kind == "cuda" and not hardware.bf16:
+        problems.append(f"precision bf16 is not supported by {hardware.name}; use fp16 or auto.")
+    return problems
+
+
+def _folder_problems(training: TrainingPlan) -> list[str]:
+    folder = Path(training.data_dir).expanduser()
+    if folder.exists() and not folder.is_dir():
+        return [f"data_dir {folder} is a file; point it to a prepared dataset folder (run the data step first)."]
+    report = read_report(folder)
+    if report is None:
+        return [f"data_dir {folder} holds no prepared dataset (report.json); prepare the data first."]
+    kind = report.get("dataset_type")
+    problem = data_problem(training.objective, kind, str(folder))
+    if problem:
+        return [problem]
+    if training.assistant_only_loss and kind != "conversational":
+        return [f"assistant_only_loss needs conversational (chat) data, but {folder} holds {kind} data."]
+    return []
+
+
+def cuda_available() -> bool:
+    """Whether a CUDA GPU is usable, without importing torch unless the caller already has."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return bool(torch.cuda.is_available())
+    return Path("/proc/driver/nvidia/gpus").is_dir() or shutil.which("nvidia-smi") is not None

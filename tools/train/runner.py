@@ -1,76 +1,182 @@
-"""The training process: read `RUN_DIR/plan.yaml`, build the TRL trainer, train, save, write the model card.
+"""The job process: run the approved Plan in `RUN_DIR` from start to end, then hand the machine to the next job.
 
-    python -m tools.train RUN_DIR      # what launch() starts (or `accelerate launch ... -m tools.train RUN_DIR`)
+    python -m tools.train RUN_DIR      # what the job controller starts (or `accelerate launch ... -m tools.train RUN_DIR`)
 
-It resumes from the last complete checkpoint in `RUN_DIR/checkpoints/` when there is one, so the same
-command continues a cancelled, crashed or killed run. Only rank 0 writes the run folder's bookkeeping.
+Its phases, each recorded in the run folder and the runs registry:
+  1. preparing  (when `plan.source` is set) the data into a folder named by the content of the source and
+                the DataSpec, so a re-approval with other data or settings never rewrites data that another
+                run trained on (M9); identical inputs reuse the folder;
+  2. running    training with TRL, resuming from the last complete checkpoint in `RUN_DIR/checkpoints/`, so the
+                same command continues a cancelled, crashed or killed run;
+  3. evaluating (when `plan.evaluate`) base vs tuned on the held-out split, into `RUN_DIR/eval/`;
+and last `jobs.start_next()`, so the queue moves with no app or browser open. Only rank 0 writes bookkeeping.
 """
 
 from __future__ import annotations
 
-import json
+import gc
+import hashlib
 import os
 import shutil
+import sys
 import time
 import traceback
 from pathlib import Path
 
 from tools import paths
-from tools.train import runs
-from tools.train.callbacks import CANCEL_FLAG, CancelRequest, make_callbacks
-from tools.train.plan import TrainingPlan
+from tools.data import DataSpec, prepare_data
+from tools.evaluate.heldout import evaluate
+from tools.models.resolve import is_default, resolve_model
+from tools.train import jobs, runs
+from tools.train.callbacks import CancelRequest, make_callbacks
+from tools.train.card import model_card
+from tools.train.launch import check_data
+from tools.train.plan import Plan, TrainingPlan, read_report
+from tools.train.run_dir import RunDir
+from tools.train.techniques import build_trainer
 
 DEFAULT_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+_DATA_WAIT_S = 6 * 3600  # other ranks wait this long for rank 0 to prepare the data
+
+
+class Cancelled(Exception):
+    """The user cancelled between phases."""
 
 
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def read_run_info(run_dir: Path) -> dict:
-    try:
-        return json.loads((run_dir / "run.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+def run(run_dir: str | Path, cancel: CancelRequest | None = None, chain: bool = True) -> str:
+    """Run the job in `run_dir` to the end; returns completed, cancelled or failed (raising on failure).
 
-
-def write_run_info(run_dir: Path, **fields) -> dict:
-    info = {**read_run_info(run_dir), **fields, "updated_at": time.time()}
-    paths.atomic_write_text(run_dir / "run.json", json.dumps(info, indent=2, default=str))
-    return info
-
-
-def last_checkpoint(run_dir: Path, clean: bool = False) -> Path | None:
-    """The newest checkpoint that finished saving (trainer_state.json is written last).
-
-    With `clean`, newer half-written checkpoints (a kill -9 during a save) are removed.
+    `chain`: start the next queued job once this one has ended (what the job process does).
     """
-    folder = run_dir / "checkpoints"
-    if not folder.is_dir():
-        return None
-    found = sorted((p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
-    for ckpt in found:
-        if (ckpt / "trainer_state.json").is_file():
-            return ckpt
-        if clean:
-            shutil.rmtree(ckpt, ignore_errors=True)
-    return None
+    run = RunDir(Path(run_dir).expanduser().resolve())
+    main = is_main_process()
+    run_id = run.info().get("run_id") or run.name
+    cancel = cancel or CancelRequest(run.path)
+    try:
+        return _job(run, run_id, cancel, main)
+    except Cancelled:
+        if main:
+            _finish(run, run_id, "cancelled", checkpoint=str(run.last_checkpoint() or "") or None)
+        return "cancelled"
+    except BaseException as exc:
+        if main:
+            _finish(run, run_id, "failed", error=f"{type(exc).__name__}: {exc}".strip()[:1000])
+        traceback.print_exc()
+        raise
+    finally:
+        if main and chain:
+            _hand_over()
 
 
-def _trim_metrics(run_dir: Path, step: int) -> float:
-    """Drop metric lines past the checkpoint being resumed (they will be logged again); return elapsed so far."""
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return 0.0
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    kept = [r for r in rows if r.get("step", 0) <= step]
-    paths.atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
-    return float(kept[-1].get("elapsed") or 0.0) if kept else 0.0
+def _job(run: RunDir, run_id: str, cancel: CancelRequest, main: bool) -> str:
+    plan = run.plan()
+    if main:
+        owner = _owner(run_id)
+        runs.try_upsert(run_id, run_dir=str(run.path), status="starting", error=None, **owner, **_labels(plan.training))
+        run.update_info(run_id=run_id, status="starting", error=None, started_at=time.time())
+    if cancel.requested():
+        raise Cancelled
+    if plan.source:
+        plan = _prepare(run, run_id, plan) if main else _wait_for_data(run)
+    check_data(plan.training)
+    if cancel.requested():
+        raise Cancelled
+    if _train(plan.training, run, run_id, cancel, main) == "cancelled":
+        raise Cancelled
+    if main and plan.evaluate:
+        _evaluate(run, run_id)
+    if main:
+        _finish(run, run_id, "completed", step=run.info().get("global_step"))
+    return "completed"
+
+
+def _phase(run: RunDir, run_id: str, phase: str) -> None:
+    runs.try_upsert(run_id, status=phase)
+    run.update_info(status=phase, **{f"{phase}_at": time.time()})
+    print(f"[finetune-assistant] run {run_id}: {phase}", flush=True)
+
+
+def _finish(run: RunDir, run_id: str, status: str, error: str | None = None, **fields) -> None:
+    run.update_info(status=status, error=error, finished_at=time.time(), **fields)
+    run.cancel_flag.unlink(missing_ok=True)
+    final = {k: v for k, v in fields.items() if k == "step" and v is not None}
+    if error is None and status == "completed":
+        error = run.info().get("eval_error")  # the run completed; its evaluation did not
+    runs.try_upsert(run_id, status=status, error=error, **final)
+    print(f"[finetune-assistant] run {run_id}: {status}" + (f" ({error})" if error else ""), flush=True)
+
+
+def _hand_over() -> None:
+    """Start the next queued job; this one no longer holds the machine."""
+    try:
+        started = jobs.start_next()
+    except Exception as exc:  # the app's worker (or the next `train`) retries; this job's result stands
+        print(f"[finetune-assistant] could not start the next queued job: {exc}", flush=True)
+        return
+    if started:
+        print(f"[finetune-assistant] started the next queued job: {started}", flush=True)
+
+
+def _labels(plan: TrainingPlan) -> dict:
+    return dict(name=plan.name, base_model=plan.base_model, objective=plan.objective, method=plan.method)
+
+
+# ---------------------------------------------------------------- 1. data
+
+
+def dataset_dir(source: str | Path, spec: DataSpec) -> Path:
+    """`<data dir>/datasets/<name>-<hash of the source's bytes and the spec>`: one folder per distinct input."""
+    digest = hashlib.sha256(spec.model_dump_json().encode())
+    source = Path(source).expanduser().resolve()
+    files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+    for file in files:
+        digest.update(str(file.relative_to(source) if source.is_dir() else file.name).encode() + b"\0")
+        with open(file, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in source.stem)[:40] or "data"
+    return paths.datasets_dir() / f"{stem}-{digest.hexdigest()[:12]}"
+
+
+def _prepare(run: RunDir, run_id: str, plan: Plan) -> Plan:
+    """Prepare `plan.source` (or reuse the identical earlier preparation) and point the plan at it."""
+    prepared = run.info().get("data_dir")
+    if prepared and prepared == plan.training.data_dir and read_report(prepared):
+        return plan  # a resumed job trains on the data its first attempt prepared
+    _phase(run, run_id, "preparing")
+    target = dataset_dir(plan.source, plan.data)
+    if read_report(target) is None:
+        prepare_data(plan.source, target, plan.data)
+    # Validated again against the real data: e.g. DPO needs preference rows.
+    training = TrainingPlan(**{**plan.training.model_dump(), "data_dir": str(target)})
+    plan = plan.model_copy(update={"training": training})
+    run.write_plan(plan)
+    run.update_info(data_dir=str(target))
+    return plan
+
+
+def _wait_for_data(run: RunDir) -> Plan:
+    """Ranks other than 0: wait for rank 0 to prepare the data and rewrite the plan file."""
+    deadline = time.time() + _DATA_WAIT_S
+    while time.time() < deadline:
+        plan = run.plan()
+        if run.info().get("data_dir") == plan.training.data_dir and read_report(plan.training.data_dir):
+            return plan
+        if run.info().get("status") in runs.FINAL:
+            raise RuntimeError("rank 0 stopped before the data was ready")
+        time.sleep(2)
+    raise TimeoutError("the data was not prepared in time")
+
+
+# ---------------------------------------------------------------- 2. training
 
 
 def _quiet_libraries() -> None:
-    """Progress bars of datasets/transformers would flood stdout.log; our metrics say the same."""
+    """Progress bars of datasets/transformers would flood the log; our metrics say the same."""
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import datasets
@@ -81,78 +187,64 @@ def _quiet_libraries() -> None:
     transformers.utils.logging.set_verbosity_warning()
 
 
-def run(run_dir: str | Path, cancel: CancelRequest | None = None) -> str:
-    """Train the plan in `run_dir` to the end; returns the final status: completed, cancelled or failed."""
-    run_dir = Path(run_dir).expanduser().resolve()
-    plan = TrainingPlan.from_yaml(run_dir / "plan.yaml")
-    main = is_main_process()
-    info = read_run_info(run_dir)
-    run_id = info.get("run_id") or run_dir.name
-    cancel = cancel or CancelRequest(run_dir)
-    checkpoint = last_checkpoint(run_dir, clean=main)
-    elapsed = _trim_metrics(run_dir, int(checkpoint.name.split("-")[-1])) if checkpoint and main else 0.0
-    if not checkpoint and main and (run_dir / "metrics.jsonl").exists():
-        (run_dir / "metrics.jsonl").unlink()  # a restart from scratch must not mix in the dead attempt's logs
+def _train(plan: TrainingPlan, run: RunDir, run_id: str, cancel: CancelRequest, main: bool) -> str:
+    checkpoint = run.last_checkpoint(clean=main)
+    step = int(checkpoint.name.split("-")[-1]) if checkpoint else None
+    # Resuming from checkpoint N logs the steps after N again; from scratch, the dead attempt's lines go.
+    elapsed = run.keep_metrics_up_to(step) if main else 0.0
     if main:
-        _register(run_id, run_dir, plan, checkpoint)
-    try:
-        return _train(plan, run_dir, run_id, cancel, checkpoint, elapsed, main)
-    except BaseException as exc:
-        if main:
-            error = f"{type(exc).__name__}: {exc}".strip()[:1000]
-            write_run_info(run_dir, status="failed", error=error, finished_at=time.time())
-            runs.upsert(run_id, status="failed", error=error)
-        traceback.print_exc()
-        raise
-
-
-def _register(run_id: str, run_dir: Path, plan: TrainingPlan, checkpoint: Path | None) -> None:
-    row = runs.get(run_id)
-    fields = dict(run_dir=str(run_dir), status="running", name=plan.name, base_model=plan.base_model,
-                  objective=plan.objective, method=plan.method, error=None)
-    # Started by hand (`python -m tools.train RUN_DIR`) rather than by launch(): this process is the run.
-    if row is None or not runs.process_alive(row.get("pid"), row.get("pid_start")):
-        fields.update(pid=os.getpid(), pid_start=runs.process_start_time(os.getpid()))
-    runs.upsert(run_id, **fields)
-    write_run_info(run_dir, run_id=run_id, status="running", error=None, started_at=time.time(),
-                   resumed_from=str(checkpoint) if checkpoint else None)
-    print(f"[finetune-assistant] run {run_id}: "
-          + (f"resuming from {checkpoint.name}" if checkpoint else "starting from the base model"), flush=True)
-
-
-def _train(plan, run_dir, run_id, cancel, checkpoint, elapsed, main) -> str:
-    from tools.models.resolve import resolve_model
-    from tools.train.techniques import build_trainer
-
+        runs.try_upsert(run_id, status="running")
+        run.update_info(status="running", running_at=time.time(), resumed_from=str(checkpoint) if checkpoint else None)
+        print(f"[finetune-assistant] run {run_id}: "
+              + (f"resuming from {checkpoint.name}" if checkpoint else "starting from the base model"), flush=True)
     _quiet_libraries()
     model_dir = resolve_model(plan.base_model)
-    callbacks = make_callbacks(run_dir, run_id, cancel, elapsed_before=elapsed)
-    trainer = build_trainer(plan, run_dir, model_dir, callbacks=callbacks)
+    callbacks = make_callbacks(run, run_id, cancel, elapsed_before=elapsed)
+    trainer = build_trainer(plan, run.path, model_dir, callbacks=callbacks)
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if callbacks[1].cancelled:
-        if main:
-            kept = last_checkpoint(run_dir)
-            write_run_info(run_dir, status="cancelled", finished_at=time.time(), checkpoint=str(kept) if kept else None)
-            runs.upsert(run_id, status="cancelled")
-            (run_dir / CANCEL_FLAG).unlink(missing_ok=True)
         return "cancelled"
-    final = save_outputs(trainer, plan, run_dir, model_dir)
+    final = save_outputs(trainer, plan, run, model_dir)
     if main:
-        results = {"run_dir": str(run_dir), "global_step": trainer.state.global_step, **output.metrics}
-        _write_card(plan, run_dir, final, model_dir, results)
-        write_run_info(run_dir, status="completed", finished_at=time.time(), output_dir=str(final),
-                       global_step=trainer.state.global_step, train_loss=output.metrics.get("train_loss"),
-                       model_dir=str(model_dir))
-        runs.upsert(run_id, status="completed", step=trainer.state.global_step)
-    return "completed"
+        results = {"run_dir": str(run.path), "global_step": trainer.state.global_step, **output.metrics}
+        base_name = DEFAULT_HUB_ID if is_default(plan.base_model) else plan.base_model
+        run.write_card(model_card(plan, base_name, results, run.metrics()))
+        run.update_info(output_dir=str(final), global_step=trainer.state.global_step,
+                        train_loss=output.metrics.get("train_loss"), model_dir=str(model_dir), trained_at=time.time())
+        runs.try_upsert(run_id, step=trainer.state.global_step)
+    _release(trainer)
+    return "trained"
 
 
-def save_outputs(trainer, plan: TrainingPlan, run_dir: Path, model_dir: Path) -> Path:
+def _owner(run_id: str) -> dict:
+    """This process as the run's owner when it was started by hand (`python -m tools.train RUN_DIR`), not
+    by the controller, which records the process it spawned."""
+    try:
+        row = runs.get(run_id)
+    except Exception:  # a locked store: the controller's record stands
+        return {}
+    if row is not None and runs.process_alive(row.get("pid"), row.get("pid_start")):
+        return {}
+    return {"pid": os.getpid(), "pid_start": runs.process_start_time(os.getpid())}
+
+
+def _release(trainer) -> None:
+    """Give the trainer's memory back before the evaluation loads both models."""
+    model = getattr(trainer, "model", None)
+    del trainer, model
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def save_outputs(trainer, plan: TrainingPlan, run: RunDir | str | Path, model_dir: Path) -> Path:
     """The final adapter (`adapter/`) or full model (`model/`), renamed into place once complete."""
     from transformers import AutoTokenizer
 
-    final = run_dir / ("model" if plan.method == "full" else "adapter")
-    partial = run_dir / f".{final.name}.partial"
+    run = run if isinstance(run, RunDir) else RunDir(run)
+    final = run.output_for(plan.method)
+    partial = run.path / f".{final.name}.partial"
     main = is_main_process()
     if main:
         shutil.rmtree(partial, ignore_errors=True)
@@ -168,13 +260,16 @@ def save_outputs(trainer, plan: TrainingPlan, run_dir: Path, model_dir: Path) ->
     return final
 
 
-def _write_card(plan: TrainingPlan, run_dir: Path, final: Path, model_dir: Path, results: dict) -> None:
-    from tools.models.resolve import is_default
-    from tools.train.card import model_card
+# ---------------------------------------------------------------- 3. evaluation
 
-    metrics_file = run_dir / "metrics.jsonl"
-    metrics = [json.loads(x) for x in metrics_file.read_text().splitlines() if x.strip()] if metrics_file.exists() else []
-    base_name = DEFAULT_HUB_ID if is_default(plan.base_model) else plan.base_model
-    card = model_card(plan, base_name, results, metrics)
-    paths.atomic_write_text(final / "README.md", card)
-    paths.atomic_write_text(run_dir / "README.md", card)
+
+def _evaluate(run: RunDir, run_id: str) -> None:
+    """Held-out evaluation. Its failure is noted, not fatal: the trained model is there and usable."""
+    _phase(run, run_id, "evaluating")
+    try:
+        report = evaluate(run.path)
+    except Exception as exc:
+        traceback.print_exc()
+        run.update_info(eval_error=f"evaluation failed: {type(exc).__name__}: {exc}"[:1000])
+        return
+    run.update_info(eval_error=None, evaluated_at=time.time(), verdict=report.get("verdict"))

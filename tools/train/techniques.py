@@ -16,6 +16,7 @@ from typing import Any
 
 from tools.train.chat_template import check_trainable_labels, training_chat_template
 from tools.train.plan import LORA_METHODS, TrainingPlan
+from tools.train.run_dir import RunDir
 
 
 def device_kind() -> str:
@@ -120,7 +121,7 @@ def common_args(plan: TrainingPlan, run_dir: Path, has_eval: bool) -> dict[str, 
     else:
         eval_strategy = "steps" if plan.eval_steps else "epoch"
     return dict(
-        output_dir=str(run_dir / "checkpoints"), learning_rate=plan.resolved_learning_rate,
+        output_dir=str(RunDir(run_dir).checkpoints), learning_rate=plan.resolved_learning_rate,
         num_train_epochs=plan.epochs, max_steps=plan.max_steps or -1,
         per_device_train_batch_size=plan.batch_size, per_device_eval_batch_size=plan.batch_size,
         gradient_accumulation_steps=plan.gradient_accumulation, warmup_steps=plan.warmup_ratio,

@@ -1,0 +1,108 @@
+"""What the graph does after the user approves, as typed calls, each recorded before it runs.
+
+    actions = Actions()
+    report = actions.prepare_data(plan)            # a `Plan` in, the data report (a dict) out
+    run_id = actions.launch_training(plan)         # `tools.train.jobs.submit`: starts now or queues
+    actions.calls                                  # [{"tool": "prepare_data", "args": {...}}, ...]
+
+A reader follows "what runs when the user approves" by reading calls, not tool names. The record is how
+tests and the UI know that nothing acted before the approval. Failures come back as `ToolError` with the
+tool's own message, ready for the chat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from tools.data import prepare_data
+from tools.evaluate.compare import compare
+from tools.evaluate.heldout import evaluate
+from tools.serve.backends import Sampling, open_backend
+from tools.train import jobs
+from tools.train.estimate import Estimate, estimate
+from tools.train.hardware import Hardware
+from tools.train.plan import Plan, TrainingPlan
+
+_KEEP_CALLS = 1000  # the UI's one Actions serves every session for the app's lifetime: keep the latest only
+
+
+class ToolError(RuntimeError):
+    """An action failed; the message is for the user (no traceback)."""
+
+
+class Actions:
+    """The acting steps of the graph, each a typed method; `calls` records every call, newest last."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def _record(self, tool: str, **args: Any) -> list[dict]:
+        record = [{"tool": tool, "args": args}]
+        self.calls += record
+        del self.calls[:-_KEEP_CALLS]
+        return record
+
+    def prepare_data(self, plan: Plan) -> dict:
+        """Validate, clean, redact, dedupe, tokenize and split `plan.source` into `plan.training.data_dir`."""
+        self._record("prepare_data", source=plan.source, out_dir=plan.training.data_dir)
+        with _as_tool_error("prepare_data"):
+            return prepare_data(plan.source, plan.training.data_dir, plan.data).model_dump(mode="json")
+
+    def estimate_plan(self, training: TrainingPlan, hardware: Hardware | str | None = None) -> Estimate:
+        """Peak memory and duration on `hardware` (None: this machine)."""
+        self._record("estimate_plan", data_dir=training.data_dir)
+        with _as_tool_error("estimate_plan"):
+            return estimate(training, hardware)
+
+    def launch_training(self, plan: Plan) -> str:
+        """Start (or queue) the training run; returns its run id at once."""
+        self._record("launch_training", data_dir=plan.training.data_dir)
+        with _as_tool_error("launch_training"):
+            # The graph prepared the data already (so the chat could report that step): the job trains on the
+            # prepared folder and then evaluates, and plan.yaml keeps the data spec and the file's own name.
+            return jobs.submit(plan.revised(source=None))
+
+    def training_status(self, run_id: str) -> dict:
+        self._record("training_status", run_id=run_id)
+        with _as_tool_error("training_status"):
+            return jobs.status(run_id).model_dump(mode="json")
+
+    def evaluate_run(self, run_dir: str) -> dict:
+        self._record("evaluate_run", run_dir=run_dir)
+        with _as_tool_error("evaluate_run"):
+            return evaluate(run_dir)
+
+    def compare_models(self, base_model: str, tuned_path: str, prompt: str, backend: str = "transformers",
+                       max_tokens: int = 128) -> dict:
+        """The same prompt answered by the base and the tuned model (greedy, same chat template)."""
+        self._record("compare_models", base_model=base_model, tuned_path=tuned_path)
+        with _as_tool_error("compare_models"):
+            engine = open_backend(base_model, {"tuned": str(Path(tuned_path))}, backend=backend)
+            try:
+                result = compare(engine, prompt, tuned="tuned", sampling=Sampling(max_tokens=max_tokens))
+            finally:
+                engine.close()
+        return {**asdict(result), "base": result.answers["base"], "tuned": result.answers["tuned"]}
+
+    def traced(self, step: Callable[..., Any], **args: Any) -> tuple[Any, list[dict]]:
+        """(result, the call records it made): the monitor/evaluate/compare nodes keep those in the state."""
+        before = len(self.calls)
+        return step(**args), self.calls[before:]
+
+
+class _as_tool_error:
+    """Turn any failure inside the block into a `ToolError` naming the step, with the tool's own message."""
+
+    def __init__(self, step: str):
+        self.step = step
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: Any) -> bool:
+        if exc is not None and isinstance(exc, Exception) and not isinstance(exc, ToolError):
+            raise ToolError(f"{self.step} failed: {exc}") from exc
+        return False
