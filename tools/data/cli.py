@@ -13,8 +13,12 @@ import json
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from tools._cli import fail
+from tools.data.prepare import inspect_data, prepare_data
+from tools.data.spec import DataError, DataSpec
+from tools.models.resolve import ModelNotFoundError
 
 app = typer.Typer(help="Inspect and prepare datasets for fine-tuning.", no_args_is_help=True, pretty_exceptions_enable=False)
 _SHOWN_ERRORS = 20
@@ -32,10 +36,6 @@ _NEAR = typer.Option(0.85, "--near-dedupe-threshold", max=1.0, help="Similarity 
 
 
 def _spec(model, max_length, columns, layout, no_pii, near, **extra):
-    from pydantic import ValidationError
-
-    from tools.data.spec import DataSpec
-
     mapping = {}
     for item in columns or []:
         key, sep, value = item.partition("=")
@@ -53,9 +53,6 @@ def _spec(model, max_length, columns, layout, no_pii, near, **extra):
 
 def _run(fn, file: Path, as_json: bool):
     """Call a data tool, turning every expected failure into `error: ...` and exit code 2."""
-    from tools.data.spec import DataError
-    from tools.models.resolve import ModelNotFoundError
-
     try:
         return fn()
     except DataError as exc:
@@ -122,8 +119,6 @@ def inspect_cmd(
     validation: Path = _VALIDATION,
 ) -> None:
     """Report layout, row errors, duplicates, PII and token lengths of a dataset, without writing anything."""
-    from tools.data.prepare import inspect_data
-
     spec = _spec(model, max_length, column, layout, no_pii_redaction, near_dedupe_threshold,
                  validation_file=str(validation) if validation else None)
     _finish(_run(lambda: inspect_data(file, spec), file, as_json), as_json)
@@ -145,8 +140,6 @@ def prepare_cmd(
     validation: Path = _VALIDATION,
 ) -> None:
     """Clean, redact, dedupe, tokenize and split a dataset into a prepared folder TRL can train on."""
-    from tools.data.prepare import prepare_data
-
     spec = _spec(model, max_length, column, layout, no_pii_redaction, near_dedupe_threshold, val_fraction=val_fraction, seed=seed,
                  validation_file=str(validation) if validation else None)
     _finish(_run(lambda: prepare_data(file, out, spec), file, as_json), as_json)

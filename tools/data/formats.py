@@ -67,11 +67,12 @@ class Detection:
         return DATASET_TYPES[self.layout]
 
 
-def rename_columns(rows: list[Any], mapping: dict[str, str], source: str) -> list[Any]:
-    """Apply the user's mapping (canonical -> source column), then lower-case the other keys."""
+def rename_columns(rows: list[Any], mapping: dict[str, str], source: str, check: bool = True) -> list[Any]:
+    """Apply the user's mapping (canonical -> source column), then lower-case the other keys.
+    `check`: refuse a mapped column missing from these rows (the first rows; later chunks may lack one)."""
     seen = _columns(rows)
     missing = [col for col in mapping.values() if col not in seen]
-    if missing:
+    if missing and check:
         raise DataError(source, f"column(s) {missing} named in the column mapping are not in the data; columns are {sorted(seen)}.")
     rename = {col: col.strip().lower() for col in seen}
     rename.update({col: canonical for canonical, col in mapping.items()})

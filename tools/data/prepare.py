@@ -309,7 +309,8 @@ class _Stream:
                         self.rows += 1
                         items.append(entry)
                 if items:
-                    values = formats.rename_columns([i.value for i in items], mapping, self.run.source)
+                    # The head was checked against the mapping before detection; a later chunk may lack a column.
+                    values = formats.rename_columns([i.value for i in items], mapping, self.run.source, check=False)
                     self._chunk(items, values, spool, sigs)
 
     def _chunk(self, items: list[Item], values: list[Any], spool, sigs) -> None:

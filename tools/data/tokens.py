@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from tools.data.spec import DataError, TokenStats
+from tools.models.resolve import resolve_model
 
 _BATCH = 2048
 
 
 def load_tokenizer(model: str) -> Any:
     """The fast tokenizer (with chat template) of `model`: 'default', a local folder or a hub id."""
-    from tools.models.resolve import resolve_model
-
     path = resolve_model(model)  # raises ModelNotFoundError with its own advice
     stamp = max((f.stat().st_mtime for f in Path(path).glob("tokenizer*")), default=0.0)
     return _load_tokenizer(str(path), stamp)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tools import paths
 from tools.train.chat_template import check_trainable_labels, training_chat_template
 from tools.train.plan import LORA_METHODS, TrainingPlan
 from tools.train.run_dir import RunDir
@@ -39,8 +40,6 @@ def resolved_precision(plan: TrainingPlan) -> str:
 def load_datasets(plan: TrainingPlan) -> tuple[Any, Any | None]:
     """The prepared folder's train split and, when the plan evaluates and rows exist, its validation split."""
     from datasets import load_dataset
-
-    from tools import paths
 
     folder = Path(plan.data_dir).expanduser()
     cache = str(paths.subdir("cache") / "datasets")
