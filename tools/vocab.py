@@ -49,11 +49,13 @@ DATA_HINT = {
 
 # A source file's layout, as the data tools detect it, and the dataset type each becomes.
 SourceLayout = Literal["openai_chat", "sharegpt", "alpaca", "question_answer", "prompt_completion", "preference",
-                       "sharegpt_preference", "unpaired_preference", "text"]
+                       "sharegpt_preference", "openai_preference", "unpaired_preference", "classification", "text"]
 DATASET_TYPE_OF_LAYOUT: dict[str, str] = {
     "openai_chat": "conversational", "sharegpt": "conversational", "alpaca": "conversational",
     "question_answer": "conversational", "prompt_completion": "prompt_completion", "preference": "preference",
     "sharegpt_preference": "preference", "unpaired_preference": "unpaired_preference", "text": "language_modeling",
+    # OpenAI's DPO format; a labelled table trains as chat rows whose answer is the label.
+    "openai_preference": "preference", "classification": "conversational",
 }
 
 # What the user says their data is, in the interview's words, and the dataset type each trains as.

@@ -32,7 +32,7 @@ def test_inspect_json_has_the_contract_keys_and_exit_0(invoke):
         assert key in report
     assert set(report["tokens"]) >= {"p50", "p95", "max", "total", "truncated_fraction"}
     assert set(report["errors"][0]) >= {"row", "field", "message"}
-    assert (report["format"], report["dataset_type"], report["valid_rows"]) == ("openai_chat", "conversational", 2)
+    assert (report["format"], report["dataset_type"], report["valid_rows"]) == ("openai_chat", "conversational", 3)
     # Rejected rows still go to stderr, one per line, even when some rows are usable.
     assert f"{SAMPLES / 'errors.jsonl'}:2: messages[1].role: unknown role 'wizard'" in result.stderr
 

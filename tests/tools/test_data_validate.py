@@ -24,7 +24,6 @@ def test_each_error_kind_names_its_row_and_field_and_the_valid_rows_survive(spec
         (4, "messages"): "no assistant turn",
         (5, "messages[1].role"): "two user turns in a row",
         (6, "messages[1].content"): "expected text, got a number",
-        (7, "messages[0].content"): "unfilled template placeholder '{{customer_name}}'",
         (8, "messages"): "missing field 'messages'",
         (9, "messages"): "expected a list of {role, content} messages, got text",
         (10, "json"): "the line looks cut off",
@@ -34,7 +33,10 @@ def test_each_error_kind_names_its_row_and_field_and_the_valid_rows_survive(spec
     for key, fragment in expected.items():
         assert fragment in found[key], (key, found[key])
     assert all(e.file == str(SAMPLES / "errors.jsonl") for e in report.errors)
-    assert (report.rows, report.valid_rows, report.usable_rows, report.error_count) == (12, 2, 2, 10)
+    # An unfilled placeholder is a warning on a kept row, not a rejection.
+    assert (report.rows, report.valid_rows, report.usable_rows, report.error_count) == (12, 3, 3, 9)
+    assert [(w.row, w.field) for w in report.warnings] == [(7, "messages[0].content")] and report.warning_count == 1
+    assert "placeholder '{{customer_name}}'" in report.warnings[0].message
     assert [e.row for e in report.errors] == sorted(e.row for e in report.errors)
 
 

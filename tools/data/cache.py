@@ -6,7 +6,7 @@ file it covers (a folder: every file under it), and the spec without the fields 
 uses, so an edited, replaced or touched file, or any other spec, misses. The hash is there because
 file times tick coarsely (a rewrite of the same size within a few milliseconds keeps them); it
 costs about a tenth of a second per 70 MB, against tens of seconds for the analysis. Only one entry
-is kept, since it holds the whole dataset's records.
+is kept: its spool file on disk holds the whole dataset's cleaned records (it is deleted with the entry).
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ def key(source: str, spec: Any) -> tuple | None:
             stamps = (_stamp(path),)
         else:
             return None
+        if getattr(spec, "validation_file", None):
+            stamps += (_stamp(Path(spec.validation_file).expanduser().resolve()),)
     except OSError:
         return None
     return (source, stamps, spec.model_dump_json(exclude=WRITE_ONLY_FIELDS))

@@ -79,12 +79,40 @@ def record_text(record: dict, with_system: bool = True) -> str:
     return "\n".join(parts)
 
 
+def exact_key(record: dict) -> bytes:
+    """A 16-byte digest of the record's case-folded, whitespace-collapsed text: equal keys are exact
+    duplicates. Digests, not texts, are what a streaming pass keeps for every row."""
+    import hashlib
+
+    return hashlib.blake2b(" ".join(record_text(record).casefold().split()).encode("utf-8"), digest_size=16).digest()
+
+
+def exact_digest(record: dict) -> int:
+    """`exact_key` as a 64-bit int: what the streaming pass stores per row (8 bytes in an array)."""
+    return int.from_bytes(exact_key(record)[:8], "little")
+
+
+def duplicates_of_digests(digests) -> dict[int, int]:
+    """index -> index of the first row with the same digest (a stable sort groups equal digests,
+    first occurrence first), in O(n log n) time and 16 bytes a row."""
+    import numpy as np
+
+    digests = np.asarray(digests, dtype=np.uint64)
+    order = np.argsort(digests, kind="stable")
+    same = np.flatnonzero(digests[order][1:] == digests[order][:-1]) + 1
+    if not len(same):
+        return {}
+    starts = np.flatnonzero(np.concatenate(([True], digests[order][1:] != digests[order][:-1])))
+    group_first = order[starts[np.searchsorted(starts, same, side="right") - 1]]
+    return dict(zip(order[same].tolist(), group_first.tolist(), strict=True))
+
+
 def exact_duplicates(records: list[dict]) -> dict[int, int]:
     """index -> index of its first copy, comparing case-folded, whitespace-collapsed text."""
-    first: dict[str, int] = {}
+    first: dict[bytes, int] = {}
     dups = {}
     for i, record in enumerate(records):
-        j = first.setdefault(" ".join(record_text(record).casefold().split()), i)
+        j = first.setdefault(exact_key(record), i)
         if j != i:
             dups[i] = j
     return dups
@@ -187,9 +215,10 @@ def shingle_hashes(ids, k: int = SHINGLE):
     valid[tails[(tails >= np.repeat(starts, k - 1)) & (tails >= 0)]] = False
     doc = np.repeat(np.arange(len(lengths)), lengths)
     for d in np.flatnonzero((lengths > 0) & (lengths < k)).tolist():  # rare: one shingle of a short document
-        acc = np.uint32(0)
-        for t in flat[starts[d] : ends[d]]:
-            acc = acc * np.uint32(0x01000193) + np.uint32(t) + np.uint32(1)
+        # Python ints masked to 32 bits: numpy scalars would warn on the (intended) wrap-around.
+        acc = 0
+        for t in flat[starts[d] : ends[d]].tolist():
+            acc = (acc * 0x01000193 + t + 1) & 0xFFFFFFFF
         h[starts[d]] = acc
         valid[starts[d]] = True
     return h[valid], doc[valid]
@@ -217,36 +246,67 @@ def minhash_signatures(ids: list[list[int]], num_perm: int = NUM_PERM, seed: int
     return np.ascontiguousarray(sig.T)
 
 
-def near_duplicates(sig, threshold: float) -> dict[int, int]:
-    """index -> index of an earlier kept document whose estimated Jaccard similarity >= threshold.
-
-    LSH banding with datasketch's optimal (bands, rows) for the threshold: documents sharing any band
-    are candidates, then their signatures are compared to confirm.
-    """
-    import numpy as np
+def lsh_bands(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
+    """datasketch's optimal (bands, rows per band) for the threshold."""
     from datasketch import MinHashLSH
 
-    n, num_perm = sig.shape
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    return lsh.b, lsh.r
+
+
+def band_keys(sig, bands: int, rows: int):
+    """(n_docs, bands) uint64: one 64-bit key per LSH band of each signature (equal bands, equal keys).
+    A streaming pass keeps these (8 bytes a band) instead of whole signatures (256 bytes a row)."""
+    import numpy as np
+
+    sig = np.asarray(sig, dtype=np.uint64)
+    keys = np.empty((sig.shape[0], bands), dtype=np.uint64)
+    for band in range(bands):
+        h = np.full(sig.shape[0], 0xCBF29CE484222325, dtype=np.uint64)
+        for col in range(band * rows, (band + 1) * rows):
+            h = (h ^ sig[:, col]) * np.uint64(0x100000001B3)  # FNV-1a over the band's values; arrays wrap silently
+        keys[:, band] = h
+    return keys
+
+
+def near_duplicates(sig, threshold: float) -> dict[int, int]:
+    """index -> index of an earlier kept document whose estimated Jaccard similarity >= threshold."""
+    import numpy as np
+
+    bands, rows = lsh_bands(threshold, sig.shape[1])
     empty = np.all(sig == np.iinfo(np.uint32).max, axis=1)
+    return near_duplicates_banded(band_keys(sig, bands, rows), lambda i: sig[i], empty, threshold)
+
+
+def near_duplicates_banded(keys, signature: Callable[[int], Any], empty, threshold: float,
+                           dropped: dict[int, int] | None = None) -> dict[int, int]:
+    """Near-duplicates from band keys: documents sharing any band are candidates, confirmed by comparing
+    their full signatures (`signature(i)`, e.g. read from a file), so only candidates are ever loaded.
+    `dropped` maps rows already removed (exact duplicates) to the row they copy: they are never
+    reported, and a candidate that is one stands for its original."""
+    import numpy as np
+
+    dropped = dropped or {}
     candidates: dict[int, set[int]] = {}
-    for band in range(lsh.b):
-        keys = np.ascontiguousarray(sig[:, band * lsh.r : (band + 1) * lsh.r]).view(f"V{4 * lsh.r}").ravel()
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
+    for band in range(keys.shape[1]):
+        column = keys[:, band]
+        order = np.argsort(column, kind="stable")
+        sorted_keys = column[order]
         same = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
         for i in same.tolist():  # consecutive members of one bucket
             lo, hi = sorted(order[i : i + 2].tolist())
             candidates.setdefault(hi, set()).add(lo)
     dups: dict[int, int] = {}
     for i in sorted(candidates):
-        if empty[i]:
+        if empty[i] or i in dropped:
             continue
+        mine = np.asarray(signature(i))
         for j in sorted(candidates[i]):
-            if empty[j]:
+            j = dropped.get(j, j)
+            if empty[j] or j == i:
                 continue
             j = dups.get(j, j)
-            if float(np.mean(sig[i] == sig[j])) >= threshold:
+            if float(np.mean(mine == np.asarray(signature(j)))) >= threshold:
                 dups[i] = j
                 break
     return dups

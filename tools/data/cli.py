@@ -13,8 +13,12 @@ import json
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from tools._cli import fail
+from tools.data.prepare import inspect_data, prepare_data
+from tools.data.spec import DataError, DataSpec
+from tools.models.resolve import ModelNotFoundError
 
 app = typer.Typer(help="Inspect and prepare datasets for fine-tuning.", no_args_is_help=True, pretty_exceptions_enable=False)
 _SHOWN_ERRORS = 20
@@ -25,14 +29,13 @@ _JSON = typer.Option(False, "--json", help="Print the report as one JSON object 
 _COLUMN = typer.Option(None, "--column", help="Map a column: CANONICAL=SOURCE, e.g. prompt=question (repeatable).")
 _LAYOUT = typer.Option(None, "--layout", help="Force the source layout (openai_chat, sharegpt, alpaca, preference, text...).")
 _NO_PII = typer.Option(False, "--no-pii-redaction", help="Keep emails, phone numbers, keys... as they are.")
+_VALIDATION = typer.Option(
+    None, "--validation", help="A file of the same layout to use as the validation split as given (OpenAI's validation_file)."
+)
 _NEAR = typer.Option(0.85, "--near-dedupe-threshold", max=1.0, help="Similarity (0-1) above which rows are near-duplicates; 0 disables.")
 
 
 def _spec(model, max_length, columns, layout, no_pii, near, **extra):
-    from pydantic import ValidationError
-
-    from tools.data.spec import DataSpec
-
     mapping = {}
     for item in columns or []:
         key, sep, value = item.partition("=")
@@ -50,9 +53,6 @@ def _spec(model, max_length, columns, layout, no_pii, near, **extra):
 
 def _run(fn, file: Path, as_json: bool):
     """Call a data tool, turning every expected failure into `error: ...` and exit code 2."""
-    from tools.data.spec import DataError
-    from tools.models.resolve import ModelNotFoundError
-
     try:
         return fn()
     except DataError as exc:
@@ -70,6 +70,10 @@ def _print_errors(report, limit: int) -> None:
         typer.echo(error.line(), err=True)
     if report.error_count > limit:
         typer.echo(f"... and {report.error_count - limit} more rejected rows (see --json or report.json)", err=True)
+    for warning in report.warnings[:limit]:
+        typer.echo(f"warning (row kept): {warning.line()}", err=True)
+    if report.warning_count > limit:
+        typer.echo(f"... and {report.warning_count - limit} more flagged rows (see --json or report.json)", err=True)
 
 
 def _summary(report) -> str:
@@ -80,9 +84,12 @@ def _summary(report) -> str:
         f"rows {report.rows}, valid {report.valid_rows}, usable {report.usable_rows} "
         f"(rejected {report.error_count}, exact duplicates {report.exact_duplicates}, near-duplicates {report.near_duplicates})",
         f"PII redacted: {found}" if report.spec.pii_redaction else "PII redaction: off",
+        f"flagged but kept: {report.warning_count}; validation split: {report.split}",
         f"tokens per row: p50 {t.p50}, p95 {t.p95}, max {t.max}, total {t.total}; "
         f"{t.truncated_fraction:.1%} over max_length {t.max_length}",
     ]
+    if report.task == "classification":
+        lines.append(f"classification: {len(report.labels)} labels ({', '.join(report.labels[:20])})")
     if report.out_dir:
         lines.append(f"wrote {report.out_dir} (train {report.train_rows}, validation {report.validation_rows})")
     return "\n".join(lines)
@@ -109,11 +116,11 @@ def inspect_cmd(
     layout: str = _LAYOUT,
     no_pii_redaction: bool = _NO_PII,
     near_dedupe_threshold: float = _NEAR,
+    validation: Path = _VALIDATION,
 ) -> None:
     """Report layout, row errors, duplicates, PII and token lengths of a dataset, without writing anything."""
-    from tools.data.prepare import inspect_data
-
-    spec = _spec(model, max_length, column, layout, no_pii_redaction, near_dedupe_threshold)
+    spec = _spec(model, max_length, column, layout, no_pii_redaction, near_dedupe_threshold,
+                 validation_file=str(validation) if validation else None)
     _finish(_run(lambda: inspect_data(file, spec), file, as_json), as_json)
 
 
@@ -130,9 +137,9 @@ def prepare_cmd(
     layout: str = _LAYOUT,
     no_pii_redaction: bool = _NO_PII,
     near_dedupe_threshold: float = _NEAR,
+    validation: Path = _VALIDATION,
 ) -> None:
     """Clean, redact, dedupe, tokenize and split a dataset into a prepared folder TRL can train on."""
-    from tools.data.prepare import prepare_data
-
-    spec = _spec(model, max_length, column, layout, no_pii_redaction, near_dedupe_threshold, val_fraction=val_fraction, seed=seed)
+    spec = _spec(model, max_length, column, layout, no_pii_redaction, near_dedupe_threshold, val_fraction=val_fraction, seed=seed,
+                 validation_file=str(validation) if validation else None)
     _finish(_run(lambda: prepare_data(file, out, spec), file, as_json), as_json)

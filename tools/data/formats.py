@@ -1,8 +1,9 @@
 """Detect a source's layout and convert its rows to the dataset types TRL trains on.
 
-    openai_chat / sharegpt / alpaca / question_answer -> conversational  {"messages": [...]}
+    openai_chat / sharegpt / alpaca / question_answer -> conversational  {"messages": [...], "tools"?}
+    classification (a text and a label column)        -> conversational: the text as the user turn, the label as the answer
     prompt_completion                                 -> prompt_completion {"prompt", "completion"}
-    preference / sharegpt_preference                  -> preference {"prompt", "chosen", "rejected"}
+    preference / sharegpt_preference / openai_preference -> preference {"prompt", "chosen", "rejected"}
     unpaired_preference                               -> unpaired_preference {"prompt", "completion", "label"}
     text                                              -> language_modeling {"text"}
 
@@ -35,10 +36,23 @@ PROMPT_KEYS = ("prompt", "question", "query", "instruction", "input", "user", "h
 ANSWER_KEYS = ("completion", "answer", "response", "output", "assistant", "gpt", "target", "reply")
 TEXT_KEYS = ("text", "content", "document", "body", "passage")
 CHAT_KEYS = ("messages", "conversations", "conversation", "dialog", "chat")
+# A labelled table: a text column and a label column under the names people use.
+CLASS_TEXT_KEYS = ("text", "sentence", "clause", "review", "message", "comment", "tweet", "utterance", "content",
+                   "document", "body", "passage", "title")  # fmt: skip
+LABEL_KEYS = ("label", "labels", "category", "class", "sentiment", "intent", "topic", "tag", "emotion", "stance")
+# (chosen, rejected) column pairs of preference data: each side a text answer or a whole conversation.
+PAIR_KEYS = (
+    ("chosen", "rejected"), ("chosen_messages", "rejected_messages"), ("chosen_conversation", "rejected_conversation"),
+    ("chosen_response", "rejected_response"), ("response_chosen", "response_rejected"), ("preferred", "rejected"),
+    ("preferred", "dispreferred"), ("accepted", "rejected"), ("positive", "negative"), ("good", "bad"),
+    ("better", "worse"), ("winner", "loser"), ("pos", "neg"),
+)  # fmt: skip
+_OPENAI_PREFERENCE = ("input", "preferred_output", "non_preferred_output")
 _SAMPLE = 2000
 _EXPECTED = (
     "messages (OpenAI chat), conversations (ShareGPT), instruction/output (Alpaca), prompt/completion, "
-    "question/answer, prompt/chosen/rejected (preference), prompt/completion/label, or text"
+    "question/answer, prompt/chosen/rejected (preference), input/preferred_output/non_preferred_output, "
+    "prompt/completion/label, text/label (classification), or text"
 )
 
 
@@ -53,11 +67,12 @@ class Detection:
         return DATASET_TYPES[self.layout]
 
 
-def rename_columns(rows: list[Any], mapping: dict[str, str], source: str) -> list[Any]:
-    """Apply the user's mapping (canonical -> source column), then lower-case the other keys."""
+def rename_columns(rows: list[Any], mapping: dict[str, str], source: str, check: bool = True) -> list[Any]:
+    """Apply the user's mapping (canonical -> source column), then lower-case the other keys.
+    `check`: refuse a mapped column missing from these rows (the first rows; later chunks may lack one)."""
     seen = _columns(rows)
     missing = [col for col in mapping.values() if col not in seen]
-    if missing:
+    if missing and check:
         raise DataError(source, f"column(s) {missing} named in the column mapping are not in the data; columns are {sorted(seen)}.")
     rename = {col: col.strip().lower() for col in seen}
     rename.update({col: canonical for canonical, col in mapping.items()})
@@ -90,12 +105,22 @@ def detect(rows: list[Any], source: str, forced: str | None = None) -> Detection
     return Detection(layout=forced, keys=_role_keys(forced, dicts), columns=columns)
 
 
+def _pair(keys) -> tuple[str, str] | None:
+    return next((pair for pair in PAIR_KEYS if pair[0] in keys and pair[1] in keys), None)
+
+
 def _guess(row: dict) -> str | None:
     keys = row.keys()
-    if "chosen" in keys or "rejected" in keys:
+    if all(k in keys for k in _OPENAI_PREFERENCE):
+        return "openai_preference"
+    if "chosen" in keys or "rejected" in keys or _pair(keys):
         return "sharegpt_preference" if "conversations" in keys and isinstance(row.get("chosen"), dict) else "preference"
     if "label" in keys and ("messages" in keys or any(k in keys for k in ANSWER_KEYS)):
         return "unpaired_preference"
+    if any(k in keys for k in LABEL_KEYS) and any(k in keys for k in CLASS_TEXT_KEYS) and not any(
+        k in keys for k in (*CHAT_KEYS, *PROMPT_KEYS, *ANSWER_KEYS)
+    ):
+        return "classification"
     chat = next((k for k in CHAT_KEYS if k in keys), None)
     if chat:
         first = row[chat][0] if isinstance(row[chat], list) and row[chat] else {}
@@ -127,6 +152,12 @@ def _role_keys(layout: str, rows: list[dict]) -> dict[str, str]:
         return {"prompt": prompt, "completion": _most_common_key(rows, ANSWER_KEYS, exclude=prompt)}
     if layout == "text":
         return {"text": _most_common_key(rows, TEXT_KEYS)}
+    if layout == "classification":
+        return {"text": _most_common_key(rows, CLASS_TEXT_KEYS), "label": _most_common_key(rows, LABEL_KEYS)}
+    if layout == "preference":
+        pairs = Counter(p for r in rows for p in [_pair(r.keys())] if p)
+        chosen, rejected = pairs.most_common(1)[0][0] if pairs else ("chosen", "rejected")
+        return {"chosen": chosen, "rejected": rejected}
     return {}
 
 
@@ -155,7 +186,9 @@ def _chat(row: dict, keys: dict) -> dict:
         messages = _system_prefix(row) + messages
     check_turns(messages, key)
     record: dict[str, Any] = {"messages": messages}
-    tools = row.get("tools")
+    # `parallel_tool_calls` only tells OpenAI's sampler whether several calls may come at once; the
+    # calls themselves are in the messages, so there is nothing to keep. Legacy `functions` are tools.
+    tools = row.get("tools") or [{"type": "function", "function": f} for f in row.get("functions") or [] if isinstance(f, dict)]
     if tools:
         if isinstance(tools, str):
             try:
@@ -214,9 +247,10 @@ def _prompt_completion(row: dict, keys: dict) -> dict:
 
 
 def _preference(row: dict, keys: dict) -> dict:
-    needs = "'prompt', 'chosen' and 'rejected'"
-    chosen = _side(require(row, "chosen", needs), "chosen")
-    rejected = _side(require(row, "rejected", needs), "rejected")
+    good, bad = keys.get("chosen", "chosen"), keys.get("rejected", "rejected")
+    needs = f"'prompt', '{good}' and '{bad}'"
+    chosen = _side(require(row, good, needs), good)
+    rejected = _side(require(row, bad, needs), bad)
     key = next((k for k in ("prompt", "question", "instruction", "input", "conversations") if row.get(k) is not None), None)
     if key is not None:
         prompt = _side(row[key], key)
@@ -235,6 +269,36 @@ def _split_shared_prefix(chosen: list[dict], rejected: list[dict]) -> tuple[list
     if n == 0:
         raise RowProblem("prompt", "missing field 'prompt' and 'chosen'/'rejected' share no opening turns; add a 'prompt'.")
     return chosen[:n], chosen[n:], rejected[n:]
+
+
+def _openai_preference(row: dict, keys: dict) -> dict:
+    """OpenAI's DPO format: `input` {messages, tools?}, `preferred_output` and `non_preferred_output` messages."""
+    needs = "'input', 'preferred_output' and 'non_preferred_output'"
+    given = require(row, "input", needs)
+    if not isinstance(given, dict):
+        raise RowProblem("input", f"expected an object with 'messages', got {type_name(given)}.")
+    prompt = parse_messages(require(given, "messages", "'input.messages'"), "input.messages")
+    chosen = parse_messages(require(row, "preferred_output", needs), "preferred_output")
+    rejected = parse_messages(require(row, "non_preferred_output", needs), "non_preferred_output")
+    for side, messages in (("preferred_output", chosen), ("non_preferred_output", rejected)):
+        if messages[-1]["role"] != "assistant":
+            raise RowProblem(side, "must end with the assistant's answer.")
+    return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+
+
+def _classification(row: dict, keys: dict) -> dict:
+    text, label = keys["text"], keys["label"]
+    needs = f"'{text}' and '{label}'"
+    value = require(row, label, needs)
+    if isinstance(value, list | dict):
+        raise RowProblem(label, f"expected one label, got {type_name(value)}; give one label per row.")
+    answer = str(value).strip()
+    if not answer:
+        raise RowProblem(label, "empty label; fill it in or remove the row.")
+    if len(answer) > 200:
+        raise RowProblem(label, f"a label of {len(answer)} characters; labels are short names (e.g. positive, billing).")
+    return {"messages": _system_prefix(row) + [{"role": "user", "content": text_value(require(row, text, needs), text)},
+                                               {"role": "assistant", "content": answer}]}  # fmt: skip
 
 
 def _unpaired(row: dict, keys: dict) -> dict:
@@ -267,24 +331,43 @@ _CONVERTERS: dict[str, Callable[[dict, dict], dict]] = {
     "prompt_completion": _prompt_completion,
     "preference": _preference,
     "sharegpt_preference": _preference,
+    "openai_preference": _openai_preference,
     "unpaired_preference": _unpaired,
+    "classification": _classification,
     "text": _text,
 }
 
 
-def unify(records: list[dict], dataset_type: str) -> list[dict]:
-    """Make prompt/answer sides all text or all messages, since one dataset needs one column type."""
-    if dataset_type == "conversational" and any("tools" in r for r in records):
-        for record in records:  # one column type in every file ("[]", not null: a null-only file breaks Arrow)
+_SIDES = {"prompt_completion": ("prompt", "completion"), "preference": ("prompt", "chosen", "rejected"),
+          "unpaired_preference": ("prompt", "completion")}  # fmt: skip
+
+
+def observe(record: dict, dataset_type: str, seen: dict[str, bool]) -> None:
+    """Note what `unify_record` must align across the dataset: tools in any row, messages on any side."""
+    if dataset_type == "conversational":
+        seen["tools"] = seen.get("tools", False) or "tools" in record
+    elif not seen.get("messages"):
+        seen["messages"] = any(isinstance(record[side], list) for side in _SIDES.get(dataset_type, ()))
+
+
+def unify_record(record: dict, dataset_type: str, seen: dict[str, bool]) -> dict:
+    """Make one record's columns the type every row has, since one dataset needs one column type:
+    `tools` everywhere once any row has it ("[]", not null: a null-only file breaks Arrow), and
+    prompt/answer sides all messages once any side is."""
+    if dataset_type == "conversational":
+        if seen.get("tools"):
             record.setdefault("tools", "[]")
-        return records
-    sides = {"prompt_completion": ("prompt", "completion"), "preference": ("prompt", "chosen", "rejected"),
-             "unpaired_preference": ("prompt", "completion")}.get(dataset_type)  # fmt: skip
-    if not sides or not any(isinstance(r[s], list) for r in records for s in sides):
-        return records
-    for record in records:
-        for side in sides:
+        return record
+    if seen.get("messages"):
+        for side in _SIDES.get(dataset_type, ()):
             if isinstance(record[side], str):
-                role = "user" if side == "prompt" else "assistant"
-                record[side] = [{"role": role, "content": record[side]}]
-    return records
+                record[side] = [{"role": "user" if side == "prompt" else "assistant", "content": record[side]}]
+    return record
+
+
+def unify(records: list[dict], dataset_type: str) -> list[dict]:
+    """`unify_record` over a whole list."""
+    seen: dict[str, bool] = {}
+    for record in records:
+        observe(record, dataset_type, seen)
+    return [unify_record(r, dataset_type, seen) for r in records]

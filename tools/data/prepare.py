@@ -5,6 +5,12 @@ dedupe) -> count tokens -> filter by length -> split -> write a prepared folder.
     report = inspect_data("chats.jsonl", DataSpec(model="default", max_length=1024))
     report = prepare_data("chats.jsonl", "prepared/", DataSpec(val_fraction=0.1))
 
+It streams: rows are read, converted, cleaned and tokenized a chunk at a time, and the kept records go
+to a spool file on disk. What stays in memory per row is fixed-size (an 8-byte digest for exact
+dedupe, LSH band keys for near-dedupe, the token count, where the row came from), so memory stays
+flat as the file grows. Error and duplicate lists keep their first `MAX_ERRORS` entries and count
+the rest. Writing reads the spool back and routes each kept row to its split.
+
 `inspect_data` runs every step but the writing, so its numbers are the ones `prepare_data` would give.
 The last analysis is kept (see `cache.py`), so `prepare_data` right after `inspect_data` on the same
 unchanged source and spec only writes.
@@ -12,41 +18,80 @@ unchanged source and spec only writes.
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import random
+import tempfile
 import time
+import weakref
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools import paths
 from tools.data import cache, clean, formats, pii, tokens
-from tools.data.load import load_source
+from tools.data.load import Item, load_source
 from tools.data.spec import MAX_ERRORS, DataError, DataReport, DataSpec, RowError, TokenStats
-from tools.data.validate import RowProblem
+from tools.data.validate import RowProblem, placeholder
 from tools.paths import atomic_dir
 
 _PREVIEW_CHARS = 300
+_CHUNK = 2048  # rows per streamed step: large enough for batched tokenizing, small enough to stay flat
+_HEAD = 2000  # rows the layout is detected from
+_MAX_LABELS = 1000
+TRAIN, VALIDATION = 0, 1  # split codes in `assign_splits`; a third split appends a code here
 
 
 @dataclass
 class _Run:
-    """State passed along the pipeline: kept records and where each came from."""
+    """What one analysis keeps: per spooled row fixed-size facts, the spool of cleaned records on disk,
+    and bounded lists of errors, warnings and duplicates."""
 
     source: str
     spec: DataSpec
-    records: list[dict] = field(default_factory=list)
-    origins: list[tuple[str, int]] = field(default_factory=list)
+    spool: Path
+    signatures: Path | None = None
+    count: int = 0  # rows in the spool (valid, not exact duplicates)
+    files: list[str] = field(default_factory=list)
+    file_of: array = field(default_factory=lambda: array("I"))
+    row_of: array = field(default_factory=lambda: array("q"))
+    given: array = field(default_factory=lambda: array("b"))  # 1: the row came from a given validation split
+    lengths: array = field(default_factory=lambda: array("i"))
+    keep: Any = None  # numpy bool per spooled row once the analysis is done
     errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+    warnings: list[RowError] = field(default_factory=list)
+    warning_count: int = 0
     duplicates: list[dict] = field(default_factory=list)
-    lengths: list[int] = field(default_factory=list)
+    labels: set[str] = field(default_factory=set)
+    seen: dict[str, bool] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     tokenizer: Any = None
+    dataset_type: str = ""
+    given_split: bool = False
 
-    def keep(self, drop: set[int] | dict[int, Any]) -> None:
-        self.records = [r for i, r in enumerate(self.records) if i not in drop]
-        self.origins = [o for i, o in enumerate(self.origins) if i not in drop]
-        if self.lengths:
-            self.lengths = [n for i, n in enumerate(self.lengths) if i not in drop]
+    def error(self, err: RowError) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(err)
+
+    def warn(self, err: RowError) -> None:
+        self.warning_count += 1
+        if len(self.warnings) < MAX_ERRORS:
+            self.warnings.append(err)
+
+    def origin(self, i: int) -> tuple[str, int]:
+        return self.files[self.file_of[i]], self.row_of[i]
+
+    def kept(self) -> Iterator[tuple[int, dict]]:
+        """(spool index, record) of every kept row, read back from the spool."""
+        with self.spool.open(encoding="utf-8") as fh:
+            for i, line in enumerate(fh):
+                if self.keep[i]:
+                    yield i, formats.unify_record(json.loads(line), self.dataset_type, self.seen)
 
 
 def _resolve_spec(spec: DataSpec | None, overrides: dict) -> DataSpec:
@@ -70,17 +115,20 @@ def prepare_data(source: str | Path, out: str | Path, spec: DataSpec | None = No
     (atomically; the source is only read). Raises `DataError` when no row is usable."""
     spec = _resolve_spec(spec, overrides)
     report, run = _analysis(str(source), spec)
-    if not run.records:
+    if report.usable_rows == 0:
         first = "; ".join(e.line() for e in run.errors[:3])
         raise DataError(str(source), f"no usable rows ({report.error_count} rejected{': ' + first if first else ''}).")
     started = time.perf_counter()
-    train, validation = split(len(run.records), spec.val_fraction, spec.seed)
+    splits = assign_splits(run, spec)
     out = Path(out).expanduser().resolve()
-    report.out_dir, report.train_rows, report.validation_rows = str(out), len(train), len(validation)
+    report.out_dir = str(out)
+    report.train_rows, report.validation_rows = int((splits == TRAIN).sum()), int((splits == VALIDATION).sum())
     with atomic_dir(out, replaces="report.json") as tmp:
-        _write_jsonl(tmp / "train.jsonl", [run.records[i] for i in train])
-        _write_jsonl(tmp / "validation.jsonl", [run.records[i] for i in validation])
-        tokens.histogram(run.lengths, spec.max_length, tmp / "histogram.png", f"{Path(source).name}: tokens per row")
+        _write_splits(run, splits, {TRAIN: tmp / "train.jsonl", VALIDATION: tmp / "validation.jsonl"})
+        import numpy as np
+
+        lengths = np.frombuffer(run.lengths, dtype=np.int32)[run.keep]
+        tokens.histogram(lengths, spec.max_length, tmp / "histogram.png", f"{Path(source).name}: tokens per row")
         report.seconds["write"] = round(time.perf_counter() - started, 3)
         (tmp / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
         (tmp / "report.md").write_text(render_markdown(report), encoding="utf-8")
@@ -97,9 +145,34 @@ def split(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]
     return sorted(order[n_val:]), sorted(order[:n_val])
 
 
+def assign_splits(run: _Run, spec: DataSpec):
+    """The split code (TRAIN, VALIDATION) of each kept row, in kept order: the user's own validation
+    rows when given, else a seeded sample of `val_fraction`. A further split (e.g. a locked test set)
+    takes its rows here, before validation is sampled from the rest."""
+    import numpy as np
+
+    given = np.frombuffer(run.given, dtype=np.int8)[run.keep]
+    if run.given_split:
+        return np.where(given == 1, VALIDATION, TRAIN).astype(np.int8)
+    codes = np.full(len(given), TRAIN, dtype=np.int8)
+    _, validation = split(len(given), spec.val_fraction, spec.seed)
+    codes[validation] = VALIDATION
+    return codes
+
+
+def _write_splits(run: _Run, codes, files: dict[int, Path]) -> None:
+    handles = {code: path.open("w", encoding="utf-8") for code, path in files.items()}
+    try:
+        for position, (_, record) in enumerate(run.kept()):
+            handles[int(codes[position])].write(_ENCODE(record) + "\n")
+    finally:
+        for fh in handles.values():
+            fh.close()
+
+
 def _analysis(source: str, spec: DataSpec) -> tuple[DataReport, _Run]:
     """`_analyse`, or the last one when source, spec and tokenizer are unchanged. Callers get their own
-    copy of the report; the run's records are only read after the analysis, so they are shared."""
+    copy of the report; the run (its spool) is only read after the analysis, so it is shared."""
     key = cache.key(source, spec)
     hit = cache.get(key)
     if hit is not None:
@@ -119,37 +192,74 @@ def _tokenizer_or_none(model: str) -> Any:
         return None
 
 
+def _spool_file(suffix: str) -> Path:
+    fd, name = tempfile.mkstemp(prefix="analysis-", suffix=suffix, dir=paths.subdir("cache"))
+    os.close(fd)
+    return Path(name)
+
+
+def _new_run(source: str, spec: DataSpec) -> _Run:
+    run = _Run(source=source, spec=spec, spool=_spool_file(".jsonl"))
+    if spec.near_dedupe_threshold is not None:
+        run.signatures = _spool_file(".sig")
+    # The spool lives as long as the run: dropped from the cache and unreferenced, its files go too.
+    weakref.finalize(run, _remove, run.spool, run.signatures)
+    return run
+
+
+def _remove(*files: Path | None) -> None:
+    for file in files:
+        if file is not None:
+            Path(file).unlink(missing_ok=True)
+
+
 def _analyse(source: str, spec: DataSpec) -> tuple[DataReport, _Run]:
-    run = _Run(source=source, spec=spec)
+    run = _new_run(source, spec)
     clock = time.perf_counter()
-    loaded = load_source(source, spec.text_unit)
-    run.errors += loaded.errors
-    rows = formats.rename_columns([item[2] for item in loaded.items], spec.columns, source)
+    loaded = load_source(source, spec.text_unit, spec.validation_file)
+    entries = iter(loaded)
+    head = list(itertools.islice(entries, _HEAD))
+    items = [e for e in head if isinstance(e, Item)]
+    rows = formats.rename_columns([item.value for item in items], spec.columns, source)
     detection = formats.detect(rows, source, spec.layout)
+    run.dataset_type = detection.dataset_type
+    run.given_split = loaded.given_split
     clock = _lap(run, "load", clock)
-    _convert(run, loaded.items, rows, detection)
-    clock = _lap(run, "validate", clock)
-    valid_rows = len(run.records)
-    counts = _clean(run)
-    clock = _lap(run, "clean", clock)
-    tokenizer = run.tokenizer = tokens.load_tokenizer(spec.model) if run.records else None
-    clock = _lap(run, "tokenizer", clock)
-    near = _near_dedupe(run)
-    clock = _lap(run, "near_dedupe", clock)
-    run.lengths = tokens.row_lengths(tokenizer, run.records, detection.dataset_type) if run.records else []
+    stream = _Stream(run, detection, spec)
+    stream.run_all(itertools.chain(head, entries))
+    for step, seconds in stream.seconds.items():
+        run.seconds[step] = round(seconds, 3)
+    clock = time.perf_counter()
+    exact = _exact_dedupe(run, stream)
+    stream.exact = len(exact)
+    clock = _lap(run, "exact_dedupe", clock)
+    near = _near_dedupe(run, stream, exact)
+    run.seconds["near_dedupe"] = round(run.seconds["near_dedupe"] + time.perf_counter() - clock, 3)  # signing ran in the stream
+    clock = time.perf_counter()
     too_short, too_long = _length_filter(run)
-    _lap(run, "tokens", clock)
     run.errors.sort(key=lambda e: (e.file, e.row))
-    report = DataReport(
-        source=source, format=detection.layout, dataset_type=detection.dataset_type, columns=detection.columns,
-        rows=len(loaded.items) + sum(1 for e in loaded.errors if e.row > 0), valid_rows=valid_rows,
-        usable_rows=len(run.records), errors=run.errors[:MAX_ERRORS], error_count=len(run.errors),
-        exact_duplicates=counts["exact"], near_duplicates=near, duplicates=run.duplicates[:MAX_ERRORS],
-        too_short=too_short, too_long=too_long, pii=counts["pii"],
-        tokens=tokens.stats(run.lengths, spec.max_length) if run.lengths else TokenStats(max_length=spec.max_length),
-        spec=spec, samples=[_preview(r) for r in run.records[:3]], seconds=run.seconds,
-    )  # fmt: skip
+    report = _report(run, detection, stream, near, too_short, too_long, loaded.skipped)
+    _lap(run, "report", clock)
     return report, run
+
+
+def _report(run: _Run, detection, stream, near: int, too_short: int, too_long: int, skipped: list[str]) -> DataReport:
+    import numpy as np
+
+    spec = run.spec
+    lengths = np.frombuffer(run.lengths, dtype=np.int32)[run.keep] if run.count else np.zeros(0, dtype=np.int32)
+    classification = detection.layout == "classification"
+    return DataReport(
+        source=run.source, format=detection.layout, dataset_type=detection.dataset_type, columns=detection.columns,
+        rows=stream.rows, valid_rows=stream.valid, usable_rows=int(run.keep.sum()) if run.count else 0,
+        errors=run.errors, error_count=run.error_count, exact_duplicates=stream.exact, near_duplicates=near,
+        duplicates=run.duplicates[:MAX_ERRORS], too_short=too_short, too_long=too_long, pii=stream.pii_counts(),
+        tokens=tokens.stats(lengths, spec.max_length) if len(lengths) else TokenStats(max_length=spec.max_length),
+        spec=spec, samples=[_preview(r) for _, r in itertools.islice(run.kept(), 3)] if run.count else [],
+        seconds=run.seconds, warnings=run.warnings, warning_count=run.warning_count,
+        task="classification" if classification else None, labels=sorted(run.labels) if classification else [],
+        split="given" if run.given_split else "sampled", skipped_files=skipped,
+    )  # fmt: skip
 
 
 def _lap(run: _Run, step: str, since: float) -> float:
@@ -158,56 +268,205 @@ def _lap(run: _Run, step: str, since: float) -> float:
     return now
 
 
-def _convert(run: _Run, items: list[tuple[str, int, Any]], rows: list[Any], detection: formats.Detection) -> None:
-    convert = formats.converter(detection)
-    for (file, number, _), row in zip(items, rows, strict=True):
-        try:
-            run.records.append(convert(row))
-        except RowProblem as problem:
-            run.errors.append(RowError(file=file, row=number, field=problem.field, message=problem.message))
-            continue
-        run.origins.append((file, number))
-    run.records = formats.unify(run.records, detection.dataset_type)
+class _Stream:
+    """One pass over the rows, a chunk at a time: convert, clean, tokenize, sign for dedupe, and
+    append the valid rows to the spool. Duplicates are marked once the pass is done (`_exact_dedupe`,
+    `_near_dedupe`): a sort over 8-byte digests costs far less memory than a set of every row seen."""
+
+    def __init__(self, run: _Run, detection: formats.Detection, spec: DataSpec):
+        self.run, self.detection, self.spec = run, detection, spec
+        self.convert = formats.converter(detection)
+        self.rows = self.valid = self.exact = 0
+        self.digests = array("Q")  # per spooled row, for exact dedupe once the pass is done
+        self.redactor = None
+        if spec.pii_redaction:
+            self.redactor = pii.PresidioRedactor() if spec.pii_backend == "presidio" else pii.Redactor()
+        self.bands = clean.lsh_bands(spec.near_dedupe_threshold) if spec.near_dedupe_threshold is not None else None
+        self.band_keys: list[Any] = []
+        self.empty: list[Any] = []
+        self.seconds: dict[str, float] = dict.fromkeys(("validate", "clean", "tokenizer", "tokens", "near_dedupe"), 0.0)
+        self.file_index: dict[str, int] = {}
+
+    def pii_counts(self) -> dict[str, int]:
+        found = dict.fromkeys(pii.KINDS, 0)
+        if self.redactor is not None:
+            found.update(self.redactor.counts)
+        return found
+
+    def run_all(self, entries: Iterator[Item | RowError]) -> None:
+        mapping = self.spec.columns
+        with self.run.spool.open("w", encoding="utf-8") as spool, _open_optional(self.run.signatures) as sigs:
+            while True:
+                chunk = list(itertools.islice(entries, _CHUNK))
+                if not chunk:
+                    break
+                items = []
+                for entry in chunk:
+                    if isinstance(entry, RowError):
+                        self.rows += entry.row > 0
+                        self.run.error(entry)
+                    else:
+                        self.rows += 1
+                        items.append(entry)
+                if items:
+                    # The head was checked against the mapping before detection; a later chunk may lack a column.
+                    values = formats.rename_columns([i.value for i in items], mapping, self.run.source, check=False)
+                    self._chunk(items, values, spool, sigs)
+
+    def _chunk(self, items: list[Item], values: list[Any], spool, sigs) -> None:
+        clock = time.perf_counter()
+        records, origins = [], []
+        for item, value in zip(items, values, strict=True):
+            try:
+                record = self.convert(value)
+            except RowProblem as problem:
+                self.run.error(RowError(file=item.file, row=item.row, field=problem.field, message=_cut(problem.message)))
+                continue
+            records.append(record)
+            origins.append(item)
+        self.valid += len(records)
+        clock = self._lap("validate", clock)
+        if self.redactor is not None:
+            clean.map_strings(records, clean.normalise, self.redactor)
+        else:
+            clean.map_strings(records, clean.normalise)
+        for record, item in zip(records, origins, strict=True):
+            self._check(record, item)
+        if self.spec.exact_dedupe:
+            self.digests.extend(clean.exact_digest(r) for r in records)
+        clock = self._lap("clean", clock)
+        if not records:
+            return
+        if self.run.tokenizer is None:
+            self.run.tokenizer = tokens.load_tokenizer(self.spec.model)
+            clock = self._lap("tokenizer", clock)
+        dataset_type = self.detection.dataset_type
+        for record in records:
+            formats.observe(record, dataset_type, self.run.seen)
+        records = [formats.unify_record(r, dataset_type, self.run.seen) for r in records]
+        self.run.lengths.extend(tokens.row_lengths(self.run.tokenizer, records, dataset_type))
+        clock = self._lap("tokens", clock)
+        if self.bands is not None:
+            self._sign(records, sigs)
+        self._lap("near_dedupe", clock)
+        self._spool(records, origins, spool)
+
+    def _lap(self, step: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[step] += now - since
+        return now
+
+    def _check(self, record: dict, item: Item) -> None:
+        """Warnings (the row is kept): an unfilled template placeholder; the label set of a classification."""
+        for where, text in _texts(record):
+            found = placeholder(text)
+            if found:
+                self.run.warn(RowError(file=item.file, row=item.row, field=where, message=f"looks like an unfilled template "
+                              f"placeholder '{_cut(found, 60)}'; fill it in, or accept the row if it is meant literally."))  # fmt: skip
+                break
+        if self.detection.layout == "classification" and len(self.run.labels) < _MAX_LABELS:
+            self.run.labels.add(record["messages"][-1]["content"])
+
+    def _sign(self, records: list[dict], sigs) -> None:
+        import numpy as np
+
+        # The system prompt is left out: many datasets share one, which would make every row look alike.
+        sig = clean.minhash_signatures(clean.word_ids([clean.record_text(r, with_system=False) for r in records]))
+        sigs.write(np.ascontiguousarray(sig, dtype=np.uint32).tobytes())
+        self.band_keys.append(clean.band_keys(sig, *self.bands))
+        self.empty.append(np.all(sig == np.iinfo(np.uint32).max, axis=1))
+
+    def _spool(self, records: list[dict], origins: list[Item], spool) -> None:
+        run = self.run
+        spool.writelines(_ENCODE(r) + "\n" for r in records)
+        for item in origins:
+            index = self.file_index.get(item.file)
+            if index is None:
+                index = self.file_index[item.file] = len(run.files)
+                run.files.append(item.file)
+            run.file_of.append(index)
+            run.row_of.append(item.row)
+            run.given.append(1 if item.split == "validation" else 0)
+        run.count += len(records)
 
 
-def _clean(run: _Run) -> dict[str, Any]:
-    found: dict[str, int] = dict.fromkeys(pii.KINDS, 0)
-    if run.spec.pii_redaction and run.records:
-        redactor = pii.PresidioRedactor() if run.spec.pii_backend == "presidio" else pii.Redactor()
-        clean.map_strings(run.records, clean.normalise, redactor)
-        found.update(redactor.counts)
-    else:
-        clean.map_strings(run.records, clean.normalise)
-    dups = clean.exact_duplicates(run.records) if run.spec.exact_dedupe else {}
-    _note_duplicates(run, dups, "exact")
-    run.keep(dups)
-    return {"exact": len(dups), "pii": found}
+class _open_optional:
+    """`open(path, "wb")`, or a no-op when there is no path (near-dedupe off)."""
+
+    def __init__(self, path: Path | None):
+        self.path, self.fh = path, None
+
+    def __enter__(self):
+        self.fh = self.path.open("wb") if self.path is not None else None
+        return self.fh
+
+    def __exit__(self, *exc):
+        if self.fh is not None:
+            self.fh.close()
 
 
-def _near_dedupe(run: _Run) -> int:
-    threshold = run.spec.near_dedupe_threshold
-    if threshold is None or len(run.records) < 2:
+def _texts(record: dict) -> Iterator[tuple[str, str]]:
+    """(field path, text) of every text a record holds (tool schemas and labels aside)."""
+    for key, value in record.items():
+        if isinstance(value, str) and key not in ("label", "tools"):
+            yield key, value
+        elif isinstance(value, list):
+            for i, msg in enumerate(value):
+                if isinstance(msg, dict) and isinstance(msg.get("content"), str):
+                    yield f"{key}[{i}].content", msg["content"]
+
+
+def _cut(text: str, limit: int = 300) -> str:
+    """Bound what a message echoes from the data: a row can hold megabytes."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _exact_dedupe(run: _Run, stream: _Stream) -> dict[int, int]:
+    """Later copies of a row (same case-folded, whitespace-collapsed text) leave; the first stays."""
+    import numpy as np
+
+    run.keep = np.ones(run.count, dtype=bool)
+    dups = clean.duplicates_of_digests(np.frombuffer(stream.digests, dtype=np.uint64)) if len(stream.digests) else {}
+    stream.digests = array("Q")
+    for i, j in sorted(dups.items())[:MAX_ERRORS]:
+        (file, row), (_, first) = run.origin(i), run.origin(j)
+        run.duplicates.append({"file": file, "row": row, "duplicate_of": first, "kind": "exact"})
+    if dups:
+        run.keep[np.fromiter(dups, dtype=np.int64, count=len(dups))] = False
+    return dups
+
+
+def _near_dedupe(run: _Run, stream: _Stream, exact: dict[int, int]) -> int:
+    import numpy as np
+
+    if stream.bands is None or run.count < 2:
         return 0
-    # The system prompt is left out: many datasets share one, which would make every row look alike.
-    words = clean.word_ids([clean.record_text(r, with_system=False) for r in run.records])
-    dups = clean.near_duplicates(clean.minhash_signatures(words), threshold)
-    _note_duplicates(run, dups, "near")
-    run.keep(dups)
+    keys = np.concatenate(stream.band_keys)
+    empty = np.concatenate(stream.empty)
+    stream.band_keys = stream.empty = []
+    sigs = np.memmap(run.signatures, dtype=np.uint32, mode="r", shape=(run.count, clean.NUM_PERM))
+    dups = clean.near_duplicates_banded(keys, lambda i: sigs[i], empty, run.spec.near_dedupe_threshold, exact)
+    del sigs
+    run.signatures.unlink(missing_ok=True)  # only the confirmation needed the full signatures
+    for i, j in sorted(dups.items())[: max(0, MAX_ERRORS - len(run.duplicates))]:
+        (file, row), (_, first) = run.origin(i), run.origin(j)
+        run.duplicates.append({"file": file, "row": row, "duplicate_of": first, "kind": "near"})
+    if dups:
+        run.keep[np.fromiter(dups, dtype=np.int64, count=len(dups))] = False
     return len(dups)
 
 
-def _note_duplicates(run: _Run, dups: dict[int, int], kind: str) -> None:
-    for i, j in sorted(dups.items())[: max(0, MAX_ERRORS - len(run.duplicates))]:
-        (file, row), (_, first) = run.origins[i], run.origins[j]
-        run.duplicates.append({"file": file, "row": row, "duplicate_of": first, "kind": kind})
-
-
 def _length_filter(run: _Run) -> tuple[int, int]:
+    import numpy as np
+
+    if not run.count:
+        return 0, 0
+    lengths = np.frombuffer(run.lengths, dtype=np.int32)
     low, high = run.spec.min_tokens, run.spec.max_tokens
-    short = {i for i, n in enumerate(run.lengths) if n < low}
-    long = {i for i, n in enumerate(run.lengths) if high is not None and n > high}
-    run.keep(short | long)
-    return len(short), len(long)
+    short = run.keep & (lengths < low)
+    long = run.keep & (lengths > high) if high is not None else np.zeros(run.count, dtype=bool)
+    run.keep &= ~(short | long)
+    return int(short.sum()), int(long.sum())
 
 
 def _preview(record: dict) -> dict:
@@ -227,11 +486,6 @@ def _preview(record: dict) -> dict:
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def _write_jsonl(path: Path, records: list[dict]) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        fh.writelines(_ENCODE(r) + "\n" for r in records)
-
-
 def render_markdown(report: DataReport) -> str:
     """A short human summary of a report (what `report.md` holds)."""
     t = report.tokens
@@ -242,7 +496,8 @@ def render_markdown(report: DataReport) -> str:
         f"- Source: `{report.source}` (layout **{report.format}**, trained as **{report.dataset_type}**)",
         f"- Rows read: {report.rows}; valid: {report.valid_rows}; kept: {report.usable_rows} "
         f"(train {report.train_rows}, validation {report.validation_rows})",
-        f"- Rejected rows: {report.error_count}; exact duplicates removed: {report.exact_duplicates}; "
+        f"- Validation split: {'given by the user' if report.split == 'given' else 'sampled at random'}",
+        f"- Rejected rows: {report.error_count}; flagged but kept (warnings): {report.warning_count}; exact duplicates removed: {report.exact_duplicates}; "
         f"near-duplicates removed: {report.near_duplicates}; too short: {report.too_short}; too long: {report.too_long}",
         f"- PII redacted: {pii_found}" if report.spec.pii_redaction else "- PII redaction: off",
         f"- Tokens per row ({report.spec.model}): p50 {t.p50}, p95 {t.p95}, max {t.max}, total {t.total}; "
@@ -250,6 +505,11 @@ def render_markdown(report: DataReport) -> str:
         "",
         "![tokens per row](histogram.png)",
     ]
+    if report.task == "classification":
+        lines[3:3] = [f"- Task: classification over {len(report.labels)} labels: {', '.join(report.labels[:30])}"]
+    if report.warnings:
+        lines += ["", "## Flagged rows (kept)", ""]
+        lines += [f"- `{Path(e.file).name}:{e.row}` {e.field}: {e.message}" for e in report.warnings[:50]]
     if report.errors:
         lines += ["", "## Rejected rows", ""]
         lines += [f"- `{Path(e.file).name}:{e.row}` {e.field}: {e.message}" for e in report.errors[:50]]

@@ -17,6 +17,7 @@ from tools.vocab import DatasetType, SourceLayout
 CANONICAL_COLUMNS = (
     "messages", "conversations", "tools", "system", "history", "instruction", "input", "output",
     "prompt", "completion", "question", "answer", "chosen", "rejected", "label", "text",
+    "preferred_output", "non_preferred_output",
 )  # fmt: skip
 
 
@@ -56,6 +57,10 @@ class DataSpec(BaseModel):
     text_unit: Literal["paragraph", "file"] = Field(
         "paragraph", description="A .txt/.md file becomes one row per blank-line-separated paragraph, or one row."
     )
+    validation_file: str | None = Field(
+        None, description="A file of the same layout used as the validation split as given (OpenAI's validation_file); "
+        "val_fraction is then ignored.",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _check(self) -> DataSpec:
@@ -121,6 +126,13 @@ class DataReport(BaseModel):
     spec: DataSpec
     samples: list[dict[str, Any]] = []
     seconds: dict[str, float] = {}
+    # Rows kept but flagged (e.g. an unfilled {{ placeholder }}): the user reviews and may accept them.
+    warnings: list[RowError] = []
+    warning_count: int = 0
+    task: Literal["classification"] | None = None
+    labels: list[str] = []  # a classification table's label set, for the success checks
+    split: Literal["sampled", "given"] = "sampled"  # given: validation rows came from the user's own split
+    skipped_files: list[str] = []  # files in a folder that are not data (README.md, sidecars, a test split)
 
 
 MAX_ERRORS = 1000

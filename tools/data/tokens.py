@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from tools.data.spec import DataError, TokenStats
+from tools.models.resolve import resolve_model
 
 _BATCH = 2048
 
 
 def load_tokenizer(model: str) -> Any:
     """The fast tokenizer (with chat template) of `model`: 'default', a local folder or a hub id."""
-    from tools.models.resolve import resolve_model
-
     path = resolve_model(model)  # raises ModelNotFoundError with its own advice
     stamp = max((f.stat().st_mtime for f in Path(path).glob("tokenizer*")), default=0.0)
     return _load_tokenizer(str(path), stamp)
@@ -84,9 +83,9 @@ def _pair_lengths(tokenizer: Any, records: list[dict], answer: str) -> list[int]
 def stats(lengths: list[int], max_length: int) -> TokenStats:
     import numpy as np
 
-    if not lengths:
+    if len(lengths) == 0:
         return TokenStats(max_length=max_length)
-    arr = np.asarray(lengths)
+    arr = np.asarray(lengths, dtype=np.int64)
     return TokenStats(
         p50=int(np.percentile(arr, 50, method="nearest")),
         p95=int(np.percentile(arr, 95, method="nearest")),
@@ -105,7 +104,10 @@ def histogram(lengths: list[int], max_length: int, path: Path, title: str) -> Pa
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
-    ax.hist(lengths or [0], bins=min(60, max(5, len(set(lengths)))), color="#4C72B0")
+    import numpy as np
+
+    values = np.asarray(lengths if len(lengths) else [0])
+    ax.hist(values, bins=min(60, max(5, len(np.unique(values)))), color="#4C72B0")
     ax.axvline(max_length, color="#C44E52", linestyle="--", label=f"max_length = {max_length}")
     ax.set_xlabel("tokens per row")
     ax.set_ylabel("rows")

@@ -17,8 +17,13 @@ ROLE_ALIASES = {
     "chatgpt": "assistant", "function_call": "assistant",
     "tool": "tool", "observation": "tool", "function": "tool", "ipython": "tool",
 }  # fmt: skip
-# Only double-brace placeholders: single braces are common in code and JSON answers.
-PLACEHOLDER = re.compile(r"\{\{\s*[^{}\n]{1,60}?\s*\}\}")
+# A placeholder is a bare name in double braces ({{ name }}, {{user.name}}); JSX style objects
+# ({{ fontWeight: 'bold' }}) and template code hold more than a name, so they never match.
+PLACEHOLDER = re.compile(r"\{\{\s*[A-Za-z_][\w.]{0,60}\s*\}\}")
+_FENCED = re.compile(r"```.*?(?:```|$)|~~~.*?(?:~~~|$)", re.DOTALL)
+_INLINE_CODE = re.compile(r"`[^`\n]*`")
+# Lines that read as code (JS/JSX, templates, assignments): braces there are syntax, not blanks to fill.
+_CODE_LINE = re.compile(r"(=>|[;{]\s*$|^\s*(const|let|var|return|function|import|export|if|for|def|class)\b|</?[A-Za-z][\w.]*[\s>/]|\w=\{|\{%|\|\s*\w+\s*\}\})")
 _TRUE = {"true", "1", "yes", "y", "good", "positive", "desirable"}
 _FALSE = {"false", "0", "no", "n", "bad", "negative", "undesirable"}
 
@@ -45,7 +50,7 @@ def require(row: dict, key: str, needs: str) -> Any:
 
 def text_value(value: Any, field: str) -> str:
     """A non-empty string; content given as a list of parts is joined (text parts only)."""
-    if isinstance(value, list) and all(isinstance(p, dict) for p in value):
+    if isinstance(value, list):
         value = _join_parts(value, field)
     if value is None:
         raise RowProblem(field, "missing text; write the content or remove the row.")
@@ -53,19 +58,46 @@ def text_value(value: Any, field: str) -> str:
         raise RowProblem(field, f"expected text, got {type_name(value)}; put the text in a string.")
     if not value.strip():
         raise RowProblem(field, "empty text; write the content or remove the row.")
-    found = PLACEHOLDER.search(value) if "{{" in value else None  # the check is cheaper than the scan
-    if found:
-        raise RowProblem(field, f"unfilled template placeholder '{found.group()}'; fill it in or remove the row.")
     return value
 
 
-def _join_parts(parts: list[dict], field: str) -> str:
+def placeholder(value: str) -> str | None:
+    """The first unfilled template placeholder in `value` outside code, or None.
+
+    Only a bare name in double braces counts, and never inside fenced blocks, inline code or lines
+    that read as code: answers full of JSX or Jinja are common and correct."""
+    if "{{" not in value:  # the check is cheaper than the scans
+        return None
+    if "`" in value or "~~~" in value:
+        value = _INLINE_CODE.sub("", _FENCED.sub("", value))
+    for line in value.splitlines():
+        found = PLACEHOLDER.search(line) if "{{" in line else None
+        if found and not _CODE_LINE.search(line):
+            return found.group()
+    return None
+
+
+_TEXT_PART_KEYS = ("text", "value", "content")
+_TEXT_PART_TYPES = ("text", "input_text", "output_text")
+
+
+def _join_parts(parts: list, field: str) -> str:
+    """Content as a list of parts: `{"type": "text", "text"|"value"|"content": ...}` or plain strings."""
     texts = []
     for i, part in enumerate(parts):
+        if isinstance(part, str):
+            texts.append(part)
+            continue
+        if not isinstance(part, dict):
+            raise RowProblem(f"{field}[{i}]", f"expected a text part or a string, got {type_name(part)}.")
         kind = part.get("type", "text")
-        if kind not in ("text", "input_text", "output_text"):
+        if kind not in _TEXT_PART_TYPES:
             raise RowProblem(f"{field}[{i}].type", f"'{kind}' parts are not supported (text-only models); keep only text parts.")
-        texts.append(part.get("text") if isinstance(part.get("text"), str) else "")
+        text = next((part[k] for k in _TEXT_PART_KEYS if isinstance(part.get(k), str)), None)
+        if text is None:
+            keys = ", ".join(sorted(part)) or "none"
+            raise RowProblem(f"{field}[{i}]", f"a text part with no text (keys: {keys}); put the text under 'text'.")
+        texts.append(text)
     return "\n".join(texts)
 
 
@@ -95,14 +127,53 @@ def _parse_message(msg: Any, field: str) -> dict:
     norm = ROLE_ALIASES.get(role.strip().lower())
     if norm is None:
         raise RowProblem(f"{field}.{role_key}", f"unknown role '{role}'; use system, user, assistant or tool.")
-    content_key = "content" if "content" in msg or role_key == "role" else "value"
+    content_key = next((k for k in ("content", "value", "text") if k in msg), "content" if role_key == "role" else "value")
     out: dict[str, Any] = {"role": norm}
-    if norm == "assistant" and msg.get("tool_calls") and not msg.get(content_key):
+    calls = _tool_calls(msg, field) if norm == "assistant" else None
+    if calls and not msg.get(content_key):
         out["content"] = ""
     else:
         out["content"] = text_value(msg.get(content_key), f"{field}.{content_key}")
-    if msg.get("tool_calls"):
-        out["tool_calls"] = msg["tool_calls"]
+    if calls:
+        out["tool_calls"] = calls
+    if norm == "tool":
+        for key in ("tool_call_id", "name"):
+            if isinstance(msg.get(key), str):
+                out[key] = msg[key]
+    if norm == "assistant" and msg.get("weight") is not None:
+        out["weight"] = _weight(msg["weight"], f"{field}.weight")
+    return out
+
+
+def _weight(value: Any, field: str) -> int:
+    """OpenAI's per-message `weight`: 1 trains on the turn, 0 keeps it as context only."""
+    if isinstance(value, bool) or value in (0, 1) or (isinstance(value, str) and value.strip() in ("0", "1")):
+        return int(value)
+    raise RowProblem(field, f"expected 0 or 1 (0: do not train on this turn), got {value!r}.")
+
+
+def _tool_calls(msg: dict, field: str) -> list[dict] | None:
+    """`tool_calls` (or the legacy `function_call`) as `[{"id", "type": "function", "function": {"name",
+    "arguments"}}]`, arguments kept as a JSON string as OpenAI writes them: one column type for every row."""
+    calls = msg.get("tool_calls")
+    if not calls and isinstance(msg.get("function_call"), dict):
+        calls = [{"type": "function", "function": msg["function_call"]}]
+    if not calls:
+        return None
+    if not isinstance(calls, list):
+        raise RowProblem(f"{field}.tool_calls", f"expected a list of tool calls, got {type_name(calls)}.")
+    out = []
+    for i, call in enumerate(calls):
+        function = call.get("function", call) if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise RowProblem(f"{field}.tool_calls[{i}]", "expected {\"type\": \"function\", \"function\": {\"name\": ..., \"arguments\": ...}}.")
+        arguments = function.get("arguments", "{}")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        entry = {"type": "function", "function": {"name": function["name"], "arguments": arguments}}
+        if isinstance(call.get("id"), str):
+            entry["id"] = call["id"]
+        out.append(entry)
     return out
 
 
@@ -123,6 +194,9 @@ def check_turns(messages: list[dict], field: str) -> None:
         previous = role
     if not any(m["role"] == "assistant" for m in messages):
         raise RowProblem(field, "no assistant turn; each example needs at least one assistant answer to learn from.")
+    if not any(m["role"] == "assistant" and m.get("weight", 1) for m in messages):
+        raise RowProblem(field, "every assistant turn has weight 0, so there is nothing to learn from; set weight 1 on "
+                         "the answers to train on, or remove the row.")  # fmt: skip
 
 
 def as_label(value: Any) -> bool:

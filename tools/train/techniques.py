@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tools import paths
+from tools.train.chat_template import check_trainable_labels, training_chat_template
 from tools.train.plan import LORA_METHODS, TrainingPlan
 from tools.train.run_dir import RunDir
 
@@ -39,8 +41,6 @@ def load_datasets(plan: TrainingPlan) -> tuple[Any, Any | None]:
     """The prepared folder's train split and, when the plan evaluates and rows exist, its validation split."""
     from datasets import load_dataset
 
-    from tools import paths
-
     folder = Path(plan.data_dir).expanduser()
     cache = str(paths.subdir("cache") / "datasets")
     train = load_dataset("json", data_files=str(folder / "train.jsonl"), split="train", cache_dir=cache)
@@ -54,13 +54,14 @@ def load_tokenizer(model_dir: str | Path, plan: TrainingPlan):
     """The base tokenizer, with a generation-marked chat template when the loss is on assistant turns only."""
     from transformers import AutoTokenizer
 
-    from tools.train.chat_template import training_chat_template
-
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if plan.resolved_assistant_only_loss:
-        template = training_chat_template(tokenizer)
+        try:
+            template = training_chat_template(tokenizer)
+        except ValueError:  # nothing can mark this template: `check_trainable_labels` says so and what to do
+            template = None
         if template is not None:
             tokenizer.chat_template = template
     return tokenizer
@@ -166,6 +167,9 @@ def build_trainer(plan: TrainingPlan, run_dir: str | Path, model_dir: str | Path
     run_dir = Path(run_dir)
     train, evaluation = load_datasets(plan)
     tokenizer = load_tokenizer(model_dir, plan)
+    if plan.objective == "sft" and plan.resolved_assistant_only_loss:
+        # Before the model loads: a loss that masks every label must fail now, with its cause and fix.
+        check_trainable_labels(tokenizer, [train[i] for i in range(min(8, len(train)))], plan.max_length)
     model = load_model(model_dir, plan)
     config = trainer_config(plan, run_dir, evaluation is not None)
     kwargs = dict(model=model, args=config, train_dataset=train, eval_dataset=evaluation,
