@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 import tools.data.prepare as pipeline
-
 from tools.data import DataError, DataSpec, cache, check_upload_size, inspect_data, prepare_data, sample
 from tools.data.validate import placeholder
 

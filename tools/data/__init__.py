@@ -7,9 +7,9 @@ dedupe, count tokens and split into a prepared folder TRL can train on.
 Importing this package is cheap: tokenizers, numpy and pandas load only when a function runs.
 """
 
+from tools.data.head import Sample, sample
 from tools.data.load import MAX_UPLOAD_ENV, check_upload_size, max_upload_bytes
 from tools.data.prepare import inspect_data, prepare_data, split
-from tools.data.head import Sample, sample
 from tools.data.spec import DataError, DataReport, DataSpec, RowError, TokenStats
 
 __all__ = [
