@@ -17,7 +17,6 @@ import math
 import os
 import random
 import re
-import string
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools import paths
+from tools.evaluate.metrics import exact_match, lcs_length, normalize, rouge_l, token_f1  # noqa: F401 (re-exported)
 from tools.serve.backends import BASE, BackendName, Sampling, TransformersBackend, open_backend, openai_chat
 
 TUNED = "tuned"
@@ -62,52 +62,7 @@ class Example:
         return self.prompt if isinstance(self.prompt, list) else [{"role": "user", "content": self.prompt or ""}]
 
 
-# --- text metrics ---------------------------------------------------------------------------------------
-
-
-def normalize(text: str) -> list[str]:
-    """Lowercase, drop punctuation, split on whitespace (SQuAD-style answer normalisation)."""
-    text = text.lower().translate(str.maketrans("", "", string.punctuation))
-    return text.split()
-
-
-def exact_match(prediction: str, reference: str) -> float:
-    return float(normalize(prediction) == normalize(reference))
-
-
-def token_f1(prediction: str, reference: str) -> float:
-    pred, ref = normalize(prediction), normalize(reference)
-    if not pred or not ref:
-        return float(pred == ref)
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
-
-
-def lcs_length(a: list[str], b: list[str]) -> int:
-    """Longest common subsequence by dynamic programming over one row (O(len(a) * len(b)) time)."""
-    if len(a) < len(b):
-        a, b = b, a
-    row = [0] * (len(b) + 1)
-    for x in a:
-        prev_diag = 0
-        for j, y in enumerate(b, 1):
-            prev_diag, row[j] = row[j], prev_diag + 1 if x == y else max(row[j], row[j - 1])
-    return row[-1]
-
-
-def rouge_l(prediction: str, reference: str, max_tokens: int = 1000) -> float:
-    """ROUGE-L F1: the LCS of the two token sequences against each one's length."""
-    pred, ref = normalize(prediction)[:max_tokens], normalize(reference)[:max_tokens]
-    if not pred or not ref:
-        return float(pred == ref)
-    lcs = lcs_length(pred, ref)
-    if lcs == 0:
-        return 0.0
-    precision, recall = lcs / len(pred), lcs / len(ref)
-    return 2 * precision * recall / (precision + recall)
+# --- text metrics: tools/evaluate/metrics.py (shared with the success checks) ------------------------
 
 
 # --- the run and its validation split -------------------------------------------------------------------

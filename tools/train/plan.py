@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tools.data.spec import DataSpec
+from tools.evaluate.checks import SuccessCriteria
 from tools.paths import atomic_write_text
 
 Objective = Literal["sft", "dpo", "orpo", "kto", "continued_pretraining"]
@@ -293,6 +294,8 @@ class Plan(BaseModel):
     data: DataSpec = Field(default_factory=DataSpec, description="How the source becomes training.data_dir.")
     training: TrainingPlan
     evaluate: bool = Field(True, description="Evaluate on the held-out split as the job's last step.")
+    # [checks] What "done" means: approved with the plan, scored on the locked test split after each run.
+    checks: SuccessCriteria = Field(default_factory=SuccessCriteria, description="Success checks and their target pass rate.")
 
     @field_validator("source", mode="before")
     @classmethod
