@@ -8,6 +8,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from assistant.criteria import card_lines
+from tools.evaluate.checks import SuccessCriteria
+
 _VERDICT_BADGE = {"fits": "✅ fits", "tight": "⚠️ tight", "won't fit": "⛔ won't fit", "wont_fit": "⛔ won't fit"}
 
 
@@ -17,9 +20,34 @@ def plan_card(turn: dict[str, Any] | None) -> str:
         return "_No plan yet. Tell the assistant what you want your model to do._"
     card = turn.get("plan_card_markdown")
     if card:
+        card = _with_checks(card, (turn.get("plan") or {}).get("checks"))
         state = "**Waiting for your approval.**" if turn.get("awaiting_approval") else ""
         return f"{card}\n\n{state}".strip()
     return "_No plan yet. Answer the assistant's questions, or say “just recommend”._"
+
+
+def _with_checks(card: str, checks: dict[str, Any] | None) -> str:
+    """[checks] The plan's success checks under its card (they are approved with it)."""
+    if not checks or "**Success checks**" in card:
+        return card
+    lines = card_lines(SuccessCriteria.model_validate(checks))
+    return card + ("\n\n" + "\n".join(lines) if lines else "")
+
+
+def verdict_markdown(report: dict[str, Any] | None) -> str:
+    """[checks] An evaluation report's verdict: the sentence, base vs tuned pass rates and failing examples."""
+    checks = (report or {}).get("checks")
+    if not checks:
+        return ""
+    verdict = checks["verdict"]
+    lines = [f"**{html.escape(verdict['sentence'])}**", "",
+             f"Pass rate on the locked test split: base {verdict['base_pass_rate']:.0%}, tuned {verdict['tuned_pass_rate']:.0%}."]
+    for failure in (checks.get("tuned") or {}).get("failures", [])[:3]:
+        lines.append(f"- ✗ {html.escape(failure['prompt'][:80])} → {html.escape(failure['answer'][:80])} ({html.escape(failure['why'])})")
+    probe = (report or {}).get("probe")
+    if probe and probe.get("flag"):
+        lines.append(f"- ⚠️ {html.escape(probe['flag'])}")
+    return "\n".join(lines)
 
 
 def data_report(report: dict[str, Any] | None) -> str:
