@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.data import cache, clean, formats, pii, tokens
+from tools.data import cache, clean, formats, pii, testsplit, tokens
 from tools.data.load import load_source
 from tools.data.spec import MAX_ERRORS, DataError, DataReport, DataSpec, RowError, TokenStats
 from tools.data.validate import RowProblem
@@ -75,11 +75,15 @@ def prepare_data(source: str | Path, out: str | Path, spec: DataSpec | None = No
         raise DataError(str(source), f"no usable rows ({report.error_count} rejected{': ' + first if first else ''}).")
     started = time.perf_counter()
     train, validation = split(len(run.records), spec.val_fraction, spec.seed)
+    train, test = testsplit.carve(train, len(run.records), spec.test_fraction, spec.seed)  # [checks] locked test split
     out = Path(out).expanduser().resolve()
     report.out_dir, report.train_rows, report.validation_rows = str(out), len(train), len(validation)
     with atomic_dir(out, replaces="report.json") as tmp:
         _write_jsonl(tmp / "train.jsonl", [run.records[i] for i in train])
         _write_jsonl(tmp / "validation.jsonl", [run.records[i] for i in validation])
+        if test:  # [checks]
+            _write_jsonl(tmp / testsplit.TEST_FILE, [run.records[i] for i in test])
+            report.test_rows, report.test_sha256 = len(test), testsplit.sha256(tmp / testsplit.TEST_FILE)
         tokens.histogram(run.lengths, spec.max_length, tmp / "histogram.png", f"{Path(source).name}: tokens per row")
         report.seconds["write"] = round(time.perf_counter() - started, 3)
         (tmp / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
@@ -241,7 +245,7 @@ def render_markdown(report: DataReport) -> str:
         "",
         f"- Source: `{report.source}` (layout **{report.format}**, trained as **{report.dataset_type}**)",
         f"- Rows read: {report.rows}; valid: {report.valid_rows}; kept: {report.usable_rows} "
-        f"(train {report.train_rows}, validation {report.validation_rows})",
+        f"(train {report.train_rows}, validation {report.validation_rows}, locked test {report.test_rows})",
         f"- Rejected rows: {report.error_count}; exact duplicates removed: {report.exact_duplicates}; "
         f"near-duplicates removed: {report.near_duplicates}; too short: {report.too_short}; too long: {report.too_long}",
         f"- PII redacted: {pii_found}" if report.spec.pii_redaction else "- PII redaction: off",
