@@ -287,9 +287,11 @@ def plan_card(proposal: PlanProposal, rec: Recommendation | None = None) -> str:
              f"| Cleaning | dedupe, near-duplicates, PII redaction {'on' if d.pii_redaction else '**off**'} |"]
     lr = t.get("learning_rate")
     if lr is None:
-        from tools.train.plan import recommended_learning_rate
+        from tools.train.plan import model_params, recommended_learning_rate
 
-        lr = recommended_learning_rate(t["objective"], method)
+        # [checks] the same rate the run resolves: method, rank and model size together
+        lr = recommended_learning_rate(t["objective"], method, t.get("lora_r", 16), t.get("lora_alpha"),
+                                       model_params(t.get("base_model", "default")))  # fmt: skip
     settings = {**{k: t[k] for k in _CARD_SETTINGS if k in t}, "learning_rate": lr}
     if method not in ("lora", "qlora", "dora"):
         settings = {k: v for k, v in settings.items() if not k.startswith("lora_")}

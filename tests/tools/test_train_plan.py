@@ -37,7 +37,7 @@ def test_objective_rejects_the_wrong_kind_of_data_naming_both(tmp_path, objectiv
 def test_matching_data_builds_and_resolves_the_recommended_settings(tmp_path):
     chat = TrainingPlan(data_dir=str(_prepared(tmp_path, "conversational")), method="lora")
     assert chat.resolved_assistant_only_loss and not chat.resolved_packing
-    assert chat.resolved_learning_rate == 2e-4
+    assert chat.resolved_learning_rate == 9.7e-4  # the 135M default at rank 16: model size scales the adapter rate
     text = TrainingPlan(data_dir=str(_prepared(tmp_path, "language_modeling")), objective="continued_pretraining")
     assert text.resolved_packing and not text.resolved_assistant_only_loss
     assert TrainingPlan(data_dir=str(_prepared(tmp_path, "preference")), objective="dpo").resolved_learning_rate == 5e-5
@@ -98,3 +98,16 @@ def test_importing_the_training_api_loads_no_heavy_library():
             "print([m for m in ('torch', 'transformers', 'trl', 'peft', 'datasets') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_learning_rate_depends_on_method_rank_and_model_size_together():
+    from tools.train.plan import model_params, recommended_learning_rate
+
+    small, big = model_params("default"), model_params("meta-llama/Llama-3.1-8B")
+    assert big == 8e9 and small == 1.35e8
+    assert recommended_learning_rate("sft", "lora", 16, 32, big) == 2e-4  # the published 7B-class rate
+    assert recommended_learning_rate("sft", "lora", 16, 32, small) > 4 * recommended_learning_rate("sft", "lora", 16, 32, big)
+    assert recommended_learning_rate("sft", "lora", 8, 16, small) > recommended_learning_rate("sft", "lora", 32, 64, small)
+    # alpha/r scales the update: doubling alpha halves the rate
+    assert recommended_learning_rate("sft", "lora", 16, 64, big) == 1e-4
+    assert recommended_learning_rate("sft", "full", params=small) < recommended_learning_rate("sft", "lora", params=small)
