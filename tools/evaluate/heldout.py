@@ -275,6 +275,9 @@ def evaluate(run_dir: str | Path, config: EvalConfig | None = None) -> dict:
     report["checks"], report["probe"] = checked, probed  # [checks]
     if checked:
         report["verdict"] = checked["verdict"]["sentence"]
+        # Rounds choose on validation (the same checks on the validation answers); the verdict stays on test.
+        val = [_last_user(e.messages()) for e in chat_examples], [e.reference for e in chat_examples]
+        checked["validation"] = {n: score_checks(criteria, val[0], answers[n], val[1]).pass_rate for n in (BASE, TUNED)}
     write_report(run_dir / "eval", report)
     return report
 
