@@ -34,22 +34,6 @@ def _with_checks(card: str, checks: dict[str, Any] | None) -> str:
     return card + ("\n\n" + "\n".join(lines) if lines else "")
 
 
-def verdict_markdown(report: dict[str, Any] | None) -> str:
-    """[checks] An evaluation report's verdict: the sentence, base vs tuned pass rates and failing examples."""
-    checks = (report or {}).get("checks")
-    if not checks:
-        return ""
-    verdict = checks["verdict"]
-    lines = [f"**{html.escape(verdict['sentence'])}**", "",
-             f"Pass rate on the locked test split: base {verdict['base_pass_rate']:.0%}, tuned {verdict['tuned_pass_rate']:.0%}."]
-    for failure in (checks.get("tuned") or {}).get("failures", [])[:3]:
-        lines.append(f"- ✗ {html.escape(failure['prompt'][:80])} → {html.escape(failure['answer'][:80])} ({html.escape(failure['why'])})")
-    probe = (report or {}).get("probe")
-    if probe and probe.get("flag"):
-        lines.append(f"- ⚠️ {html.escape(probe['flag'])}")
-    return "\n".join(lines)
-
-
 def data_report(report: dict[str, Any] | None) -> str:
     """A data report (from inspect or prepare) as markdown: layout, counts, duplicates, PII, tokens."""
     if not report:
