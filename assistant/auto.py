@@ -117,7 +117,7 @@ def draft(goal: str, data: str | Path, hardware: str | None = None, output: str 
         raise AutoError(f"{source}: data file not found; pass --data FILE (jsonl, csv, json, txt...).")
     out = Path(output).expanduser().resolve() if output else paths.home() / "auto" / time.strftime("%Y%m%d-%H%M%S")
     state = _state(goal, hardware)
-    first = inspect_data(source, DataSpec())
+    first = inspect_data(source, DataSpec(model=model or "default"))  # counts rows; the tokenizer is the model's
     state.data.location, state.data.rows = str(source), first.usable_rows
     state.data.layout = _LAYOUT_FOR_STATE.get(first.format)  # type: ignore[assignment]
     rec = recommend(state)

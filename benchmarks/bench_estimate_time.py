@@ -2,6 +2,7 @@
 
     FINETUNE_ASSISTANT_HOME=.cache/home .venv/bin/python benchmarks/bench_estimate_time.py
     ... --only identity-default --json results.json
+    ... --model .cache/tests/tiny-llama          # the 2-layer test model: the same path, minutes not hours
 
 Each configuration is a real run through the job path (`python -m tools.train RUN_DIR`). Before the
 first run of a model/technique the estimator has no measurement, so a short timed probe
@@ -43,8 +44,8 @@ CONFIGS = [  # name, data, changes to the default plan (None: the default plan i
 ]
 
 
-def run(name: str, data: Path, changes: dict, work: Path) -> dict:
-    drafted = draft(GOALS[data], data, "this machine", work / name.split()[0], probe=False)
+def run(name: str, data: Path, changes: dict, work: Path, model: str | None = None) -> dict:
+    drafted = draft(GOALS[data], data, "this machine", work / name.split()[0], model=model, probe=False)
     training = TrainingPlan(**{**drafted.plan.training.model_dump(), **changes,
                                "output_dir": str(work / name.split()[0] / "run")})  # fmt: skip
     probed = False
@@ -65,13 +66,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="Config names (prefix match).")
     parser.add_argument("--json", type=Path, help="Also write the rows to this file.")
+    parser.add_argument("--model", help="Base model instead of the recommended one (e.g. the tests' tiny model folder).")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-time-") as tmp:
         for name, data, changes in CONFIGS:
             if args.only and not any(name.startswith(o) for o in args.only):
                 continue
-            row = run(name, data, changes, Path(tmp))
+            row = run(name, data, changes, Path(tmp), args.model)
             rows.append(row)
             print(json.dumps(row), flush=True)
             if args.json:
