@@ -23,8 +23,9 @@ def auto_cmd(
     goal: str = typer.Option(..., help="What the tuned model should do, in your words (include how to tell success)."),
     data: Path = typer.Option(..., help="Your examples: a jsonl/csv/json/txt file or folder."),
     hardware: str = typer.Option(None, help="The machine, in words (e.g. 'laptop CPU', '1x RTX 4090'); default: this one."),
-    budget_min: float = typer.Option(60.0, min=1, help="Stop starting rounds once this many minutes are spent."),
-    max_rounds: int = typer.Option(3, min=1, max=20, help="At most this many training rounds."),
+    budget_min: float = typer.Option(None, min=1, help="Stop starting rounds once this many minutes are spent "
+                                     "(default: what the goal says, else 60)."),
+    max_rounds: int = typer.Option(None, min=1, max=20, help="At most this many training rounds (default: what the goal says, else 3)."),
     output: Path = typer.Option(None, help="Folder for the prepared data and the rounds (default: a new one in the data dir)."),
     model: str = typer.Option(None, help="Base model instead of the recommended one: a local folder or a hub id."),
     probe: bool = typer.Option(True, help="Time a few training steps first when this machine's speed isn't known yet."),
@@ -51,8 +52,12 @@ def auto_cmd(
         typer.echo(f"round {outcome.run_dir}: {outcome.verdict} ({outcome.minutes:.1f} min, estimated "
                    f"{outcome.estimated_minutes:.1f})", err=as_json)  # fmt: skip
 
+    # The goal's own "keep going until met, at most N rounds or M minutes" when the flags don't say.
+    checks = drafted.plan.checks
+    rounds = max_rounds or (checks.max_rounds if checks.max_rounds > 1 else 3)
+    budget = budget_min or checks.budget_min or 60.0
     try:
-        result = run_rounds(drafted, budget_min=budget_min, max_rounds=max_rounds, on_round=show)
+        result = run_rounds(drafted, budget_min=budget, max_rounds=rounds, on_round=show)
     except (AutoError, ValueError, OSError) as exc:
         fail(str(exc))
     typer.echo(f"{'Met' if result.met else 'Not met'} after {len(result.rounds)} round(s) ({result.stopped}); "

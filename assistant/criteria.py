@@ -47,6 +47,9 @@ _PATTERN = re.compile(r"/([^/\n]{1,200})/")
 _SIMILAR = re.compile(r"\b(?:like the (?:examples?|references?|answers?)|close to the (?:reference|answers?)|similar to)\b", _I)
 _TARGET = re.compile(r"\b(\d{1,3})\s{0,2}(?:%|percent)|\b(\d{1,3}) (?:out of|of) (\d{1,3})\b", _I)
 _REMOVE = re.compile(r"\b(?:drop|remove|delete|no longer require|don't require|do not require)\b", _I)
+_ROUNDS = re.compile(r"\b(?:keep going|keep training|until (?:it is |it's )?met|try again)\b", _I)
+_ROUND_N = re.compile(r"\b(?:at most|up to|max(?:imum)?)?\s{0,3}(\d{1,2})\s{1,3}rounds?\b", _I)
+_MINUTES = re.compile(r"\b(\d{1,4})\s{0,3}(?:min(?:ute)?s?|m)\b|\b(\d{1,2}(?:\.\d)?)\s{0,3}(?:hours?|h)\b", _I)
 _PHONE = re.compile(r"\+?\d[\d\-\s().]{6,18}\d")
 _EMAIL = re.compile(r"[\w.+\-]{1,64}@[\w\-]{1,63}(?:\.[\w\-]{1,63}){1,4}")
 _NOISE = {"the", "a", "an", "it", "that", "this", "its", "their", "always", "clearly", "also"}
@@ -81,7 +84,7 @@ def parse_criteria(words: str, rows: Rows = ()) -> SuccessCriteria:
             checks.append(Regex(pattern=match.group(1), description=text[:200]))
         except ValueError:
             continue  # not a usable pattern (invalid or catastrophic); the words still say what they say
-    return SuccessCriteria(checks=_unique(checks), target=_target(text), prompts=prompts)
+    return SuccessCriteria(checks=_unique(checks), target=_target(text), prompts=prompts, **_rounds(text))
 
 
 def edit_criteria(criteria: SuccessCriteria, words: str, rows: Rows = ()) -> SuccessCriteria:
@@ -96,9 +99,10 @@ def edit_criteria(criteria: SuccessCriteria, words: str, rows: Rows = ()) -> Suc
     else:
         added = parse_criteria(text, rows).checks
     target = _target(text) if _TARGET.search(text) else criteria.target
+    rounds = _rounds(text) or {"max_rounds": criteria.max_rounds, "budget_min": criteria.budget_min}
     prompts = criteria.prompts + [p for p in (IDENTITY_PROMPTS if any(c.applies_to == IDENTITY_KEYWORDS for c in added) else [])
                                   if p not in criteria.prompts]  # fmt: skip
-    return SuccessCriteria(checks=_unique(checks + added), target=target, prompts=prompts, proposed=False)
+    return SuccessCriteria(checks=_unique(checks + added), target=target, prompts=prompts, proposed=False, **rounds)
 
 
 def propose_from_data(rows: Rows) -> tuple[SuccessCriteria, str]:
@@ -258,6 +262,18 @@ def _similarity_threshold(rows: Rows) -> float:
     return round(min(0.7, max(0.3, generic + 0.2)), 2)
 
 
+def _rounds(text: str) -> dict:
+    """ "keep going until met, at most 3 rounds or 30 minutes" -> {max_rounds: 3, budget_min: 30}."""
+    if not (_ROUNDS.search(text) or _ROUND_N.search(text)):
+        return {}
+    found = _ROUND_N.search(text)
+    minutes = _MINUTES.search(text)
+    budget = None
+    if minutes:
+        budget = float(minutes.group(1)) if minutes.group(1) else float(minutes.group(2)) * 60
+    return {"max_rounds": min(20, max(1, int(found.group(1)))) if found else 3, "budget_min": budget}
+
+
 def _target(text: str) -> float:
     match = _TARGET.search(text)
     if not match:
@@ -307,4 +323,7 @@ def card_lines(criteria: SuccessCriteria) -> list[str]:
     lines = [head] + [f"- {describe(c)}" for c in criteria.checks]
     if criteria.prompts:
         lines.append(f"- also asked: {', '.join(repr(p) for p in criteria.prompts)}")
+    if criteria.max_rounds > 1:
+        budget = f" or {criteria.budget_min:g} minutes" if criteria.budget_min else ""
+        lines.append(f"- not met? diagnose and train again, at most {criteria.max_rounds} rounds{budget}")
     return lines

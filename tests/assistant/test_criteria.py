@@ -89,3 +89,13 @@ def test_parsers_stay_fast_on_hostile_input():
     started = time.perf_counter()
     parse_criteria(hostile, SUPPORT_ROWS)
     assert time.perf_counter() - started < 2.0
+
+
+def test_keep_going_until_met_is_an_approvable_choice():
+    criteria = parse_criteria("it says it is Ada from Lumen when asked who it is; keep going until met, at most 4 rounds or 30 minutes")
+    assert (criteria.max_rounds, criteria.budget_min) == (4, 30.0)
+    assert any("at most 4 rounds or 30 minutes" in line for line in card_lines(criteria))
+    edited = edit_criteria(criteria, "under 40 words")
+    assert (edited.max_rounds, edited.budget_min) == (4, 30.0)  # an unrelated edit keeps the choice
+    assert edit_criteria(edited, "keep going, up to 2 rounds").max_rounds == 2
+    assert parse_criteria("under 40 words").max_rounds == 1

@@ -174,6 +174,9 @@ class SuccessCriteria(BaseModel):
     target: float = Field(0.8, gt=0, le=1, description="Share of test prompts that must pass every check.")
     prompts: list[str] = Field(default_factory=list, description="Prompts asked besides the test split (no reference).")
     proposed: bool = Field(False, description="True when the assistant proposed these from the data (the user gave none).")
+    # "Keep going until met": approved with the plan; 1 round means train once and report.
+    max_rounds: int = Field(1, ge=1, le=20, description="Train again (diagnosed, re-planned) until met, at most this many rounds.")
+    budget_min: float | None = Field(None, gt=0, description="...or until this many minutes are spent.")
 
     def describe(self) -> list[str]:
         """One plain line per check, for the plan card and the CLI."""
