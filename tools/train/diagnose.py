@@ -121,38 +121,43 @@ def inconsistent_prompts(path: Path) -> int:
 
 def next_plan(plan: Plan, found: Diagnosis, minutes_left: float | None = None,
               minutes_per_update: float | None = None) -> tuple[Plan, list[str]]:  # fmt: skip
-    """The next round's plan and why; the same plan (and a reason) when no setting change would help."""
+    """The next round's plan and why. Length changes scale max_steps when the plan sets it, else epochs."""
     t = plan.training
-    lr, epochs, reasons = t.resolved_learning_rate, t.epochs, []
+    lr, scale, reasons = t.resolved_learning_rate, 1.0, []
     codes = found.codes
     if "lr_too_high" in codes:
-        lr, reasons = lr / 3, [f"Learning rate {t.resolved_learning_rate:.2g} -> {lr / 3:.2g}: the loss diverged or spiked."]
+        lr = lr / 3
+        reasons.append(f"Learning rate {t.resolved_learning_rate:.2g} -> {lr:.2g}: the loss diverged or spiked.")
     elif "overfitting" in codes:
-        epochs = max(1.0, round(epochs / 2, 1))
-        reasons.append(f"Epochs {t.epochs:g} -> {epochs:g}: validation loss rose while training loss fell (over-fitting).")
+        scale = 0.5
+        reasons.append("Half the training length: validation loss rose while training loss fell (over-fitting).")
     else:
         if "lr_too_low" in codes:
-            cap = MAX_LORA_LR if t.method != "full" else 2e-4
-            lr = min(cap, lr * 3)
+            lr = min(MAX_LORA_LR if t.method != "full" else 2e-4, lr * 3)
             reasons.append(f"Learning rate {t.resolved_learning_rate:.2g} -> {lr:.2g}: the loss barely moved.")
-        if "too_few_updates" in codes or "still_improving" in codes or "lr_too_low" not in codes:
-            factor = max(2.0, MIN_UPDATES / max(found.updates, 1)) if "too_few_updates" in codes else 2.0
-            epochs = min(30.0, math.ceil(epochs * factor))
-            why = "too few optimizer updates" if "too_few_updates" in codes else "the loss was still falling" \
-                if "still_improving" in codes else "the checks still fail"
-            reasons.append(f"Epochs {t.epochs:g} -> {epochs:g}: {why}.")
-    if minutes_left is not None and minutes_per_update and found.updates:
-        updates_per_epoch = found.updates / t.epochs
-        affordable = max(1.0, math.floor(minutes_left / (minutes_per_update * updates_per_epoch)))
-        if epochs > affordable:
-            reasons.append(f"Epochs capped at {affordable:g} to fit the {minutes_left:.0f} minutes left "
-                           f"({minutes_per_update * 60:.1f} s per update measured).")  # fmt: skip
-            epochs = affordable
+        if "too_few_updates" in codes:
+            scale = min(4.0, max(2.0, MIN_UPDATES / max(found.updates, 1)))
+            reasons.append(f"{scale:g}x the training length: {found.updates} optimizer updates were too few.")
+        elif "still_improving" in codes or "lr_too_low" not in codes:
+            scale = 2.0
+            why = "the loss was still falling" if "still_improving" in codes else "the checks still fail"
+            reasons.append(f"2x the training length: {why}.")
+    planned = found.updates * scale
+    if minutes_left is not None and minutes_per_update and planned * minutes_per_update > minutes_left:
+        affordable = max(1.0, minutes_left / minutes_per_update)
+        reasons.append(f"Capped at about {affordable:.0f} updates to fit the {minutes_left:.0f} minutes left "
+                       f"({minutes_per_update * 60:.1f} s per update measured).")  # fmt: skip
+        scale = max(0.1, affordable / max(found.updates, 1))
+    changes: dict = {"learning_rate": float(f"{lr:.2g}"), "output_dir": None}
+    if t.max_steps:
+        changes["max_steps"] = max(1, math.ceil(t.max_steps * scale))
+    else:
+        changes["epochs"] = float(min(100.0, max(1.0, math.ceil(t.epochs * scale * 10) / 10)))
     for code in ("inconsistent_data", "data_too_small", "model_too_small"):
         if code in codes:
             reasons.append(_ADVICE[code])
-    training = t.model_copy(update={"learning_rate": lr, "epochs": float(epochs), "output_dir": None})
-    return plan.model_copy(update={"training": TrainingPlan(**training.model_dump())}), reasons
+    training = TrainingPlan(**{**t.model_dump(), **changes})
+    return plan.model_copy(update={"training": training}), reasons
 
 
 _ADVICE = {
