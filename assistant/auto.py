@@ -33,9 +33,10 @@ from tools import paths, store
 from tools.data import DataSpec, inspect_data, prepare_data
 from tools.evaluate.heldout import EvalConfig, evaluate, load_examples
 from tools.train import jobs, throughput
-from tools.train.launch import RunStatus, status as run_status
 from tools.train.diagnose import diagnose, next_plan
 from tools.train.estimate import estimate
+from tools.train.launch import RunStatus
+from tools.train.launch import status as run_status
 from tools.train.plan import Plan, TrainingPlan
 
 _LAYOUT_FOR_STATE = {"openai_chat": "chat", "sharegpt": "chat", "question_answer": "prompt_completion",

@@ -18,8 +18,18 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from tools.evaluate.checks import (Contains, Judge, JsonSchema, Label, MaxLength, NotContains, Regex, Similarity,
-                                   SuccessCriteria, describe)  # fmt: skip
+from tools.evaluate.checks import (
+    Contains,
+    JsonSchema,
+    Judge,
+    Label,
+    MaxLength,
+    NotContains,
+    Regex,
+    Similarity,
+    SuccessCriteria,  # fmt: skip
+    describe,
+)
 from tools.evaluate.metrics import rouge_l
 
 Rows = Sequence[tuple[str, str]]

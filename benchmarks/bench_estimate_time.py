@@ -78,7 +78,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             if args.json:
                 args.json.write_text(json.dumps(rows, indent=2))
-    print(f"\n| Config | Updates | Estimated min | Measured min | Error |\n|---|---|---|---|---|")
+    print("\n| Config | Updates | Estimated min | Measured min | Error |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['config']} | {r['updates']} | {r['estimated_min']:.2f} | {r['measured_min']:.2f} | {r['error']:+.0%} |")
     within = sum(abs(r["error"]) <= 0.25 for r in rows)

@@ -7,7 +7,14 @@ import time
 
 import pytest
 
-from assistant.criteria import IDENTITY_PROMPTS, card_lines, criteria_for, edit_criteria, parse_criteria, propose_from_data
+from assistant.criteria import (
+    IDENTITY_PROMPTS,
+    card_lines,
+    criteria_for,
+    edit_criteria,
+    parse_criteria,
+    propose_from_data,
+)
 from tools.evaluate.checks import score
 
 IDENTITY_ROWS = [("Who are you?", "I am Ada, an AI assistant trained by Lumen."), ("Hi!", "Hello! I'm Ada from Lumen.")] * 5

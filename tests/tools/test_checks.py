@@ -6,8 +6,20 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tools.evaluate.checks import (Contains, Judge, JsonSchema, Label, MaxLength, NotContains, Regex, Similarity,
-                                   SuccessCriteria, judge_pairwise, score, verdict)  # fmt: skip
+from tools.evaluate.checks import (
+    Contains,
+    JsonSchema,
+    Judge,
+    Label,
+    MaxLength,
+    NotContains,
+    Regex,
+    Similarity,
+    SuccessCriteria,  # fmt: skip
+    judge_pairwise,
+    score,
+    verdict,
+)
 from tools.train.plan import Plan, TrainingPlan
 
 

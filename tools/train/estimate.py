@@ -21,8 +21,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from tools.train.hardware import Hardware
 from tools.train import throughput
+from tools.train.hardware import Hardware
 from tools.train.plan import LORA_METHODS, TrainingPlan, read_report
 
 GB = 2**30
