@@ -137,6 +137,12 @@ def draft(goal: str, data: str | Path, hardware: str | None = None, output: str 
                    reasons=rec.reasons)  # fmt: skip
 
 
+def from_plan(plan: Plan, output: str | Path, note: str = "") -> Drafted:
+    """A plan the chat already built and the user approved, ready for `run_rounds` (the chat's entry point:
+    `run_rounds(from_plan(plan, out), plan.checks.budget_min or 60, plan.checks.max_rounds)`)."""
+    return Drafted(plan=plan, note=note, estimated_minutes=estimate(plan.training).duration_s / 60, output=str(output))
+
+
 PROBE_STEPS = 6
 
 
