@@ -60,8 +60,17 @@ def _m003_votes(db: sqlite3.Connection) -> None:
     )
 
 
+def _m004_rounds(db: sqlite3.Connection) -> None:
+    # [checks] Rounds of one goal (`finetune-assistant auto`): each round is a run, linked to its parent.
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS rounds (
+            run_id TEXT PRIMARY KEY, loop_id TEXT NOT NULL, round INTEGER NOT NULL, parent_run_id TEXT,
+            met INTEGER, validation_pass_rate REAL, test_pass_rate REAL, diagnosis TEXT, created_at REAL NOT NULL)"""
+    )
+
+
 # Append only: the position of a migration is its version number.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_runs, _m002_queue, _m003_votes]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_runs, _m002_queue, _m003_votes, _m004_rounds]
 
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()

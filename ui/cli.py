@@ -18,6 +18,7 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
+from assistant.auto_cli import auto_cmd
 from assistant.cli import chat_cmd
 from tools.data import cli as data_cli
 from tools.evaluate import cli as evaluate_cli
@@ -111,6 +112,7 @@ app = typer.Typer(
 )
 app.command("ui")(ui_cmd)
 app.command("chat")(chat_cmd)
+app.command("auto")(auto_cmd)  # [checks] the goal loop, headless
 models_cli.register(app)  # model
 quickstart_cli.register(app)  # quickstart
 app.add_typer(data_cli.app, name="data")  # data inspect, data prepare

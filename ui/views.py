@@ -8,6 +8,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from assistant.criteria import card_lines
+from tools.evaluate.checks import SuccessCriteria
 from tools.vocab import format_duration
 
 _VERDICT_BADGE = {"fits": "✅ fits", "tight": "⚠️ tight", "won't fit": "⛔ won't fit", "wont_fit": "⛔ won't fit"}
@@ -19,9 +21,18 @@ def plan_card(turn: dict[str, Any] | None) -> str:
         return "_No plan yet. Tell the assistant what you want your model to do._"
     card = turn.get("plan_card_markdown")
     if card:
+        card = _with_checks(card, (turn.get("plan") or {}).get("checks"))
         state = "**Waiting for your approval.**" if turn.get("awaiting_approval") else ""
         return f"{card}\n\n{state}".strip()
     return "_No plan yet. Answer the assistant's questions, or say “just recommend”._"
+
+
+def _with_checks(card: str, checks: dict[str, Any] | None) -> str:
+    """[checks] The plan's success checks under its card (they are approved with it)."""
+    if not checks or "**Success checks**" in card:
+        return card
+    lines = card_lines(SuccessCriteria.model_validate(checks))
+    return card + ("\n\n" + "\n".join(lines) if lines else "")
 
 
 def data_report(report: dict[str, Any] | None) -> str:

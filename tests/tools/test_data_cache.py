@@ -16,7 +16,7 @@ def _chat(question, answer):
 
 ROWS = [_chat(f"How do I fix fault {i} on bike {100 + i}? {'It rattles. ' * i}", f"Step {i}: mail rider{i}@example.com.")
         for i in range(12)] + [_chat("How do I fix fault 1 on bike 101?  It rattles.", "Step 1: mail rider1@example.com.")]  # fmt: skip
-_TIMING = {"seconds", "out_dir", "train_rows", "validation_rows"}
+_TIMING = {"seconds", "out_dir", "train_rows", "validation_rows", "test_rows", "test_sha256"}  # fields prepare fills in
 
 
 @pytest.fixture
@@ -51,7 +51,8 @@ def _spec(model, **overrides):
 
 
 def _texts(folder):
-    return (folder / "train.jsonl").read_text(encoding="utf-8") + (folder / "validation.jsonl").read_text(encoding="utf-8")
+    splits = [folder / f"{name}.jsonl" for name in ("train", "validation", "test")]  # test: the locked split
+    return "".join(p.read_text(encoding="utf-8") for p in splits if p.is_file())
 
 
 def test_prepare_after_inspect_reuses_the_analysis_and_writes_what_a_cold_prepare_writes(analyses, source, tiny_model_dir, tmp_path):

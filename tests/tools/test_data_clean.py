@@ -68,7 +68,8 @@ def test_no_duplicate_crosses_the_split(tiny_model_dir, tmp_path):
         rows.append({"prompt": f"question number {i} about topic {i * 7}: what about item {i}?", "completion": f"{base}, item {i}."})
     source = tmp_path / "dups.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    report = prepare_data(source, tmp_path / "out", DataSpec(model=str(tiny_model_dir), val_fraction=0.25, near_dedupe_threshold=None))
+    report = prepare_data(source, tmp_path / "out", DataSpec(model=str(tiny_model_dir), val_fraction=0.25, test_fraction=0.0,
+                                                                 near_dedupe_threshold=None))  # fmt: skip
     train = (tmp_path / "out" / "train.jsonl").read_text().splitlines()
     val = (tmp_path / "out" / "validation.jsonl").read_text().splitlines()
     keys = [json.loads(line)["prompt"].lower() for line in train + val]

@@ -42,7 +42,7 @@ def test_objective_rejects_the_wrong_kind_of_data_naming_both(tmp_path, objectiv
 def test_matching_data_builds_and_resolves_the_recommended_settings(tmp_path):
     chat = TrainingPlan(data_dir=str(_prepared(tmp_path, "conversational")), method="lora")
     assert chat.resolved_assistant_only_loss and not chat.resolved_packing
-    assert chat.resolved_learning_rate == 2e-4
+    assert chat.resolved_learning_rate == 9.7e-4  # the 135M default at rank 16: model size scales the adapter rate
     text = TrainingPlan(data_dir=str(_prepared(tmp_path, "language_modeling")), objective="continued_pretraining")
     assert text.resolved_packing and not text.resolved_assistant_only_loss
     assert TrainingPlan(data_dir=str(_prepared(tmp_path, "preference")), objective="dpo").resolved_learning_rate == 5e-5
@@ -141,15 +141,29 @@ def test_importing_the_training_api_loads_no_heavy_library():
     assert out.strip() == "[]"
 
 
-def test_train_cli_loads_an_approved_plan_yaml_and_names_the_data_step_it_needs(tmp_path):
+def test_train_cli_loads_an_approved_plan_yaml_whole(tmp_path):
     from tools.train.cli import _plan_from_args
 
     folder = _prepared(tmp_path, "conversational")
     prepared = Plan(source_name="chats.jsonl", training=TrainingPlan(data_dir=str(folder), max_steps=3))
     prepared.to_yaml(tmp_path / "plan.yaml")
-    assert _plan_from_args(tmp_path / "plan.yaml", {"epochs": 2.0}) == prepared.training.model_copy(
-        update={"epochs": 2.0})
-    raw = prepared.model_copy(update={"source": str(tmp_path / "chats.jsonl")})
+    loaded = _plan_from_args(tmp_path / "plan.yaml", {"epochs": 2.0}, None)
+    assert loaded.training == prepared.training.model_copy(update={"epochs": 2.0})
+    assert loaded.source_name == "chats.jsonl" and loaded.evaluate == prepared.evaluate
+    # A plan that still names its source runs whole: the job prepares the data, then trains.
+    raw = prepared.revised(source=str(tmp_path / "chats.jsonl"))
     raw.to_yaml(tmp_path / "raw.yaml")
-    with pytest.raises(PlanError, match="prepares chats.jsonl first.*data prepare"):
-        _plan_from_args(tmp_path / "raw.yaml", {})
+    assert _plan_from_args(tmp_path / "raw.yaml", {}, False).source == raw.source
+
+
+def test_learning_rate_depends_on_method_rank_and_model_size_together():
+    from tools.train.plan import model_params, recommended_learning_rate
+
+    small, big = model_params("default"), model_params("meta-llama/Llama-3.1-8B")
+    assert big == 8e9 and small == 1.35e8
+    assert recommended_learning_rate("sft", "lora", 16, 32, big) == 2e-4  # the published 7B-class rate
+    assert recommended_learning_rate("sft", "lora", 16, 32, small) > 4 * recommended_learning_rate("sft", "lora", 16, 32, big)
+    assert recommended_learning_rate("sft", "lora", 8, 16, small) > recommended_learning_rate("sft", "lora", 32, 64, small)
+    # alpha/r scales the update: doubling alpha halves the rate
+    assert recommended_learning_rate("sft", "lora", 16, 64, big) == 1e-4
+    assert recommended_learning_rate("sft", "full", params=small) < recommended_learning_rate("sft", "lora", params=small)

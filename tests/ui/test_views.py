@@ -1,5 +1,6 @@
 """The UI's formatting of tool results (pure functions, no browser)."""
 
+from tools.evaluate.checks import Contains, SuccessCriteria
 from ui import views
 
 
@@ -33,3 +34,10 @@ def test_progress_shows_step_eta_and_queue():
     html = views.progress_html({"status": "running", "progress": 0.5, "step": 5, "total_steps": 10, "eta_s": 75, "loss": 1.234})
     assert "step 5/10" in html and "ETA 1 min" in html and "loss 1.234" in html
     assert "2 run(s) ahead" in views.progress_html({"status": "queued"}, queue_position=2)
+
+
+def test_plan_card_shows_the_plans_success_checks():
+    checks = SuccessCriteria(checks=[Contains(phrases=["Ada", "Lumen"])], target=0.9).model_dump(mode="json")
+    card = views.plan_card({"plan_card_markdown": "## Plan", "plan": {"checks": checks}, "awaiting_approval": True})
+    assert "**Success checks** (target: 90%" in card and "'Ada' and 'Lumen'" in card
+    assert card.endswith("**Waiting for your approval.**")

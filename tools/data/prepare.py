@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tools import paths
-from tools.data import cache, clean, formats, pii, tokens
+from tools.data import cache, clean, formats, pii, testsplit, tokens
 from tools.data.load import Item, load_source
 from tools.data.spec import MAX_ERRORS, DataError, DataReport, DataSpec, RowError, TokenStats
 from tools.data.validate import RowProblem, placeholder
@@ -42,7 +42,7 @@ _PREVIEW_CHARS = 300
 _CHUNK = 2048  # rows per streamed step: large enough for batched tokenizing, small enough to stay flat
 _HEAD = 2000  # rows the layout is detected from
 _MAX_LABELS = 1000
-TRAIN, VALIDATION = 0, 1  # split codes in `assign_splits`; a third split appends a code here
+TRAIN, VALIDATION, TEST = 0, 1, 2  # split codes in `assign_splits`
 
 
 @dataclass
@@ -124,7 +124,13 @@ def prepare_data(source: str | Path, out: str | Path, spec: DataSpec | None = No
     report.out_dir = str(out)
     report.train_rows, report.validation_rows = int((splits == TRAIN).sum()), int((splits == VALIDATION).sum())
     with atomic_dir(out, replaces="report.json") as tmp:
-        _write_splits(run, splits, {TRAIN: tmp / "train.jsonl", VALIDATION: tmp / "validation.jsonl"})
+        files = {TRAIN: tmp / "train.jsonl", VALIDATION: tmp / "validation.jsonl"}
+        test_rows = int((splits == TEST).sum())
+        if test_rows:  # the locked test split: its hash is checked before every verdict
+            files[TEST] = tmp / testsplit.TEST_FILE
+        _write_splits(run, splits, files)
+        if test_rows:
+            report.test_rows, report.test_sha256 = test_rows, testsplit.sha256(files[TEST])
         import numpy as np
 
         lengths = np.frombuffer(run.lengths, dtype=np.int32)[run.keep]
@@ -146,17 +152,21 @@ def split(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]
 
 
 def assign_splits(run: _Run, spec: DataSpec):
-    """The split code (TRAIN, VALIDATION) of each kept row, in kept order: the user's own validation
-    rows when given, else a seeded sample of `val_fraction`. A further split (e.g. a locked test set)
-    takes its rows here, before validation is sampled from the rest."""
+    """The split code (TRAIN, VALIDATION, TEST) of each kept row, in kept order: the user's own validation
+    rows when given, else a seeded sample of `val_fraction`; then the locked test split is carved from
+    what is left for training (`test_fraction`, none for tiny data)."""
     import numpy as np
 
     given = np.frombuffer(run.given, dtype=np.int8)[run.keep]
     if run.given_split:
-        return np.where(given == 1, VALIDATION, TRAIN).astype(np.int8)
-    codes = np.full(len(given), TRAIN, dtype=np.int8)
-    _, validation = split(len(given), spec.val_fraction, spec.seed)
-    codes[validation] = VALIDATION
+        codes = np.where(given == 1, VALIDATION, TRAIN).astype(np.int8)
+    else:
+        codes = np.full(len(given), TRAIN, dtype=np.int8)
+        _, validation = split(len(given), spec.val_fraction, spec.seed)
+        codes[validation] = VALIDATION
+    train = np.flatnonzero(codes == TRAIN).tolist()
+    _, test = testsplit.carve(train, len(codes), spec.test_fraction, spec.seed)
+    codes[test] = TEST
     return codes
 
 
@@ -495,7 +505,7 @@ def render_markdown(report: DataReport) -> str:
         "",
         f"- Source: `{report.source}` (layout **{report.format}**, trained as **{report.dataset_type}**)",
         f"- Rows read: {report.rows}; valid: {report.valid_rows}; kept: {report.usable_rows} "
-        f"(train {report.train_rows}, validation {report.validation_rows})",
+        f"(train {report.train_rows}, validation {report.validation_rows}, locked test {report.test_rows})",
         f"- Validation split: {'given by the user' if report.split == 'given' else 'sampled at random'}",
         f"- Rejected rows: {report.error_count}; flagged but kept (warnings): {report.warning_count}; exact duplicates removed: {report.exact_duplicates}; "
         f"near-duplicates removed: {report.near_duplicates}; too short: {report.too_short}; too long: {report.too_long}",

@@ -41,6 +41,7 @@ class DataSpec(BaseModel):
     model: str = Field("default", description="Model whose tokenizer and chat template count tokens.")
     max_length: int = Field(1024, ge=8, description="Training sequence length; longer rows are counted as truncated.")
     val_fraction: float = Field(0.1, ge=0.0, le=0.5, description="Share of rows held out for validation.")
+    test_fraction: float = Field(0.1, ge=0.0, le=0.3, description="Share of rows locked away as the test split (>= 3 rows; none under 10 rows).")  # [checks]
     seed: int = Field(42, description="Seed of the train/validation split.")
     pii_redaction: bool = Field(True, description="Replace emails, phones, cards, keys... with [EMAIL]-style tags.")
     pii_backend: Literal["regex", "presidio"] = "regex"
@@ -122,6 +123,8 @@ class DataReport(BaseModel):
     tokens: TokenStats = TokenStats()
     train_rows: int = 0
     validation_rows: int = 0
+    test_rows: int = 0  # [checks] the locked test split and its hash (see tools/data/testsplit.py)
+    test_sha256: str | None = None
     out_dir: str | None = None
     spec: DataSpec
     samples: list[dict[str, Any]] = []

@@ -17,7 +17,6 @@ import math
 import os
 import random
 import re
-import string
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import prompts
 from tools import paths
+from tools.data.testsplit import locked_test
+from tools.evaluate import probe as general_probe
+from tools.evaluate.checks import SuccessCriteria, judge_pairwise
+from tools.evaluate.checks import score as score_checks
+from tools.evaluate.checks import verdict as checks_verdict
+from tools.evaluate.metrics import exact_match, lcs_length, normalize, rouge_l, token_f1  # noqa: F401 (re-exported)
 from tools.serve.backends import (
     BASE,
     BackendName,
@@ -63,6 +68,9 @@ class EvalConfig(BaseModel):
     backend: BackendName = "transformers"
     judge: JudgeConfig | None = None
     seed: int = 0
+    # [checks] None: the plan's own checks (plan.yaml `checks`), if any. The test split is never chosen here.
+    checks: SuccessCriteria | None = None
+    probe: bool = Field(True, description="Run the general-ability regression probe (base vs tuned).")
 
 
 @dataclass
@@ -74,52 +82,7 @@ class Example:
         return self.prompt if isinstance(self.prompt, list) else [{"role": "user", "content": self.prompt or ""}]
 
 
-# --- text metrics ---------------------------------------------------------------------------------------
-
-
-def normalize(text: str) -> list[str]:
-    """Lowercase, drop punctuation, split on whitespace (SQuAD-style answer normalisation)."""
-    text = text.lower().translate(str.maketrans("", "", string.punctuation))
-    return text.split()
-
-
-def exact_match(prediction: str, reference: str) -> float:
-    return float(normalize(prediction) == normalize(reference))
-
-
-def token_f1(prediction: str, reference: str) -> float:
-    pred, ref = normalize(prediction), normalize(reference)
-    if not pred or not ref:
-        return float(pred == ref)
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
-
-
-def lcs_length(a: list[str], b: list[str]) -> int:
-    """Longest common subsequence by dynamic programming over one row (O(len(a) * len(b)) time)."""
-    if len(a) < len(b):
-        a, b = b, a
-    row = [0] * (len(b) + 1)
-    for x in a:
-        prev_diag = 0
-        for j, y in enumerate(b, 1):
-            prev_diag, row[j] = row[j], prev_diag + 1 if x == y else max(row[j], row[j - 1])
-    return row[-1]
-
-
-def rouge_l(prediction: str, reference: str, max_tokens: int = 1000) -> float:
-    """ROUGE-L F1: the LCS of the two token sequences against each one's length."""
-    pred, ref = normalize(prediction)[:max_tokens], normalize(reference)[:max_tokens]
-    if not pred or not ref:
-        return float(pred == ref)
-    lcs = lcs_length(pred, ref)
-    if lcs == 0:
-        return 0.0
-    precision, recall = lcs / len(pred), lcs / len(ref)
-    return 2 * precision * recall / (precision + recall)
+# --- text metrics: tools/evaluate/metrics.py (shared with the success checks) ------------------------
 
 
 # --- the run and its validation split -------------------------------------------------------------------
@@ -287,12 +250,16 @@ def evaluate(run_dir: str | Path, config: EvalConfig | None = None) -> dict:
     plan, tuned_dir, validation = load_run(run_dir)
     examples = load_examples(validation, config.max_examples)
     base_model = plan.training.base_model
+    criteria = _criteria(plan, config)
+    test_path = locked_test(validation.parent) if criteria.checks else None  # refuses a changed test split
     local = TransformersBackend(base_model)
     try:
         add_tuned(local, TUNED, tuned_dir)
         metrics = {name: _loss_metrics(local, name, examples, config.max_length) for name in (BASE, TUNED)}
         chat_examples = [e for e in examples if e.prompt is not None]
         answers, engine, reason = _answers(local, base_model, tuned_dir, chat_examples, config)
+        checked = _check_goal(local, criteria, test_path or validation, config, metrics) if criteria.checks else None
+        probed = _probe(local, config) if config.probe else None
     finally:
         local.close()
     for name in (BASE, TUNED):
@@ -310,8 +277,58 @@ def evaluate(run_dir: str | Path, config: EvalConfig | None = None) -> dict:
                     for e, b, t in zip(chat_examples[:5], answers[BASE][:5], answers[TUNED][:5], strict=True)],
     }  # fmt: skip
     report["verdict"] = verdict(metrics, judge)
+    report["checks"], report["probe"] = checked, probed
+    if checked:
+        report["verdict"] = checked["verdict"]["sentence"]
+        # Rounds choose on validation (the same checks on the validation answers); the verdict stays on test.
+        val = [_last_user(e.messages()) for e in chat_examples], [e.reference for e in chat_examples]
+        checked["validation"] = {n: score_checks(criteria, val[0], answers[n], val[1]).pass_rate for n in (BASE, TUNED)}
     write_report(RunDir(run_dir).eval_dir, report)
     return report
+
+
+# --- [checks] the success checks on the locked test split, and the general-ability probe ------------------
+
+
+def _criteria(plan: Plan, config: EvalConfig) -> SuccessCriteria:
+    return config.checks if config.checks is not None else plan.checks
+
+
+def _check_goal(local, criteria: SuccessCriteria, split: Path, config: EvalConfig, metrics: dict) -> dict:
+    """Base vs tuned on the checks: the test split's prompts plus the criteria's own prompts."""
+    examples = [e for e in load_examples(split, config.max_examples) if e.prompt is not None]
+    examples += [Example(prompt=[{"role": "user", "content": p}], reference="") for p in criteria.prompts]
+    sampling = Sampling(temperature=0.0, max_tokens=config.max_new_tokens, seed=config.seed)
+    answers = {n: generate_answers(local, n, examples, sampling) for n in (BASE, TUNED)}
+    prompts, references = [_last_user(e.messages()) for e in examples], [e.reference for e in examples]
+    reports = {n: score_checks(criteria, prompts, answers[n], references) for n in (BASE, TUNED)}
+    ask = _judge_ask(config.judge) if config.judge else None
+    judged = [judge_pairwise(c, ask, prompts, answers[BASE], answers[TUNED]) for c in criteria.checks if c.kind == "judge"]
+    result = checks_verdict(criteria, reports[BASE], reports[TUNED], metrics[BASE]["loss"], metrics[TUNED]["loss"], judged)
+    return {"split": str(split), "criteria": criteria.model_dump(mode="json"), "verdict": result.model_dump(mode="json"),
+            BASE: reports[BASE].model_dump(mode="json"), TUNED: reports[TUNED].model_dump(mode="json"),
+            "answers": [{"prompt": p, "reference": r, BASE: b, TUNED: t}
+                        for p, r, b, t in zip(prompts, references, answers[BASE], answers[TUNED], strict=True)]}  # fmt: skip
+
+
+def _judge_ask(judge: JudgeConfig):
+    api_key = os.environ.get(judge.api_key_env) if judge.api_key_env else None
+
+    def ask(text: str) -> str:
+        return openai_chat(judge.url, judge.model, [{"role": "user", "content": text}],
+                           Sampling(temperature=0.0, max_tokens=judge.max_tokens), api_key=api_key)  # fmt: skip
+
+    return ask
+
+
+def _probe(local, config: EvalConfig) -> dict:
+    probe = general_probe.load_probe()
+    examples = [Example(prompt=[{"role": "user", "content": item.prompt}], reference="") for item in probe.prompts]
+    sampling = Sampling(temperature=0.0, max_tokens=min(config.max_new_tokens, 64), seed=config.seed)
+    answers = {n: generate_answers(local, n, examples, sampling) for n in (BASE, TUNED)}
+    text = [Example(prompt=None, reference=probe.text)]
+    ppl = {n: math.exp(min(heldout_loss(local, n, text, config.max_length), 50.0)) for n in (BASE, TUNED)}
+    return general_probe.compare(probe, answers[BASE], answers[TUNED], ppl[BASE], ppl[TUNED])
 
 
 def _loss_metrics(backend: TransformersBackend, name: str, examples: list[Example], max_length: int) -> dict:
@@ -381,6 +398,7 @@ def _markdown(report: dict) -> str:
     for key, label, better in _ROWS:
         if key in base:
             lines.append(f"| {label} | {base[key]:.4g} | {tuned[key]:.4g} | {better} |")
+    lines += _checks_markdown(report)  # [checks]
     judge = report.get("judge")
     if judge:
         rate = "n/a" if judge["win_rate"] is None else f"{judge['win_rate']:.0%}"
@@ -392,6 +410,26 @@ def _markdown(report: dict) -> str:
         lines += ["", f"## Sample {n}", "", f"**Prompt:** {sample['prompt']}", "", f"**Reference:** {sample['reference']}",
                   "", f"**Base:** {sample['base']}", "", f"**Tuned:** {sample['tuned']}"]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _checks_markdown(report: dict) -> list[str]:
+    """[checks] The success checks (base vs tuned pass rates, failing examples) and the probe."""
+    lines, checked, probed = [], report.get("checks"), report.get("probe")
+    if checked:
+        v = checked["verdict"]
+        lines += ["", "## Success checks", "", f"On `{Path(checked['split']).name}`: base {v['base_pass_rate']:.0%}, "
+                  f"tuned {v['tuned_pass_rate']:.0%} of {v['tested']} prompts pass every check (target {v['target']:.0%}).", "",
+                  "| Check | Base | Tuned |", "|---|---|---|"]  # fmt: skip
+        for b, t in zip(checked[BASE]["checks"], checked[TUNED]["checks"], strict=True):
+            cell = lambda r: r["skipped"] or f"{r['passed']}/{r['tested']}"  # noqa: E731
+            lines.append(f"| {t['check']} | {cell(b)} | {cell(t)} |")
+        for failure in checked[TUNED]["failures"]:
+            lines.append(f"- tuned failed: **{failure['prompt'][:100]}** -> {failure['answer'][:150]!r} ({failure['why']})")
+    if probed:
+        lines += ["", "## General-ability probe", "", f"Base passes {probed['base_passed']} of {probed['prompts']} general prompts, "
+                  f"tuned {probed['tuned_passed']}; perplexity on general text {probed['base_perplexity']:.1f} -> "
+                  f"{probed['tuned_perplexity']:.1f}.", "", f"**{probed['flag'] or 'No loss of general skills beyond the tolerance.'}**"]  # fmt: skip
+    return lines
 
 
 def _plot(report: dict, out: Path) -> None:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tools import paths
 from tools.models.resolve import DEFAULT_NAME, is_default
+from tools.train import throughput
 from tools.train.hardware import Hardware
 from tools.train.plan import TrainingPlan, read_report
 from tools.vocab import LORA_METHODS, PREFERENCE_OBJECTIVES, format_duration
@@ -109,13 +110,27 @@ def estimate(plan: TrainingPlan, hardware: Hardware | str | None = None) -> Esti
     peak = sum(breakdown.values())
     steps, tokens = _steps_and_tokens(plan, hw, data)
     duration = tokens * flops_per_token(plan, shape) / (hw.tflops * 1e12 * hw.device_count * _utilisation(hw))
+    duration += _startup_s(hw)
+    measured = _measured_duration(plan, tokens, steps, data) if hardware is None else None  # [checks]
+    if measured is not None:
+        duration = measured
+        notes.append("time from this machine's measured training speed (tools/train/throughput.py)")
     verdict = _verdict(peak, hw.memory_gb)
     suggestion, changes = (None, None) if verdict == "fits" else suggest(plan, shape, hw, data.seq_len)
     return Estimate(
         peak_memory_gb=round(peak, 2), available_gb=hw.memory_gb, breakdown_gb={k: round(v, 3) for k, v in breakdown.items()},
         verdict=verdict, suggestion=suggestion, suggested_changes=changes, total_steps=steps, tokens=tokens,
-        duration_s=round(duration + _startup_s(hw), 1), hardware=hw.describe(), notes=notes,
+        duration_s=round(duration, 1), hardware=hw.describe(), notes=notes,
     )
+
+
+def _measured_duration(plan: TrainingPlan, tokens: int, steps: int, data: _DataStats) -> float | None:
+    """[checks] Startup + trained tokens x measured seconds per token + the evaluation passes."""
+    report = read_report(plan.data_dir) or {}
+    val_rows = int(report.get("validation_rows") or 0) if plan.eval_split != "none" else 0
+    per_epoch = max(1, math.ceil(data.train_rows / (plan.batch_size * plan.gradient_accumulation)))
+    evals = math.ceil(steps / plan.eval_steps) if plan.eval_steps else max(1, math.ceil(steps / per_epoch))
+    return throughput.duration_s(plan, tokens, val_rows * data.mean_tokens, evals if val_rows else 0)
 
 
 def _verdict(peak_gb: float, available_gb: float) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tools.data.spec import DataSpec
+from tools.evaluate.checks import SuccessCriteria
 from tools.paths import atomic_write_text
 from tools.vocab import (
     DATA_FOR_OBJECTIVE,
@@ -114,7 +116,8 @@ class TrainingPlan(BaseModel):
     def resolved_learning_rate(self) -> float:
         if self.learning_rate is not None:
             return self.learning_rate
-        return recommended_learning_rate(self.objective, self.method)
+        return recommended_learning_rate(self.objective, self.method, self.lora_r, self.lora_alpha,
+                                         model_params(self.base_model))  # fmt: skip
 
     @property
     def resolved_packing(self) -> bool:
@@ -180,17 +183,59 @@ def explain(exc: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def recommended_learning_rate(objective: str, method: str) -> float:
-    """Rates in the usual published ranges: adapters learn at 1e-4..2e-4, full FT and preference tuning lower."""
+def recommended_learning_rate(objective: str, method: str, lora_r: int = 16, lora_alpha: int | None = None,
+                              params: float | None = None) -> float:  # fmt: skip
+    """[checks] A rate from the method, the adapter's rank and scale, and the model's size together.
+
+    Published adapter rates (1e-4..2e-4) are tuned on 7B models; small models take larger steps before
+    they diverge (the 135M default learned a new identity at 1e-3 and not at 2e-4 with the same data), so
+    the rate grows as (7B / params)^0.4, capped at 5x. A LoRA update is scaled by alpha/r, so the rate is
+    divided by that scale (relative to the usual alpha = 2r), and a lower rank, with fewer directions to
+    move in, gets a slightly larger step ((16/r)^0.25). Never rank alone: the model size dominates.
+    """
+    size = _size_factor(params)
     if objective in ("dpo", "kto"):
         return 5e-6 if method == "full" else 5e-5
     if objective == "orpo":
         return 8e-6 if method == "full" else 8e-5
     if method == "full":
-        return 2e-5
+        return _round2(2e-5 * size)
     if method in VIRTUAL_TOKEN_METHODS:
         return 3e-2  # virtual tokens are few and start random; PEFT's examples use 3e-2
-    return 2e-4
+    scale = (lora_alpha or 2 * lora_r) / lora_r
+    rank = min(1.4, max(0.7, (16 / lora_r) ** 0.25))
+    return _round2(2e-4 * size * (2 / scale) * rank)
+
+
+def _size_factor(params: float | None) -> float:
+    return 1.0 if not params else min(5.0, max(1.0, (7e9 / params) ** 0.4))
+
+
+def _round2(value: float) -> float:
+    return float(f"{value:.2g}")
+
+
+_DEFAULT_PARAMS = 1.35e8  # "default" is SmolLM2-135M-Instruct (tools/models)
+
+
+def model_params(base_model: str) -> float | None:
+    """[checks] Roughly how many parameters `base_model` has, cheaply: from its config.json when it is a local
+    folder, from a size in its name ("Qwen2.5-1.5B", "SmolLM2-360M"), else None."""
+    if base_model == "default":
+        return _DEFAULT_PARAMS
+    config = Path(base_model).expanduser() / "config.json"
+    if config.is_file():
+        try:
+            cfg = json.loads(config.read_text(encoding="utf-8"))
+            h, layers, vocab = cfg["hidden_size"], cfg["num_hidden_layers"], cfg.get("vocab_size", 32000)
+            inter = cfg.get("intermediate_size", 4 * h)
+            return float(layers * (4 * h * h + 3 * h * inter) + vocab * h)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    match = re.search(r"(\d{1,4}(?:\.\d{1,2})?)\s?([MmBb])(?![a-zA-Z])", base_model)
+    if match:
+        return float(match.group(1)) * (1e6 if match.group(2) in "Mm" else 1e9)
+    return None
 
 
 def read_report(data_dir: str | Path) -> dict | None:
@@ -247,6 +292,8 @@ class Plan(BaseModel):
     data: DataSpec = Field(default_factory=DataSpec, description="How the source becomes training.data_dir.")
     training: TrainingPlan
     evaluate: bool = Field(True, description="Evaluate on the held-out split as the job's last step.")
+    # [checks] What "done" means: approved with the plan, scored on the locked test split after each run.
+    checks: SuccessCriteria = Field(default_factory=SuccessCriteria, description="Success checks and their target pass rate.")
 
     @field_validator("source", mode="before")
     @classmethod
