@@ -12,6 +12,7 @@ from typing import Any
 
 from assistant import catalogue
 from assistant.catalogue import CatalogueModel
+from assistant.sizes import training_rows
 from assistant.state import ConversationState
 
 DRAFT_DATA_DIR = "<prepared dataset>"  # no report there: the estimator assumes 1000 rows, we rescale
@@ -64,7 +65,8 @@ def estimate_for(state: ConversationState, plan: Any, hw: Any) -> Any:
     from tools.train.estimate import estimate
 
     est = estimate(plan, hw)
-    rows = state.data.rows or 1000
+    # A raw-text corpus trains as packed max_length blocks: its size in tokens sets the duration.
+    rows = training_rows(state.data, plan.objective, plan.max_length or 2048)
     scale = max(rows * 0.9, 1) / 1000  # 90% of the rows train; the estimator assumed 1000 without a report
     notes = [n for n in est.notes if "assumed 1000" not in n]
     return EstimateSummary(

@@ -34,7 +34,7 @@ def _missing_data(s: ConversationState) -> bool:
 
 def _missing_rows(s: ConversationState) -> bool:
     # A named file gets counted when it is read; only a described dataset needs its size asked.
-    return s.data.rows is None and s.data.size_mb is None and s.data.location is None
+    return s.data.rows is None and s.data.size_mb is None and s.data.tokens is None and s.data.location is None
 
 
 def _missing_hardware(s: ConversationState) -> bool:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from assistant.extract import extract
+from assistant import understand
 from assistant.interview import known_facts
 from assistant.state import ConversationState, StateUpdate
 
@@ -61,6 +61,7 @@ class Brain:
         self.model = model
         self.structured_method = structured_method
         self.errors: list[str] = []  # what the model got wrong, for the UI's "details" and for tests
+        self.notices: list[str] = []  # what the user should be told once (a cut message, a fallback)
 
     @property
     def uses_llm(self) -> bool:
@@ -68,7 +69,10 @@ class Brain:
 
     def read(self, state: ConversationState, text: str) -> tuple[StateUpdate, dict[str, str]]:
         """The facts in `text`: the rules' findings, overridden field by field by the model's."""
-        update, quotes = extract(text)
+        reading = understand.read(text)
+        self.notices += [n for n in reading.notes if n not in self.notices]
+        update = reading.update.model_copy(update={"unclear": reading.unclear or None})
+        quotes = reading.quotes
         if self.model is None or not text.strip():
             return update, quotes
         parsed = self._structured(state, text)

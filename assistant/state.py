@@ -39,6 +39,7 @@ class DataInfo(_Part):
     layout: Layout | None = None
     rows: int | None = Field(None, ge=0)
     size_mb: float | None = Field(None, ge=0)
+    tokens: int | None = Field(None, ge=0, description="Estimated tokens of text (assistant.sizes).")
     has_labels: bool | None = None
     has_pairs: bool | None = None
     has_ratings: bool | None = None
@@ -86,6 +87,7 @@ class ConversationState(_Part):
     asked: list[str] = Field(default_factory=list, description="Topics already asked about (never asked twice).")
     skipped: list[str] = Field(default_factory=list, description="Topics the user chose to skip.")
     just_recommend: bool = False
+    unclear: list[str] = Field(default_factory=list, description="Two close readings to ask about: 'slot:a|b'.")
 
     def quote(self, key: str, default: str = "") -> str:
         """The user's words behind a field, for reasons like 'you said "thumbs up/down"'."""
@@ -111,6 +113,7 @@ class StateUpdate(BaseModel):
     data_layout: Layout | None = None
     rows: int | None = None
     size_mb: float | None = None
+    tokens: int | None = None
     has_labels: bool | None = None
     has_pairs: bool | None = None
     has_ratings: bool | None = None
@@ -133,6 +136,7 @@ class StateUpdate(BaseModel):
     wants_base_model: str | None = None
     just_recommend: bool | None = None
     skip: bool | None = Field(None, description="The user declined to answer the last question.")
+    unclear: list[str] | None = Field(None, description="Slots with two close readings: 'slot:a|b'.")
 
 
 _UPDATE_TARGETS: dict[str, tuple[str, str]] = {
@@ -147,6 +151,7 @@ _UPDATE_TARGETS: dict[str, tuple[str, str]] = {
     "data_layout": ("data", "layout"),
     "rows": ("data", "rows"),
     "size_mb": ("data", "size_mb"),
+    "tokens": ("data", "tokens"),
     "has_labels": ("data", "has_labels"),
     "has_pairs": ("data", "has_pairs"),
     "has_ratings": ("data", "has_ratings"),
@@ -193,6 +198,11 @@ def apply_update(
         new.success.examples.append(update.example_answer)
     if update.just_recommend:
         new.just_recommend = True
+    # A slot read clearly now settles an earlier doubt about it; a new doubt is asked about once.
+    set_now = set(update.model_dump(exclude_none=True))
+    doubts = update.unclear or []
+    new.unclear = [u for u in new.unclear if u.split(":")[0] not in set_now or u in doubts]
+    new.unclear += [u for u in doubts if u not in new.unclear]
     _infer(new)
     return new
 
