@@ -12,6 +12,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from assistant.state import ConversationState
+from assistant.understand import clarifying_question
 
 MAX_PER_TURN = 2
 
@@ -86,6 +87,10 @@ def next_questions(state: ConversationState) -> list[Question]:
     if state.just_recommend or decided_without_training(state):
         return []
     done = set(state.asked) | set(state.skipped)
+    # Two close readings of the user's words: one question settles it before anything else is asked.
+    doubt = next((u for u in state.unclear if f"clarify:{u}" not in done), None)
+    if doubt:
+        return [Question(topic=f"clarify:{doubt}", text=clarifying_question(doubt))]
     open_topics = [(topic, text) for topic, missing, text in TOPICS if topic not in done and missing(state)]
     essentials = [t for t in open_topics if t[0] in ESSENTIAL]
     # Essentials first; the nice-to-know topics only once the decision's inputs are in.

@@ -38,6 +38,7 @@ MIN_SIMILARITY = 0.4  # below this the nearest example is not the same meaning (
 # closer match: a short clause like "30k answers" sits ~0.45 from "answers need to be up to date".
 _SLOT_MIN = {"facts_change_often": 0.55, "priority": 0.55, "many_adapters": 0.55, "wants_method": 0.6}
 MARGIN = 0.03  # two labels closer than this are two readings: ask
+SUPPORT_SLACK = 0.1  # how far below the reading bar another reader's label may sit and still count as supported
 SLOTS = ("data_layout", "task_kind", "facts_change_often", "priority", "many_adapters", "wants_method")
 _VALUES = {"true": True, "false": False}
 _NEGATION = re.compile(r"\b(not|no|never|without|nothing|none|don'?t|doesn'?t|didn'?t|isn'?t|aren'?t|won'?t|"
@@ -178,7 +179,7 @@ def _meaning(text: str, found: dict[str, Any], quotes: dict[str, str], unclear: 
         label, score, second, clause = best
         found[slot] = _VALUES.get(label, label)
         quotes[slot] = clause
-        if second and score - second[1] < MARGIN:
+        if second and score - second[1] < MARGIN and changes_answer(slot, label, second[0]):
             unclear.append(f"{slot}:{label}|{second[0]}")
 
 
@@ -194,6 +195,17 @@ def _best_reading(per_clause: list[dict[str, float]], parts: list[str], floor: f
         if best is None or score > best[1]:
             best = (label, score, second, clause)
     return best
+
+
+# Layouts that lead to the same objective: a doubt between them changes nothing, so it isn't asked.
+_OBJECTIVE_GROUP = {"preference_pairs": "pairs", "ratings": "ratings", "unlabelled_text": "raw",
+                    "chat": "sft", "prompt_completion": "sft", "labelled": "sft"}
+
+
+def changes_answer(slot: str, first: str, second: str) -> bool:
+    if slot == "data_layout":
+        return _OBJECTIVE_GROUP.get(first) != _OBJECTIVE_GROUP.get(second)
+    return slot == "facts_change_often"
 
 
 def _derive(found: dict[str, Any]) -> None:
@@ -222,3 +234,19 @@ _WORDS = {
     "labelled": "texts each with a label or category", "unlabelled_text": "raw text without labels",
     "true": "the facts change often", "false": "the facts stay stable",
 }
+
+
+def supports(text: str, slot: str, label: str) -> bool:
+    """Do the user's words back reading `slot` as `label`? For checking another reader (the LLM brain):
+    some clause must sit near one of the label's examples, a little below the bar for reading it alone."""
+    if not embed.available() or slot not in SLOTS:
+        return False
+    parts = clauses(text[:MAX_CHARS])
+    if not parts:
+        return False
+    bank = _bank()
+    if slot not in bank.slots:
+        return False
+    scores = bank.scores(slot, embed.encode(parts), [negated(p) for p in parts])
+    floor = _SLOT_MIN.get(slot, MIN_SIMILARITY) - SUPPORT_SLACK
+    return any(s.get(label, -1.0) >= floor for s in scores)
