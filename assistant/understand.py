@@ -32,6 +32,7 @@ from assistant import embed
 from assistant.extract import extract
 from assistant.sizes import MAX_CHARS
 from assistant.state import StateUpdate
+from tools import paths
 
 MIN_SIMILARITY = 0.4  # below this the nearest example is not the same meaning (MiniLM cosine)
 # Slots whose false positive changes the whole answer (facts that change -> "don't fine-tune") need a
@@ -120,11 +121,13 @@ class _Bank:
 
         self.np = np
         self.slots: dict[str, tuple[list[str], Any, Any]] = {}
-        for slot, labels in prompts.load("understand")["examples"].items():
-            texts = [(label, t) for label, items in labels.items() for t in items]
-            vectors = embed.encode([t for _, t in texts])
-            polarity = np.array([negated(t) for _, t in texts])
-            self.slots[slot] = ([label for label, _ in texts], polarity, vectors)
+        examples = prompts.load("understand")["examples"]
+        flat = [(slot, label, t) for slot, labels in examples.items() for label, items in labels.items() for t in items]
+        vectors = _cached_vectors([t for _, _, t in flat])
+        for slot in examples:
+            rows = [i for i, (name, _, _) in enumerate(flat) if name == slot]
+            polarity = np.array([negated(flat[i][2]) for i in rows])
+            self.slots[slot] = ([flat[i][1] for i in rows], polarity, vectors[rows])
 
     def scores(self, slot: str, vectors: Any, negations: Any) -> list[dict[str, float]]:
         """Per clause: label -> similarity of its nearest example with the clause's polarity."""
@@ -138,6 +141,34 @@ class _Bank:
                     best[label] = float(sim)
             out.append(best)
         return out
+
+
+def _cached_vectors(texts: list[str]) -> Any:
+    """The examples' embeddings, from a cache file keyed by their text (embedding ~300 sentences takes
+    seconds on an idle CPU, minutes on a loaded one); written to a temp name, then renamed."""
+    import hashlib
+    import os
+
+    import numpy as np
+
+    key = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    path = paths.home() / "cache" / f"understand-{key}.npy"
+    try:
+        vectors = np.load(path)
+        if vectors.shape[0] == len(texts):
+            return vectors
+    except (OSError, ValueError):
+        pass
+    vectors = embed.encode(texts)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as out:
+            np.save(out, vectors)
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only home only costs the next start the same few seconds
+    return vectors
 
 
 _bank_lock = threading.Lock()
