@@ -54,7 +54,7 @@ _FLAGS: list[tuple[str, Any, str]] = [
                                         r"good and (a )?bad (answer|response)s?|a/b (choices|votes)"),
     ("data_layout", "unlabelled_text", r"un-?label+ed|no labels|raw text|plain text|corpus|blog posts|articles|"
                                        r"manuals|papers|books|documentation pages|wiki pages|\bdocuments\b"),
-    ("data_layout", "labelled", r"(?<!un)label+ed|with labels|label column|annotated|(a|one) label per|"
+    ("data_layout", "labelled", r"(?<!un)label+ed|with labels|label column|(?<!un)annotated|(a|one) label per|"
                                 r"categories (column|for each)"),
     ("data_layout", "chat", r"chat logs?|conversations|transcripts|dialogues|chat history|support (chats|tickets)|"
                             r"(email|mail|ticket) threads|(emails|tickets|questions) with (our |the )?(replies|answers)"
@@ -102,6 +102,7 @@ _GPU_WORDS = r"gpu|vram|graphics|card|nvidia|cuda|rtx|geforce|a100|h100|h200|l4\
 # (a lookbehind), and no two adjacent quantifiers can split the same characters, so a 20,000-digit
 # message is read in linear time. Sizes, counts and hardware are token walks (assistant.sizes, .machines).
 _NEGATED_BEFORE = re.compile(r"\b(not|no|without|instead of|rather than|n't)\W{1,3}(\w{1,20}\W{1,3})?$", _I)
+_DENIABLE = {"task_kind", "data_layout", "priority", "many_adapters", "wants_objective", "wants_method"}
 _FILE = re.compile(r"(?<![\w~./\\-])([\w~./\\-]{1,255}\.(jsonl|json|csv|tsv|parquet|txt|md|xlsx))\b", _I)
 
 
@@ -114,8 +115,8 @@ def extract(text: str) -> tuple[StateUpdate, dict[str, str]]:
         if key in found:
             continue
         match = re.search(pattern, text, _I)
-        if match and key.startswith("wants_") and _NEGATED_BEFORE.search(text[max(0, match.start() - 14) : match.start()]):
-            continue  # "every weight, not lora" is not a request for LoRA
+        if match and key in _DENIABLE and _NEGATED_BEFORE.search(text[max(0, match.start() - 14) : match.start()]):
+            continue  # "not lora", "it's not preference data": the next pattern for this key may still match
         if match:
             found[key] = value
             quotes[key] = _around(text, match)

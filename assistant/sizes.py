@@ -76,6 +76,7 @@ class Sizes:
     tokens: int | None = None
     size_mb: float | None = None
     quotes: dict[str, str] = field(default_factory=dict)
+    tokens_from_rows: bool = False  # the estimate is rows x tokens per row, not a stated size
 
 
 def tokens_of(text: str) -> list[str]:
@@ -89,7 +90,7 @@ def span_words(text: str, first: int, last: int) -> str:
     if not spans:
         return ""
     first, last = max(0, first), min(last, len(spans) - 1)
-    return text[spans[first][0] : spans[last][1]]
+    return text[spans[first][0] : spans[last][1]].strip(" .,;:!?()[]")
 
 
 def number_at(tokens: list[str], i: int) -> tuple[float, int] | None:
@@ -198,18 +199,19 @@ def _record(out: Sizes, value: float, unit: str, tokens: list[str], i: int, k: i
             return  # "A100 80GB", "16 GB RAM": memory, not data
         size_bytes = value * _BYTE_UNITS[unit]
         out.size_mb = size_bytes / 1e6
-        out.tokens = int(size_bytes / BYTES_PER_TOKEN)
+        out.tokens, out.tokens_from_rows = int(size_bytes / BYTES_PER_TOKEN), False
         out.quotes["size_mb"] = out.quotes["tokens"] = quote
     elif unit in _TEXT_UNITS:
-        if out.tokens is None:
-            out.tokens = int(value * _TEXT_UNITS[unit])
+        if out.tokens is None or out.tokens_from_rows:
+            out.tokens, out.tokens_from_rows = int(value * _TEXT_UNITS[unit]), False
             out.quotes["tokens"] = quote
     elif value == int(value) and value > (out.rows or 0):
         # The largest count is the dataset; smaller ones describe a row ("two answers per question").
         out.rows = int(value)
         out.quotes["rows"] = quote
-        if "tokens" not in out.quotes:
-            out.tokens = int(value * _ROW_TOKENS[unit])
+        if out.tokens is None or out.tokens_from_rows:  # tokens follow the rows unless stated in their own unit
+            out.tokens, out.tokens_from_rows = int(value * _ROW_TOKENS[unit]), True
+            out.quotes["tokens"] = quote
 
 
 def _bare_count(tokens: list[str], out: Sizes, text: str) -> None:

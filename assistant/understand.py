@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import prompts
@@ -39,6 +40,7 @@ MIN_SIMILARITY = 0.4  # below this the nearest example is not the same meaning (
 # closer match: a short clause like "30k answers" sits ~0.45 from "answers need to be up to date".
 _SLOT_MIN = {"facts_change_often": 0.55, "priority": 0.55, "many_adapters": 0.55, "wants_method": 0.6}
 MARGIN = 0.03  # two labels closer than this are two readings: ask
+STRONG = 0.6  # a paraphrase match this close overrides a keyword the rules found
 SUPPORT_SLACK = 0.1  # how far below the reading bar another reader's label may sit and still count as supported
 SLOTS = ("data_layout", "task_kind", "facts_change_often", "priority", "many_adapters", "wants_method")
 _VALUES = {"true": True, "false": False}
@@ -143,22 +145,35 @@ class _Bank:
         return out
 
 
+def bank_key(texts: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+
+
+def example_texts() -> list[str]:
+    examples = prompts.load("understand")["examples"]
+    return [t for labels in examples.values() for items in labels.values() for t in items]
+
+
 def _cached_vectors(texts: list[str]) -> Any:
     """The examples' embeddings, from a cache file keyed by their text (embedding ~300 sentences takes
     seconds on an idle CPU, minutes on a loaded one); written to a temp name, then renamed."""
-    import hashlib
     import os
 
     import numpy as np
 
-    key = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    key = bank_key(texts)
     path = paths.home() / "cache" / f"understand-{key}.npy"
-    try:
-        vectors = np.load(path)
-        if vectors.shape[0] == len(texts):
-            return vectors
-    except (OSError, ValueError):
-        pass
+    # The wheel ships the vectors for its own examples (prompts/understand-<key>.npy): a fresh install or a
+    # fresh data dir starts in about a second. Edited examples fall back to the per-home cache.
+    for candidate in (Path(prompts.__file__).parent / f"understand-{key}.npy", path):
+        try:
+            vectors = np.load(candidate)
+            if vectors.shape[0] == len(texts):
+                return vectors
+        except (OSError, ValueError):
+            continue
     vectors = embed.encode(texts)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,6 +223,10 @@ def _meaning(text: str, found: dict[str, Any], quotes: dict[str, str], unclear: 
                 quotes.pop(slot, None)
             continue
         label, score, second, clause = best
+        said = quotes.get(slot, "")
+        ruled = slot in found and said and not any(said[:24].lower() in p.lower() and negated(p) for p in parts)
+        if ruled and found[slot] != _VALUES.get(label, label) and score < STRONG:
+            continue  # an explicit term ("prompt-response", "thumbs up") beats a loose paraphrase match
         found[slot] = _VALUES.get(label, label)
         quotes[slot] = clause
         if second and score - second[1] < MARGIN and changes_answer(slot, label, second[0]):

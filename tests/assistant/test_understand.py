@@ -171,3 +171,17 @@ def test_every_voice_objective_and_dont_finetune_is_in_the_corpus():
     for method in ("full", "lora", "qlora", "dora", "prompt_tuning", "prefix_tuning"):
         assert any(a.endswith("/" + method) for a in accepted)
     assert "none/none" in accepted
+
+
+@needs_model
+def test_the_shipped_example_vectors_match_the_examples():
+    # A fresh data dir must not re-embed ~300 examples (minutes on a busy CPU): regenerate the .npy with
+    # `python -c "from assistant import understand; understand.warm()"` and copy it from <home>/cache/.
+    import numpy as np
+
+    texts = understand.example_texts()
+    shipped = Path(understand.__file__).parents[1] / "prompts" / f"understand-{understand.bank_key(texts)}.npy"
+    assert shipped.is_file(), f"missing {shipped.name}: the examples changed; regenerate it"
+    vectors = np.load(shipped)
+    assert vectors.shape == (len(texts), 384)
+    assert np.allclose(vectors[[0, -1]], embed.encode([texts[0], texts[-1]]), atol=1e-3)
