@@ -146,7 +146,7 @@ def test_the_paraphrase_corpus_through_the_real_recommendation():
     held = sum(results["held"]) / len(results["held"])
     overall = sum(results["held"] + results["train"]) / len(STORIES)
     assert len(STORIES) >= 150 and len(results["held"]) >= 50
-    # Issue 11 targets 95% on the held-out third; measured 82.4% (42/51) after removing every example that
+    # Issue 11 targets 95% on the held-out third; measured 84.3% (43/51; 94.8% of all 153) after removing every example that
     # echoed a held-out story (bench_interview.py). This floor guards against regressions, it is not the goal.
     assert held >= 0.80, f"held-out accuracy {held:.1%}"
     assert overall >= 0.93, f"overall accuracy {overall:.1%}"
