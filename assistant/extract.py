@@ -14,8 +14,10 @@ import re
 from typing import Any
 
 from assistant import catalogue
+from assistant.machines import read_hardware
+from assistant.sizes import MAX_CHARS, read_sizes
 from assistant.state import StateUpdate
-from tools.vocab import DATA_SUFFIX_PATTERN, GPU_TABLE, gpu_keys
+from tools.vocab import DATA_SUFFIX_PATTERN
 
 _I = re.IGNORECASE
 
@@ -53,12 +55,12 @@ _FLAGS: list[tuple[str, Any, str]] = [
                                         r"good and (a )?bad (answer|response)s?|a/b (choices|votes)"),
     ("data_layout", "unlabelled_text", r"un-?label+ed|no labels|raw text|plain text|corpus|blog posts|articles|"
                                        r"manuals|papers|books|documentation pages|wiki pages|\bdocuments\b"),
-    ("data_layout", "labelled", r"(?<!un)label+ed|with labels|label column|annotated|(a|one) label per|"
+    ("data_layout", "labelled", r"(?<!un)label+ed|with labels|label column|(?<!un)annotated|(a|one) label per|"
                                 r"categories (column|for each)"),
     ("data_layout", "chat", r"chat logs?|conversations|transcripts|dialogues|chat history|support (chats|tickets)|"
                             r"(email|mail|ticket) threads|(emails|tickets|questions) with (our |the )?(replies|answers)"
                             r"|\bchats\b|messages format"),
-    ("data_layout", "prompt_completion", r"\w+/\w+ pairs|question[-/ ]answer|\bq&a\b|input[-/ ]output|prompt[-/ ](completion|response)"
+    ("data_layout", "prompt_completion", r"(?<!\w)\w{1,30}/\w{1,30} pairs|question[-/ ]answer|\bq&a\b|input[-/ ]output|prompt[-/ ](completion|response)"
                                          r"|instruction(s)?[-/ ](and[-/ ])?(response|output)|alpaca"),
     # Personal data and where data may go.
     ("contains_pii", False, r"no (personal|private|sensitive) data|no pii|anonymi[sz]ed|de-?identified|synthetic data"),
@@ -96,35 +98,31 @@ _WANTS: list[tuple[str, str, str]] = [
     ("wants_method", "full", r"full (fine-?tun\w*|parameters?|weights)|all (the )?weights|full-parameter"),
 ]
 
-def _gpu_pattern(key: str) -> str:
-    # "rtx 6000 ada" also as "rtx-6000-ada"; a bare model number may come with its "RTX " brand.
-    words = r"[- ]?".join(re.escape(w) for w in key.split())
-    return rf"(rtx )?{words}\b" if key[0].isdigit() else rf"\b{words}\b"
-
-
-_GPUS: list[tuple[str, float]] = [(_gpu_pattern(key), GPU_TABLE[key][0]) for key in gpu_keys()]  # (pattern, GB of one card)
 _GPU_WORDS = r"gpu|vram|graphics|card|nvidia|cuda|rtx|geforce|a100|h100|h200|l4\b|t4\b|a10|v100|l40|4090|3090"
-_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "six": 6, "eight": 8, "sixteen": 16, "a single": 1}
-_ROW_UNITS = (r"rows|examples|samples|conversations|chats|dialogues|pairs|records|posts|articles|documents|docs|"
-              r"tickets|transcripts|ratings|lines|questions|clauses|reviews|emails|answers|items|entries|q&as?|"
-              r"logs|messages|files|pages|comments|texts|sentences|prompts|responses|completions|threads|"
-              r"notes|reports|contracts|descriptions|votes|judgements|judgments|labels")
-_SCALE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "billion": 1e9}
+# Bounded patterns (security review H1): every number or path pattern starts at the beginning of its run
+# (a lookbehind), and no two adjacent quantifiers can split the same characters, so a 20,000-digit
+# message is read in linear time. Sizes, counts and hardware are token walks (assistant.sizes, .machines).
+_NEGATED_BEFORE = re.compile(r"\b(not|no|without|instead of|rather than|n't)\W{1,3}(\w{1,20}\W{1,3})?$", _I)
+_DENIABLE = {"task_kind", "data_layout", "priority", "many_adapters", "wants_objective", "wants_method"}
+_FILE = re.compile(rf"(?<![\w~./\\-])([\w~./\\-]{{1,255}}\.({DATA_SUFFIX_PATTERN}))\b", _I)
 
 
 def extract(text: str) -> tuple[StateUpdate, dict[str, str]]:
     """Facts stated in `text` and, for each, the words that stated it."""
+    text = text[:MAX_CHARS]  # the interview reads this much of one message (graph tells the user)
     found: dict[str, Any] = {}
     quotes: dict[str, str] = {}
     for key, value, pattern in _FLAGS + _WANTS:
         if key in found:
             continue
         match = re.search(pattern, text, _I)
+        if match and key in _DENIABLE and _NEGATED_BEFORE.search(text[max(0, match.start() - 14) : match.start()]):
+            continue  # "not lora", "it's not preference data": the next pattern for this key may still match
         if match:
             found[key] = value
             quotes[key] = _around(text, match)
     _drop_conflicts(found, text)
-    for finder in (_files, _rows, _sizes, _gpus, _time, _criteria, _domain, _tone, _model):
+    for finder in (_files, _sizes, _hardware, _time, _criteria, _domain, _tone, _model):
         finder(text, found, quotes)
     # A message about hardware or data ("I have one RTX 4090") must not replace the user's goal.
     if "task_kind" in found or (len(text.split()) >= 6 and not found):
@@ -159,7 +157,7 @@ def _drop_conflicts(found: dict[str, Any], text: str) -> None:
 
 
 def _files(text: str, found: dict, quotes: dict) -> None:
-    match = re.search(rf"([\w~./\\-]+\.({DATA_SUFFIX_PATTERN}))\b", text, _I)
+    match = _FILE.search(text)
     if match:
         found["data_location"], found["data_format"] = match.group(1), match.group(2).lower()
         quotes["data_location"] = match.group(1)
@@ -168,62 +166,25 @@ def _files(text: str, found: dict, quotes: dict) -> None:
             found["data_layout"] = "labelled" if found.get("task_kind") == "classification" else "prompt_completion"
 
 
-def _number(raw: str, scale: str | None) -> float:
-    value = float(raw.replace(",", "").replace("_", ""))
-    return value * _SCALE.get((scale or "").lower(), 1)
-
-
-def _rows(text: str, found: dict, quotes: dict) -> None:
-    pattern = rf"(\d[\d,_]*(?:\.\d+)?)\s*(k|thousand|m|million)?\+?\s+(?:[\w/-]+\s+){{0,3}}?({_ROW_UNITS})\b"
-    for match in re.finditer(pattern, text, _I):
-        if re.match(r"\s*(gb|mb|tb|gib)", text[match.end(1) :], _I):
-            continue
-        found["rows"] = int(_number(match.group(1), match.group(2)))
-        quotes["rows"] = _around(text, match, 0)
-        return
-
-
 def _sizes(text: str, found: dict, quotes: dict) -> None:
-    tokens = re.search(r"(\d+(?:\.\d+)?)\s*(k|m|b|million|billion)?\s*tokens", text, _I)
-    if tokens:
-        # About 4 bytes of English per token; the recommendation only needs the order of magnitude.
-        found["size_mb"] = _number(tokens.group(1), tokens.group(2)) * 4 / 1e6
-        quotes["size_mb"] = _around(text, tokens, 0)
-    for match in re.finditer(r"(\d+(?:\.\d+)?)\s*(tb|gb|mb)\b(?:\s+of)?\s+(text|data|documents|corpus|logs|pdfs)", text, _I):
-        factor = {"tb": 1e6, "gb": 1e3, "mb": 1}[match.group(2).lower()]
-        found["size_mb"] = float(match.group(1)) * factor
-        quotes["size_mb"] = _around(text, match, 0)
+    sizes = read_sizes(text)
+    for key in ("rows", "tokens", "size_mb"):
+        if getattr(sizes, key) is not None:
+            found[key] = getattr(sizes, key)
+            quotes[key] = sizes.quotes.get(key, "")
 
 
-def _gpus(text: str, found: dict, quotes: dict) -> None:
-    for pattern, memory in _GPUS:
-        match = re.search(pattern, text, _I)
-        if match:
-            found.update(hardware="gpu", gpu_name=match.group(0).upper(), gpu_memory_gb=memory)
-            quotes["gpu_name"] = quotes["hardware"] = _around(text, match, 0)
-            break
-    for match in re.finditer(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(gb|gib|g)\b", text, _I):
-        window = text[max(0, match.start() - 30) : match.end() + 30]
-        if re.search(_GPU_WORDS, window, _I) and not re.search(r"\bram\b|of (text|data)", window, _I):
-            found.update(hardware="gpu", gpu_memory_gb=float(match.group(1)))
-            quotes["gpu_memory_gb"] = quotes.setdefault("hardware", _around(text, match, 0))
-            break
-        if re.search(r"\bram\b", window, _I):
-            found["ram_gb"] = float(match.group(1))
-    count = re.search(
-        rf"(\d+|{'|'.join(_NUMBER_WORDS)})\s*(?:x\s*)?(?:[\w-]+\s+)?(?:gpus|cards|(?:{_GPU_WORDS})s)\b"
-        rf"|(\d+)\s*x\s*(?:{_GPU_WORDS})", text, _I)
-    if count:
-        raw = (count.group(1) or count.group(2)).lower()
-        found.update(hardware="gpu", num_gpus=_NUMBER_WORDS.get(raw) or int(raw))
-        quotes["num_gpus"] = _around(text, count, 0)
-    elif re.search(r"multi[- ]gpu|several gpus|gpu (server|cluster|node)s?\b.*\bgpus", text, _I):
-        found.update(hardware="gpu", num_gpus=found.get("num_gpus") or 4)
-        quotes["num_gpus"] = "multi-GPU"
+def _hardware(text: str, found: dict, quotes: dict) -> None:
+    hardware, said = read_hardware(text)
+    if hardware:
+        for key in ("hardware", "gpu_name", "gpu_memory_gb", "num_gpus", "ram_gb"):
+            found.pop(key, None)
+        found.update(hardware)
+        quotes.update(said)
 
 
 def _time(text: str, found: dict, quotes: dict) -> None:
-    match = re.search(r"(\d+(?:\.\d+)?)\s*(hours?|hrs?|h|days?|minutes|mins)\b", text, _I)
+    match = re.search(r"(?<![\d.])(\d{1,6}(?:\.\d{1,3})?) ?(hours?|hrs?|h|days?|minutes|mins)\b", text, _I)
     if match and not re.search(r"per (day|hour)", text[match.end() : match.end() + 10], _I):
         unit = match.group(2).lower()
         factor = 24 if unit.startswith("d") else 1 / 60 if unit.startswith("min") else 1
@@ -236,20 +197,23 @@ def _time(text: str, found: dict, quotes: dict) -> None:
 
 def _criteria(text: str, found: dict, quotes: dict) -> None:
     match = re.search(r"(better means|success (means|is|looks like)|good (answers?|output) (is|are|means)|"
-                      r"we('ll| will)? measure|judged by|the goal is|should (always|never))\s*:?\s*([^.!?\n]+)", text, _I)
+                      r"we('ll| will)? measure|judged by|the goal is|should (always|never)) ?:? ?([^.!?\n]{1,300})", text, _I)
     if match:
         found["success_criteria"] = match.group(0).strip()
-    elif re.search(r"\b(accuracy|f1|precision|recall|exact match)\b", text, _I):
-        found["success_criteria"] = re.search(r"[^.!?\n]*\b(accuracy|f1|precision|recall|exact match)\b[^.!?\n]*",
-                                              text, _I).group(0).strip()
+    else:
+        metric = re.search(r"\b(accuracy|f1|precision|recall|exact match)\b", text, _I)
+        if metric:  # the sentence around the metric, found by scanning outwards (no backtracking pattern)
+            start = max(text.rfind(c, 0, metric.start()) for c in ".!?\n") + 1
+            ends = [i for i in (text.find(c, metric.end()) for c in ".!?\n") if i >= 0]
+            found["success_criteria"] = text[start : min(ends, default=len(text))].strip()[:300]
     if "success_criteria" in found:
         quotes["success_criteria"] = found["success_criteria"][:80]
-    example = re.search(r"(good (answer|reply|response|output)|for example|e\.g\.|like this)[^\"“]{0,40}[\"“]([^\"”]{3,})[\"”]",
+    example = re.search(r"(good (answer|reply|response|output)|for example|e\.g\.|like this)[^\"“]{0,40}[\"“]([^\"”]{3,300})[\"”]",
                         text, _I)
     if example:
         found["example_answer"] = example.group(3).strip()
-    budget = re.search(r"(?:[$€£]\s?\d[\d,.]*\s?[km]?|\d[\d,.]*\s?(?:dollars|usd|eur|euros?|gbp))(?:\s*(?:per|a|/)\s*\w+)?",
-                       text, _I)
+    budget = re.search(r"(?:[$€£] ?\d[\d,.]{0,12} ?[km]?|(?<![\d,.])\d[\d,.]{0,12} ?(?:dollars|usd|eur|euros?|gbp))"
+                       r"(?: ?(?:per|a|/) ?\w{1,12})?", text, _I)
     if budget:
         found["budget"] = budget.group(0).strip()
         quotes["budget"] = found["budget"]

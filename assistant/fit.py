@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assistant import catalogue
 from assistant.catalogue import CatalogueModel
+from assistant.sizes import training_rows
 from assistant.state import ConversationState, Method, Objective
 from tools.train.diagnose import MIN_UPDATES
 from tools.train.estimate import Estimate, estimate
@@ -89,7 +90,8 @@ def estimate_for(state: ConversationState, plan: TrainingPlan, hw: Hardware) -> 
     est = estimate(plan, hw)
     if read_report(plan.data_dir) is not None:
         return est  # a prepared folder: the estimator read the real row count
-    rows = state.data.rows or 1000
+    # A raw-text corpus trains as packed max_length blocks: its size in tokens sets the duration.
+    rows = training_rows(state.data, plan.objective, plan.max_length or 2048)
     scale = max(rows * 0.9, 1) / 1000  # 90% of the rows train; the estimator assumed 1000 without a report
     notes = [n for n in est.notes if "assumed 1000" not in n]
     return est.model_copy(update={"duration_s": round(est.duration_s * scale, 1), "notes": notes,
@@ -280,7 +282,7 @@ def _virtual_token_method(state: ConversationState, objective: str) -> tuple[str
 
 def hyperparameters(state: ConversationState, objective: str, method: str, hw: Hardware) -> dict[str, Any]:
     """Settings from the data size and the technique; the plan's validators check them again."""
-    rows = state.data.rows or 1000
+    rows = training_rows(state.data, objective)
     epochs = 3.0 if rows < SMALL_ROWS else 2.0 if rows < 10_000 else 1.0
     if objective in ("dpo", "orpo", "kto", "continued_pretraining"):
         epochs = min(epochs, 2.0 if rows < SMALL_ROWS else 1.0)

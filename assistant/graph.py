@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 _APPROVE = re.compile(r"^\W*(yes|y|yep|yeah|ok|okay|approved?|go|go ahead|start|start it|run it|do it|"
                       r"looks good|lgtm|sounds good|ship it|let'?s go|proceed|confirm(ed)?)\b", re.I)
 _REJECT = re.compile(r"^\W*(no|n|nope|reject(ed)?|cancel|stop|abort|don'?t|do not)\b", re.I)
-_FILE = re.compile(rf"([\w~./\\-]+\.(?:{DATA_SUFFIX_PATTERN}))\b", re.I)
+_FILE = re.compile(rf"(?<![\w~./\\-])([\w~./\\-]{{1,255}}\.(?:{DATA_SUFFIX_PATTERN}))\b", re.I)  # H1: bounded
 
 
 class GraphState(TypedDict, total=False):
@@ -113,15 +113,23 @@ class Nodes:
     def understand(self, state: GraphState) -> dict:
         conv = _conv(state)
         text = state.get("input", "")
-        for path in state.get("files") or []:
-            update, quotes = peek(path)
-            conv = apply_update(conv, update, quotes, path)
         update, quotes = self.brain.read(conv, text)
         conv = apply_update(conv, update, quotes, text)
+        said_layout = update.data_layout
+        notes = self.brain.take_notices()
+        for path in state.get("files") or []:
+            # The attached file is read after the words: what it holds wins over how it was described.
+            found, file_quotes = peek(path)
+            conv = apply_update(conv, found, file_quotes, path)
+            if said_layout and found.data_layout and found.data_layout != said_layout:
+                conv.unclear = [u for u in conv.unclear if not u.startswith("data_layout:")]
+                notes.append(f"Your words sounded like {said_layout.replace('_', ' ')} data, but {Path(path).name} "
+                             f"holds {found.data_layout.replace('_', ' ')} rows: I go by the file.")
         if update.skip:
             conv = interview.mark_skipped(conv)
         files = state.get("files") or []
-        return {"conv": conv.model_dump(mode="json"), "messages": [_user(text, files)] if text or files else []}
+        return {"conv": conv.model_dump(mode="json"),
+                "messages": ([_user(text, files)] if text or files else []) + [_say(n) for n in notes]}
 
     def after_understand(self, state: GraphState) -> str:
         return "ask" if next_questions(_conv(state)) else "recommend"

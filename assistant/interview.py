@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from assistant.recommend import MIN_ROWS
 from assistant.state import ConversationState
+from assistant.understand import clarifying_question
 
 MAX_PER_TURN = 2
 
@@ -37,7 +38,7 @@ def _missing_data(s: ConversationState) -> bool:
 
 def _missing_rows(s: ConversationState) -> bool:
     # A named file gets counted when it is read; only a described dataset needs its size asked.
-    return s.data.rows is None and s.data.size_mb is None and s.data.location is None
+    return s.data.rows is None and s.data.size_mb is None and s.data.tokens is None and s.data.location is None
 
 
 def _missing_hardware(s: ConversationState) -> bool:
@@ -89,6 +90,10 @@ def next_questions(state: ConversationState) -> list[Question]:
     if state.just_recommend or decided_without_training(state):
         return []
     done = set(state.asked) | set(state.skipped)
+    # Two close readings of the user's words: one question settles it before anything else is asked.
+    doubt = next((u for u in state.unclear if f"clarify:{u}" not in done), None)
+    if doubt:
+        return [Question(topic=f"clarify:{doubt}", text=clarifying_question(doubt))]
     open_topics = [(topic, text) for topic, missing, text in TOPICS if topic not in done and missing(state)]
     essentials = [t for t in open_topics if t[0] in ESSENTIAL]
     # Essentials first; the nice-to-know topics only once the decision's inputs are in.

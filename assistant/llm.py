@@ -17,8 +17,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 import prompts
-from assistant.extract import extract
+from assistant import understand
+from assistant.crosscheck import cross_check, strip_leaks
 from assistant.interview import known_facts
+from assistant.sizes import MAX_CHARS
 from assistant.state import ConversationState, StateUpdate
 
 ENV_PREFIX = "FINETUNE_ASSISTANT_LLM_"
@@ -33,7 +35,7 @@ class LLMConfig(BaseModel):
     api_key: SecretStr | None = None  # never shown in a repr or a log
     temperature: float = 0.2
     structured_method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema"
-    timeout_s: float = 60.0
+    timeout_s: float = 30.0  # per call: a reply slower than this is worse than the offline reader's
 
     @classmethod
     def from_env(cls) -> LLMConfig | None:
@@ -42,8 +44,9 @@ class LLMConfig(BaseModel):
         if not url or not model:
             return None
         method = os.environ.get(ENV_PREFIX + "STRUCTURED_METHOD", "json_schema")
+        timeout = float(os.environ.get(ENV_PREFIX + "TIMEOUT_S") or 30.0)
         return cls(base_url=url, model=model, api_key=os.environ.get(ENV_PREFIX + "API_KEY") or None,
-                   structured_method=method)
+                   structured_method=method, timeout_s=timeout)
 
 
 def make_chat_model(config: LLMConfig) -> Any:
@@ -58,37 +61,66 @@ def make_chat_model(config: LLMConfig) -> Any:
 class Brain:
     """Reads messages and words replies. `model=None` is the deterministic interviewer alone."""
 
-    def __init__(self, model: Any = None, structured_method: str | None = None):
+    def __init__(self, model: Any = None, structured_method: str | None = None, timeout_s: float = 30.0):
         self.model = model
         self.structured_method = structured_method
         self.errors: list[str] = []  # what the model got wrong, for the UI's "details" and for tests
+        self.notices: list[str] = []  # what the user should be told once (a cut message, a fallback)
+        self._told: list[str] = []
+        self.timeout_s = timeout_s  # one LLM call; past it the offline reader takes over
+        self.failures = 0
+        self.fell_back = False
+
+    def take_notices(self) -> list[str]:
+        """What the user should be told after this message (a cut message, a fallback), each said once."""
+        # A cut message is said each time; a standing fact (rules only, the LLM fell back) only once.
+        fresh = [n for n in dict.fromkeys(self.notices) if n.startswith("Your message was long") or n not in self._told]
+        self._told += fresh
+        self.notices = []
+        return fresh
 
     @property
     def uses_llm(self) -> bool:
         return self.model is not None
 
     def read(self, state: ConversationState, text: str) -> tuple[StateUpdate, dict[str, str]]:
-        """The facts in `text`: the rules' findings, overridden field by field by the model's."""
-        update, quotes = extract(text)
-        if self.model is None or not text.strip():
+        """The facts in `text`: the offline reader's, plus what the model read that the user's words support."""
+        reading = understand.read(text)
+        self.notices += reading.notes
+        update = reading.update.model_copy(update={"unclear": reading.unclear or None})
+        quotes = reading.quotes
+        if self.model is None or not text.strip() or self.fell_back:
             return update, quotes
-        parsed = self._structured(state, text)
+        parsed = self._structured(state, text[:MAX_CHARS])
         if parsed is None:
             return update, quotes
-        merged = {**update.model_dump(exclude_none=True), **parsed.model_dump(exclude_none=True)}
-        return StateUpdate(**merged), quotes
+        checked = cross_check(parsed, update, text[:MAX_CHARS])
+        self.errors += checked.rejected
+        return checked.update, quotes
 
     def _structured(self, state: ConversationState, text: str) -> StateUpdate | None:
         system = prompts.render("interview", known=known_facts(state), asked=state.asked[-2:])
         try:
             runnable = self._with_schema(StateUpdate)
-            result = runnable.invoke([("system", system), ("human", text)])
+            result = _bounded(lambda: runnable.invoke([("system", system), ("human", text)]), self.timeout_s)
+            if isinstance(result, dict):
+                result = StateUpdate(**result)
+            if not isinstance(result, StateUpdate):
+                raise TypeError(f"not a StateUpdate: {type(result).__name__}")
         except Exception as exc:  # a model that can't do structured output must not stop the interview
-            self.errors.append(f"extract: {type(exc).__name__}: {exc}")
+            self._failed(f"extract: {type(exc).__name__}: {exc}", exc)
             return None
-        if isinstance(result, dict):
-            result = StateUpdate(**result)
-        return result if isinstance(result, StateUpdate) else None
+        return result
+
+    def _failed(self, error: str, exc: Exception) -> None:
+        """Log the failure; a slow model, or one failing twice, hands reading to the offline reader for good."""
+        self.errors.append(error)
+        self.failures += 1
+        if isinstance(exc, TimeoutError) or self.failures >= 2:
+            self.fell_back = True
+            why = "was too slow" if isinstance(exc, TimeoutError) else "kept failing"
+            self.notices.append(f"The language model {why}, so I'm reading your messages with the built-in "
+                                "offline reader from now on.")
 
     def _with_schema(self, schema: type[BaseModel]) -> Any:
         if self.structured_method:
@@ -106,12 +138,29 @@ class Brain:
         instruction = prompts.render("phrase", purpose=purpose, draft=draft)
         try:
             # The tag lets `Assistant.stream` pass these tokens (and no structured-output JSON) to the user.
-            message = self.model.invoke([("system", system), ("human", instruction)], config={"tags": [REPLY_TAG]})
+            message = _bounded(lambda: self.model.invoke([("system", system), ("human", instruction)],
+                                                         config={"tags": [REPLY_TAG]}), self.timeout_s)
         except Exception as exc:
             self.errors.append(f"phrase: {type(exc).__name__}: {exc}")
             return draft
-        text = message.content if isinstance(message.content, str) else ""
-        return text.strip() or draft
+        text = strip_leaks(message.content if isinstance(message.content, str) else "")
+        return text or draft
+
+
+def _bounded(call: Any, timeout_s: float) -> Any:
+    """`call()` in a worker thread, given up after timeout_s (TimeoutError). The thread carries the caller's
+    context, so LangChain's streaming callbacks still see the tokens; a late answer is dropped."""
+    import concurrent.futures
+    import contextvars
+
+    context = contextvars.copy_context()
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-call")
+    try:
+        return pool.submit(context.run, call).result(timeout=timeout_s)
+    except concurrent.futures.TimeoutError as exc:
+        raise TimeoutError(f"no answer within {timeout_s:g} s") from exc
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def default_brain(llm: Any = "auto") -> Brain:
@@ -120,5 +169,5 @@ def default_brain(llm: Any = "auto") -> Brain:
         config = LLMConfig.from_env()
         if config is None:
             return Brain()
-        return Brain(make_chat_model(config), config.structured_method)
+        return Brain(make_chat_model(config), config.structured_method, config.timeout_s)
     return Brain(llm)

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant import catalogue
+from assistant.edits import parse_edit
 from assistant.fit import estimate_for, hardware_of
 from assistant.recommend import Recommendation
 from assistant.state import ConversationState
@@ -28,7 +29,6 @@ from tools.data.spec import DataSpec
 from tools.train.estimate import Estimate
 from tools.train.plan import Plan, PlanError, TrainingPlan, build, check_runnable, check_training
 from tools.vocab import (
-    DATA_SUFFIX_PATTERN,
     LORA_METHODS,
     METHOD_LABELS,
     OBJECTIVE_LABELS,
@@ -85,93 +85,6 @@ def problems_here(plan: Plan) -> list[str]:
 
 
 # ---------------------------------------------------------------- edits in words
-
-_NUM = r"(\d+(?:\.\d+)?(?:e-?\d+)?)"
-_FIELD_EDITS: list[tuple[str, str, type]] = [
-    (rf"\b(?:lora )?(?:rank|r)\s*(?:=|to|of|:)?\s*{_NUM}", "lora_r", int),
-    (rf"\balpha\s*(?:=|to|of|:)?\s*{_NUM}", "lora_alpha", int),
-    (rf"{_NUM}\s*epochs?\b|\bepochs?\s*(?:=|to|of|:)?\s*{_NUM}", "epochs", float),
-    (rf"{_NUM}\s*(?:max )?steps\b|\bmax[_ ]steps\s*(?:=|to|of|:)?\s*{_NUM}", "max_steps", int),
-    (rf"\b(?:learning[_ ]rate|lr)\s*(?:=|to|of|:)?\s*{_NUM}", "learning_rate", float),
-    (rf"\bbatch(?:[_ ]size)?\s*(?:=|to|of|:)?\s*{_NUM}", "batch_size", int),
-    (rf"\b(?:gradient[_ ]accumulation|grad(?:ient)? accum\w*)\s*(?:steps)?\s*(?:=|to|of|:)?\s*{_NUM}",
-     "gradient_accumulation", int),
-    (rf"\b(?:max(?:imum)?[_ ](?:length|len|tokens)|sequence length|context(?: length)?)\s*(?:=|to|of|:)?\s*{_NUM}",
-     "max_length", int),
-    (rf"\b(?:lora[_ ])?dropout\s*(?:=|to|of|:)?\s*{_NUM}", "lora_dropout", float),
-    (rf"\bbeta\s*(?:=|to|of|:)?\s*{_NUM}", "beta", float),
-    (rf"\bseed\s*(?:=|to|of|:)?\s*{_NUM}", "seed", int),
-    (rf"{_NUM}\s*virtual tokens|\bvirtual tokens\s*(?:=|to|of|:)?\s*{_NUM}", "num_virtual_tokens", int),
-]
-_SWITCHES: list[tuple[str, str, Any]] = [
-    (r"(turn on|enable|use|with) gradient checkpointing", "gradient_checkpointing", True),
-    (r"(turn off|disable|no|without) gradient checkpointing", "gradient_checkpointing", False),
-    (r"(turn on|enable|use|with) packing", "packing", True),
-    (r"(turn off|disable|no|without) packing", "packing", False),
-]
-_METHODS = [("qlora", r"\bq-?lora\b"), ("dora", r"\bdora\b"), ("lora", r"\blora\b"),
-            ("full", r"\bfull (fine-?tun\w*|training|weights)"), ("prompt_tuning", r"prompt[- ]tuning"),
-            ("prefix_tuning", r"prefix[- ]tuning")]
-_OBJECTIVES = [("orpo", r"\borpo\b"), ("kto", r"\bkto\b"), ("dpo", r"\bdpo\b"), ("sft", r"\bsft\b"),
-               ("continued_pretraining", r"continued pre-?training")]
-
-
-def parse_edit(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(training field changes, data-prep changes) named in `text`; empty when it names none."""
-    changes: dict[str, Any] = {}
-    for pattern, field, kind in _FIELD_EDITS:
-        match = re.search(pattern, text, _I)
-        if match:
-            raw = next(g for g in match.groups() if g is not None)
-            changes[field] = kind(float(raw))
-    if "lora_r" in changes and "lora_alpha" not in changes:
-        changes["lora_alpha"] = 2 * changes["lora_r"]  # keep the usual alpha = 2 x rank scaling
-    for pattern, field, value in _SWITCHES:
-        if re.search(pattern, text, _I):
-            changes[field] = value
-    for value, pattern in _METHODS:
-        if re.search(rf"\b(use|with|switch to|try|do|go with)\b[^.]{{0,12}}{pattern}", text, _I):
-            changes["method"] = value
-            break
-    for value, pattern in _OBJECTIVES:
-        if re.search(rf"\b(use|with|switch to|try|do|go with)\b[^.]{{0,12}}{pattern}", text, _I):
-            changes["objective"] = value
-            break
-    model = _model_in(text)
-    if model:
-        changes["base_model"] = model
-    return changes, _data_edits(text)
-
-
-def _model_in(text: str) -> str | None:
-    known = catalogue.mentioned(text)
-    if known:
-        return known.model
-    named = re.search(r"\b(?:use|model|switch to|with)\s+(?:the )?(?:model )?([~\w./-]+/[\w.-]+)", text, _I)
-    if not named:
-        return None
-    candidate = named.group(1).rstrip(".")
-    local = Path(candidate).expanduser()
-    if (local / "config.json").is_file():
-        return str(local.resolve())  # a local model folder
-    return candidate if candidate.count("/") == 1 and not candidate.startswith((".", "/", "~")) else None
-
-
-def _data_edits(text: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if re.search(r"(no|without|skip|turn off|disable|don'?t) (the )?(pii|personal data) ?(redaction|scrubbing)?|"
-                 r"don'?t redact|keep (the )?personal data", text, _I):
-        out["pii_redaction"] = False
-    elif re.search(r"(redact|scrub) (the )?(pii|personal data)", text, _I):
-        out["pii_redaction"] = True
-    val = re.search(r"(\d+(?:\.\d+)?)\s*%\s*(?:for |as )?(?:validation|holdout|held[- ]out|eval)", text, _I)
-    if val:
-        out["val_fraction"] = float(val.group(1)) / 100
-    data_file = re.search(rf"([\w~./\\-]+\.(?:{DATA_SUFFIX_PATTERN}))\b", text, _I)
-    if data_file:
-        out["source"] = data_file.group(1)
-    return out
-
 
 def apply_edit(proposal: PlanProposal, text: str, state: ConversationState | None = None
                ) -> tuple[PlanProposal, list[str], list[str]]:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant import catalogue
 from assistant.catalogue import CatalogueModel
 from assistant.fit import SMALL_ROWS, Alternative, Pick, hardware_of, hyperparameters, pick_fitting
+from assistant.sizes import corpus_tokens
 from assistant.state import ConversationState, Method, Objective
 from tools.train.estimate import Estimate
 from tools.train.hardware import Hardware
@@ -27,6 +28,7 @@ from tools.vocab import DATA_FOR_OBJECTIVE, DATASET_TYPE_OF_KIND
 __all__ = ["Alternative", "Recommendation", "hyperparameters", "recommend"]
 MIN_ROWS = 30  # below this, a few-shot prompt is the honest answer (OpenAI suggests 50-100 to see gains)
 CPT_ROWS, CPT_MB = 10_000, 20.0  # roughly 5M+ tokens of raw text before continued pretraining pays off
+CPT_TOKENS = 5_000_000  # the same threshold on the token estimate from any unit (assistant.sizes)
 
 
 class Recommendation(BaseModel):
@@ -130,15 +132,18 @@ def _preference_objective(state: ConversationState) -> tuple[Objective, list[str
 
 def _raw_text_objective(state: ConversationState) -> tuple[Objective, list[str], list[Alternative], None]:
     d, q = state.data, state.quote
-    big = (d.rows or 0) >= CPT_ROWS or (d.size_mb or 0) >= CPT_MB
-    size_words = q("data.size_mb") or q("data.rows") or "a large corpus"
+    tokens = corpus_tokens(d.rows, d.tokens, d.size_mb)
+    big = (d.rows or 0) >= CPT_ROWS or (d.size_mb or 0) >= CPT_MB or tokens >= CPT_TOKENS
+    size_words = q("data.tokens") or q("data.size_mb") or q("data.rows") or "a large corpus"
     if big and state.use_case.task_kind != "style":
         why = (f'Your data is unlabelled text, and a lot of it ("{size_words}"). Continued pretraining teaches the '
                "model your domain's vocabulary and facts; an SFT step on a few examples can follow for the format.")
         return "continued_pretraining", [why], [Alternative(objective="sft", method="lora", why=(
             "turn part of the corpus into question/answer examples and fine-tune on those"))], None
-    why = (f'Your data is unlabelled text ("{q("data.layout", "raw text")}") and not a huge corpus, so we fine-tune '
-           "on the texts themselves: the model picks up their voice and wording.")
+    size = f"about {tokens / 1e6:.1f}M tokens" if tokens else "its size not given"
+    why = (f'Your data is unlabelled text ("{q("data.layout", "raw text")}"), {size}: below the ~{CPT_TOKENS / 1e6:.0f}M '
+           "tokens where continued pretraining pays off, so we fine-tune on the texts themselves: the model picks "
+           "up their voice and wording.")
     return "sft", [why], [Alternative(objective="continued_pretraining", method="lora", why=(
         "worth it once you have millions of tokens"))], None
 

@@ -42,6 +42,7 @@ class DataInfo(_Part):
     layout: DataKind | None = None
     rows: int | None = Field(None, ge=0)
     size_mb: float | None = Field(None, ge=0)
+    tokens: int | None = Field(None, ge=0, description="Estimated tokens of text (assistant.sizes).")
     has_labels: bool | None = None
     has_pairs: bool | None = None
     has_ratings: bool | None = None
@@ -89,6 +90,7 @@ class ConversationState(_Part):
     asked: list[str] = Field(default_factory=list, description="Topics already asked about (never asked twice).")
     skipped: list[str] = Field(default_factory=list, description="Topics the user chose to skip.")
     just_recommend: bool = False
+    unclear: list[str] = Field(default_factory=list, description="Two close readings to ask about: 'slot:a|b'.")
 
     def quote(self, key: str, default: str = "") -> str:
         """The user's words behind a field, for reasons like 'you said "thumbs up/down"'."""
@@ -137,6 +139,7 @@ StateUpdate = create_model(
     example_answer=(str | None, Field(None, description="An example of a good answer the user gave.")),
     just_recommend=(bool | None, None),
     skip=(bool | None, Field(None, description="The user declined to answer the last question.")),
+    unclear=(list[str] | None, Field(None, description="Slots with two close readings: 'slot:a|b'.")),
 )
 
 
@@ -164,6 +167,11 @@ def apply_update(
         new.success.examples.append(update.example_answer)
     if update.just_recommend:
         new.just_recommend = True
+    # A slot read clearly now settles an earlier doubt about it; a new doubt is asked about once.
+    set_now = set(update.model_dump(exclude_none=True))
+    doubts = update.unclear or []
+    new.unclear = [u for u in new.unclear if u.split(":")[0] not in set_now or u in doubts]
+    new.unclear += [u for u in doubts if u not in new.unclear]
     _infer(new)
     return new
 

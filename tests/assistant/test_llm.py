@@ -81,3 +81,57 @@ def test_stream_passes_the_llm_reply_and_the_card_once(llm_bot):
     turn = bot.last_turn("t")
     assert text.startswith("My advice, in short:") and text.count("### Plan v1") == 1
     assert text.strip() == turn.reply.strip() and turn.awaiting_approval
+
+
+# What a weak brain (the embedded SmolLM2 served as the LLM) actually returned for two user lines (issue 11).
+BAD_READING = {
+    "description": "The assistant just asked about freshness, privacy.",
+    "audience": "The assistant just asked about freshness, privacy.",
+    "tone": "The assistant just asked about freshness, privacy.",
+    "data_location": "The assistant just asked about freshness, privacy.",
+    "ram_gb": 1000, "hardware": "cpu", "just_recommend": True, "facts_change_often": True,
+}
+
+
+def test_a_bad_brain_writes_no_slot_the_users_words_dont_support(scripted_model):
+    scripted_model.script += [BAD_READING]
+    brain = Brain(scripted_model)
+    update, quotes = brain.read(ConversationState(), "We want a support bot from 3,000 chats. We have one RTX 4090.")
+    assert update.hardware == "gpu" and update.gpu_name == "RTX 4090"  # not a CPU
+    assert update.ram_gb is None and update.just_recommend is None  # never said
+    assert update.audience is None and update.tone is None and update.data_location is None
+    assert "assistant" not in (update.description or "").lower()
+    assert update.facts_change_often is None
+    assert any("hardware" in e for e in brain.errors) and any("ram_gb" in e for e in brain.errors)
+    assert "just recommend" not in " ".join(quotes.values())
+
+
+def test_a_contradiction_on_the_data_is_asked_not_overwritten(scripted_model):
+    scripted_model.script += [{"data_layout": "ratings"}]
+    said = "For every prompt our reviewers picked the better of two answers; about 5,000 of those."
+    update, _ = Brain(scripted_model).read(ConversationState(), said)
+    assert update.data_layout == "preference_pairs"
+    assert update.unclear == ["data_layout:preference_pairs|ratings"]
+
+
+def test_a_slow_brain_falls_back_once_and_says_so(scripted_model, monkeypatch):
+    import time
+
+    def slow(*args, **kwargs):
+        time.sleep(2)
+        raise AssertionError("the answer should have been given up on")
+
+    monkeypatch.setattr(type(scripted_model), "_generate", slow)
+    brain = Brain(scripted_model, timeout_s=0.3)
+    start = time.perf_counter()
+    update, _ = brain.read(ConversationState(), "support bot from 2,000 chat logs")
+    assert time.perf_counter() - start < 1.5 and update.rows == 2000  # the offline reading, in time
+    assert brain.fell_back and len(brain.take_notices()) == 1
+    update, _ = brain.read(ConversationState(), "one RTX 4090")  # no second wait on a known-slow model
+    assert update.gpu_name == "RTX 4090" and brain.take_notices() == []
+
+
+def test_draft_leaks_are_stripped_from_replies(scripted_model):
+    scripted_model.script += ["Draft: What will you train on?\nReply: Which GPU will you train on?"]
+    reply = Brain(scripted_model).phrase("What will you train on?", "ask", ConversationState())
+    assert reply == "Which GPU will you train on?"

@@ -455,7 +455,7 @@ def _near_dedupe(run: _Run, stream: _Stream, exact: dict[int, int]) -> int:
     empty = np.concatenate(stream.empty)
     stream.band_keys = stream.empty = []
     sigs = np.memmap(run.signatures, dtype=np.uint32, mode="r", shape=(run.count, clean.NUM_PERM))
-    dups = clean.near_duplicates_banded(keys, lambda i: sigs[i], empty, run.spec.near_dedupe_threshold, exact)
+    dups = clean.near_duplicates_banded(keys, sigs.__getitem__, empty, run.spec.near_dedupe_threshold, exact)
     del sigs
     run.signatures.unlink(missing_ok=True)  # only the confirmation needed the full signatures
     for i, j in sorted(dups.items())[: max(0, MAX_ERRORS - len(run.duplicates))]:

@@ -1,0 +1,249 @@
+"""Numbers and data sizes in the user's words: digits or words, any unit, turned into rows and tokens.
+
+    from assistant.sizes import read_sizes, number_words
+    read_sizes("about two thousand five hundred transcripts")   # Sizes(rows=2500, tokens=1_000_000, ...)
+    read_sizes("4 GB of plain text")                              # Sizes(tokens=1_000_000_000, size_mb=4000)
+
+Everything here walks a list of word tokens once; the only regexes are single-quantifier tokenisers, so a
+message of 20,000 digits costs milliseconds (security review H1: the old patterns were cubic on digits).
+
+Assumptions behind the token estimate (order of magnitude is all the recommendation needs):
+- English text is ~4 bytes per token (GPT-2/Llama BPE on web text), so 1 GB of text ~ 250M tokens.
+- A word is ~1.33 tokens; a page is ~500 words (~650 tokens).
+- A row ("examples", "conversations", "tickets", ...) is ~250 tokens unless the noun says more:
+  a chat ~400, an article or post ~800, a document or report ~1,500, a research paper ~6,000, a book ~100,000.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from tools.vocab import GPU_TABLE
+
+MAX_CHARS = 4000  # what the interview parses of one message; the rest is cut, and the user is told
+MAX_DIGITS = 15  # a longer digit run is an ID or a hash, not a quantity
+
+BYTES_PER_TOKEN = 4.0
+TOKENS_PER_WORD = 1.33
+TOKENS_PER_PAGE = 650.0
+TOKENS_PER_ROW = 250.0
+
+# "a100", "t4", "don't" stay one word; "10k" and "80gb" split into number and unit. No branch can fail after
+# its first character, so findall never backtracks: linear in the text.
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+[a-z0-9']*|[^\sa-z0-9]", re.I)
+
+_ONES = {"zero": 0, "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+         "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+         "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "dozen": 12,
+         "handful": 5, "couple": 2}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+         "eighty": 80, "ninety": 90}
+_SCALES = {"hundred": 100, "thousand": 1e3, "k": 1e3, "million": 1e6, "mio": 1e6, "m": 1e6, "mn": 1e6,
+           "billion": 1e9, "b": 1e9, "bn": 1e9}
+
+# Nouns that count rows, with tokens per row where a row is usually longer than a short example.
+_ROW_TOKENS: dict[str, float] = {
+    **dict.fromkeys("rows examples samples pairs records lines questions clauses reviews answers items entries "
+                    "messages msgs comments texts sentences prompts responses replies replys completions notes "
+                    "descriptions votes judgements judgments comparisons picks choices times outputs "
+                    "abstracts tweets claims diffs summaries flags ratings cvs invoices emails mails letters "
+                    "headlines titles poems snippets queries tickets qas labelled labeled annotated".split(),
+                    TOKENS_PER_ROW),
+    **dict.fromkeys("conversations convos chats dialogues dialogs transcripts threads logs calls exchanges "
+                    "sessions".split(), 400.0),
+    **dict.fromkeys("articles posts stories pieces newsletters filings agreements contracts".split(), 800.0),
+    **dict.fromkeys("documents docs reports manuals files".split(), 1500.0),
+    **dict.fromkeys("papers".split(), 6000.0),
+    **dict.fromkeys("books".split(), 100_000.0),
+}
+_TEXT_UNITS = {"tokens": 1.0, "token": 1.0, "words": TOKENS_PER_WORD, "pages": TOKENS_PER_PAGE,
+               "characters": 0.25, "chars": 0.25}
+_BYTE_UNITS = {"kb": 1e3, "mb": 1e6, "megabytes": 1e6, "megs": 1e6, "gb": 1e9, "gigabytes": 1e9, "gigs": 1e9,
+               "gig": 1e9, "tb": 1e12, "terabytes": 1e12, "gib": 2**30, "mib": 2**20}
+# Nouns after a number that make it something else: the count stops there.
+_NOT_ROWS = set("categories classes queues departments labels label gpus gpu cards card years year months weeks days "
+                "hours hour minutes mins h hrs people users employees clients customers branches languages "
+                "layers epochs steps percent cores ram vram dollars euros usd eur".split())
+_GPU_HINTS = {"gpu", "gpus", "vram", "card", "cards", "cuda", "nvidia", "rtx", "geforce", "ram", "memory"}
+_BREAK = set(".,;:!?()[]\n")
+
+
+@dataclass
+class Sizes:
+    rows: int | None = None
+    tokens: int | None = None
+    size_mb: float | None = None
+    quotes: dict[str, str] = field(default_factory=dict)
+    tokens_from_rows: bool = False  # the estimate is rows x tokens per row, not a stated size
+
+
+def tokens_of(text: str) -> list[str]:
+    """Lower-case word, number and punctuation tokens of (at most MAX_CHARS of) `text`."""
+    return [t.lower() for t in _TOKEN.findall(text[:MAX_CHARS])]
+
+
+def span_words(text: str, first: int, last: int) -> str:
+    """The user's own words from token `first` to token `last` (inclusive), as typed: quotable."""
+    spans = [m.span() for m in _TOKEN.finditer(text[:MAX_CHARS])]
+    if not spans:
+        return ""
+    first, last = max(0, first), min(last, len(spans) - 1)
+    return text[spans[first][0] : spans[last][1]].strip(" .,;:!?()[]")
+
+
+def number_at(tokens: list[str], i: int) -> tuple[float, int] | None:
+    """The number starting at token i ("2,500", "1.5", "10 k", "two thousand five hundred"), and the index after it."""
+    tok = tokens[i]
+    if tok[0].isdigit():
+        raw = tok.replace(",", "")
+        if len(raw) > MAX_DIGITS or raw.count(".") > 1:
+            return None
+        value, j = float(raw), i + 1
+        if j < len(tokens) and tokens[j] in _SCALES:
+            value, j = value * _SCALES[tokens[j]], j + 1
+        return value, j
+    return _word_number(tokens, i)
+
+
+def _word_number(tokens: list[str], i: int) -> tuple[float, int] | None:
+    if tokens[i] in ("a", "an"):  # "a dozen", "a hundred": never "a" alone
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if nxt in ("dozen", "handful", "couple"):
+            return float(_ONES[nxt]), i + 2
+        if nxt not in ("hundred", "thousand", "million", "billion"):
+            return None
+        i += 1
+    total, current, j = 0.0, 0.0, i
+    while j < len(tokens) and j - i < 12:  # a number in words is never longer than this
+        tok = tokens[j]
+        if tok in _ONES and tok not in ("a", "an"):
+            current += _ONES[tok]
+        elif tok in _TENS:
+            current += _TENS[tok]
+        elif tok == "hundred":
+            current = (current or 1) * 100
+        elif tok in ("thousand", "million", "billion") or (tok in ("k", "m", "b") and j > i):
+            total, current = total + (current or 1) * _SCALES[tok], 0.0
+        elif not (tok in ("and", "-") and j > i and j + 1 < len(tokens)
+                  and (tokens[j + 1] in _ONES or tokens[j + 1] in _TENS)):
+            break
+        j += 1
+    value = total + current
+    return (value, j) if j > i and value > 0 else None
+
+
+def number_words(text: str) -> float | None:
+    """The first number in `text`, in digits or words ("two thousand" -> 2000.0)."""
+    tokens = tokens_of(text)
+    for i in range(len(tokens)):
+        found = number_at(tokens, i)
+        if found:
+            return found[0]
+    return None
+
+
+def read_sizes(text: str) -> Sizes:
+    """Row count, estimated tokens and byte size of the data the user describes."""
+    tokens = tokens_of(text)
+    out = Sizes()
+    i = 0
+    while i < len(tokens):
+        found = number_at(tokens, i) if tokens[i][0].isdigit() or tokens[i] in _ONES or tokens[i] in _TENS else None
+        if not found:
+            i += 1
+            continue
+        value, j = found
+        unit, k = _unit_after(tokens, j)
+        if unit:
+            _record(out, value, unit, tokens, i, k, span_words(text, i, k))
+        i = max(j, i + 1)
+    if out.rows is None and out.tokens is None:
+        _bare_count(tokens, out, text)
+    return out
+
+
+def _unit_after(tokens: list[str], j: int) -> tuple[str | None, int]:
+    """The unit noun within four words after a number ("2,000 support chat logs" -> "logs")."""
+    if j + 1 < len(tokens) and tokens[j] == "of" and tokens[j - 1] == "one":
+        return None, j  # "one of our tickets" is not a count
+    for k in range(j, min(j + 5, len(tokens))):
+        tok = tokens[k]
+        if tok in _BREAK or tok in _NOT_ROWS or tok[0].isdigit():
+            return None, k
+        if tok in _ROW_TOKENS or tok in _TEXT_UNITS or tok in _BYTE_UNITS:
+            return tok, k
+        if tok.endswith("s") and tok[:-1] in _BYTE_UNITS:
+            return tok[:-1], k
+    return None, j
+
+
+def _is_hardware(tok: str) -> bool:
+    # GPU model names are letters then digits ("a100", "t4", "l40s", "a6000"); RAM and VRAM are memory too.
+    return tok in _GPU_HINTS or (tok[0].isalpha() and any(c.isdigit() for c in tok))
+
+
+def _clause(tokens: list[str], i: int) -> list[str]:
+    start, end = i, i
+    while start > 0 and tokens[start - 1] not in _BREAK:
+        start -= 1
+    while end < len(tokens) and tokens[end] not in _BREAK:
+        end += 1
+    return tokens[start:end]
+
+
+def _record(out: Sizes, value: float, unit: str, tokens: list[str], i: int, k: int, quote: str) -> None:
+    if unit in _BYTE_UNITS:
+        if any(_is_hardware(t) for t in _clause(tokens, i)) or out.size_mb is not None:
+            return  # "A100 80GB", "16 GB RAM": memory, not data
+        size_bytes = value * _BYTE_UNITS[unit]
+        out.size_mb = size_bytes / 1e6
+        out.tokens, out.tokens_from_rows = int(size_bytes / BYTES_PER_TOKEN), False
+        out.quotes["size_mb"] = out.quotes["tokens"] = quote
+    elif unit in _TEXT_UNITS:
+        if out.tokens is None or out.tokens_from_rows:
+            out.tokens, out.tokens_from_rows = int(value * _TEXT_UNITS[unit]), False
+            out.quotes["tokens"] = quote
+    elif value == int(value) and value > (out.rows or 0):
+        # The largest count is the dataset; smaller ones describe a row ("two answers per question").
+        out.rows = int(value)
+        out.quotes["rows"] = quote
+        if out.tokens is None or out.tokens_from_rows:  # tokens follow the rows unless stated in their own unit
+            out.tokens, out.tokens_from_rows = int(value * _ROW_TOKENS[unit]), True
+            out.quotes["tokens"] = quote
+
+
+def _bare_count(tokens: list[str], out: Sizes, text: str) -> None:
+    """"a few examples ..., maybe fifteen or so": a number standing alone in a sentence about examples."""
+    if not any(t in _ROW_TOKENS for t in tokens):
+        return
+    for i, tok in enumerate(tokens):
+        found = number_at(tokens, i) if tok[0].isdigit() or tok in _ONES or tok in _TENS else None
+        if not found or tok in ("a", "an") or tok in GPU_TABLE:
+            continue  # "3k labelled, 3090": a GPU model number is not a count
+        value, j = found
+        after = tokens[j] if j < len(tokens) else "."
+        then = tokens[j + 1] if j + 1 < len(tokens) else ""
+        if (after in _BREAK or after in ("or", "so") or (after == "of" and then in ("them", "these", "those"))) and 0 < value < 1e7 and value == int(value):
+            out.rows = int(value)
+            out.quotes["rows"] = span_words(text, i - 2, j)
+            out.tokens = int(value * TOKENS_PER_ROW)
+            return
+
+
+def corpus_tokens(rows: int | None, tokens: int | None, size_mb: float | None) -> int:
+    """The best token estimate from what is known: stated tokens, else bytes, else rows x a short row."""
+    if tokens:
+        return tokens
+    if size_mb:
+        return int(size_mb * 1e6 / BYTES_PER_TOKEN)
+    return int((rows or 0) * TOKENS_PER_ROW)
+
+
+def training_rows(data: Any, objective: str, max_length: int = 2048) -> int:
+    """Rows a run sees (`data` is a state's DataInfo): the stated rows, or for continued pretraining the
+    token estimate cut into max_length blocks (packed), so a 4 GB corpus is sized as ~500k blocks, not 1000 rows."""
+    if objective == "continued_pretraining" and (data.tokens or data.size_mb):
+        return max(1, corpus_tokens(data.rows, data.tokens, data.size_mb) // max_length)
+    return data.rows or 1000

