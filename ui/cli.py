@@ -18,6 +18,7 @@ import typer
 
 from assistant.cli import chat_cmd
 from tools.data import cli as data_cli
+from tools.deploy import cli as deploy_cli
 from tools.evaluate import cli as evaluate_cli
 from tools.export import cli as export_cli
 from tools.models import cli as models_cli
@@ -94,6 +95,7 @@ quickstart_cli.register(app)  # quickstart
 app.add_typer(data_cli.app, name="data")  # data inspect, data prepare
 train_cli.register(app)  # train, runs
 serve_cli.register(app)  # serve
+deploy_cli.register(app)  # deploy, keys
 evaluate_cli.register(app)  # compare, eval
 app.add_typer(export_cli.app, name="export")  # export zip, merge, push
 
