@@ -16,6 +16,7 @@ from functools import partial
 import gradio as gr
 
 from ui.callbacks import CHAT_FILE_TYPES, Callbacks
+from ui.monitor_tab import build_monitor_tab
 from ui.services import AppConfig, Services, browser_secret, private_files, use_data_dir_for_gradio_uploads
 
 TITLE = "Fine-tune assistant"
@@ -121,6 +122,8 @@ def build_app(services: Services | None = None) -> gr.Blocks:
                     push_btn = gr.Button("Push to the Hub")
                 action_msg = gr.Markdown()
                 action_file = gr.File(label="Download", interactive=False)
+            with gr.Tab("Monitor", id="monitor", elem_id="tab-monitor") as monitor_tab:
+                build_monitor_tab(monitor_tab)
 
         turn_outputs = [plan_md, approve_btn, reject_btn, edit_btn, data_md, errors_df, pii_df, hist_img, run_id]
         demo.load(cb.restore, session, [session, chatbot, box, *turn_outputs])
