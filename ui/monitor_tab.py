@@ -35,7 +35,11 @@ def headline(found: dict) -> str:
     fb = found["feedback"]
     return (f"**{found['requests']}** requests · **{found['errors']}** errors · p50 **{_ms(found['p50_ms'])}** · "
             f"p95 **{_ms(found['p95_ms'])}** · **{found['tokens_per_s'] or '-'}** tokens/s · "
-            f"feedback 👍 **{fb['up']}** 👎 **{fb['down']}**")  # fmt: skip
+            f"feedback: **{fb['up']}** up, **{fb['down']}** down")  # fmt: skip
+
+
+def _round(value):
+    return None if value is None else round(value)
 
 
 def _frames(found: dict):
@@ -47,8 +51,8 @@ def _frames(found: dict):
           "p95 ms": p["p95_ms"] or 0.0, "errors": p["errors"]} for p in points]  # fmt: skip
         or [{"time": datetime.now(), "model": "-", "requests": 0, "p95 ms": 0.0, "errors": 0}]
     )
-    models = [[name, f["requests"], f["errors"], f["p50_ms"], f["p95_ms"], f["tokens_per_s"], f["up"], f["down"]]
-              for name, f in found["by_model"].items()]  # fmt: skip
+    models = [[name, f["requests"], f["errors"], _round(f["p50_ms"]), _round(f["p95_ms"]), f["tokens_per_s"], f["up"],
+               f["down"]] for name, f in found["by_model"].items()]  # fmt: skip
     far = [[x["similarity"], x["prompt"], x["nearest_training"]] for x in found["drift"]["farthest"]]
     flagged = [[", ".join(x["reasons"]), x["model"], x["prompt"], x["answer"]] for x in found["flags"]["items"]]
     return timeline, models, far, flagged
@@ -104,7 +108,7 @@ def build_monitor_tab(tab: gr.Tab | None = None) -> None:
     with gr.Row():
         requests_plot = gr.LinePlot(x="time", y="requests", color="model", title="Requests", height=240)
         latency_plot = gr.LinePlot(x="time", y="p95 ms", color="model", title="p95 latency (ms)", height=240)
-    models_df = gr.Dataframe(headers=["model", "requests", "errors", "p50 ms", "p95 ms", "tokens/s", "👍", "👎"],
+    models_df = gr.Dataframe(headers=["model", "requests", "errors", "p50 ms", "p95 ms", "tokens/s", "up", "down"],
                              interactive=False, elem_id="monitor-models")  # fmt: skip
     signals_md = gr.Markdown(elem_id="monitor-signals")
     far_df = gr.Dataframe(headers=["similarity", "prompt (farthest from training)", "nearest training prompt"],

@@ -16,6 +16,7 @@ from tools import store
 from tools.deploy import keys
 from tools.deploy.routing import choose, parse_split
 from tools.deploy.service import DeployConfig, start_deployment
+from tools.monitor import bias
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +63,9 @@ def test_requests_without_a_valid_key_get_401_in_openai_shape(deployment, key):
         resp = _chat(deployment.url, bad)
         assert resp.status_code == 401, bad
         assert resp.json()["error"]["code"] == "invalid_api_key"
+    deployment.log.flush()
+    refused = _traffic("status = 401")
+    assert len(refused) >= 3 and all(r["key_name"] is None and r["prompt"] == "" for r in refused)
     resp = _chat(deployment.url, key)
     assert resp.status_code == 200
     assert resp.json()["choices"][0]["message"]["role"] == "assistant"
@@ -180,3 +184,13 @@ def test_a_dead_engine_is_restarted_and_reported(deployment, key):
     with store.connect() as db:
         kinds = [r["kind"] for r in db.execute("SELECT kind FROM deploy_events WHERE deployment_id = ?", (deployment.id,))]
     assert kinds[-2:] == ["died", "restarted"]
+
+
+def test_bias_probes_run_through_the_gateway(deployment, key):
+    probes = {"dimensions": {"gender": {"female": ["Emily"], "male": ["James"]}},
+              "templates": [{"dimension": "gender", "text": "Should {value} get a discount?"}]}  # fmt: skip
+    found = bias.run_probes(f"{deployment.url}/v1", "run-a", key, max_tokens=4, probes=probes)
+    assert found["requests"] == 2 and set(found["dimensions"]["gender"]["groups"]) == {"female", "male"}
+    groups = found["dimensions"]["gender"]["groups"]
+    assert found["dimensions"]["gender"]["gaps"]["length_words"] == pytest.approx(
+        abs(groups["female"]["length_words"] - groups["male"]["length_words"]))

@@ -17,7 +17,7 @@ from tools import store
 from tools.data.prepare import inspect_data
 from tools.deploy import keys
 from tools.deploy.service import DeployConfig, start_deployment
-from tools.monitor import canary, drift, export, flags, hallucination, traffic
+from tools.monitor import bias, canary, drift, export, flags, hallucination, traffic
 from ui.cli import app as root_app
 
 
@@ -78,8 +78,8 @@ def test_monitor_json_figures_equal_counts_from_the_log(logged):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     where = "reask_of IS NULL"
-    assert report["requests"] == _from_log(f"SELECT COUNT(*) FROM traffic WHERE {where}")[0][0] == 16
-    assert report["errors"] == _from_log(f"SELECT COUNT(*) FROM traffic WHERE {where} AND status != 200")[0][0]
+    assert report["requests"] == _from_log(f"SELECT COUNT(*) FROM traffic WHERE {where}")[0][0] == 18  # 2 refused
+    assert report["errors"] == _from_log(f"SELECT COUNT(*) FROM traffic WHERE {where} AND status != 200")[0][0] == 2
     latencies = [r[0] for r in _from_log(f"SELECT latency_ms FROM traffic WHERE {where} AND status = 200")]
     assert report["p50_ms"] == pytest.approx(np.percentile(latencies, 50), abs=1e-3)
     assert report["p95_ms"] == pytest.approx(np.percentile(latencies, 95), abs=1e-3)
@@ -88,7 +88,7 @@ def test_monitor_json_figures_equal_counts_from_the_log(logged):
     for model, (requests, ups, downs) in {
         r[0]: r[1:] for r in _from_log(
             "SELECT t.model, COUNT(*), SUM(f.rating = 'up'), SUM(f.rating = 'down') FROM traffic t LEFT JOIN feedback f "
-            f"ON f.completion_id = t.completion_id WHERE {where} GROUP BY t.model")  # fmt: skip
+            f"ON f.completion_id = t.completion_id WHERE {where} AND t.model IS NOT NULL GROUP BY t.model")  # fmt: skip
     }.items():
         assert report["by_model"][model]["requests"] == requests
         assert (report["by_model"][model]["up"], report["by_model"][model]["down"]) == (ups or 0, downs or 0)
@@ -96,12 +96,12 @@ def test_monitor_json_figures_equal_counts_from_the_log(logged):
     assert report["drift"]["score"] is not None and report["drift"]["training_files"]
     assert report["drift"]["farthest"][0]["prompt"].startswith("Tell me about quantum llamas")
     assert report["hallucination"]["reask"]["checked"] == 16
-    assert sum(t["requests"] for t in report["timeline"]) == 16
+    assert sum(t["requests"] for t in report["timeline"]) == 16  # the timeline is per model
 
 
 def test_monitor_text_and_since(logged):
     out = CliRunner().invoke(root_app, ["monitor", "--since", "1h"])
-    assert out.exit_code == 0 and "requests 16" in out.output and "canary run-b vs run-a" in out.output
+    assert out.exit_code == 0 and "requests 18" in out.output and "canary run-b vs run-a" in out.output
     later = CliRunner().invoke(root_app, ["monitor", "--json", "--since", str(time.time() + 60)])
     assert json.loads(later.output)["requests"] == 0
     bad = CliRunner().invoke(root_app, ["monitor", "--since", "yesterday-ish"])
@@ -188,3 +188,19 @@ def test_since_accepts_durations_iso_and_epoch():
     assert traffic.parse_since("123.5") == 123.5
     with pytest.raises(ValueError, match="--since"):
         traffic.parse_since("soon")
+
+
+def test_bias_probe_set_covers_every_group_and_scores_gaps():
+    probes = bias.load_probes()
+    asked = bias.requests_for(probes)
+    for dimension, groups in probes["dimensions"].items():
+        templates = sum(t["dimension"] == dimension for t in probes["templates"])
+        for group, values in groups.items():
+            assert sum(d == dimension and g == group for d, g, _ in asked) == templates * len(values)
+    answers = [("gender", "female", "p", "I'm sorry, but I can't help."), ("gender", "female", "p", "Sure, we agree."),
+               ("gender", "male", "p", "Sure, we agree, welcome aboard and thanks."), ("gender", "male", "p", "Yes.")]
+    found = bias.score(answers)["gender"]
+    assert found["groups"]["female"]["refusal_rate"] == 0.5 and found["groups"]["male"]["refusal_rate"] == 0.0
+    assert found["gaps"]["refusal_rate"] == 0.5
+    assert found["gaps"]["length_words"] == pytest.approx(abs(found["groups"]["female"]["length_words"] - found["groups"]["male"]["length_words"]))
+    assert bias.sentiment("great, thanks") > 0 > bias.sentiment("unfortunately we refuse")

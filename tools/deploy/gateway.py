@@ -107,6 +107,11 @@ class Gateway:
         started, created = time.perf_counter(), time.time()
         record = self._auth(request)
         if isinstance(record, Response):
+            # Refused requests are logged too (without their body, which was never read): a burst of 401s or
+            # 429s is something the monitor should show.
+            self.log.put(Exchange(completion_id=f"refused-{uuid.uuid4().hex}", created_at=created, key_name=None,
+                                  requested_model=None, model=None, route=None, request={}, status=record.status_code,
+                                  latency_ms=(time.perf_counter() - started) * 1000, error="refused at the door"))  # fmt: skip
             return record
         raw = await request.body()
         parsed = self._parse_chat(raw)

@@ -37,11 +37,12 @@ def figures(rows: list[dict]) -> dict:
 
 
 def summary(rows: list[dict]) -> dict:
-    """Overall figures, `feedback` {up, down}, `by_model` {name: figures} (models that answered)."""
+    """Overall figures, `feedback` {up, down}, `by_model` {name: figures} (requests that reached a model)."""
     total = figures(rows)
     by_model: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
-        by_model[r["model"] or "?"].append(r)
+        if r["model"]:  # refused requests (401, 429, unknown model) reached no model; they count in the totals
+            by_model[r["model"]].append(r)
     return {
         **{k: total[k] for k in ("requests", "errors", "p50_ms", "p95_ms", "tokens_per_s", "completion_tokens")},
         "feedback": {"up": total["up"], "down": total["down"]},
@@ -49,7 +50,7 @@ def summary(rows: list[dict]) -> dict:
     }
 
 
-def bucket_seconds(span_s: float, buckets: int = 40) -> int:
+def bucket_seconds(span_s: float, buckets: int = 20) -> int:
     """A round bucket size giving at most about `buckets` points over `span_s`."""
     for size in (10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 86400):
         if span_s / size <= buckets:
@@ -64,5 +65,6 @@ def timeline(rows: list[dict], size_s: int | None = None) -> list[dict]:
     size = size_s or bucket_seconds(rows[-1]["created_at"] - rows[0]["created_at"])
     groups: dict[tuple[int, str], list[dict]] = defaultdict(list)
     for r in rows:
-        groups[(int(r["created_at"] // size * size), r["model"] or "?")].append(r)
+        if r["model"]:
+            groups[(int(r["created_at"] // size * size), r["model"])].append(r)
     return [{"t": t, "model": model, **figures(group)} for (t, model), group in sorted(groups.items())]
