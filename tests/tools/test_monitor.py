@@ -204,3 +204,14 @@ def test_bias_probe_set_covers_every_group_and_scores_gaps():
     assert found["gaps"]["refusal_rate"] == 0.5
     assert found["gaps"]["length_words"] == pytest.approx(abs(found["groups"]["female"]["length_words"] - found["groups"]["male"]["length_words"]))
     assert bias.sentiment("great, thanks") > 0 > bias.sentiment("unfortunately we refuse")
+
+
+def test_the_monitor_tab_shows_the_reports_figures(logged):
+    from ui import monitor_tab  # gradio: only this test pays for it
+
+    summary, timeline, _, models, signals, far, flagged = monitor_tab.refresh("last hour")
+    assert "**18** requests" in summary and "**2** errors" in summary
+    assert sorted(row[0] for row in models) == ["base", "run-a", "run-b"] and timeline["requests"].sum() == 16
+    assert "### Drift" in signals and far[0][1].startswith("Tell me about quantum llamas")
+    message, path = monitor_tab.export_rated("last hour", "kto")
+    assert path and "kto rows" in message

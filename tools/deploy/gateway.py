@@ -116,6 +116,10 @@ class Gateway:
         raw = await request.body()
         parsed = self._parse_chat(raw)
         if isinstance(parsed, Response):
+            self.log.put(Exchange(completion_id=f"bad-{uuid.uuid4().hex}", created_at=created, key_name=record.name,
+                                  requested_model=None, model=None, route=None, request={}, status=parsed.status_code,
+                                  latency_ms=(time.perf_counter() - started) * 1000,
+                                  error=json.loads(parsed.body)["error"]["message"][:500]))  # fmt: skip
             return parsed
         body, requested = parsed
         model, route = choose(self.splits, requested, self.rng)
