@@ -44,7 +44,7 @@ def logged(home, tiny_model_dir, tmp_path_factory):
     try:
         ids = []
         prompts = [q for q, _ in TRAIN_ROWS] * 3  # the same prompts again and again: canary pairs for dpo
-        for i, prompt in enumerate(prompts):
+        for prompt in prompts:
             body = {"model": "run-a", "messages": [{"role": "user", "content": prompt}], "max_tokens": 5}
             ids.append(httpx.post(f"{dep.url}/v1/chat/completions", json=body, headers=auth, timeout=120).headers["x-completion-id"])
         for i in range(4):

@@ -25,13 +25,13 @@ def contradictions(rows: list[dict], train: list[tuple[str, str]], near: float =
         return []
     index = drift.NearestTraining([p for p, _ in train])
     best, sims = index.nearest([r["prompt"] or "" for r in rows])
-    close = [(r, train[b]) for r, b, s in zip(rows, best, sims) if s >= near and train[b][1].strip()]
+    close = [(r, train[b]) for r, b, s in zip(rows, best, sims, strict=True) if s >= near and train[b][1].strip()]
     if not close:
         return []
     agree = drift.similarity([r["answer"] or "" for r, _ in close], [t[1] for _, t in close])
     return [{"id": r["completion_id"], "model": r["model"], "prompt": r["prompt"], "answer": r["answer"],
              "training_answer": t[1], "answer_similarity": round(float(a), 4)}
-            for (r, t), a in zip(close, agree) if a < differs]  # fmt: skip
+            for (r, t), a in zip(close, agree, strict=True) if a < differs]  # fmt: skip
 
 
 def reask_disagreements(rows: list[dict], reasks: list[dict], differs: float = DIFFERS) -> dict:
@@ -42,7 +42,7 @@ def reask_disagreements(rows: list[dict], reasks: list[dict], differs: float = D
     agree = drift.similarity([o["answer"] or "" for o, _ in pairs], [x["answer"] or "" for _, x in pairs])
     found = [{"id": o["completion_id"], "model": o["model"], "prompt": o["prompt"], "answer": o["answer"],
               "reask_answer": x["answer"], "answer_similarity": round(float(a), 4)}
-             for (o, x), a in zip(pairs, agree) if a < differs]  # fmt: skip
+             for (o, x), a in zip(pairs, agree, strict=True) if a < differs]  # fmt: skip
     return {"checked": len(pairs), "disagreements": found}
 
 

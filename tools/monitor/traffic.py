@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tools import store
 
@@ -34,7 +34,7 @@ def parse_since(text: str | None, now: float | None = None) -> float | None:
         raise ValueError(f"--since '{text}' must be a duration (30m, 2h, 7d), an ISO time (2026-11-30T08:00) "
                          "or epoch seconds") from None  # fmt: skip
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 
