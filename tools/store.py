@@ -61,7 +61,7 @@ def _m003_votes(db: sqlite3.Connection) -> None:
 
 
 def _m004_rounds(db: sqlite3.Connection) -> None:
-    # [checks] Rounds of one goal (`finetune-assistant auto`): each round is a run, linked to its parent.
+    # Rounds of one goal (`finetune-assistant auto`): each round is a run, linked to its parent.
     db.execute(
         """CREATE TABLE IF NOT EXISTS rounds (
             run_id TEXT PRIMARY KEY, loop_id TEXT NOT NULL, round INTEGER NOT NULL, parent_run_id TEXT,
@@ -69,8 +69,46 @@ def _m004_rounds(db: sqlite3.Connection) -> None:
     )
 
 
+def _m005_deploy(db: sqlite3.Connection) -> None:
+    """Deployments, their API keys, every request through the gateway and the users' ratings of the answers."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS deployments (
+            deployment_id TEXT PRIMARY KEY, created_at REAL NOT NULL, base TEXT NOT NULL, runs TEXT NOT NULL,
+            engine TEXT, url TEXT, status TEXT NOT NULL, split TEXT, updated_at REAL NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS deploy_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, deployment_id TEXT NOT NULL, at REAL NOT NULL,
+            kind TEXT NOT NULL, message TEXT NOT NULL)"""
+    )
+    # Only a salted hash of each key is kept; the key itself is shown once, when it is created.
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS api_keys (
+            key_id TEXT PRIMARY KEY, name TEXT NOT NULL, salt TEXT NOT NULL, hash TEXT NOT NULL,
+            rate_per_min REAL, created_at REAL NOT NULL, revoked_at REAL)"""
+    )
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS traffic (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, completion_id TEXT NOT NULL UNIQUE, upstream_id TEXT,
+            deployment_id TEXT, created_at REAL NOT NULL, key_name TEXT, requested_model TEXT, model TEXT,
+            route TEXT, prompt TEXT, messages TEXT, answer TEXT, finish_reason TEXT, max_tokens INTEGER,
+            prompt_tokens INTEGER, completion_tokens INTEGER, latency_ms REAL, ttft_ms REAL,
+            status INTEGER NOT NULL, error TEXT, stream INTEGER NOT NULL DEFAULT 0,
+            redacted INTEGER NOT NULL DEFAULT 1, reask_of TEXT)"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS traffic_time ON traffic (created_at)")
+    db.execute("CREATE INDEX IF NOT EXISTS traffic_upstream ON traffic (upstream_id)")
+    # One rating per completion: a second vote replaces the first (a user changing their mind).
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS feedback (
+            completion_id TEXT PRIMARY KEY, created_at REAL NOT NULL, key_name TEXT,
+            rating TEXT NOT NULL CHECK (rating IN ('up', 'down')), comment TEXT, correction TEXT)"""
+    )
+
+
 # Append only: the position of a migration is its version number.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_runs, _m002_queue, _m003_votes, _m004_rounds]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_runs, _m002_queue, _m003_votes, _m004_rounds,
+                                                        _m005_deploy]
 
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()

@@ -24,6 +24,7 @@ from tools.serve import server as vllm_server
 from ui import tabs
 from ui.callbacks import Callbacks
 from ui.guard import LOOPBACK, AccessGuard, AccessPolicy, new_token
+from ui.monitor_tab import build_monitor_tab
 from ui.services import (
     AppConfig,
     Services,
@@ -62,6 +63,8 @@ def build_app(services: Services | None = None) -> gr.Blocks:
             train = tabs.train_tab(cb, run_id)
             tabs.compare_tab(cb)
             tabs.runs_tab(cb, demo)
+            with gr.Tab("Monitor", id="monitor", elem_id="tab-monitor") as monitor_tab:
+                build_monitor_tab(monitor_tab)
         tabs.wire_conversation(cb, demo, session, run_id, chat, data, train)
     return demo
 

@@ -21,10 +21,12 @@ from pydantic import ValidationError
 from assistant.auto_cli import auto_cmd
 from assistant.cli import chat_cmd
 from tools.data import cli as data_cli
+from tools.deploy import cli as deploy_cli
 from tools.evaluate import cli as evaluate_cli
 from tools.export import cli as export_cli
 from tools.migrate import cli as migrate_cli
 from tools.models import cli as models_cli
+from tools.monitor import cli as monitor_cli
 from tools.quickstart import cli as quickstart_cli
 from tools.serve import cli as serve_cli
 from tools.train import cli as train_cli
@@ -118,6 +120,8 @@ quickstart_cli.register(app)  # quickstart
 app.add_typer(data_cli.app, name="data")  # data inspect, data prepare
 train_cli.register(app)  # train, runs
 serve_cli.register(app)  # serve
+deploy_cli.register(app)  # deploy, keys
+monitor_cli.register(app)  # monitor, monitor export, monitor bias
 evaluate_cli.register(app)  # compare, eval
 app.add_typer(export_cli.app, name="export")  # export zip, merge, push
 app.add_typer(migrate_cli.app, name="migrate")  # migrate record

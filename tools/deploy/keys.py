@@ -1,0 +1,122 @@
+"""API keys for the gateway: created once (shown once), stored as a salted hash, checked from a cache.
+
+    finetune-assistant keys create alice        # prints fa-3f9c01ab-<secret> once
+    finetune-assistant keys list
+    finetune-assistant keys revoke alice
+
+A key is `fa-<key_id>-<secret>`: the id finds the row, the secret is checked against `sha256(salt + secret)`.
+The secret is 32 random bytes, so a fast hash is enough (a slow KDF protects guessable passwords, not these).
+The gateway never reads the table per request: `KeyCache` holds the hashes and reloads them at most every
+`refresh_s`, so a revocation takes effect within that many seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from tools import store
+
+PREFIX = "fa-"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}$")
+
+
+class KeyProblem(ValueError):
+    """A key command that cannot be done (a bad or duplicate name, an unknown key)."""
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    key_id: str
+    name: str
+    salt: str
+    hash: str
+    rate_per_min: float | None
+
+
+def _digest(salt: str, secret: str) -> str:
+    return hashlib.sha256((salt + secret).encode()).hexdigest()
+
+
+def create_key(name: str, rate_per_min: float | None = None) -> str:
+    """A new key for `name`; returns the key itself, which is stored nowhere (only its hash)."""
+    if not _NAME.match(name):
+        raise KeyProblem(f"key name '{name}' must be 1-64 letters, digits, '_', '.', '@' or '-'")
+    if rate_per_min is not None and rate_per_min <= 0:
+        raise KeyProblem(f"rate limit must be above 0 requests per minute, got {rate_per_min}")
+    key_id, secret, salt = secrets.token_hex(4), secrets.token_urlsafe(32), secrets.token_hex(16)
+    with store.transaction(immediate=True) as db:
+        if db.execute("SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL", (name,)).fetchone():
+            raise KeyProblem(f"an active key named '{name}' exists; revoke it first or pick another name")
+        db.execute(
+            "INSERT INTO api_keys (key_id, name, salt, hash, rate_per_min, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (key_id, name, salt, _digest(salt, secret), rate_per_min, time.time()),
+        )
+    return f"{PREFIX}{key_id}-{secret}"
+
+
+def list_keys() -> list[dict]:
+    with store.connect() as db:
+        rows = db.execute(
+            "SELECT key_id, name, rate_per_min, created_at, revoked_at FROM api_keys ORDER BY created_at"
+        ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def revoke_key(name_or_id: str) -> int:
+    """Revoke the active key(s) with this name or id; returns how many were revoked."""
+    with store.transaction(immediate=True) as db:
+        cur = db.execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE (name = ? OR key_id = ?) AND revoked_at IS NULL",
+            (time.time(), name_or_id, name_or_id),
+        )
+    if cur.rowcount == 0:
+        raise KeyProblem(f"no active key named '{name_or_id}'; see `finetune-assistant keys list`")
+    return cur.rowcount
+
+
+def _split(key: str) -> tuple[str, str] | None:
+    if not key.startswith(PREFIX):
+        return None
+    key_id, sep, secret = key[len(PREFIX) :].partition("-")
+    return (key_id, secret) if sep and key_id and secret else None
+
+
+class KeyCache:
+    """The active keys in memory; `check(key)` returns the key's record or None, without touching SQLite
+    except for a reload every `refresh_s` (and on an unknown id, at most every 0.25 s)."""
+
+    def __init__(self, refresh_s: float = 2.0):
+        self.refresh_s = refresh_s
+        self._keys: dict[str, KeyRecord] = {}
+        self._loaded_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def reload(self) -> None:
+        with store.connect() as db:
+            rows = db.execute(
+                "SELECT key_id, name, salt, hash, rate_per_min FROM api_keys WHERE revoked_at IS NULL"
+            ).fetchall()
+        with self._lock:
+            self._keys = {r["key_id"]: KeyRecord(**dict(r)) for r in rows}
+            self._loaded_at = time.monotonic()
+
+    def check(self, key: str | None) -> KeyRecord | None:
+        parts = _split(key or "")
+        if parts is None:
+            return None
+        key_id, secret = parts
+        age = time.monotonic() - self._loaded_at
+        # An unknown id may be a key created a moment ago: look again, but at most four times a second, so
+        # a flood of made-up keys costs the store at most four small reads a second.
+        if age > self.refresh_s or (key_id not in self._keys and age > 0.25):
+            self.reload()
+        record = self._keys.get(key_id)
+        if record is None or not hmac.compare_digest(record.hash, _digest(record.salt, secret)):
+            return None
+        return record
