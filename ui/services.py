@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from assistant import Assistant
 from tools import paths, store
 from tools.serve.backends import BackendName, SharedBackends
 from tools.train import jobs
@@ -112,8 +113,6 @@ class Services:
     def assistant(self) -> Any:
         with self._lock:
             if self._assistant is None:
-                from assistant import Assistant
-
                 # The web UI opens no user-typed path outside the data dir.
                 self._assistant = Assistant(llm=None if self.config.llm == "rules" else "auto", confine_paths=True)
             return self._assistant

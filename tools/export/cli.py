@@ -7,13 +7,14 @@ import os
 import typer
 
 from tools._cli import fail
+from tools.export.bundle import ExportError, merge_adapter, push_to_hub, zip_output
+from tools.train.jobs import status
+from tools.train.runs import RunError
 
 app = typer.Typer(help="Download, merge or publish a trained run.", no_args_is_help=True)
 
 
 def _run_dir(run: str) -> str:
-    from tools.train.launch import RunError, status
-
     try:
         return status(run).run_dir
     except RunError as exc:
@@ -21,8 +22,6 @@ def _run_dir(run: str) -> str:
 
 
 def _guard(fn, *args, **kwargs):
-    from tools.export.bundle import ExportError
-
     try:
         return fn(*args, **kwargs)
     except (ExportError, OSError) as exc:  # OSError: an output folder that holds other files, a full disk
@@ -32,8 +31,6 @@ def _guard(fn, *args, **kwargs):
 @app.command("zip")
 def zip_cmd(run: str = typer.Argument(..., help="Run id or run folder.")) -> None:
     """Zip the run's adapter (or model) folder for download."""
-    from tools.export.bundle import zip_output
-
     typer.echo(_guard(zip_output, _run_dir(run)))
 
 
@@ -41,8 +38,6 @@ def zip_cmd(run: str = typer.Argument(..., help="Run id or run folder.")) -> Non
 def merge_cmd(run: str = typer.Argument(..., help="Run id or run folder."),
               out: str = typer.Option(None, help="Output folder (default: <run>/merged).")) -> None:
     """Merge the LoRA adapter into the base weights: a standalone transformers model folder."""
-    from tools.export.bundle import merge_adapter
-
     typer.echo(_guard(merge_adapter, _run_dir(run), out))
 
 
@@ -56,8 +51,6 @@ def push_cmd(
     overwrite: bool = typer.Option(False, help="Upload into a repo that already exists (it may be public)."),
 ) -> None:
     """Upload the adapter (or merged model) and its model card to the Hugging Face Hub."""
-    from tools.export.bundle import push_to_hub
-
     url = _guard(push_to_hub, _run_dir(run), repo, token or os.environ.get("HF_TOKEN", ""), private=not public,
                  merged=merged, overwrite=overwrite)
     typer.echo(url)

@@ -21,6 +21,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tools.models.resolve import resolve_model
 from tools.serve.server import (
     RoomDecision,
     ServeConfig,
@@ -289,8 +290,6 @@ class TransformersBackend:
     def __init__(self, base: str = "default", device: str | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from tools.models.resolve import resolve_model
 
         self.fallback_reason: str | None = None
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")

