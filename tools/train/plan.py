@@ -135,16 +135,20 @@ class TrainingPlan(BaseModel):
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         """The plan as YAML (every field, defaults included); also written to `path` when given."""
-        text = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
-        if path is not None:
-            atomic_write_text(path, text)
-        return text
+        return _dump_yaml(self, path)
 
     @classmethod
     def from_yaml(cls, source: str | Path) -> TrainingPlan:
         """Load a plan from a YAML file path (or YAML text), raising `PlanError` with a readable message."""
         where, data = _load_yaml(source)
         return build_plan(data, where=where)
+
+
+def _dump_yaml(model: BaseModel, path: str | Path | None) -> str:
+    text = yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    if path is not None:
+        atomic_write_text(path, text)
+    return text
 
 
 def _load_yaml(source: str | Path) -> tuple[str, dict]:
@@ -326,10 +330,7 @@ class Plan(BaseModel):
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         """The plan as YAML (every field, defaults included); also written to `path` when given."""
-        text = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
-        if path is not None:
-            atomic_write_text(path, text)
-        return text
+        return _dump_yaml(self, path)
 
     @classmethod
     def from_yaml(cls, source: str | Path) -> Plan:
