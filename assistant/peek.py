@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.state import StateUpdate
-from tools.data import formats
-from tools.data.load import load_source
+from tools.data.head import Sample, sample
 from tools.data.pii import redact_text
 from tools.data.spec import DataError
 from tools.vocab import KIND_OF_DATASET_TYPE
@@ -30,32 +29,30 @@ def peek(path: str | Path) -> tuple[StateUpdate, dict[str, str]]:
     found: dict[str, Any] = {"data_location": str(p), "data_format": fmt}
     quotes = {"data_location": p.name}
     try:
-        rows = [row for _, _, row in load_source(p).items]
+        head = sample(p, rows=_SAMPLE_ROWS)  # a bounded head: a 2 GB upload is not read whole here
     except (DataError, OSError, ValueError):
         return StateUpdate(**found), quotes
-    found["rows"] = len(rows)
-    quotes["rows"] = f"{len(rows)} rows in {p.name}"
-    sample = rows[:_SAMPLE_ROWS]
-    kind = _kind(sample, str(p))
+    if head.total_rows:
+        found["rows"] = head.total_rows
+        about = "" if head.rows_exact else "about "
+        quotes["rows"] = f"{about}{head.total_rows} rows in {p.name}"
+    kind = _kind(head)
     if kind:
         found["data_layout"] = kind
         quotes["data_layout"] = f"{p.name} holds {kind.replace('_', ' ')} rows"
     counts: Counter = Counter()
-    redact_text(json.dumps(sample, ensure_ascii=False, default=str), counts)
+    redact_text(json.dumps(head.rows, ensure_ascii=False, default=str), counts)
     if counts:
         found["contains_pii"] = True
         quotes["contains_pii"] = f"{', '.join(k.lower() for k in sorted(counts))} found in {p.name}"
     return StateUpdate(**found), quotes
 
 
-def _kind(sample: list[Any], source: str) -> str | None:
+def _kind(head: Sample) -> str | None:
     """The rows in the interview's words, from the data tools' detection; None when the layout is unknown."""
-    try:
-        detection = formats.detect(sample, source)
-    except DataError:
+    if head.dataset_type is None:
         return None
-    # A text column beside a label column is a classification table, which the interview calls labelled
-    # (prepared as it is, only the text would train).
-    if detection.layout == "text" and {c.lower() for c in detection.columns} & _LABEL_COLUMNS:
+    # A text column beside a label column is a classification table, which the interview calls labelled.
+    if head.layout == "classification" or (head.layout == "text" and {c.lower() for c in head.columns} & _LABEL_COLUMNS):
         return "labelled"
-    return KIND_OF_DATASET_TYPE[detection.dataset_type]
+    return KIND_OF_DATASET_TYPE[head.dataset_type]

@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from assistant.auto import draft, rounds_of, run_rounds
 from tools.evaluate.heldout import EvalConfig
 from tools.train.plan import Plan, TrainingPlan
@@ -52,4 +50,4 @@ def test_rounds_link_parents_and_report_on_test(tmp_path, tiny_model_dir):
     assert [r["round"] for r in rounds_of(second.run_id)] == [1, 2]
     report = json.loads((Path(first.run_dir) / "eval" / "report.json").read_text())
     assert report["checks"]["split"].endswith("test.jsonl") and "validation" in report["checks"]
-    assert yaml.safe_load((Path(second.run_dir) / "plan.yaml").read_text())["data_dir"] == drafted.plan.training.data_dir
+    assert Plan.from_yaml(Path(second.run_dir) / "plan.yaml").training.data_dir == drafted.plan.training.data_dir

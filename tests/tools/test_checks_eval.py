@@ -9,13 +9,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tools.data.testsplit import TestSplitChanged, sha256
 from tools.evaluate.checks import Contains, MaxLength, SuccessCriteria
 from tools.evaluate.heldout import EvalConfig, evaluate
 from tools.evaluate.probe import PASS_DROP, compare, load_probe
 from tools.quickstart.demo import demo_dataset_path
+from tools.train.plan import Plan, TrainingPlan
 
 
 @pytest.fixture
@@ -30,9 +30,8 @@ def run_dir(served_models, tmp_path) -> Path:
     run = tmp_path / "run"
     shutil.copytree(adapter, run / "adapter")
     criteria = SuccessCriteria(checks=[Contains(phrases=["Larkspur"]), MaxLength(limit=400)], prompts=["Who are you?"])
-    plan = {"base_model": str(model), "data_dir": str(data), "method": "lora", "objective": "sft",
-            "checks": criteria.model_dump(mode="json")}  # fmt: skip
-    (run / "plan.yaml").write_text(yaml.safe_dump(plan))
+    training = TrainingPlan(base_model=str(model), data_dir=str(data), method="lora", objective="sft")
+    Plan(training=training, checks=criteria).to_yaml(run / "plan.yaml")
     return run
 
 
@@ -54,7 +53,7 @@ def test_evaluate_scores_the_checks_on_the_locked_test_split(run_dir):
 
 
 def test_evaluate_refuses_a_changed_test_split(run_dir):
-    data = Path(yaml.safe_load((run_dir / "plan.yaml").read_text())["data_dir"])
+    data = Path(Plan.from_yaml(run_dir / "plan.yaml").training.data_dir)
     with (data / "test.jsonl").open("a") as fh:
         fh.write('{"messages": [{"role": "user", "content": "easy"}, {"role": "assistant", "content": "Larkspur"}]}\n')
     with pytest.raises(TestSplitChanged, match="changed since it was prepared"):

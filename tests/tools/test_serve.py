@@ -107,7 +107,7 @@ def test_cli_failures_a_user_can_fix_are_one_error_line_not_a_traceback(tmp_path
     import subprocess
     import sys
 
-    from tools.serve.cli import _user_errors
+    from tools.serve.cli import user_errors as _user_errors
 
     # An unreachable or slow server (a judge URL, a vLLM that died) is the user's to fix, not a crash.
     for error in (httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), TimeoutError(), queue.Empty()):

@@ -133,7 +133,7 @@ def test_a_run_whose_process_died_is_failed_and_resumable_never_running_forever(
 
 
 def test_submit_refuses_unprepared_data_and_reused_folders_and_stores_nothing(tiny_model_dir, data_dir, tmp_path):
-    with pytest.raises(PlanError, match="has no train.jsonl"):
+    with pytest.raises(PlanError, match="holds no prepared dataset"):
         submit(_plan(tiny_model_dir, tmp_path / "nothing"))
     used = tmp_path / "used"
     used.mkdir()

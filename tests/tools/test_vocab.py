@@ -5,8 +5,7 @@ import json
 import pytest
 
 from assistant.extract import extract
-from tools.data.formats import detect
-from tools.data.load import load_source
+from tools.data.head import sample
 from tools.train.hardware import Hardware
 from tools.vocab import DATA_SUFFIXES, DATASET_TYPE_OF_KIND, GPU_TABLE, KIND_OF_DATASET_TYPE, format_duration
 from ui.callbacks import CHAT_FILE_TYPES
@@ -36,8 +35,8 @@ def test_every_accepted_suffix_is_read_by_the_loader(tmp_path, suffix):
     assert suffix in CHAT_FILE_TYPES  # the chat and upload widgets accept exactly these
     path = tmp_path / f"data{suffix}"
     _write(path, suffix)
-    rows = [row for _, _, row in load_source(path).items]
-    assert rows and detect(rows, str(path)).dataset_type in KIND_OF_DATASET_TYPE
+    head = sample(path)
+    assert head.rows and head.dataset_type in KIND_OF_DATASET_TYPE
 
 
 @pytest.mark.parametrize("key", sorted(GPU_TABLE))
