@@ -302,6 +302,9 @@ def hyperparameters(state: ConversationState, objective: str, method: str, hw: H
         params.update(lora_r=rank, lora_alpha=2 * rank, lora_dropout=0.1 if rows < SMALL_ROWS else 0.05)
     if not pairs and rows < SMALL_ROWS:
         params.update(small_data_schedule(rows, params["epochs"]))
+        if method in VIRTUAL_TOKEN_METHODS:
+            # The same 4 rows per update, one at a time: prefix tuning can't checkpoint its activations.
+            params.update(batch_size=1, gradient_accumulation=4)
     if method in VIRTUAL_TOKEN_METHODS:
         params["num_virtual_tokens"] = 20
     if objective in PREFERENCE_OBJECTIVES:

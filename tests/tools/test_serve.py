@@ -156,7 +156,8 @@ def test_vllm_loads_a_new_runs_adapter_at_runtime(vllm_backend, served_models, t
     new_run = tmp_path / "run2" / "adapter"
     shutil.copytree(adapter, new_run)
     vllm_backend.add_adapter("run2", new_run)
-    listed = [m["id"] for m in httpx.get(f"{vllm_backend.url}/v1/models").json()["data"]]
+    # The local vLLM API takes the per-start key (security review L8).
+    listed = [m["id"] for m in httpx.get(f"{vllm_backend.url}/v1/models", headers={"Authorization": f"Bearer {vllm_backend.api_key}"}).json()["data"]]
     assert "run2" in listed
     assert vllm_backend.chat("run2", HELLO, SHORT) == vllm_backend.chat("tuned", HELLO, SHORT)
     with pytest.raises(ValueError, match="adapter_config.json"):
