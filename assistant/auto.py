@@ -245,8 +245,8 @@ def run_rounds(drafted: Drafted, budget_min: float = 60.0, max_rounds: int = 3,
 
 def _one_round(plan: Plan, parent: str | None, planned: float, eval_config: EvalConfig) -> Round:
     clock = time.time()
-    # The loop evaluates each round itself (its checks, on test, with its shorter settings): not the job too.
-    status = _train(plan.revised(evaluate=False))
+    # The loop evaluates each round itself (its checks, on test, with its shorter settings), not the job.
+    status = _train(plan.revised(source=None, evaluate=False))  # draft() prepared the data (and its locked test split)
     run_id = status.run_id
     minutes = (time.time() - clock) / 60
     if status.status == "completed":
