@@ -72,9 +72,9 @@ def _journey(page, home, shot, edit: str, prefix: str) -> dict:
     shot(page, f"{prefix}2-data-report")
 
     _tab(page, "Train")
-    # Training has ended once the job evaluates (its last step, in its own process) or has completed.
-    page.wait_for_function("['evaluating', 'completed'].some(s => "
-                           "document.querySelector('#train-progress-box').innerText.includes(s))", timeout=600_000)
+    # A run is complete once its job has trained and evaluated (in its own process); Compare offers it then.
+    page.wait_for_function("document.querySelector('#train-progress-box').innerText.includes('completed')",
+                           timeout=900_000)
     page.wait_for_selector("#loss-plot canvas, #loss-plot svg", timeout=30_000)
     assert page.inner_text("#curve-reading").strip()
     shot(page, f"{prefix}3-training-done")
