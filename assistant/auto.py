@@ -35,10 +35,10 @@ from tools.evaluate.heldout import EvalConfig, evaluate, load_examples
 from tools.train import jobs, throughput
 from tools.train.diagnose import diagnose, next_plan
 from tools.train.estimate import estimate
-from tools.train.launch import RunStatus
-from tools.train.launch import status as run_status
+from tools.train.jobs import status as run_status
 from tools.train.plan import Plan, TrainingPlan
 from tools.train.run_dir import RunDir
+from tools.train.runs import RunStatus
 
 _LAYOUT_FOR_STATE = {"openai_chat": "chat", "sharegpt": "chat", "question_answer": "prompt_completion",
                      "prompt_completion": "prompt_completion", "alpaca": "prompt_completion", "text": "unlabelled_text",

@@ -16,8 +16,7 @@ from assistant.actions import ToolError
 from tools.data import inspect_data, prepare_data
 from tools.evaluate.heldout import evaluate
 from tools.train.estimate import estimate
-from tools.train.jobs import submit
-from tools.train.launch import status
+from tools.train.jobs import status, submit
 
 __all__ = ["ACTING", "ToolError", "default_tools"]
 

@@ -40,23 +40,29 @@ def synthetic_rows(n: int, seed: int = 0) -> list[dict]:
     for i in range(n):
         if i > 10 and rng.random() < 0.04:
             twin = rows[rng.randrange(i)]
-            if rng.random() < 0.5:
-                rows.append(twin)  # exact duplicate
-                continue
-            # near duplicate: the same ticket re-filed under a new number
-            user = twin["messages"][1]["content"].split(":", 1)[1]
-            rows.append({"messages": [twin["messages"][0], {"role": "user", "content": f"Ticket {i}:{user}"}, twin["messages"][2]]})
+            rows.append(twin if rng.random() < 0.5 else refiled(twin, i))  # exact or near duplicate
             continue
-        topic, verb = rng.choice(TOPICS), rng.choice(VERBS)
-        words = " ".join(rng.choice(TOPICS + VERBS) for _ in range(rng.randint(5, 40)))
-        question = f"Ticket {i}: how do I {verb} the {topic} on my e-bike model {rng.randint(100, 999)}? {words}"
-        answer = (f"To {verb} the {topic}, switch the bike off, then follow step {rng.randint(1, 9)} in the manual. "
-                  f"{words.capitalize()}. If it still fails after {rng.randint(2, 30)} minutes, bring it to the shop.")  # fmt: skip
-        if rng.random() < 0.02:
-            answer += f" Or email support{i}@larkspur.example or call +44 20 7946 {rng.randint(1000, 9999)}."
-        rows.append({"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question},
-                                  {"role": "assistant", "content": answer}]})  # fmt: skip
+        rows.append(support_row(rng, i))
     return rows
+
+
+def refiled(twin: dict, i: int) -> dict:
+    """A near duplicate: the same ticket re-filed under a new number."""
+    user = twin["messages"][1]["content"].split(":", 1)[1]
+    return {"messages": [twin["messages"][0], {"role": "user", "content": f"Ticket {i}:{user}"}, twin["messages"][2]]}
+
+
+def support_row(rng: random.Random, i: int) -> dict:
+    """One fresh support chat (ticket `i`), with an email and phone number in about 2% of answers."""
+    topic, verb = rng.choice(TOPICS), rng.choice(VERBS)
+    words = " ".join(rng.choice(TOPICS + VERBS) for _ in range(rng.randint(5, 40)))
+    question = f"Ticket {i}: how do I {verb} the {topic} on my e-bike model {rng.randint(100, 999)}? {words}"
+    answer = (f"To {verb} the {topic}, switch the bike off, then follow step {rng.randint(1, 9)} in the manual. "
+              f"{words.capitalize()}. If it still fails after {rng.randint(2, 30)} minutes, bring it to the shop.")  # fmt: skip
+    if rng.random() < 0.02:
+        answer += f" Or email support{i}@larkspur.example or call +44 20 7946 {rng.randint(1000, 9999)}."
+    return {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question},
+                         {"role": "assistant", "content": answer}]}  # fmt: skip
 
 
 def floor_seconds(tokenizer, rows: list[dict]) -> float:

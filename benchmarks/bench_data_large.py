@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_data import SYSTEM, TOPICS, VERBS  # noqa: E402
+from benchmarks.bench_data import refiled, support_row  # noqa: E402
 
 TARGET_RSS_MB = 1500
 
@@ -45,21 +45,9 @@ def rows(seed: int = 0):
             continue
         if len(recent) > 10 and rng.random() < 0.04:
             twin = recent[rng.randrange(len(recent))]
-            if rng.random() < 0.5:
-                yield json.dumps(twin)
-                continue
-            user = twin["messages"][1]["content"].split(":", 1)[1]
-            yield json.dumps({"messages": [twin["messages"][0], {"role": "user", "content": f"Ticket {i}:{user}"}, twin["messages"][2]]})
+            yield json.dumps(twin if rng.random() < 0.5 else refiled(twin, i))
             continue
-        topic, verb = rng.choice(TOPICS), rng.choice(VERBS)
-        words = " ".join(rng.choice(TOPICS + VERBS) for _ in range(rng.randint(5, 40)))
-        question = f"Ticket {i}: how do I {verb} the {topic} on my e-bike model {rng.randint(100, 999)}? {words}"
-        answer = (f"To {verb} the {topic}, switch the bike off, then follow step {rng.randint(1, 9)} in the manual. "
-                  f"{words.capitalize()}. If it still fails after {rng.randint(2, 30)} minutes, bring it to the shop.")  # fmt: skip
-        if rng.random() < 0.02:
-            answer += f" Or email support{i}@larkspur.example or call +44 20 7946 {rng.randint(1000, 9999)}."
-        row = {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question},
-                            {"role": "assistant", "content": answer}]}  # fmt: skip
+        row = support_row(rng, i)
         recent = (recent + [row])[-1000:]
         yield json.dumps(row)
 

@@ -27,9 +27,7 @@ from tools.train.estimate import compute_dtype, model_shape
 from tools.train.hardware import Hardware
 from tools.train.plan import Plan, PlanError, TrainingPlan, check_runnable, read_report
 from tools.train.run_dir import RunDir
-
-# The read side, re-exported for callers that know the old home (tools.train.jobs is the one to use).
-from tools.train.runs import RunError, RunStatus, list_runs, status  # noqa: F401
+from tools.train.runs import RunError
 
 _CHILDREN: dict[int, subprocess.Popen] = {}  # processes this process started, polled so they never linger as zombies
 
