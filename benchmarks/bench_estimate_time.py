@@ -27,7 +27,8 @@ sys.path.insert(0, str(REPO))
 from assistant.auto import _train, draft, probe_speed  # noqa: E402
 from tools.train import throughput  # noqa: E402
 from tools.train.estimate import estimate  # noqa: E402
-from tools.train.plan import TrainingPlan  # noqa: E402
+from tools.train.plan import Plan, TrainingPlan  # noqa: E402
+from tools.train.run_dir import RunDir  # noqa: E402
 
 DEMO = REPO / "tools" / "demo" / "larkspur_support.jsonl"
 IDENTITY = REPO / "tools" / "demo" / "identity_ada.jsonl"
@@ -54,12 +55,16 @@ def run(name: str, data: Path, changes: dict, work: Path, model: str | None = No
         probed = True
     est = estimate(training)
     started = time.time()
-    status = _train(training)
+    status = _train(Plan(training=training, evaluate=False))
     minutes = (time.time() - started) / 60
     predicted = est.duration_s / 60
+    info = RunDir(status.run_dir).info()
+    measured_gb = info.get("peak_gpu_gb") or info.get("peak_rss_gb")
     return {"config": name, "updates": est.total_steps, "estimated_min": round(predicted, 2), "measured_min": round(minutes, 2),
             "error": round((predicted - minutes) / minutes, 3), "status": status.status, "probed_first": probed,
-            "from_measurement": any("measured" in n for n in est.notes)}  # fmt: skip
+            "from_measurement": any("measured" in n for n in est.notes),
+            "estimated_gb": est.peak_memory_gb, "measured_gb": measured_gb,
+            "memory_error": round((est.peak_memory_gb - measured_gb) / measured_gb, 3) if measured_gb else None}  # fmt: skip
 
 
 def main() -> None:
@@ -83,6 +88,13 @@ def main() -> None:
         print(f"| {r['config']} | {r['updates']} | {r['estimated_min']:.2f} | {r['measured_min']:.2f} | {r['error']:+.0%} |")
     within = sum(abs(r["error"]) <= 0.25 for r in rows)
     print(f"\n{within} of {len(rows)} within ±25%.")
+    print("\n| Config | Estimated peak GiB | Measured peak GiB | Error |\n|---|---|---|---|")
+    for r in rows:
+        error = "n/a" if r["memory_error"] is None else f"{r['memory_error']:+.0%}"
+        print(f"| {r['config']} | {r['estimated_gb']:.2f} | {r['measured_gb'] or 0:.2f} | {error} |")
+    within = sum(r["memory_error"] is not None and abs(r["memory_error"]) <= 0.20 for r in rows)
+    print(f"\n{within} of {len(rows)} within ±20% (memory: peak resident set of the training process on a CPU, "
+          "allocator peak on a GPU).")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ so transformers is imported there, never by the app).
 
 from __future__ import annotations
 
+import resource
 import signal
 import time
 
@@ -84,6 +85,12 @@ def make_callbacks(run: RunDir, run_id: str, cancel: CancelRequest, elapsed_befo
                 return None
             return round((tokens - previous[0]) / (now - previous[1]), 1)
 
+        def on_train_end(self, args, state, control, **kwargs):
+            # The measured peak sits next to the plan's prediction (`estimate`) so both the user and the
+            # estimator benchmark can see how far off the prediction was.
+            if state.is_world_process_zero:
+                run.update_info(**peak_memory_gb())
+
     class CancelCallback(TrainerCallback):
         """Stops after the current step with a checkpoint, when cancel is requested on any process."""
 
@@ -98,6 +105,16 @@ def make_callbacks(run: RunDir, run_id: str, cancel: CancelRequest, elapsed_befo
             return control
 
     return [MetricsCallback(), CancelCallback()]
+
+
+def peak_memory_gb() -> dict[str, float]:
+    """Peak memory of this process so far: resident set on the host, and allocator peak on a GPU."""
+    import torch
+
+    peak = {"peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3)}  # KiB on Linux
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        peak["peak_gpu_gb"] = round(torch.cuda.max_memory_reserved() / 1024**3, 3)
+    return peak
 
 
 def _agreed(flag: bool, args) -> bool:
