@@ -50,6 +50,29 @@ _OBJECTIVES = [("orpo", r"\borpo\b"), ("kto", r"\bkto\b"), ("dpo", r"\bdpo\b"), 
                ("continued_pretraining", r"continued pre-?training")]
 
 
+_EVAL_EDITS: list[tuple[str, str, type]] = [
+    (rf"\b(?:evaluat\w{{0,4}}|eval|test)\b[^.\d]{{0,20}}?{_NUM}[ \t]{{0,3}}(?:held-?out |validation |test )?(?:examples|rows|prompts)\b"
+     rf"|{_NUM}[ \t]{{0,3}}(?:eval(?:uation)?|held-?out|validation|test) (?:examples|rows|prompts)\b", "max_examples", int),
+    (rf"\b(?:answers?|generat\w{{0,4}}|new tokens)\b[^.\d]{{0,20}}?(?:up to |at most )?{_NUM}[ \t]{{0,3}}(?:new )?tokens\b"
+     rf"|\bmax[_ ]new[_ ]tokens[ \t]{{0,3}}(?:=|to|of|:)?[ \t]{{0,3}}{_NUM}", "max_new_tokens", int),
+]
+
+
+def parse_eval_edit(text: str) -> dict[str, Any]:
+    """Changes to how the job evaluates: "evaluate on 20 examples", "answers up to 64 tokens", "skip the probe"."""
+    text = text[:MAX_CHARS]
+    changes: dict[str, Any] = {}
+    for pattern, field, kind in _EVAL_EDITS:
+        match = re.search(pattern, text, _I)
+        if match:
+            changes[field] = kind(next(g for g in match.groups() if g is not None))
+    if re.search(r"\b(?:no|skip|without|turn off|disable)\b[^.]{0,12}\b(?:general[- ]ability )?probe\b", text, _I):
+        changes["probe"] = False
+    elif re.search(r"\b(?:run|with|turn on|enable)\b[^.]{0,12}\b(?:general[- ]ability )?probe\b", text, _I):
+        changes["probe"] = True
+    return changes
+
+
 def parse_edit(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(training field changes, data-prep changes) named in `text`; empty when it names none."""
     text = text[:MAX_CHARS]

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant import catalogue
-from assistant.edits import parse_edit
+from assistant.edits import parse_edit, parse_eval_edit
 from assistant.fit import estimate_for, hardware_of
 from assistant.recommend import Recommendation
 from assistant.state import ConversationState
@@ -90,9 +90,12 @@ def apply_edit(proposal: PlanProposal, text: str, state: ConversationState | Non
                ) -> tuple[PlanProposal, list[str], list[str]]:
     """(new proposal, what changed in words, problems). A refused edit leaves the proposal as it was."""
     training_changes, data_changes = parse_edit(text)
-    if not training_changes and not data_changes:
+    eval_changes = parse_eval_edit(text)
+    if not training_changes and not data_changes and not eval_changes:
         return proposal, [], []
     training, data, top = dict(training_changes), dict(data_changes), {}
+    if eval_changes:
+        top["evaluation"] = {**proposal.plan.evaluation.model_dump(), **eval_changes}
     if "max_length" in training:
         data.setdefault("max_length", training["max_length"])
     if "epochs" in training and "max_steps" not in training:
@@ -113,7 +116,7 @@ def apply_edit(proposal: PlanProposal, text: str, state: ConversationState | Non
         new.licence = found.licence if found else "unknown: check the model card"
     if state is not None:
         new.estimate = reestimate(plan.training, state)
-    changed = {**training_changes, **data_changes}
+    changed = {**training_changes, **data_changes, **{f"eval_{k}": v for k, v in eval_changes.items()}}
     if "source" in changed:
         changed["source"] = plan.data_name
     return new, _describe(changed), []
@@ -132,7 +135,9 @@ def _describe(changes: dict[str, Any]) -> list[str]:
              "learning_rate": "learning rate", "batch_size": "batch size", "max_length": "max length",
              "gradient_accumulation": "gradient accumulation", "lora_dropout": "LoRA dropout",
              "pii_redaction": "PII redaction", "val_fraction": "validation share", "source": "data file",
-             "num_virtual_tokens": "virtual tokens", "gradient_checkpointing": "gradient checkpointing"}
+             "num_virtual_tokens": "virtual tokens", "gradient_checkpointing": "gradient checkpointing",
+             "eval_max_examples": "evaluation examples", "eval_max_new_tokens": "evaluation answer tokens",
+             "eval_probe": "general-ability probe"}
     return [f"{names.get(k, k)} → {_fmt(v)}" for k, v in changes.items()]
 
 
@@ -169,6 +174,10 @@ def plan_card(proposal: PlanProposal, rec: Recommendation | None = None) -> str:
     settings = {k: v for k, v in settings.items() if k not in unused}
     shown = ", ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in settings.items() if v is not None)
     lines.append(f"| Settings | {shown} |")
+    if plan.evaluate:
+        ev = plan.evaluation
+        lines.append(f"| Evaluation | base vs tuned on up to {ev.max_examples} held-out examples, answers up to "
+                     f"{ev.max_new_tokens} tokens, general-ability probe {'on' if ev.probe else 'off'} |")
     if proposal.estimate:
         e = proposal.estimate
         lines.append(f"| Fits? | **{e.verdict}**: ~{e.peak_memory_gb:.1f} of {e.available_gb:.0f} GB on {e.hardware}, "

@@ -14,6 +14,7 @@ def test_an_approved_plan_is_evaluated_with_no_browser_open(app_home, tiny_model
     try:
         bot.send("t", "support bot from our chat logs on a CPU; just recommend", files=[str(demo_dataset_path())])
         bot.edit("t", f"use model {tiny_model_dir}")
+        bot.edit("t", "evaluate on 3 examples with answers up to 8 tokens and skip the probe")
         turn = bot.edit("t", "4 max steps")
         assert turn.awaiting_approval
         turn = bot.approve("t")
@@ -25,6 +26,7 @@ def test_an_approved_plan_is_evaluated_with_no_browser_open(app_home, tiny_model
         run = RunDir(done.run_dir)
         report = run.eval_report()
         assert report is not None and done.evaluated, "the job's last step wrote eval/report.json"
+        assert report["examples"] <= 3 and report["probe"] is None, "the evaluation settings edited in words reached the job"
         assert run.eval_markdown_file.is_file() and report["verdict"]
 
         turn = bot.advance("t")  # what the chat does when it next looks

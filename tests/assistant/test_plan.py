@@ -49,6 +49,20 @@ def test_data_settings_are_editable_too(cpu_chat):
     assert "PII redaction → off" in changed
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("evaluate on 20 examples", {"max_examples": 20, "max_new_tokens": 128, "probe": True}),
+    ("test on 5 prompts with answers up to 32 tokens", {"max_examples": 5, "max_new_tokens": 32, "probe": True}),
+    ("skip the probe", {"max_examples": 64, "max_new_tokens": 128, "probe": False}),
+])
+def test_how_the_job_evaluates_is_editable_in_words_and_shown_on_the_card(cpu_chat, text, expected):
+    st, _, proposal = cpu_chat
+    new, changed, problems = apply_edit(proposal, text, st)
+    assert problems == [] and changed and new.plan.evaluation.model_dump() == expected
+    assert new.plan.training == proposal.plan.training, "an evaluation edit leaves the training alone"
+    assert f"up to {expected['max_examples']} held-out examples" in plan_card(new)
+    assert Plan.from_yaml(new.plan.to_yaml()) == new.plan
+
+
 def test_an_invalid_edit_is_refused_and_the_plan_stays(cpu_chat):
     st, _, proposal = cpu_chat
     new, changed, problems = apply_edit(proposal, "batch size 0", st)

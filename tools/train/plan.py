@@ -275,6 +275,16 @@ def _check_lengths(plan: TrainingPlan) -> None:
         raise ValueError("lora_targets is empty; use 'all-linear' or name modules like ['q_proj', 'v_proj'].")
 
 
+class EvalSettings(BaseModel):
+    """How much of the held-out split the job's evaluation reads; a few examples answer sooner, more are surer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_examples: int = Field(64, ge=1, le=10_000, description="Held-out rows compared, base vs tuned (the first N).")
+    max_new_tokens: int = Field(128, ge=1, le=4096, description="Longest answer generated per prompt.")
+    probe: bool = Field(True, description="Also run the general-ability regression probe (base vs tuned).")
+
+
 class Plan(BaseModel):
     """The one object the user approves: which data, how to prepare it, how to train, and what to run after.
 
@@ -296,6 +306,7 @@ class Plan(BaseModel):
     data: DataSpec = Field(default_factory=DataSpec, description="How the source becomes training.data_dir.")
     training: TrainingPlan
     evaluate: bool = Field(True, description="Evaluate on the held-out split as the job's last step.")
+    evaluation: EvalSettings = Field(default_factory=EvalSettings, description="How the job's evaluation samples.")
     # [checks] What "done" means: approved with the plan, scored on the locked test split after each run.
     checks: SuccessCriteria = Field(default_factory=SuccessCriteria, description="Success checks and their target pass rate.")
 
