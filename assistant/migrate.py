@@ -3,7 +3,7 @@
     migration = prepare_migration("golden/", data="train.jsonl")    # held-out file, checks, goal
     drafted = draft(migration.goal, "train.jsonl", checks=(migration.criteria, migration.note),
                     validation=migration.validation, golden=migration.golden)
-    summary(run_rounds(drafted, eval_config=migration.eval_config()))   # met, matched, total, verdict, ...
+    run_rounds(drafted, eval_config=migration.eval_config())            # `migrate run` (assistant/migrate_cli.py)
 
 The golden folder (`finetune-assistant migrate record`) holds the old model's answers to the held-out prompts
 and, in meta.json, the file they were asked from: normally OpenAI's validation file, which becomes the
@@ -17,20 +17,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from assistant.auto import AutoResult
 from assistant.plan import PlanProposal, problems_here
+from assistant.peek import peek
+from assistant.state import ConversationState, apply_update
 from tools import paths
 from tools.evaluate.checks import SuccessCriteria, describe
 from tools.evaluate.heldout import EvalConfig
 from tools.migrate.checks import golden_criteria, golden_lines, old_answer
 from tools.migrate.record import GOLDEN_FILE, RecordError
 from tools.migrate.score import golden_meta
-from tools.train.run_dir import RunDir
-
-RECORD_HINT = ("finetune-assistant migrate record --data validation.jsonl --endpoint https://api.openai.com/v1 "
-               "--model ft:gpt-4o-mini:your-org::id --out golden/")  # fmt: skip
 
 
 class MigrationError(ValueError):
@@ -103,42 +99,41 @@ def _goal(criteria: SuccessCriteria) -> str:
     return "Replace our hosted fine-tune with an open model that answers like it did."
 
 
-# --- the result -----------------------------------------------------------------------------------------
-
-
-def summary(result: AutoResult) -> dict[str, Any]:
-    """What `migrate run --json` prints: the loop's result plus the best round's comparison with the old model."""
-    report = RunDir(result.best_run_dir).eval_report() if result.best_run_dir else None
-    section = (report or {}).get("migration") or {}
-    against = section.get("against_reference") or {}
-    checks = []
-    for i, check in enumerate(section.get("criteria", {}).get("checks") or []):
-        checks.append({**check, "description": (section["checks"][i] or {}).get("check"),
-                       "tuned_matches_old": _rate(section["checks"][i]),
-                       "old_vs_data": _rate(_nth(against.get("old"), i)),
-                       "tuned_vs_data": _rate(_nth(against.get("tuned"), i))})  # fmt: skip
-    verdict = section.get("verdict") or "No round finished training, so there is no verdict on the migration."
-    return {"met": bool(section.get("met")), "checks": checks, "matched": section.get("matched", 0),
-            "total": section.get("total", 0), "match_rate": section.get("match_rate", 0.0), "verdict": verdict,
-            "old_model": section.get("old_model"), "best_run_dir": result.best_run_dir or "",
-            "report": str(RunDir(result.best_run_dir).eval_markdown_file) if report else "",
-            "rounds": [r.as_json() for r in result.rounds], "stopped": result.stopped,
-            "prompts": [{k: p[k] for k in ("id", "row", "passed", "failed", "old", "tuned")}
-                        for p in section.get("prompts") or []]}  # fmt: skip
-
-
-def _nth(report: dict | None, i: int) -> dict:
-    checks = (report or {}).get("checks") or []
-    return checks[i] if i < len(checks) else {}
-
-
-def _rate(result: dict) -> dict[str, Any]:
-    return {"passed": result.get("passed", 0), "tested": result.get("tested", 0), "pass_rate": result.get("pass_rate")}
-
-
 # --- the chat -------------------------------------------------------------------------------------------
 
 _PATHISH = re.compile(r"(?<![\w~./\\-])([\w~./\\-]{1,255})")
+
+
+def note_golden(conv: ConversationState, text: str, files: list[str] | None = None,
+                confine: bool = False) -> ConversationState:  # fmt: skip
+    """The conversation with a golden folder the user named or attached: moving off a hosted fine-tune, and
+    golden.jsonl is the old model's answers, not the data to train on. Words about "the old model's answers"
+    describe that folder, not the training data, so the data's layout is read from its file instead."""
+    found = golden_in(text, files, confine)
+    if found is None:
+        return conv
+    new = conv.model_copy(deep=True)
+    new.data.golden_dir, new.use_case.replaces_hosted = found, True
+    new.notes["data.golden_dir"] = found
+    if new.data.location and Path(new.data.location).expanduser().resolve().is_relative_to(Path(found)):
+        new.data.location = new.data.rows = None  # golden.jsonl itself: not the training data
+    said = new.notes.get("data.layout", "")
+    if said and said in text:  # this message's layout reading came from words about the old answers
+        new.data.layout = new.data.has_pairs = new.data.has_ratings = None
+        new.notes.pop("data.layout", None)
+    source = Path(new.data.location).expanduser() if new.data.location else None
+    if source is not None and source.is_file() and not (confine and not _inside_home(source)):
+        update, quotes = peek(source)
+        new = apply_update(new, update, quotes, str(source))
+    return new
+
+
+def _inside_home(path: Path) -> bool:
+    try:
+        paths.inside_home(path)
+    except PermissionError:
+        return False
+    return True
 
 
 def golden_in(text: str, files: list[str] | None = None, confine: bool = False) -> str | None:

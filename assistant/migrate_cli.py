@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from assistant.auto import AutoError, describe, draft, run_rounds
-from assistant.migrate import MigrationError, prepare_migration, summary
+from assistant.auto import AutoError, AutoResult, describe, draft, run_rounds
+from assistant.migrate import MigrationError, prepare_migration
 from tools._cli import fail
 from tools.train.estimate import estimate
+from tools.train.run_dir import RunDir
 
 
 def run_cmd(
@@ -77,12 +79,43 @@ def run_cmd(
     found = summary(result)
     typer.echo(found["verdict"], err=as_json)
     for check in found["checks"]:
-        rates = ", ".join(f"{name.replace('_', ' ')} {_rate(check[name])}" for name in ("tuned_matches_old", "old_vs_data", "tuned_vs_data"))
+        sides = ("tuned_matches_old", "old_vs_data", "tuned_vs_data")
+        rates = ", ".join(f"{name.replace('_', ' ')} {_shown(check[name])}" for name in sides)
         typer.echo(f"  - {check['description']}: {rates}", err=as_json)
     typer.echo(f"best run: {found['best_run_dir']} (report: {found['report']})", err=as_json)
     if as_json:
         typer.echo(json.dumps(found, ensure_ascii=False))
 
 
-def _rate(rate: dict) -> str:
+def summary(result: AutoResult) -> dict[str, Any]:
+    """What `migrate run --json` prints: the loop's result plus the best round's comparison with the old model."""
+    report = RunDir(result.best_run_dir).eval_report() if result.best_run_dir else None
+    section = (report or {}).get("migration") or {}
+    against = section.get("against_reference") or {}
+    checks = []
+    for i, check in enumerate(section.get("criteria", {}).get("checks") or []):
+        checks.append({**check, "description": (section["checks"][i] or {}).get("check"),
+                       "tuned_matches_old": _rate(section["checks"][i]),
+                       "old_vs_data": _rate(_nth(against.get("old"), i)),
+                       "tuned_vs_data": _rate(_nth(against.get("tuned"), i))})  # fmt: skip
+    verdict = section.get("verdict") or "No round finished training, so there is no verdict on the migration."
+    return {"met": bool(section.get("met")), "checks": checks, "matched": section.get("matched", 0),
+            "total": section.get("total", 0), "match_rate": section.get("match_rate", 0.0), "verdict": verdict,
+            "old_model": section.get("old_model"), "best_run_dir": result.best_run_dir or "",
+            "report": str(RunDir(result.best_run_dir).eval_markdown_file) if report else "",
+            "rounds": [r.as_json() for r in result.rounds], "stopped": result.stopped,
+            "prompts": [{k: p[k] for k in ("id", "row", "passed", "failed", "old", "tuned")}
+                        for p in section.get("prompts") or []]}  # fmt: skip
+
+
+def _nth(report: dict | None, i: int) -> dict:
+    checks = (report or {}).get("checks") or []
+    return checks[i] if i < len(checks) else {}
+
+
+def _rate(result: dict) -> dict[str, Any]:
+    return {"passed": result.get("passed", 0), "tested": result.get("tested", 0), "pass_rate": result.get("pass_rate")}
+
+
+def _shown(rate: dict) -> str:
     return f"{rate['passed']}/{rate['tested']}" if rate["tested"] else "n/a"

@@ -19,10 +19,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tools.evaluate.checks import SuccessCriteria, describe, outcomes, score, tool_calls_text
+from tools.evaluate.checks import SuccessCriteria, describe, outcomes, score
 from tools.evaluate.compare import votes
 from tools.migrate.checks import golden_lines, old_answer
-from tools.migrate.golden import OLD, migration_verdict
+from tools.migrate.golden import OLD, for_open_model, migration_verdict
 from tools.migrate.record import META_FILE
 from tools.serve.backends import ChatBackend, Sampling
 
@@ -61,20 +61,6 @@ def _row(criteria: SuccessCriteria, line: dict, prompt: str, answer: str, old: s
     return {"id": line["id"], "row": line.get("row"), "prompt": prompt[:500], "old": old[:2000], "tuned": answer[:2000],
             "passed": all(ok for _, ok, _ in found) if found else None,
             "failed": [f"{describe(criteria.checks[i])}: {why}" for i, ok, why in found if not ok]}  # fmt: skip
-
-
-def for_open_model(messages: list[dict]) -> list[dict]:
-    """The recorded messages as any chat template takes them: text content everywhere, earlier tool calls
-    written out as `<tool_call>` text (a template without tool support would drop or refuse them)."""
-    out = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):  # OpenAI's content parts: keep the text ones
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        if message.get("tool_calls") and not content:
-            content = tool_calls_text(message["tool_calls"])
-        out.append({"role": message.get("role", "user"), "content": str(content or "")})
-    return out
 
 
 def _last_user(messages: list[dict]) -> str:
