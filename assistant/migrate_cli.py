@@ -81,7 +81,7 @@ def run_cmd(
     for check in found["checks"]:
         sides = ("tuned_matches_old", "old_vs_data", "tuned_vs_data")
         rates = ", ".join(f"{name.replace('_', ' ')} {_shown(check[name])}" for name in sides)
-        typer.echo(f"  - {check['description']}: {rates}", err=as_json)
+        typer.echo(f"  - {check['summary']}: {rates}", err=as_json)
     typer.echo(f"best run: {found['best_run_dir']} (report: {found['report']})", err=as_json)
     if as_json:
         typer.echo(json.dumps(found, ensure_ascii=False))
@@ -94,17 +94,18 @@ def summary(result: AutoResult) -> dict[str, Any]:
     against = section.get("against_reference") or {}
     checks = []
     for i, check in enumerate(section.get("criteria", {}).get("checks") or []):
-        checks.append({**check, "description": (section["checks"][i] or {}).get("check"),
+        checks.append({**check, "summary": (section["checks"][i] or {}).get("check"),
                        "tuned_matches_old": _rate(section["checks"][i]),
                        "old_vs_data": _rate(_nth(against.get("old"), i)),
                        "tuned_vs_data": _rate(_nth(against.get("tuned"), i))})  # fmt: skip
     verdict = section.get("verdict") or "No round finished training, so there is no verdict on the migration."
-    return {"met": bool(section.get("met")), "checks": checks, "matched": section.get("matched", 0),
+    return {"met": bool(section.get("met")), "checks": checks, "criteria": section.get("criteria"),
+            "matched": section.get("matched", 0),
             "total": section.get("total", 0), "match_rate": section.get("match_rate", 0.0), "verdict": verdict,
             "old_model": section.get("old_model"), "best_run_dir": result.best_run_dir or "",
             "report": str(RunDir(result.best_run_dir).eval_markdown_file) if report else "",
             "rounds": [r.as_json() for r in result.rounds], "stopped": result.stopped,
-            "prompts": [{k: p[k] for k in ("id", "row", "passed", "failed", "old", "tuned")}
+            "prompts": [{k: p[k] for k in ("id", "row", "prompt", "passed", "failed", "old", "tuned")}
                         for p in section.get("prompts") or []]}  # fmt: skip
 
 

@@ -196,9 +196,11 @@ def tool_calls_text(calls: Sequence[dict]) -> str:
 
 def tool_calls_in(text: str) -> list[tuple[str, Any]] | None:
     """(name, arguments) of each call written in `text`: `<tool_call>` blocks, else the whole text as JSON
-    (a call, a list of calls, or `{"tool_calls": [...]}`); None when it holds no call."""
+    (a call, a list of calls, or `{"tool_calls": [...]}`), else one JSON call per line; None when it holds no call."""
     blocks = _TOOL_CALL.findall(text or "")
     values = [_json_or_none(b) for b in blocks] if blocks else [_json_or_none(_unfence(text or ""))]
+    if values == [None]:
+        values = [_json_or_none(line) for line in (text or "").splitlines()[:50] if line.strip().startswith("{")]
     calls = []
     for value in values:
         if isinstance(value, dict) and isinstance(value.get("tool_calls"), list):
