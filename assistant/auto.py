@@ -275,7 +275,7 @@ def _one_round(plan: Plan, parent: str | None, planned: float, eval_config: Eval
     outcome.probe_flag = (report.get("probe") or {}).get("flag")
     migrated = report.get("migration")
     if migrated:
-        outcome.migration = {k: migrated[k] for k in ("matched", "total", "match_rate", "met", "verdict")}
+        outcome.migration = {k: migrated.get(k) for k in ("matched", "total", "match_rate", "met", "verdict")}
     return outcome
 
 

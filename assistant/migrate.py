@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.plan import PlanProposal, problems_here
 from assistant.peek import peek
+from assistant.plan import PlanProposal, problems_here
 from assistant.state import ConversationState, apply_update
 from tools import paths
 from tools.evaluate.checks import SuccessCriteria, describe

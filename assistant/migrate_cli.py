@@ -76,7 +76,11 @@ def run_cmd(
                             eval_config=migration.eval_config(max_new_tokens))  # fmt: skip
     except (AutoError, ValueError, OSError) as exc:
         fail(str(exc))
-    found = summary(result)
+    _report(summary(result), as_json)
+
+
+def _report(found: dict[str, Any], as_json: bool) -> None:
+    """The sentence, each check old vs tuned, where the report is; with --json the object last on stdout."""
     typer.echo(found["verdict"], err=as_json)
     for check in found["checks"]:
         sides = ("tuned_matches_old", "old_vs_data", "tuned_vs_data")

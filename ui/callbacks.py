@@ -254,7 +254,9 @@ class Callbacks:
             notice = backend.fallback_reason or f"Served by {backend.kind}."
             base, messages = "base", None
             if against_old:
-                golden = self._golden(run_id) or ""
+                golden = self._golden(run_id)
+                if golden is None:
+                    raise ValueError(f"{run_id} was not compared with an old model's recorded answers; compare it with its base.")
                 backend, base, messages = RecordedBackend(backend, golden), OLD, recorded_messages(golden, recorded)
                 prompt = self.recorded_prompt(run_id, recorded)
                 notice += " The other side is the old model's recorded answer."

@@ -7,7 +7,9 @@ Measures held-out loss and perplexity on the reference answers (teacher forcing,
 then generates an answer per prompt with both models and scores it against the reference: exact match,
 token F1 and ROUGE-L (longest common subsequence of tokens). With a judge (any OpenAI-compatible URL) it
 also asks that model which answer is better, in a random order, with the rubric in `prompts/judge_rubric.yaml`.
-Writes `eval/report.json`, `eval/report.md` and `eval/metrics.png` into the run folder.
+Writes `eval/report.json`, `eval/report.md` and `eval/metrics.png` into the run folder. A plan with a
+`golden` folder (moving off a hosted fine-tune) is also scored against the old model's recorded answers
+(`tools.migrate.score`): the `migration` section and its one sentence.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from tools.evaluate.checks import verdict as checks_verdict
 from tools.evaluate.metrics import exact_match, lcs_length, normalize, rouge_l, token_f1  # noqa: F401 (re-exported)
 from tools.migrate import score as migration
 from tools.migrate.checks import golden_criteria
+from tools.migrate.record import RecordError
 from tools.serve.backends import (
     BASE,
     BackendName,
@@ -319,13 +322,16 @@ def _check_goal(local, criteria: SuccessCriteria, split: Path, config: EvalConfi
 
 
 def _against_old(local, plan: Plan, criteria: SuccessCriteria, config: EvalConfig, run_dir: Path) -> dict:
-    """[migrate] The tuned model vs the old fine-tune's recorded answers (the plan's golden folder)."""
-    if not criteria.checks:
-        criteria = golden_criteria(plan.golden)[0]
+    """[migrate] The tuned model vs the old fine-tune's recorded answers (the plan's golden folder). A golden
+    folder gone missing is noted in the report, not fatal: the rest of the evaluation stands."""
     sampling = Sampling(temperature=0.0, max_tokens=config.max_new_tokens, seed=config.seed)
     found = runs.find_by_dir(run_dir)  # the Compare tab serves (and tallies votes for) a run by its id
-    return migration.migration_report(local, TUNED, plan.golden, criteria, sampling,
-                                      run_id=found["run_id"] if found else run_dir.name, limit=config.golden_prompts)  # fmt: skip
+    try:
+        criteria = criteria if criteria.checks else golden_criteria(plan.golden)[0]
+        return migration.migration_report(local, TUNED, plan.golden, criteria, sampling,
+                                          run_id=found["run_id"] if found else run_dir.name, limit=config.golden_prompts)  # fmt: skip
+    except RecordError as exc:
+        return {"error": str(exc), "verdict": f"Not compared with the old fine-tune: {exc}"}
 
 
 def _judge_ask(judge: JudgeConfig):

@@ -92,6 +92,8 @@ def vote_tally(tuned_model: str, db: str | Path | None = None) -> tuple[int, int
 
 def with_votes(section: dict[str, Any], tuned_model: str, db: str | Path | None = None) -> dict[str, Any]:
     """The migration section with the current vote tally and the sentence that includes it."""
+    if section.get("error"):
+        return section
     preferred, voted = vote_tally(tuned_model, db)
     return {**section, "votes": {"preferred": preferred, "votes": voted},
             "verdict": migration_verdict(section["matched"], section["total"], preferred, voted)}  # fmt: skip
@@ -101,6 +103,8 @@ def markdown_lines(section: dict[str, Any] | None) -> list[str]:
     """report.md's "Against the old fine-tune" section: the sentence, then each check old vs tuned."""
     if not section:
         return []
+    if section.get("error"):
+        return ["", "## Against the old fine-tune", "", f"**{section['verdict']}**"]
     old_name = f" `{section['old_model']}`" if section.get("old_model") else ""
     lines = ["", "## Against the old fine-tune", "", f"**{section['verdict']}**", "",
              f"{section['matched']} of {section['total']} held-out prompts pass every check with the old model's{old_name} "
