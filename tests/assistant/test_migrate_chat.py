@@ -5,12 +5,14 @@ as any run with checks derived from those answers, and after the run says the ve
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from assistant import Assistant, embed
 from assistant.llm import Brain
+from assistant.migrate import MigrationError, golden_in, prepare_migration
 from assistant.state import ConversationState
 from tools.migrate.record import GOLDEN_FILE, held_out_prompts
 from tools.train import jobs
@@ -89,3 +91,21 @@ def test_after_the_run_the_chat_says_the_verdict_against_the_old_model(bot, tmp_
     turn = bot.advance("t")
     assert f"Against the old fine-tune: {sentence}" in turn.reply and turn.phase == "done"
     assert turn.results["evaluation"]["migration"] == sentence
+
+
+def test_the_web_ui_takes_a_golden_folder_only_inside_the_data_dir(app_home, tmp_path):
+    _, _, outside = _migration(tmp_path)
+    assert golden_in(f"answers in {outside}", confine=False) == str(outside.resolve())
+    assert golden_in(f"answers in {outside}", confine=True) is None
+    inside = app_home / "uploads" / "golden"
+    shutil.copytree(outside, inside)
+    assert golden_in("", files=[str(inside / GOLDEN_FILE)], confine=True) == str(inside.resolve())
+
+
+def test_a_golden_set_recorded_on_the_training_file_is_refused_with_what_to_do(tmp_path):
+    train, validation, golden = _migration(tmp_path)
+    with pytest.raises(MigrationError, match="your training file.*validation file"):
+        prepare_migration(golden, data=validation)
+    migration = prepare_migration(golden, data=train)
+    assert migration.validation == str(validation.resolve()) and migration.old_model == "ft:gpt-4o-mini:larkspur::pip"
+    assert migration.criteria.checks[0].kind == "similarity" and "4 recorded answers" in migration.describe()
