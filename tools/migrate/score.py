@@ -10,7 +10,8 @@ Each recorded prompt is asked once more, to the tuned model, with the same messa
 its answer passes when every check that applies passes with the old answer as the reference. `matched`
 of `total` counts exactly those per-prompt results. Where the data file had its own answer (the
 `reference`), the old and the tuned model are also scored against it, check by check. Blind votes from
-the Compare tab (tuned vs "old model (recorded)") join the sentence: `vote_tally`, `refresh_verdict`.
+the Compare tab (tuned vs "old model (recorded)") join the sentence: `vote_tally` here, and
+`tools.migrate.verdict.refresh_verdict` rewrites the report with them.
 """
 
 from __future__ import annotations
