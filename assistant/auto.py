@@ -31,6 +31,7 @@ from assistant.recommend import Recommendation, recommend
 from assistant.state import ConversationState, apply_update
 from tools import paths, store
 from tools.data import DataSpec, inspect_data, prepare_data
+from tools.evaluate.checks import SuccessCriteria
 from tools.evaluate.heldout import EvalConfig, evaluate, load_examples
 from tools.train import jobs, throughput
 from tools.train.diagnose import diagnose, next_plan
@@ -80,14 +81,16 @@ class Round(BaseModel):
     diagnosis: str = ""
     next_reasons: list[str] = Field(default_factory=list)
     probe_flag: str | None = None
+    migration: dict[str, Any] | None = None  # [migrate] matched/total against the old model's answers
 
     def as_json(self) -> dict[str, Any]:
         """The shape `auto --json` promises for each round."""
-        return {"run_dir": self.run_dir, "plan": self.plan, "estimated_minutes": round(self.estimated_minutes, 2),
+        line = {"run_dir": self.run_dir, "plan": self.plan, "estimated_minutes": round(self.estimated_minutes, 2),
                 "minutes": round(self.minutes, 2), "base": {"pass_rate": self.base_pass_rate},
                 "tuned": {"pass_rate": self.tuned_pass_rate}, "met": self.met, "diagnosis": self.diagnosis,
                 "verdict": self.verdict, "validation_pass_rate": self.validation_pass_rate,
                 "status": self.status, "next": self.next_reasons, "probe_flag": self.probe_flag}  # fmt: skip
+        return line | ({"migration": self.migration} if self.migration else {})
 
 
 class AutoResult(BaseModel):
@@ -108,12 +111,15 @@ class AutoResult(BaseModel):
 
 
 def draft(goal: str, data: str | Path, hardware: str | None = None, output: str | Path | None = None,
-          model: str | None = None, probe: bool = True) -> Drafted:  # fmt: skip
+          model: str | None = None, probe: bool = True, checks: tuple[SuccessCriteria, str] | None = None,
+          validation: str | Path | None = None, golden: str | Path | None = None) -> Drafted:  # fmt: skip
     """Read the goal with the offline interviewer, prepare the data (train/validation/locked test), and
     build the plan with its checks. Preparing writes only under `output`; nothing trains.
     `model` overrides the recommended base model (tests use a tiny one). `probe`: when this machine's speed
     for this model and technique is not cached yet, train PROBE_STEPS steps first and time them, so the
-    estimate shown for approval is measured, not a FLOPs guess."""
+    estimate shown for approval is measured, not a FLOPs guess. `checks` (criteria, note) replaces the
+    checks read from the goal; `validation` is a given validation file (OpenAI's validation_file);
+    `golden` a folder of an old model's recorded answers that every round is also scored against."""
     source = Path(data).expanduser().resolve()
     if not source.exists():
         raise AutoError(f"{source}: data file not found; pass --data FILE (jsonl, csv, json, txt...).")
@@ -125,13 +131,16 @@ def draft(goal: str, data: str | Path, hardware: str | None = None, output: str 
     rec = recommend(state)
     if not rec.trains:
         raise AutoError(f"the assistant would not fine-tune for this goal: {rec.instead or rec.reasons}")
-    spec = DataSpec(model=model or rec.model, max_length=rec.hyperparameters.get("max_length", 1024))
+    spec = DataSpec(model=model or rec.model, max_length=rec.hyperparameters.get("max_length", 1024),
+                    validation_file=str(Path(validation).expanduser().resolve()) if validation else None)  # fmt: skip
     report = prepare_data(source, out / "data", spec)
-    rows = [(_prompt(e), e.reference) for e in load_examples(out / "data" / "train.jsonl", 1000) if e.prompt is not None]
-    words = state.success.criteria or goal
-    criteria, note = criteria_for(words, rows)
+    if checks is None:
+        rows = [(_prompt(e), e.reference) for e in load_examples(out / "data" / "train.jsonl", 1000) if e.prompt is not None]
+        checks = criteria_for(state.success.criteria or goal, rows)
+    criteria, note = checks
     training = _training(rec, out, report.train_rows, model)
-    plan = Plan(source=str(source), source_name=source.name, data=spec, training=training, checks=criteria)
+    plan = Plan(source=str(source), source_name=source.name, data=spec, training=training, checks=criteria,
+                golden=str(Path(golden).expanduser().resolve()) if golden else None)  # fmt: skip
     if probe and throughput.lookup(training) is None:
         probe_speed(training, out / "speed-probe")
     return Drafted(plan=plan, note=note, estimated_minutes=estimate(training).duration_s / 60, output=str(out),
@@ -264,6 +273,9 @@ def _one_round(plan: Plan, parent: str | None, planned: float, eval_config: Eval
     outcome.validation_pass_rate = (checked.get("validation") or {}).get("tuned")
     outcome.validation_loss = report["metrics"]["tuned"]["loss"]
     outcome.probe_flag = (report.get("probe") or {}).get("flag")
+    migrated = report.get("migration")
+    if migrated:
+        outcome.migration = {k: migrated.get(k) for k in ("matched", "total", "match_rate", "met", "verdict")}
     return outcome
 
 

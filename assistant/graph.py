@@ -26,6 +26,7 @@ from assistant import interview
 from assistant.actions import Actions, ToolError
 from assistant.interview import known_facts, next_questions
 from assistant.llm import Brain
+from assistant.migrate import note_golden, with_golden
 from assistant.peek import peek
 from assistant.pipeline import Pipeline
 from assistant.plan import PlanProposal, apply_edit, attach_source, build_proposal, plan_card, problems_here
@@ -128,6 +129,7 @@ class Nodes:
         if update.skip:
             conv = interview.mark_skipped(conv)
         files = state.get("files") or []
+        conv = note_golden(conv, text, files, self.confine_paths)  # [migrate] the old model's recorded answers
         return {"conv": conv.model_dump(mode="json"),
                 "messages": ([_user(text, files)] if text or files else []) + [_say(n) for n in notes]}
 
@@ -165,8 +167,11 @@ class Nodes:
         except ValueError as exc:
             return {"phase": "interview", "proposal": None,
                     "messages": [_say(f"I couldn't turn that into a valid plan: {exc}")]}
+        golden, note = _conv(state).data.golden_dir, ""
+        if golden:  # [migrate] judged against the old fine-tune's answers, with checks derived from them
+            proposal, note = with_golden(proposal, golden)
         return {"proposal": proposal.model_dump(mode="json"), "phase": "review",
-                "messages": [_say(plan_card(proposal, rec))]}
+                "messages": [_say(plan_card(proposal, rec) + (f"\n\n{note}" if note else ""))]}
 
     def after_propose(self, state: GraphState) -> str:
         return "approval" if state.get("proposal") else END

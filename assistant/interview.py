@@ -36,6 +36,11 @@ def _missing_data(s: ConversationState) -> bool:
     return d.layout is None and d.location is None and not (d.has_pairs or d.has_ratings)
 
 
+def _missing_golden(s: ConversationState) -> bool:
+    # Moving off a hosted fine-tune: the old model's recorded answers are what the new one is judged against.
+    return bool(s.use_case.replaces_hosted) and s.data.golden_dir is None
+
+
 def _missing_rows(s: ConversationState) -> bool:
     # A named file gets counted when it is read; only a described dataset needs its size asked.
     return s.data.rows is None and s.data.size_mb is None and s.data.tokens is None and s.data.location is None
@@ -68,6 +73,12 @@ TOPICS: list[tuple[str, object, str]] = [
     ("task", _missing_task,
      "What should the fine-tuned model do? For example: answer support chats, classify contract clauses, "
      "write in your brand voice."),
+    ("golden", _missing_golden,
+     "To judge an open model against your old fine-tune I need its answers to your held-out prompts: give me "
+     "the folder `finetune-assistant migrate record` wrote (golden.jsonl inside), and your OpenAI training file "
+     "(JSONL). No recording yet? Run `finetune-assistant migrate record --data validation.jsonl --endpoint "
+     "https://api.openai.com/v1 --model ft:... --out golden/` first (it resumes if interrupted; the key stays "
+     "in your environment), or say \"skip\" to plan without it."),
     ("data", _missing_data,
      "What data do you have? Chat logs, a labelled CSV, preference pairs (a better and a worse answer), "
      "thumbs up/down ratings, or raw documents? You can attach the file or give its name."),
@@ -82,7 +93,7 @@ TOPICS: list[tuple[str, object, str]] = [
     ("success", _missing_success,
      "What would 'better' look like to you: an example of a good answer, or how you would measure it?"),
 ]
-ESSENTIAL = ("task", "data", "rows", "hardware", "gpu_memory")
+ESSENTIAL = ("task", "golden", "data", "rows", "hardware", "gpu_memory")
 
 
 def next_questions(state: ConversationState) -> list[Question]:
@@ -142,4 +153,6 @@ def known_facts(state: ConversationState) -> list[str]:
         facts.append("must stay on-prem")
     if u.facts_change_often:
         facts.append("facts change often")
+    if u.replaces_hosted:
+        facts.append("moving off a hosted fine-tune" + (f" (old answers in {Path(d.golden_dir).name}/)" if d.golden_dir else ""))
     return facts

@@ -70,7 +70,12 @@ class Pipeline:
         if report is None:
             why = status.get("error") or run.info().get("eval_error") or "evaluation was off in the approved plan"
             return Command(goto="compare", update={"messages": [_say(f"The run was not evaluated: {why}")]})
-        return Command(goto="compare", update={"results": {"status": status, "evaluation": _brief(report)}})
+        update = {"results": {"status": status, "evaluation": _brief(report)}}
+        migrated = (report.get("migration") or {}).get("verdict")
+        if migrated:  # [migrate] the one sentence against the old fine-tune, said before the side-by-side
+            update["messages"] = [_say(f"Against the old fine-tune: {migrated} In the Compare tab, pick \"old model "
+                                       "(recorded)\" to vote blind on the held-out prompts; your votes join this sentence.")]
+        return Command(goto="compare", update=update)
 
     def compare(self, state: dict) -> Command:
         from langgraph.types import Command
@@ -99,7 +104,7 @@ class Pipeline:
 def _brief(report: dict) -> dict:
     """The parts of an eval report worth keeping in the conversation (not the per-example answers)."""
     metrics = report.get("metrics") or {}
-    return {"verdict": report.get("verdict"), "metrics": metrics,
+    return {"verdict": report.get("verdict"), "metrics": metrics, "migration": (report.get("migration") or {}).get("verdict"),
             "base_loss": (metrics.get("base") or {}).get("loss"), "tuned_loss": (metrics.get("tuned") or {}).get("loss")}
 
 

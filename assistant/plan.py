@@ -165,6 +165,8 @@ def plan_card(proposal: PlanProposal, rec: Recommendation | None = None) -> str:
              f"| Data | {_md(plan.data_name) if plan.source else '*attach or name your file*'} → "
              f"`{plan.dataset_type or 'detected'}` rows, {int(d.val_fraction * 100)}% held out for validation |",
              f"| Cleaning | dedupe, near-duplicates, PII redaction {'on' if d.pii_redaction else '**off**'} |"]
+    if plan.golden:  # [migrate]
+        lines.append(f"| Compared with | the old fine-tune's recorded answers in {_md(Path(plan.golden).name + '/')} |")
     settings = {k: getattr(t, k) for k in _CARD_SETTINGS} | {"learning_rate": t.resolved_learning_rate}
     # Only the settings this technique uses: LoRA's for adapters, virtual tokens for prompt/prefix tuning,
     # beta for preference losses.

@@ -34,6 +34,7 @@ class UseCase(_Part):
     audience: str | None = None
     tone: str | None = None
     facts_change_often: bool | None = Field(None, description="Answers depend on facts that change (prices, stock).")
+    replaces_hosted: bool | None = Field(None, description="The user is moving off a hosted fine-tune (OpenAI's, ...).")
 
 
 class DataInfo(_Part):
@@ -47,6 +48,7 @@ class DataInfo(_Part):
     has_pairs: bool | None = None
     has_ratings: bool | None = None
     contains_pii: bool | None = None
+    golden_dir: str | None = Field(None, description="Folder of the old model's recorded answers (`migrate record`).")
 
 
 class Constraints(_Part):

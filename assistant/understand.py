@@ -38,11 +38,12 @@ from tools import paths
 MIN_SIMILARITY = 0.4  # below this the nearest example is not the same meaning (MiniLM cosine)
 # Slots whose false positive changes the whole answer (facts that change -> "don't fine-tune") need a
 # closer match: a short clause like "30k answers" sits ~0.45 from "answers need to be up to date".
-_SLOT_MIN = {"facts_change_often": 0.55, "priority": 0.55, "many_adapters": 0.55, "wants_method": 0.6}
+_SLOT_MIN = {"facts_change_often": 0.55, "priority": 0.55, "many_adapters": 0.55, "wants_method": 0.6,
+             "replaces_hosted": 0.55}
 MARGIN = 0.03  # two labels closer than this are two readings: ask
 STRONG = 0.6  # a paraphrase match this close overrides a keyword the rules found
 SUPPORT_SLACK = 0.1  # how far below the reading bar another reader's label may sit and still count as supported
-SLOTS = ("data_layout", "task_kind", "facts_change_often", "priority", "many_adapters", "wants_method")
+SLOTS = ("data_layout", "task_kind", "facts_change_often", "priority", "many_adapters", "wants_method", "replaces_hosted")
 _VALUES = {"true": True, "false": False}
 _NEGATION = re.compile(r"\b(not|no|never|without|nothing|none|don'?t|doesn'?t|didn'?t|isn'?t|aren'?t|won'?t|"
                        r"wasn'?t|haven'?t|hasn'?t|cannot|can'?t|nor)\b|n't\b", re.I)

@@ -18,6 +18,8 @@ from tools import paths
 from tools.data import DataError, inspect_data
 from tools.evaluate.compare import compare_stream, export_votes, record_vote, win_rate
 from tools.export import bundle
+from tools.migrate.golden import OLD, RecordedBackend, recorded_choices, recorded_messages
+from tools.migrate.verdict import golden_of, refresh_verdict
 from tools.serve.backends import Sampling
 from tools.train import jobs
 from tools.train.plan import read_report
@@ -28,6 +30,7 @@ from ui import sessions, views
 from ui.services import Services, servable, store_upload
 
 CHAT_FILE_TYPES = list(DATA_SUFFIXES)  # exactly what the data loader reads
+BASE_SIDE, OLD_SIDE = "base model", "old model (recorded)"  # what the tuned model is compared with
 
 
 def new_session() -> str:
@@ -199,7 +202,35 @@ class Callbacks:
         ids = [r.run_id for r in jobs.list_runs() if r.status == "completed" and r.output_dir]
         return gr.update(choices=ids, value=current if current in ids else (ids[0] if ids else None))
 
-    def ask(self, run_id: str | None, prompt: str, blind: bool):
+    def opponents(self, run_id: str | None, current: str | None):
+        """Offer "old model (recorded)" beside the base when the run was compared with a hosted fine-tune's
+        recorded answers; the old model answers only those prompts, so picking it shows their list."""
+        golden = self._golden(run_id)
+        if not golden:
+            return gr.update(visible=False, value=BASE_SIDE), gr.update(visible=False, choices=[], value=None)
+        return gr.update(visible=True, value=current or BASE_SIDE), self.recorded_list(run_id, current)
+
+    def recorded_list(self, run_id: str | None, opponent: str | None):
+        """The recorded prompts to pick from, shown only while the old model is the other side."""
+        golden = self._golden(run_id) if opponent == OLD_SIDE else None
+        return gr.update(visible=bool(golden), choices=recorded_choices(golden) if golden else [], value=None)
+
+    def recorded_prompt(self, run_id: str | None, prompt_id: str | None):
+        """The picked recorded prompt's question, shown in the prompt box."""
+        golden = self._golden(run_id)
+        if not golden or not prompt_id:
+            return gr.skip()
+        messages = recorded_messages(golden, prompt_id)
+        return next((str(m.get("content") or "") for m in reversed(messages) if m.get("role") == "user"), "")
+
+    def _golden(self, run_id: str | None) -> str | None:
+        try:
+            return golden_of(jobs.status(run_id).run_dir) if run_id else None
+        except Exception:  # an unknown or half-written run simply offers no old model
+            return None
+
+    def ask(self, run_id: str | None, prompt: str, blind: bool, opponent: str | None = BASE_SIDE,
+            recorded: str | None = None):  # fmt: skip
         """Stream both answers side by side: (A, B, notice, comparison state, 4 vote-button updates)."""
         def out(a, b, message, comp=None, voting=False):
             return (a, b, message, comp, *[gr.update(interactive=voting)] * 4)
@@ -207,7 +238,11 @@ class Callbacks:
         if not run_id:
             yield out("", "", "⚠️ Pick a finished run to compare with its base model.")
             return
-        if not (prompt or "").strip():
+        against_old = opponent == OLD_SIDE
+        if against_old and not recorded:
+            yield out("", "", "⚠️ Pick one of the recorded prompts: the old model can't be asked anything new.")
+            return
+        if not against_old and not (prompt or "").strip():
             yield out("", "", "⚠️ Type a prompt for both models.")
             return
         comp = None
@@ -217,8 +252,17 @@ class Callbacks:
             backend = self.s.serving.get(st.base_model or "default", {run_id: st.output_dir or ""},
                                          self.s.config.backend)
             notice = backend.fallback_reason or f"Served by {backend.kind}."
+            base, messages = "base", None
+            if against_old:
+                golden = self._golden(run_id)
+                if golden is None:
+                    raise ValueError(f"{run_id} was not compared with an old model's recorded answers; compare it with its base.")
+                backend, base, messages = RecordedBackend(backend, golden), OLD, recorded_messages(golden, recorded)
+                prompt = self.recorded_prompt(run_id, recorded)
+                notice += " The other side is the old model's recorded answer."
             sampling = Sampling(max_tokens=self.s.config.max_new_tokens)
-            for comp in compare_stream(backend, prompt, tuned=run_id, sampling=sampling, blind=blind):
+            for comp in compare_stream(backend, prompt, tuned=run_id, base=base, sampling=sampling, blind=blind,
+                                       messages=messages):  # fmt: skip
                 yield out(comp.answer_a, comp.answer_b, notice)
         except Exception as exc:
             yield out(gr.skip(), gr.skip(), _friendly(exc))
@@ -231,13 +275,16 @@ class Callbacks:
             return "⚠️ Ask a prompt first; a vote needs both answers.", gr.skip(), None, *spent
         try:
             record_vote(comp, choice)
-            rate = win_rate(tuned_model=comp.tuned_model)
+            sentence = win_rate(tuned_model=comp.tuned_model, base_model=comp.base_model).sentence()
+            if comp.base_model == OLD:  # the migration's sentence, with this vote in it (and in the report)
+                sentence = refresh_verdict(jobs.status(comp.tuned_model).run_dir, comp.tuned_model) or sentence
         except Exception as exc:
             return _friendly(exc), gr.skip(), comp, *(gr.skip(),) * 4
         tuned_side = "A" if comp.order[0] == "tuned" else "B"
-        reveal = f"Vote recorded. **{tuned_side}** was the tuned model ({comp.tuned_model})."
+        other = " The other was the old model's recorded answer." if comp.base_model == OLD else ""
+        reveal = f"Vote recorded. **{tuned_side}** was the tuned model ({comp.tuned_model}).{other}"
         # The comparison is spent: one vote per prompt keeps the tally honest.
-        return reveal, rate.sentence(), None, *spent
+        return reveal, sentence, None, *spent
 
     def export(self, run_id: str | None):
         """The votes on one run's comparisons (all runs' when none is picked) as DPO preference data."""

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from assistant.auto_cli import auto_cmd
 from assistant.cli import chat_cmd
+from assistant.migrate_cli import run_cmd as migrate_run_cmd
 from tools.data import cli as data_cli
 from tools.deploy import cli as deploy_cli
 from tools.evaluate import cli as evaluate_cli
@@ -124,7 +125,8 @@ deploy_cli.register(app)  # deploy, keys
 monitor_cli.register(app)  # monitor, monitor export, monitor bias
 evaluate_cli.register(app)  # compare, eval
 app.add_typer(export_cli.app, name="export")  # export zip, merge, push
-app.add_typer(migrate_cli.app, name="migrate")  # migrate record
+migrate_cli.app.command("run")(migrate_run_cmd)  # the planning loop lives in assistant, the recorder in tools
+app.add_typer(migrate_cli.app, name="migrate")  # migrate record, migrate run
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from ui.callbacks import CHAT_FILE_TYPES, Callbacks
+from ui.callbacks import BASE_SIDE, CHAT_FILE_TYPES, OLD_SIDE, Callbacks
 
 # Bounded text: a megabyte pasted in a box must not reach the parsers or the models (H1, M7).
 MAX_CHAT_CHARS = 4000
@@ -85,7 +85,11 @@ def compare_tab(cb: Callbacks) -> None:
     with gr.Tab("Compare", id="compare", elem_id="tab-compare"):
         with gr.Row():
             tuned_run = gr.Dropdown(label="Tuned run", choices=[], elem_id="compare-run")
+            opponent = gr.Radio([BASE_SIDE, OLD_SIDE], value=BASE_SIDE, label="Compare with", visible=False,
+                                elem_id="compare-opponent")  # fmt: skip
             blind = gr.Checkbox(True, label="Blind: A/B order is random per prompt")
+        recorded = gr.Dropdown(label="Recorded prompt (the old model answered only these)", choices=[], visible=False,
+                               elem_id="compare-recorded")  # fmt: skip
         prompt = gr.Textbox(label="Prompt for both models", elem_id="compare-prompt", lines=2, max_length=MAX_PROMPT_CHARS)
         ask = gr.Button("Ask both", variant="primary", elem_id="ask")
         notice = gr.Markdown(elem_id="compare-notice")
@@ -103,8 +107,11 @@ def compare_tab(cb: Callbacks) -> None:
         export_file = gr.File(label="Preference data (prompt/chosen/rejected JSONL)", interactive=False)
     comparison = gr.State()
     tuned_run.focus(cb.tuned_choices, tuned_run, tuned_run)
+    tuned_run.change(cb.opponents, [tuned_run, opponent], [opponent, recorded])
+    opponent.change(cb.recorded_list, [tuned_run, opponent], recorded)
+    recorded.change(cb.recorded_prompt, [tuned_run, recorded], prompt)
     ask.click(cb.tuned_choices, tuned_run, tuned_run).then(
-        cb.ask, [tuned_run, prompt, blind], [answer_a, answer_b, notice, comparison, *votes.values()]
+        cb.ask, [tuned_run, prompt, blind, opponent, recorded], [answer_a, answer_b, notice, comparison, *votes.values()]
     )
     for choice, btn in votes.items():
         btn.click(partial(cb.vote, choice), comparison, [vote_msg, rate_md, comparison, *votes.values()])

@@ -152,6 +152,84 @@ class MaxLength(_Check):
         return ok, "" if ok else f"{size} {self.unit} > {self.limit}"
 
 
+class ToolCall(_Check):
+    """Function calling: the answer calls the same tools with the same arguments as the reference.
+
+    Parallel calls match in any order. The reference holds the expected calls as `<tool_call>` blocks
+    (`tool_calls_text`); the answer may write them that way or as bare JSON (`{"name", "arguments"}`).
+    """
+
+    kind: Literal["tool_call"] = "tool_call"
+    arguments: Literal["exact", "names"] = Field("exact", description="exact: same names and arguments; names: names only.")
+
+    def passes(self, answer: str, reference: str) -> tuple[bool, str]:
+        expected, got = tool_calls_in(reference) or [], tool_calls_in(answer) or []
+        if self.arguments == "names":
+            want, have = sorted(n for n, _ in expected), sorted(n for n, _ in got)
+        else:
+            want, have = sorted(map(_canonical, expected)), sorted(map(_canonical, got))
+        if want == have:
+            return True, ""
+        if not got:
+            return False, f"no tool call, expected {', '.join(n for n, _ in expected)}"
+        names, wanted = ", ".join(n for n, _ in got), ", ".join(n for n, _ in expected)
+        same_names = sorted(n for n, _ in expected) == sorted(n for n, _ in got)
+        return False, f"called {names} with other arguments" if same_names else f"called {names}, expected {wanted}"
+
+
+_TOOL_CALL = re.compile(r"<tool_call>\s{0,20}(.{0,20000}?)\s{0,20}</tool_call>", re.DOTALL)
+
+
+def tool_calls_text(calls: Sequence[dict]) -> str:
+    """OpenAI `tool_calls` as `<tool_call>{"name": ..., "arguments": {...}}</tool_call>` lines: the text a
+    reference holds for a turn that calls tools (arguments parsed from OpenAI's JSON string)."""
+    lines = []
+    for call in calls:
+        function = call.get("function", call) if isinstance(call, dict) else {}
+        args = function.get("arguments")
+        parsed = _json_or_none(args) if isinstance(args, str) else None  # unparseable: compared as written
+        args = args if parsed is None else parsed
+        body = json.dumps({"name": function.get("name"), "arguments": args if args is not None else {}}, ensure_ascii=False)
+        lines.append(f"<tool_call>{body}</tool_call>")
+    return "\n".join(lines)
+
+
+def tool_calls_in(text: str) -> list[tuple[str, Any]] | None:
+    """(name, arguments) of each call written in `text`: `<tool_call>` blocks, else the whole text as JSON
+    (a call, a list of calls, or `{"tool_calls": [...]}`), else one JSON call per line; None when it holds no call."""
+    blocks = _TOOL_CALL.findall(text or "")
+    values = [_json_or_none(b) for b in blocks] if blocks else [_json_or_none(_unfence(text or ""))]
+    if values == [None]:
+        values = [_json_or_none(line) for line in (text or "").splitlines()[:50] if line.strip().startswith("{")]
+    calls = []
+    for value in values:
+        if isinstance(value, dict) and isinstance(value.get("tool_calls"), list):
+            value = value["tool_calls"]
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict) and isinstance(item.get("function"), dict):
+                item = item["function"]  # OpenAI's {"type": "function", "function": {...}}
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                args = item.get("arguments", item.get("parameters", {}))
+                parsed = _json_or_none(args) if isinstance(args, str) else None
+                calls.append((item["name"], args if parsed is None else parsed))
+    return calls or None
+
+
+def _unfence(text: str) -> str:
+    return re.sub(r"^\s*```(?:json)?\s*|\s*```\s*$", "", text)
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return None
+
+
+def _canonical(call: tuple[str, Any]) -> str:
+    return json.dumps(call, sort_keys=True, ensure_ascii=False)
+
+
 class Judge(_Check):
     """An LLM judge compares base and tuned answers with this rubric, both orders; needs a judge endpoint."""
 
@@ -160,7 +238,7 @@ class Judge(_Check):
     min_win_rate: float = Field(0.5, ge=0, le=1, description="Tuned must win at least this share of decided comparisons.")
 
 
-Check = Annotated[Contains | NotContains | Regex | Label | Similarity | JsonSchema | MaxLength | Judge,
+Check = Annotated[Contains | NotContains | Regex | Label | Similarity | JsonSchema | MaxLength | ToolCall | Judge,
                   Field(discriminator="kind")]  # fmt: skip
 
 
@@ -193,6 +271,7 @@ def describe(check: Any) -> str:
         "similarity": lambda c: f"{'ROUGE-L' if c.metric == 'rouge_l' else 'token F1'} vs the reference ≥ {c.threshold:.2f}",
         "json_schema": lambda c: f"answer is JSON matching {json.dumps(c.schema_)[:80]}",
         "max_length": lambda c: f"answer is at most {c.limit} {c.unit}",
+        "tool_call": lambda c: "answer calls the same tools" + (" with the same arguments" if c.arguments == "exact" else "") + " as the reference",
         "judge": lambda c: f"an LLM judge prefers the tuned answer ({c.rubric[:60]})",
     }[check.kind](check)
     return text + scope
@@ -259,12 +338,26 @@ def score(criteria: SuccessCriteria, prompts: Sequence[str], answers: Sequence[s
     return report
 
 
+def outcomes(criteria: SuccessCriteria, prompt: str, answer: str, reference: str) -> list[tuple[int, bool, str]]:
+    """(check index, passed, why) for each check that applies to this prompt and can be scored against this
+    reference; [] when none does (the prompt then counts in no pass rate). `score` counts the same way."""
+    found = []
+    for index, check in enumerate(criteria.checks):
+        if _scorable(check, reference, CheckResult(check="", kind=check.kind)) and check.applies(prompt):
+            found.append((index, *check.passes(answer, reference)))
+    return found
+
+
 def _scorable(check: Any, reference: str, result: CheckResult) -> bool:
     if check.kind == "judge":
         result.skipped = "pairwise: scored base vs tuned by judge_pairwise"
         return False
     if check.kind in ("label", "similarity") and not reference:
         return False  # a probe prompt has no reference to compare with
+    if check.kind == "tool_call":
+        return tool_calls_in(reference) is not None
+    if check.kind in ("label", "similarity") and _TOOL_CALL.search(reference):
+        return False  # a reference that calls tools is the tool-call check's to score
     return True
 
 

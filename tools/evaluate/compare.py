@@ -69,7 +69,10 @@ def build_messages(prompt: str, system: str | None = None) -> list[dict]:
 
 
 def new_comparison(backend: ChatBackend, prompt: str, tuned: str, base: str = BASE, sampling: Sampling | None = None,
-                   system: str | None = None, blind: bool = False, rng: random.Random | None = None) -> Comparison:  # fmt: skip
+                   system: str | None = None, blind: bool = False, rng: random.Random | None = None,
+                   messages: list[dict] | None = None) -> Comparison:  # fmt: skip
+    """`messages`: the exact conversation to send (a recorded prompt with its system turn and history);
+    by default the prompt as one user turn after `system`."""
     if not prompt or not prompt.strip():
         raise ValueError("the prompt is empty; type a question for both models")
     served = backend.models()
@@ -80,19 +83,19 @@ def new_comparison(backend: ChatBackend, prompt: str, tuned: str, base: str = BA
     if blind and (rng or random).random() < 0.5:
         order = ("tuned", "base")
     sampling = sampling or Sampling()
-    return Comparison(prompt=prompt, messages=build_messages(prompt, system), base_model=base, tuned_model=tuned,
+    return Comparison(prompt=prompt, messages=messages or build_messages(prompt, system), base_model=base, tuned_model=tuned,
                       sampling=sampling.model_dump(), blind=blind, order=order,
                       models={base: served[base], tuned: served[tuned]})  # fmt: skip
 
 
 def compare_stream(backend: ChatBackend, prompt: str, tuned: str, base: str = BASE, sampling: Sampling | None = None,
-                   system: str | None = None, blind: bool = False,
-                   rng: random.Random | None = None) -> Iterator[Comparison]:  # fmt: skip
+                   system: str | None = None, blind: bool = False, rng: random.Random | None = None,
+                   messages: list[dict] | None = None) -> Iterator[Comparison]:  # fmt: skip
     """Yield the comparison each time either answer grows; the last one has `done=True`.
 
     Both models are asked at once from two threads, so the wall time is the slower answer, not the sum.
     """
-    comp = new_comparison(backend, prompt, tuned, base, sampling, system, blind, rng)
+    comp = new_comparison(backend, prompt, tuned, base, sampling, system, blind, rng, messages)
     settings = Sampling(**comp.sampling)
     events: queue.Queue = queue.Queue()
     cancel = threading.Event()
@@ -139,11 +142,12 @@ def _pump(backend: ChatBackend, role: str, model: str, messages: list[dict], sam
 
 
 def compare(backend: ChatBackend, prompt: str, tuned: str, base: str = BASE, sampling: Sampling | None = None,
-            system: str | None = None, blind: bool = False, rng: random.Random | None = None) -> Comparison:  # fmt: skip
+            system: str | None = None, blind: bool = False, rng: random.Random | None = None,
+            messages: list[dict] | None = None) -> Comparison:  # fmt: skip
     """Both answers, complete (the last state of `compare_stream`)."""
     from collections import deque
 
-    return deque(compare_stream(backend, prompt, tuned, base, sampling, system, blind, rng), maxlen=1)[0]
+    return deque(compare_stream(backend, prompt, tuned, base, sampling, system, blind, rng, messages), maxlen=1)[0]
 
 
 # --- votes ----------------------------------------------------------------------------------------------
@@ -201,11 +205,11 @@ class WinRate:
                 f"{self.ties} ties, {self.both_bad} both bad).")  # fmt: skip
 
 
-def win_rate(tuned_model: str | None = None, db: str | Path | None = None) -> WinRate:
-    """The tuned model's running win rate over all votes (or those of one tuned model)."""
+def win_rate(tuned_model: str | None = None, db: str | Path | None = None, base_model: str | None = None) -> WinRate:
+    """The tuned model's running win rate over all votes (or those of one tuned model, against one base)."""
     tally = WinRate()
     for row in votes(db):
-        if tuned_model and row["tuned_model"] != tuned_model:
+        if (tuned_model and row["tuned_model"] != tuned_model) or (base_model and row["base_model"] != base_model):
             continue
         tally.votes += 1
         choice = row["choice"]

@@ -7,7 +7,9 @@ Measures held-out loss and perplexity on the reference answers (teacher forcing,
 then generates an answer per prompt with both models and scores it against the reference: exact match,
 token F1 and ROUGE-L (longest common subsequence of tokens). With a judge (any OpenAI-compatible URL) it
 also asks that model which answer is better, in a random order, with the rubric in `prompts/judge_rubric.yaml`.
-Writes `eval/report.json`, `eval/report.md` and `eval/metrics.png` into the run folder.
+Writes `eval/report.json`, `eval/report.md` and `eval/metrics.png` into the run folder. A plan with a
+`golden` folder (moving off a hosted fine-tune) is also scored against the old model's recorded answers
+(`tools.migrate.score`): the `migration` section and its one sentence.
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ import prompts
 from tools import paths
 from tools.data.testsplit import locked_test
 from tools.evaluate import probe as general_probe
-from tools.evaluate.checks import SuccessCriteria, judge_pairwise
+from tools.evaluate.checks import SuccessCriteria, judge_pairwise, tool_calls_text
 from tools.evaluate.checks import score as score_checks
 from tools.evaluate.checks import verdict as checks_verdict
 from tools.evaluate.metrics import exact_match, lcs_length, normalize, rouge_l, token_f1  # noqa: F401 (re-exported)
+from tools.migrate import score as migration
+from tools.migrate.checks import golden_criteria
+from tools.migrate.record import RecordError
 from tools.serve.backends import (
     BASE,
     BackendName,
@@ -41,6 +46,7 @@ from tools.serve.backends import (
     openai_chat,
 )
 from tools.serve.server import ServeError
+from tools.train import runs
 from tools.train.plan import Plan
 from tools.train.run_dir import RunDir
 
@@ -71,6 +77,7 @@ class EvalConfig(BaseModel):
     # [checks] None: the plan's own checks (plan.yaml `checks`), if any. The test split is never chosen here.
     checks: SuccessCriteria | None = None
     probe: bool = Field(True, description="Run the general-ability regression probe (base vs tuned).")
+    golden_prompts: int = Field(migration.MAX_PROMPTS, ge=1, description="[migrate] Recorded prompts asked (plan.golden).")
 
 
 @dataclass
@@ -128,7 +135,9 @@ def _example(row: dict) -> Example | None:
     if "messages" in row:
         msgs = row["messages"]
         last = max(i for i, m in enumerate(msgs) if m["role"] == "assistant")
-        return Example(prompt=msgs[:last], reference=msgs[last]["content"])
+        # A turn that only calls tools is compared by its calls (the tool-call check reads them back).
+        reference = msgs[last]["content"] or tool_calls_text(msgs[last].get("tool_calls") or [])
+        return Example(prompt=msgs[:last], reference=reference)
     if "text" in row and "prompt" not in row:
         return Example(prompt=None, reference=row["text"])
     if row.get("label") is False:
@@ -259,6 +268,7 @@ def evaluate(run_dir: str | Path, config: EvalConfig | None = None) -> dict:
         chat_examples = [e for e in examples if e.prompt is not None]
         answers, engine, reason = _answers(local, base_model, tuned_dir, chat_examples, config)
         checked = _check_goal(local, criteria, test_path or validation, config, metrics) if criteria.checks else None
+        migrated = _against_old(local, plan, criteria, config, run_dir) if plan.golden else None
         probed = _probe(local, config) if config.probe else None
     finally:
         local.close()
@@ -277,7 +287,7 @@ def evaluate(run_dir: str | Path, config: EvalConfig | None = None) -> dict:
                     for e, b, t in zip(chat_examples[:5], answers[BASE][:5], answers[TUNED][:5], strict=True)],
     }  # fmt: skip
     report["verdict"] = verdict(metrics, judge)
-    report["checks"], report["probe"] = checked, probed
+    report["checks"], report["probe"], report["migration"] = checked, probed, migrated
     if checked:
         report["verdict"] = checked["verdict"]["sentence"]
         # Rounds choose on validation (the same checks on the validation answers); the verdict stays on test.
@@ -309,6 +319,19 @@ def _check_goal(local, criteria: SuccessCriteria, split: Path, config: EvalConfi
             BASE: reports[BASE].model_dump(mode="json"), TUNED: reports[TUNED].model_dump(mode="json"),
             "answers": [{"prompt": p, "reference": r, BASE: b, TUNED: t}
                         for p, r, b, t in zip(prompts, references, answers[BASE], answers[TUNED], strict=True)]}  # fmt: skip
+
+
+def _against_old(local, plan: Plan, criteria: SuccessCriteria, config: EvalConfig, run_dir: Path) -> dict:
+    """[migrate] The tuned model vs the old fine-tune's recorded answers (the plan's golden folder). A golden
+    folder gone missing is noted in the report, not fatal: the rest of the evaluation stands."""
+    sampling = Sampling(temperature=0.0, max_tokens=config.max_new_tokens, seed=config.seed)
+    found = runs.find_by_dir(run_dir)  # the Compare tab serves (and tallies votes for) a run by its id
+    try:
+        criteria = criteria if criteria.checks else golden_criteria(plan.golden)[0]
+        return migration.migration_report(local, TUNED, plan.golden, criteria, sampling,
+                                          run_id=found["run_id"] if found else run_dir.name, limit=config.golden_prompts)  # fmt: skip
+    except RecordError as exc:
+        return {"error": str(exc), "verdict": f"Not compared with the old fine-tune: {exc}"}
 
 
 def _judge_ask(judge: JudgeConfig):
@@ -399,6 +422,7 @@ def _markdown(report: dict) -> str:
         if key in base:
             lines.append(f"| {label} | {base[key]:.4g} | {tuned[key]:.4g} | {better} |")
     lines += _checks_markdown(report)  # [checks]
+    lines += migration.markdown_lines(report.get("migration"))  # [migrate]
     judge = report.get("judge")
     if judge:
         rate = "n/a" if judge["win_rate"] is None else f"{judge['win_rate']:.0%}"

@@ -2,6 +2,9 @@
 
     finetune-assistant migrate record --data validation.jsonl --endpoint https://api.openai.com/v1 \
         --model ft:gpt-4o-mini:acme::abc123 --out golden/
+
+`migrate run` (train an open model and judge it against those answers) plans through the assistant's loop,
+so it lives in assistant/migrate_cli.py; ui/cli.py adds it to this group.
 """
 
 from __future__ import annotations

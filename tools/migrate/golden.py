@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from tools.evaluate.checks import tool_calls_text
 from tools.migrate.record import load_golden, prompt_id
 from tools.serve.backends import ChatBackend, Sampling
 from tools.serve.server import ServeError
@@ -43,7 +44,7 @@ class RecordedBackend:
 
     def chat(self, model: str, messages: list[dict], sampling: Sampling) -> str:
         if model != self.name:
-            return self.inner.chat(model, messages, sampling)
+            return self.inner.chat(model, for_open_model(messages), sampling)
         answer = self._answers.get(prompt_id(messages, None))
         if answer is None:
             raise ServeError("the old model was only recorded on the held-out prompts; pick one of those to compare.")
@@ -51,7 +52,7 @@ class RecordedBackend:
 
     def stream(self, model: str, messages: list[dict], sampling: Sampling) -> Iterator[str]:
         if model != self.name:
-            yield from self.inner.stream(model, messages, sampling)
+            yield from self.inner.stream(model, for_open_model(messages), sampling)
             return
         yield self.chat(model, messages, sampling)
 
@@ -70,6 +71,37 @@ class RecordedBackend:
 
 def with_recorded(inner: ChatBackend, golden_dir: str | Path, name: str = OLD) -> RecordedBackend:
     return RecordedBackend(inner, golden_dir, name)
+
+
+def for_open_model(messages: list[dict]) -> list[dict]:
+    """Recorded messages as any chat template takes them: text content everywhere, earlier tool calls
+    written out as `<tool_call>` text (a template without tool support would drop or refuse them)."""
+    out = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):  # OpenAI's content parts: keep the text ones
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if message.get("tool_calls") and not content:
+            content = tool_calls_text(message["tool_calls"])
+        out.append({"role": message.get("role", "user"), "content": str(content or "")})
+    return out
+
+
+def recorded_choices(golden_dir: str | Path) -> list[tuple[str, str]]:
+    """(label, prompt id) of each recorded prompt, for the Compare tab's picker: its last user turn."""
+    choices = []
+    for n, line in enumerate(load_golden(golden_dir), 1):
+        text = next((str(m.get("content") or "") for m in reversed(line["messages"]) if m.get("role") == "user"), "")
+        choices.append((f"{n}. {' '.join(text.split())[:90]}", line["id"]))
+    return choices
+
+
+def recorded_messages(golden_dir: str | Path, wanted: str) -> list[dict]:
+    """The exact messages the old model was asked under prompt id `wanted`."""
+    for line in load_golden(golden_dir):
+        if line["id"] == wanted:
+            return line["messages"]
+    raise ServeError("that prompt is not among the old model's recorded answers; pick one from the list.")
 
 
 def migration_verdict(matched: int, total: int, preferred: int = 0, votes: int = 0) -> str:

@@ -309,6 +309,8 @@ class Plan(BaseModel):
     evaluation: EvalSettings = Field(default_factory=EvalSettings, description="How the job's evaluation samples.")
     # [checks] What "done" means: approved with the plan, scored on the locked test split after each run.
     checks: SuccessCriteria = Field(default_factory=SuccessCriteria, description="Success checks and their target pass rate.")
+    # [migrate] Moving off a hosted fine-tune: the evaluation also scores the tuned model against these answers.
+    golden: str | None = Field(None, description="Folder of the old model's recorded answers (`migrate record`).")
 
     @field_validator("source", mode="before")
     @classmethod
@@ -387,6 +389,9 @@ def check_runnable(plan: Plan, hardware: Any = None) -> list[str]:
         if not source.exists():
             # By the user's name for it: an upload's stored path under the data dir means nothing to them.
             problems.append(f"data file {plan.data_name} is not there (any more); attach it again or give its path.")
+    if plan.golden is not None and not (Path(plan.golden).expanduser() / "golden.jsonl").is_file():
+        problems.append(f"the old model's answers are not in {plan.golden} (no golden.jsonl); record them with "
+                        "`finetune-assistant migrate record` or give the folder it wrote.")
     return problems + check_training(plan.training, hardware, prepared=plan.source is None)
 
 
