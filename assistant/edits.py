@@ -1,7 +1,8 @@
 """Plan edits in words: "use rank 32 and 3 epochs", "learning rate 1e-4", "use Qwen2.5-1.5B", "no PII redaction".
 
-    from assistant.edits import parse_edit
+    from assistant.edits import parse_edit, parse_eval_edit
     training_changes, data_changes = parse_edit("use rank 32 and 3 epochs")   # ({"lora_r": 32, ...}, {})
+    parse_eval_edit("evaluate on 16 examples with 32 new tokens, no probe")    # {"max_examples": 16, ...}
 
 `assistant.plan.apply_edit` applies and validates them. Patterns are bounded (security review H1): numbers
 start at the beginning of a digit run (a lookbehind) and take at most 12 digits, gaps are at most a few
@@ -76,6 +77,29 @@ def parse_edit(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if model:
         changes["base_model"] = model
     return changes, _data_edits(text)
+
+
+_EVAL_EDITS: list[tuple[str, str]] = [
+    (rf"\beval\w{{0,6}}[ \t]{{1,3}}(?:on[ \t]{{1,3}})?(?:the first[ \t]{{1,3}})?{_NUM}[ \t]{{0,3}}(?:examples|prompts|rows)\b", "max_examples"),
+    (rf"{_NUM}[ \t]{{0,3}}(?:max(?:imum)? )?new tokens\b|\b(?:max(?:imum)?[_ ])?new[_ ]tokens[ \t]{{0,3}}(?:=|to|of|:)?[ \t]{{0,3}}{_NUM}",
+     "max_new_tokens"),
+]
+
+
+def parse_eval_edit(text: str) -> dict[str, Any]:
+    """Changes to the evaluation after training ("evaluate on 16 examples", "32 new tokens", "no probe")."""
+    text = text[:MAX_CHARS]
+    changes: dict[str, Any] = {}
+    for pattern, field in _EVAL_EDITS:
+        match = re.search(pattern, text, _I)
+        if match:
+            changes[field] = int(float(next(g for g in match.groups() if g is not None)))
+    if re.search(r"\b(?:no|skip|without|turn off|disable|drop)[ \t]{1,3}(?:the[ \t]{1,3})?(?:general[- ]skills?[ \t]{1,3}|"
+                 r"regression[ \t]{1,3})?probe\b", text, _I):
+        changes["probe"] = False
+    elif re.search(r"\b(?:with|run|turn on|enable)[ \t]{1,3}(?:the[ \t]{1,3})?(?:general[- ]skills?[ \t]{1,3})?probe\b", text, _I):
+        changes["probe"] = True
+    return changes
 
 
 def _model_in(text: str) -> str | None:

@@ -92,8 +92,9 @@ class Pipeline:
         if results.get("compare_error"):
             text += f"\n\n(The side-by-side comparison failed: {results['compare_error']})"
         text += "\n\nOpen the Compare tab to try your own prompts and vote blind; votes become DPO data."
-        return Command(goto=END, update={"tools_called": calls, "results": results, "phase": "done",
-                                         "messages": [_say(text)]})
+        # The verdict on the success checks (and the next round) follows: assistant.next_round.
+        return Command(goto="verdict", update={"tools_called": calls, "results": results, "phase": "done",
+                                               "messages": [_say(text)]})
 
 
 def _brief(report: dict) -> dict:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tools import paths
 from tools.data import DataSpec, prepare_data
-from tools.evaluate.heldout import evaluate
+from tools.evaluate.heldout import EvalConfig, evaluate
 from tools.models.resolve import is_default, resolve_model
 from tools.train import jobs, runs
 from tools.train.callbacks import CancelRequest, make_callbacks
@@ -267,7 +267,7 @@ def _evaluate(run: RunDir, run_id: str) -> None:
     """Held-out evaluation. Its failure is noted, not fatal: the trained model is there and usable."""
     _phase(run, run_id, "evaluating")
     try:
-        report = evaluate(run.path)
+        report = evaluate(run.path, EvalConfig(**run.plan().eval_settings.model_dump()))
     except Exception as exc:
         traceback.print_exc()
         run.update_info(eval_error=f"evaluation failed: {type(exc).__name__}: {exc}"[:1000])
