@@ -199,6 +199,8 @@ class Nodes:
                 _say(f"Updated: {', '.join(changed)}.\n\n{plan_card(new, rec)}")]})
         if _APPROVE.search(text) and not _REJECT.search(text):
             return self._approve(proposal, heard)
+        if not files and wants_feedback_round(text, bool(state.get("run_id"))):
+            return _go("feedback", update={"input": text, "files": []})
         if _REJECT.search(text):
             return _go(END, update={"messages": heard + [_say(
                 "Understood: nothing was run. Tell me what to change (the goal, the data, the hardware), "

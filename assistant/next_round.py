@@ -154,18 +154,19 @@ class NextRound:
         before = (state.get("proposal") or {}).get("plan")
         if before:  # the same base model and the same goal: this round follows the last one
             conv.preferences.base_model = before["training"]["base_model"]
+            conv.notes["preferences.base_model"] = "the last round's base model"
         rec = recommend(conv)
         if not rec.trains:
             return _go(END, {"conv": conv.model_dump(mode="json"), "messages": heard + [_say(
                 f"The rated traffic (`{Path(found['path']).name}`) is not enough for a next round: "
                 f"{rec.instead or ' '.join(rec.reasons)}")]})
         proposal = build_proposal(rec, conv, config.get("configurable", {}).get("thread_id", ""))
+        kept = ""
         if before and before.get("checks", {}).get("checks"):
-            kept = Plan.model_validate(before).checks
-            proposal.plan = proposal.plan.model_copy(update={"checks": kept})
-            proposal.checks_note = "The same success checks as the last round: the goal has not changed."
-        intro = (f"Rated traffic → `{Path(found['path']).name}`: {found.get('rows')} {found.get('kind', '').upper()} rows. "
-                 "A next round on it, for your approval:")
+            proposal.plan = proposal.plan.model_copy(update={"checks": Plan.model_validate(before).checks})
+            kept = " The success checks stay the last round's: the goal has not changed."
+        intro = (f"Rated traffic → `{Path(found['path']).name}`: {found.get('rows')} {found.get('kind', '').upper()} rows."
+                 f"{kept} A next round on it, for your approval:")
         return _go("approval", {"conv": conv.model_dump(mode="json"), "recommendation": rec.model_dump(mode="json"),
                                 "proposal": proposal.model_dump(mode="json"), "phase": "review",
                                 "tools_called": calls,

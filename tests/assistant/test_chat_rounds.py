@@ -4,13 +4,17 @@ next round, proposed for approval or, when the user approved "keep going", start
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 from assistant import Assistant
 from assistant.rounds import Loop, rounds_of
+from tools import paths, store
+from tools.monitor.export import export
 from tools.train import jobs
 from tools.train.plan import Plan
 from tools.train.run_dir import RunDir
@@ -131,3 +135,35 @@ def test_keep_going_runs_rounds_linked_to_their_parents_until_out_of_rounds(bot,
     assert turn.awaiting_approval, "out of rounds: round 3 is proposed, not started"
     linked = [(r["round"], r["run_id"], r["parent_run_id"]) for r in rounds_of(second)]
     assert linked == [(1, first, None), (2, second, first)]
+
+
+def _rated_traffic(n: int = 40) -> None:
+    """Answers logged by the gateway and rated by users, as the deploy gateway writes them to the store."""
+    with store.transaction() as db:
+        for i in range(n):
+            cid = uuid.uuid4().hex
+            db.execute("INSERT INTO traffic (completion_id, created_at, model, messages, answer, status) VALUES (?, ?, ?, ?, ?, ?)",
+                       (cid, time.time(), "run-a", json.dumps([{"role": "user", "content": f"Who are you? ({i})"}]),
+                        "I am Ada from Lumen." if i % 2 else "I am a chatbot.", 200))  # fmt: skip
+            db.execute("INSERT INTO feedback (completion_id, created_at, rating) VALUES (?, ?, ?)",
+                       (cid, time.time(), "up" if i % 2 else "down"))
+
+
+def test_rated_traffic_feeds_a_next_round_through_the_same_plan_and_approval(bot):
+    _rated_traffic()
+    bot.send("t", GOAL, files=[IDENTITY])
+    turn = bot.send("t", "Train the next round on the feedback from the deployed model")
+    assert "Rated traffic → `traffic-kto-" in turn.reply and "40 KTO rows" in turn.reply, turn.reply
+    assert turn.awaiting_approval and turn.plan["training"]["objective"] == "kto"
+    assert turn.plan["checks"]["checks"][0]["phrases"] == ["Ada", "Lumen"], "the goal's checks carry over"
+    assert [c["tool"] for c in turn.tools_called] == ["export_traffic"], "exported, nothing trained"
+
+
+def test_an_export_monitor_already_made_is_used_and_no_traffic_is_said_plainly(bot):
+    turn = bot.send("t", "use the thumbs up/down feedback from production to train the next round")
+    assert "no rated traffic to learn from yet" in turn.reply and not turn.awaiting_approval
+    _rated_traffic(36)
+    made = export(paths.datasets_dir() / "traffic-kto-20260101-000000.jsonl", "kto")  # `monitor export`
+    turn = bot.send("t", "use the thumbs up/down feedback from production to train the next round")
+    assert Path(made["path"]).name in turn.reply and turn.awaiting_approval
+    assert "export_traffic" not in [c["tool"] for c in turn.tools_called], "the existing export is used as it is"
