@@ -43,8 +43,12 @@ if TYPE_CHECKING:
     from langgraph.types import Command
 
 _I = re.IGNORECASE
-_TRAFFIC = re.compile(r"\b(?:traffic|feedback|ratings?|thumbs(?: up| down)?|rated answers|user votes|monitor export)\b", _I)
-_NEXT = re.compile(r"\b(?:next round|another round|train(?:ing)?|retrain|fine-?tune|feed|learn from|use)\b", _I)
+_TRAFFIC = re.compile(
+    r"\b(?:traffic|feedback|ratings?|thumbs(?: up| down)?|rated answers|user votes|monitor export)\b", _I
+)
+_NEXT = re.compile(
+    r"\b(?:next round|another round|train(?:ing)?|retrain|fine-?tune|feed|learn from|use)\b", _I
+)
 _DEPLOYED = re.compile(r"\b(?:deploy\w{0,4}|gateway|production|live|monitor\w{0,3}|served)\b", _I)
 
 
@@ -75,7 +79,11 @@ def data_key(plan: Plan) -> str:
 
 def prepared_already(loop: dict | None, plan: Plan) -> bool:
     """A round of this loop prepared this very data already (so its locked test split stays as it is)."""
-    return bool(loop and loop.get("data_key") == data_key(plan) and (Path(plan.training.data_dir) / "report.json").is_file())
+    return bool(
+        loop
+        and loop.get("data_key") == data_key(plan)
+        and (Path(plan.training.data_dir) / "report.json").is_file()
+    )
 
 
 def begin_round(loop: dict | None, plan: Plan, est: Estimate | None) -> dict:
@@ -109,11 +117,19 @@ class NextRound:
                                   "round": outcome.model_dump(mode="json")}}  # fmt: skip
         if decided.plan is None:
             ending = _ending(outcome.met, decided.stopped or "")
-            return _go(END, {**update, "phase": "done" if outcome.status == "completed" else "failed",
-                             "messages": [_say(f"{text}\n\n{ending}{_traffic_offer()}")]})
+            return _go(
+                END,
+                {
+                    **update,
+                    "phase": "done" if outcome.status == "completed" else "failed",
+                    "messages": [_say(f"{text}\n\n{ending}{_traffic_offer()}")],
+                },
+            )
         return self._next(state, proposal, loop, decided, text, update)
 
-    def _next(self, state: dict, proposal: PlanProposal, loop: Loop, decided: Any, text: str, update: dict) -> Command:
+    def _next(
+        self, state: dict, proposal: PlanProposal, loop: Loop, decided: Any, text: str, update: dict
+    ) -> Command:
         """Not met: the next round's plan, started now when "keep going" has room, else proposed for approval."""
         nxt = decided.plan
         conv = ConversationState(**(state.get("conv") or {}))
@@ -126,13 +142,21 @@ class NextRound:
         if refused is None:
             budget = f" or {loop.budget_min:g} minutes" if loop.budget_min else ""
             note = f"Starting it now: you approved keeping going until met (at most {loop.max_rounds} rounds{budget})."
-            return _go("train", {**update, "phase": "approved", "messages": [_say(f"{text}\n\n{said}\n\n{note}")]})
+            return _go(
+                "train", {**update, "phase": "approved", "messages": [_say(f"{text}\n\n{said}\n\n{note}")]}
+            )
         rec = Recommendation.model_validate(state["recommendation"])
         why = f" ({refused[0].upper()}{refused[1:]}.)" if loop.max_rounds > 1 else ""
         ask = (f"Approve to train round {loop.number + 1}, change it in words, or say \"keep going until met, at most "
                f"3 rounds or 30 minutes\" to let me continue on my own.{why}")  # fmt: skip
-        return _go("approval", {**update, "phase": "review",
-                                "messages": [_say(f"{text}\n\n{said}\n\n{ask}\n\n{plan_card(new, rec)}")]})
+        return _go(
+            "approval",
+            {
+                **update,
+                "phase": "review",
+                "messages": [_say(f"{text}\n\n{said}\n\n{ask}\n\n{plan_card(new, rec)}")],
+            },
+        )
 
     def feedback(self, state: dict, config: RunnableConfig) -> Command:
         """A next round on the deployed models' rated traffic, through the same plan card and approval."""
@@ -144,10 +168,19 @@ class NextRound:
             try:
                 found, calls = self.actions.traced(self.actions.export_traffic)
             except ToolError as exc:
-                return _go(END, {"messages": heard + [_say(
-                    f"There is no rated traffic to learn from yet ({exc}). Deploy the tuned model "
-                    "(`finetune-assistant deploy RUN_DIR`), let users rate its answers (POST /v1/feedback), then ask "
-                    "again.")]})
+                return _go(
+                    END,
+                    {
+                        "messages": heard
+                        + [
+                            _say(
+                                f"There is no rated traffic to learn from yet ({exc}). Deploy the tuned model "
+                                "(`finetune-assistant deploy RUN_DIR`), let users rate its answers (POST /v1/feedback), then ask "
+                                "again."
+                            )
+                        ]
+                    },
+                )
         conv = ConversationState(**(state.get("conv") or {}))
         seen, quotes = peek(found["path"])
         conv = apply_update(conv, seen, quotes, found["path"])
@@ -157,16 +190,28 @@ class NextRound:
             conv.notes["preferences.base_model"] = "the last round's base model"
         rec = recommend(conv)
         if not rec.trains:
-            return _go(END, {"conv": conv.model_dump(mode="json"), "messages": heard + [_say(
-                f"The rated traffic (`{Path(found['path']).name}`) is not enough for a next round: "
-                f"{rec.instead or ' '.join(rec.reasons)}")]})
+            return _go(
+                END,
+                {
+                    "conv": conv.model_dump(mode="json"),
+                    "messages": heard
+                    + [
+                        _say(
+                            f"The rated traffic (`{Path(found['path']).name}`) is not enough for a next round: "
+                            f"{rec.instead or ' '.join(rec.reasons)}"
+                        )
+                    ],
+                },
+            )
         proposal = build_proposal(rec, conv, config.get("configurable", {}).get("thread_id", ""))
         kept = ""
         if before and before.get("checks", {}).get("checks"):
             proposal.plan = proposal.plan.model_copy(update={"checks": Plan.model_validate(before).checks})
             kept = " The success checks stay the last round's: the goal has not changed."
-        intro = (f"Rated traffic → `{Path(found['path']).name}`: {found.get('rows')} {found.get('kind', '').upper()} rows."
-                 f"{kept} A next round on it, for your approval:")
+        intro = (
+            f"Rated traffic → `{Path(found['path']).name}`: {found.get('rows')} {found.get('kind', '').upper()} rows."
+            f"{kept} A next round on it, for your approval:"
+        )
         return _go("approval", {"conv": conv.model_dump(mode="json"), "recommendation": rec.model_dump(mode="json"),
                                 "proposal": proposal.model_dump(mode="json"), "phase": "review",
                                 "tools_called": calls,
@@ -191,18 +236,24 @@ def _traffic_offer() -> str:
     found = latest_traffic_export()
     if not found:
         return ""
-    return (f"\n\nRated traffic from your deployment is ready (`{Path(found['path']).name}`, {found['rows']} rows): "
-            "say \"train the next round on the feedback\" to plan a round on it.")
+    return (
+        f"\n\nRated traffic from your deployment is ready (`{Path(found['path']).name}`, {found['rows']} rows): "
+        'say "train the next round on the feedback" to plan a round on it.'
+    )
 
 
 def _ending(met: bool, stopped: str) -> str:
     if met:
-        return "The goal is met. Try the tuned model in the Compare tab (\"Replay test prompts\" runs the test split)."
+        return 'The goal is met. Try the tuned model in the Compare tab ("Replay test prompts" runs the test split).'
     if stopped == "met on validation":
-        return ("The checks pass on validation, where the rounds decide, so I stop here; the verdict above is on the "
-                "locked test prompts.")
-    return (f"I stopped here: {stopped}. Change the data or the goal and I'll plan again, or compare the rounds "
-            "in the Runs tab.")
+        return (
+            "The checks pass on validation, where the rounds decide, so I stop here; the verdict above is on the "
+            "locked test prompts."
+        )
+    return (
+        f"I stopped here: {stopped}. Change the data or the goal and I'll plan again, or compare the rounds "
+        "in the Runs tab."
+    )
 
 
 def _settings(plan: Plan) -> dict[str, Any]:

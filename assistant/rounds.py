@@ -52,7 +52,9 @@ class Round(BaseModel):
     diagnosis: str = ""
     next_reasons: list[str] = Field(default_factory=list)
     probe_flag: str | None = None
-    failing: dict[str, str] | None = Field(None, description="One tuned answer that fails a check: prompt, answer, why.")
+    failing: dict[str, str] | None = Field(
+        None, description="One tuned answer that fails a check: prompt, answer, why."
+    )
 
     def as_json(self) -> dict[str, Any]:
         """The shape `auto --json` promises for each round."""
@@ -75,12 +77,18 @@ class Loop(BaseModel):
     number: int = Field(0, description="Rounds started so far.")
     parent: str | None = Field(None, description="The run id of the last finished round.")
     planned: float = Field(0.0, description="The estimated minutes of the round now running.")
-    per_update: float | None = Field(None, description="Minutes per optimizer update, measured on the last round.")
-    output: str | None = Field(None, description="Folder for round-N run folders; None: each run its own default.")
+    per_update: float | None = Field(
+        None, description="Minutes per optimizer update, measured on the last round."
+    )
+    output: str | None = Field(
+        None, description="Folder for round-N run folders; None: each run its own default."
+    )
     # The rounds and minutes are counted from the approval that granted them ("keep going, at most 3 rounds"
     # said after round 2 means three more), so a new grant restarts both counts.
     granted_at: int = Field(0, description="Rounds already done when the current budget was approved.")
-    data_key: str | None = Field(None, description="What the rounds' data was prepared from (the chat skips preparing it again).")
+    data_key: str | None = Field(
+        None, description="What the rounds' data was prepared from (the chat skips preparing it again)."
+    )
 
     def minutes_left(self) -> float | None:
         return None if self.budget_min is None else self.budget_min - (time.time() - self.started) / 60
@@ -101,7 +109,9 @@ class Loop(BaseModel):
             return f"out of rounds ({self.number - self.granted_at} of at most {self.max_rounds})"
         left = self.minutes_left()
         if left is not None and planned > left:
-            return f"out of budget: round {self.number + 1} needs about {planned:.1f} min, {left:.1f} min left"
+            return (
+                f"out of budget: round {self.number + 1} needs about {planned:.1f} min, {left:.1f} min left"
+            )
         return None
 
     def begin(self, planned: float) -> Loop:
@@ -112,8 +122,14 @@ class Loop(BaseModel):
         """A new "keep going" approved with the next round's plan: count rounds and minutes from now."""
         if (max_rounds, budget_min) == (self.max_rounds, self.budget_min):
             return self
-        return self.model_copy(update={"max_rounds": max_rounds, "budget_min": budget_min, "granted_at": self.number,
-                                       "started": time.time()})
+        return self.model_copy(
+            update={
+                "max_rounds": max_rounds,
+                "budget_min": budget_min,
+                "granted_at": self.number,
+                "started": time.time(),
+            }
+        )
 
 
 class Decision(BaseModel):
@@ -144,14 +160,19 @@ def assess(plan: Plan, status: Any, report: dict | None, loop: Loop, minutes: fl
                     plan=plan.model_dump(mode="json"), estimated_minutes=loop.planned, minutes=minutes,
                     status=status.get("status", "unknown"))  # fmt: skip
     if outcome.status != "completed":
-        outcome.verdict = f"Training {outcome.status}: {status.get('error') or 'see stdout.log in the run folder'}"
+        outcome.verdict = (
+            f"Training {outcome.status}: {status.get('error') or 'see stdout.log in the run folder'}"
+        )
         return outcome
     if report is None:
         outcome.verdict = "The run was not evaluated, so there is no verdict on the checks."
         return outcome
     checked = report.get("checks") or {}
     verdict = checked.get("verdict") or {}
-    outcome.base_pass_rate, outcome.tuned_pass_rate = verdict.get("base_pass_rate", 0.0), verdict.get("tuned_pass_rate", 0.0)
+    outcome.base_pass_rate, outcome.tuned_pass_rate = (
+        verdict.get("base_pass_rate", 0.0),
+        verdict.get("tuned_pass_rate", 0.0),
+    )
     outcome.met, outcome.verdict = bool(verdict.get("met")), report.get("verdict") or ""
     outcome.validation_pass_rate = (checked.get("validation") or {}).get("tuned")
     outcome.validation_loss = ((report.get("metrics") or {}).get("tuned") or {}).get("loss")
@@ -167,12 +188,16 @@ def step(loop: Loop, plan: Plan, outcome: Round) -> tuple[Loop, Decision]:
     if outcome.status != "completed":
         return loop, Decision(stopped=f"round {loop.number} {outcome.status}")
     updates = max((r.get("step") or 0 for r in RunDir(outcome.run_dir).metrics()), default=0)
-    loop = loop.model_copy(update={"parent": outcome.run_id, "per_update": outcome.minutes / max(1, updates) or None})
+    loop = loop.model_copy(
+        update={"parent": outcome.run_id, "per_update": outcome.minutes / max(1, updates) or None}
+    )
     if (outcome.validation_pass_rate or 0.0) >= plan.checks.target:  # validation decides; test only reports
         return loop, Decision(stopped="met on validation")
     found = diagnose(RunDir(outcome.run_dir).metrics(), plan.training, train_rows(plan), plan.training.data_dir,
                      fits_but_fails=True)  # fmt: skip
-    following, reasons = next_plan(plan, found, minutes_left=loop.minutes_left(), minutes_per_update=loop.per_update)
+    following, reasons = next_plan(
+        plan, found, minutes_left=loop.minutes_left(), minutes_per_update=loop.per_update
+    )
     outcome.diagnosis, outcome.next_reasons = found.summary(), reasons
     record(loop.loop_id, loop.number, outcome)
     return loop, Decision(plan=_round_output(following, loop), reasons=reasons)
@@ -181,7 +206,9 @@ def step(loop: Loop, plan: Plan, outcome: Round) -> tuple[Loop, Decision]:
 def _round_output(plan: Plan, loop: Loop) -> Plan:
     """The next round's run folder: `<output>/rounds/round-N` for the headless loop, else the default."""
     out = str(Path(loop.output) / "rounds" / f"round-{loop.number + 1}") if loop.output else None
-    return plan.model_copy(update={"training": TrainingPlan(**{**plan.training.model_dump(), "output_dir": out})})
+    return plan.model_copy(
+        update={"training": TrainingPlan(**{**plan.training.model_dump(), "output_dir": out})}
+    )
 
 
 def best(rounds: list[Round]) -> Round | None:
@@ -220,7 +247,10 @@ def rounds_of(run_id: str) -> list[dict]:
         row = db.execute("SELECT loop_id FROM rounds WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             return []
-        return [dict(r) for r in db.execute("SELECT * FROM rounds WHERE loop_id = ? ORDER BY round", (row["loop_id"],))]
+        return [
+            dict(r)
+            for r in db.execute("SELECT * FROM rounds WHERE loop_id = ? ORDER BY round", (row["loop_id"],))
+        ]
 
 
 def rounds_side_by_side(run_id: str) -> list[dict]:
