@@ -43,12 +43,9 @@ if TYPE_CHECKING:
     from langgraph.types import Command
 
 _I = re.IGNORECASE
-_TRAFFIC = re.compile(
-    r"\b(?:traffic|feedback|ratings?|thumbs(?: up| down)?|rated answers|user votes|monitor export)\b", _I
-)
-_NEXT = re.compile(
-    r"\b(?:next round|another round|train(?:ing)?|retrain|fine-?tune|feed|learn from|use)\b", _I
-)
+_TRAFFIC = re.compile(r"\b(?:traffic|feedback|ratings?|thumbs(?: up| down)?|rated answers|user votes|monitor export)\b", _I)
+_NEXT = re.compile(r"\b(?:next round|another round|train(?:ing)?|retrain|fine-?tune|feed|learn from|use)\b", _I)
+_ROUND = re.compile(r"\b(?:next round|another round|retrain|train again)\b", _I)
 _DEPLOYED = re.compile(r"\b(?:deploy\w{0,4}|gateway|production|live|monitor\w{0,3}|served)\b", _I)
 
 
@@ -113,109 +110,78 @@ class NextRound:
         text = verdict_text(outcome.model_dump(mode="json"), loop.number, plan.checks.target)
         if loop.number > 1:
             text += "\n\n" + rounds_table(rounds_side_by_side(outcome.run_id))
-        update: dict[str, Any] = {"loop": loop.model_dump(mode="json"), "results": {**state["results"],
-                                  "round": outcome.model_dump(mode="json")}}  # fmt: skip
+        update: dict[str, Any] = {"loop": loop.model_dump(mode="json"),
+                                  "results": {**state["results"], "round": outcome.model_dump(mode="json")}}  # fmt: skip
         if decided.plan is None:
-            ending = _ending(outcome.met, decided.stopped or "")
-            return _go(
-                END,
-                {
-                    **update,
-                    "phase": "done" if outcome.status == "completed" else "failed",
-                    "messages": [_say(f"{text}\n\n{ending}{_traffic_offer()}")],
-                },
-            )
+            said = f"{text}\n\n{_ending(outcome.met, decided.stopped or '')}{_traffic_offer()}"
+            phase = "done" if outcome.status == "completed" else "failed"
+            return _go(END, {**update, "phase": phase, "messages": [_say(said)]})
         return self._next(state, proposal, loop, decided, text, update)
 
-    def _next(
-        self, state: dict, proposal: PlanProposal, loop: Loop, decided: Any, text: str, update: dict
-    ) -> Command:
+    def _next(self, state: dict, proposal: PlanProposal, loop: Loop, decided: Any, text: str, update: dict) -> Command:
         """Not met: the next round's plan, started now when "keep going" has room, else proposed for approval."""
         nxt = decided.plan
         conv = ConversationState(**(state.get("conv") or {}))
         new = proposal.model_copy(update={"plan": nxt, "version": proposal.version + 1,
                                           "estimate": reestimate(nxt.training, conv)})  # fmt: skip
-        said = next_round_text(loop.number + 1, _settings(proposal.plan), _settings(nxt), decided.reasons)
-        planned = loop.planned_minutes(nxt.training)
-        refused = loop.no_room(planned)
+        said = f"{text}\n\n" + next_round_text(loop.number + 1, _settings(proposal.plan), _settings(nxt), decided.reasons)
+        refused = loop.no_room(loop.planned_minutes(nxt.training))
         update["proposal"] = new.model_dump(mode="json")
         if refused is None:
             budget = f" or {loop.budget_min:g} minutes" if loop.budget_min else ""
             note = f"Starting it now: you approved keeping going until met (at most {loop.max_rounds} rounds{budget})."
-            return _go(
-                "train", {**update, "phase": "approved", "messages": [_say(f"{text}\n\n{said}\n\n{note}")]}
-            )
+            return _go("train", {**update, "phase": "approved", "messages": [_say(f"{said}\n\n{note}")]})
         rec = Recommendation.model_validate(state["recommendation"])
         why = f" ({refused[0].upper()}{refused[1:]}.)" if loop.max_rounds > 1 else ""
         ask = (f"Approve to train round {loop.number + 1}, change it in words, or say \"keep going until met, at most "
                f"3 rounds or 30 minutes\" to let me continue on my own.{why}")  # fmt: skip
-        return _go(
-            "approval",
-            {
-                **update,
-                "phase": "review",
-                "messages": [_say(f"{text}\n\n{said}\n\n{ask}\n\n{plan_card(new, rec)}")],
-            },
-        )
+        card = plan_card(new, rec)
+        return _go("approval", {**update, "phase": "review", "messages": [_say(f"{said}\n\n{ask}\n\n{card}")]})
 
     def feedback(self, state: dict, config: RunnableConfig) -> Command:
         """A next round on the deployed models' rated traffic, through the same plan card and approval."""
-        text = state.get("input", "")
-        heard = [{"role": "user", "content": text}]
+        heard = [{"role": "user", "content": state.get("input", "")}]
         since = ((state.get("results") or {}).get("status") or {}).get("created_at")
         found, calls = latest_traffic_export(since), []
         if found is None:
             try:
                 found, calls = self.actions.traced(self.actions.export_traffic)
             except ToolError as exc:
-                return _go(
-                    END,
-                    {
-                        "messages": heard
-                        + [
-                            _say(
-                                f"There is no rated traffic to learn from yet ({exc}). Deploy the tuned model "
-                                "(`finetune-assistant deploy RUN_DIR`), let users rate its answers (POST /v1/feedback), then ask "
-                                "again."
-                            )
-                        ]
-                    },
-                )
-        conv = ConversationState(**(state.get("conv") or {}))
-        seen, quotes = peek(found["path"])
-        conv = apply_update(conv, seen, quotes, found["path"])
+                if not state.get("run_id") and not _ROUND.search(heard[0]["content"]):
+                    # No traffic and no round to follow: "ratings from our live app" describes new data.
+                    return _go("understand", {"input": heard[0]["content"], "files": []})
+                return _go(END, {"messages": heard + [_say(_NO_TRAFFIC.format(why=exc))]})
         before = (state.get("proposal") or {}).get("plan")
-        if before:  # the same base model and the same goal: this round follows the last one
-            conv.preferences.base_model = before["training"]["base_model"]
-            conv.notes["preferences.base_model"] = "the last round's base model"
+        conv = _with_traffic(ConversationState(**(state.get("conv") or {})), found["path"], before)
         rec = recommend(conv)
         if not rec.trains:
-            return _go(
-                END,
-                {
-                    "conv": conv.model_dump(mode="json"),
-                    "messages": heard
-                    + [
-                        _say(
-                            f"The rated traffic (`{Path(found['path']).name}`) is not enough for a next round: "
-                            f"{rec.instead or ' '.join(rec.reasons)}"
-                        )
-                    ],
-                },
-            )
+            why = rec.instead or " ".join(rec.reasons)
+            return _go(END, {"conv": conv.model_dump(mode="json"), "messages": heard + [_say(
+                f"The rated traffic (`{Path(found['path']).name}`) is not enough for a next round: {why}")]})  # fmt: skip
         proposal = build_proposal(rec, conv, config.get("configurable", {}).get("thread_id", ""))
         kept = ""
         if before and before.get("checks", {}).get("checks"):
             proposal.plan = proposal.plan.model_copy(update={"checks": Plan.model_validate(before).checks})
             kept = " The success checks stay the last round's: the goal has not changed."
-        intro = (
-            f"Rated traffic → `{Path(found['path']).name}`: {found.get('rows')} {found.get('kind', '').upper()} rows."
-            f"{kept} A next round on it, for your approval:"
-        )
+        intro = (f"Rated traffic → `{Path(found['path']).name}`: {found.get('rows')} {found.get('kind', '').upper()} "
+                 f"rows.{kept} A next round on it, for your approval:")  # fmt: skip
         return _go("approval", {"conv": conv.model_dump(mode="json"), "recommendation": rec.model_dump(mode="json"),
-                                "proposal": proposal.model_dump(mode="json"), "phase": "review",
-                                "tools_called": calls,
+                                "proposal": proposal.model_dump(mode="json"), "phase": "review", "tools_called": calls,
                                 "messages": heard + [_say(f"{intro}\n\n{plan_card(proposal, rec)}")]})  # fmt: skip
+
+
+_NO_TRAFFIC = ("There is no rated traffic to learn from yet ({why}). Deploy the tuned model (`finetune-assistant deploy "
+               "RUN_DIR`), let users rate its answers (POST /v1/feedback), then ask again.")  # fmt: skip
+
+
+def _with_traffic(conv: ConversationState, path: str, before: dict | None) -> ConversationState:
+    """The conversation with the traffic export as its data; the last round's base model when there was one."""
+    seen, quotes = peek(path)
+    conv = apply_update(conv, seen, quotes, path)
+    if before:  # the same base model and the same goal: this round follows the last one
+        conv.preferences.base_model = before["training"]["base_model"]
+        conv.notes["preferences.base_model"] = "the last round's base model"
+    return conv
 
 
 def latest_traffic_export(since: float | None = None) -> dict | None:

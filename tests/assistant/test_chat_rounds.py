@@ -167,3 +167,9 @@ def test_an_export_monitor_already_made_is_used_and_no_traffic_is_said_plainly(b
     turn = bot.send("t", "use the thumbs up/down feedback from production to train the next round")
     assert Path(made["path"]).name in turn.reply and turn.awaiting_approval
     assert "export_traffic" not in [c["tool"] for c in turn.tools_called], "the existing export is used as it is"
+
+
+def test_ratings_described_in_a_new_project_are_an_interview_answer_when_nothing_was_deployed(bot):
+    turn = bot.send("t", "I have thumbs up/down ratings from our live app and want to fine-tune a support bot")
+    assert "no rated traffic" not in turn.reply and not turn.tools_called
+    assert turn.state["data"]["layout"] == "ratings", "read as the user's description of their data"
