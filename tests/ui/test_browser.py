@@ -21,6 +21,15 @@ GOAL = ("I want a support bot for my e-bike shop from these chat logs. I only ha
         "Better means answers in our tone. just recommend")
 
 
+_SHOW_VERDICT = """(mode) => { const walk = document.createTreeWalker(document.querySelector('#chatbot'), NodeFilter.SHOW_TEXT);
+    while (walk.nextNode()) { if (walk.currentNode.textContent.includes('Round 1:')) {
+        const line = walk.currentNode.parentElement, pane = line.closest('.bubble-wrap') || line.parentElement;
+        if (mode === 'scroll') line.scrollIntoView({block: 'start'});
+        const top = line.getBoundingClientRect().top - pane.getBoundingClientRect().top;
+        return top >= -4 && top < 60; } }
+    return false; }"""
+
+
 def _open(browser, url):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url)
@@ -86,8 +95,14 @@ def _journey(page, home, shot, edit: str, prefix: str) -> dict:
     page.wait_for_function("document.querySelector('#chatbot').innerText.includes('Round 1:')", timeout=300_000)
     said = page.inner_text("#chatbot")
     assert "Pass rate on the locked test prompts: base" in said and re.search(r"Round 1: (not met|met)\.", said)
-    page.locator("#chatbot .message", has_text="Round 1:").last.scroll_into_view_if_needed()
-    shot(page, f"{prefix}3b-verdict")
+    # The chat pane sits at its end (the next round's card, in the same message): bring the verdict's first line
+    # into view and take the picture of the window (a full-page one lays the page out again, back at the end).
+    for _ in range(5):
+        page.evaluate(_SHOW_VERDICT, "scroll")
+        page.wait_for_timeout(500)
+        shot(page, f"{prefix}3b-verdict", full_page=False)
+        if page.evaluate(_SHOW_VERDICT, "check"):
+            break
 
     _tab(page, "Compare")
     page.fill("#compare-prompt textarea", "Do you sell used bikes?")
