@@ -13,6 +13,7 @@ from tools.evaluate.checks import Contains, SuccessCriteria
 from tools.train.plan import EvalSettings, Plan, TrainingPlan
 from tools.train.run_dir import RunDir
 from tools.train.runs import upsert
+from ui import sessions
 from ui.callbacks import Callbacks
 from ui.services import AppConfig, Services
 
@@ -78,3 +79,24 @@ def test_replay_fills_the_prompt_list_from_the_locked_test_split_and_runs_both_s
     (data_dir / "test.jsonl").write_text("{}\n")  # an edited test split is refused, as the verdict refuses it
     *_, (_, _, message) = list(Callbacks(Services()).replay("r1"))
     assert "changed since it was prepared" in message
+
+
+def test_a_verdict_note_reaches_the_chat_and_refreshes_the_plan_card(app_home):
+    """The job's verdict comes back on the Train tab's timer: the note joins the chat, and the next round's
+    card (waiting for approval) replaces the old one with the approve button on."""
+    services = Services(AppConfig(llm="rules"))
+    cb = Callbacks(services)
+    session = sessions.issue()
+    thread = sessions.thread_of(session)
+    try:
+        services.assistant.send(thread, "A support bot for my e-bike shop from these chats, CPU only. just recommend",
+                                files=[str(REPO / "tools" / "demo" / "larkspur_support.jsonl")])  # fmt: skip
+        quiet = cb.monitor(None, None, session, [])
+        assert all(isinstance(v, dict) and v.get("__type__") == "update" and len(v) == 1 for v in quiet[4:])
+        services._notes[thread] = ["**Round 1: not met.** Pass rate on the locked test prompts: base 0% → tuned 0%."]
+        progress, _, _, _, chat, card, approve, reject, edit, run_id = cb.monitor(None, None, session, [])
+        assert chat[-1]["content"].startswith("**Round 1: not met.**")
+        assert "Plan v1" in card and "Waiting for your approval" in card and "Success checks" in card
+        assert approve["interactive"] is True and edit["interactive"] is True
+    finally:
+        services.close()
