@@ -20,6 +20,7 @@ from typing import Any
 from tools.data import prepare_data
 from tools.evaluate.compare import compare
 from tools.evaluate.heldout import evaluate
+from tools.monitor.export import next_round_data
 from tools.serve.backends import Sampling, open_backend
 from tools.train import jobs
 from tools.train.estimate import Estimate, estimate
@@ -86,6 +87,19 @@ class Actions:
             finally:
                 engine.close()
         return {**asdict(result), "base": result.answers["base"], "tuned": result.answers["tuned"]}
+
+    def export_traffic(self) -> dict:
+        """Rated traffic of the deployed models as the next round's data (thumbs -> KTO rows; corrections
+        -> SFT rows when nothing was rated); {"path", "kind", "rows", "rated"}. Writes one file in the data dir."""
+        self._record("export_traffic")
+        with _as_tool_error("export_traffic"):
+            try:
+                return next_round_data("kto")
+            except ValueError as nothing_rated:
+                try:
+                    return next_round_data("sft")
+                except ValueError:
+                    raise nothing_rated from None
 
     def traced(self, step: Callable[..., Any], **args: Any) -> tuple[Any, list[dict]]:
         """(result, the call records it made): the monitor/evaluate/compare nodes keep those in the state."""

@@ -115,6 +115,29 @@ def edit_criteria(criteria: SuccessCriteria, words: str, rows: Rows = ()) -> Suc
     return SuccessCriteria(checks=_unique(checks + added), target=target, prompts=prompts, proposed=False, **rounds)
 
 
+_ABOUT_CHECKS = re.compile(r"\b(?:checks?|criteri\w{0,4}|success|must|mentions?|never|says?|pass(?:es)?|target|rounds?|"
+                           r"keep going|until met|words|characters|json|labels?|regex|similar|judge|ends? with|starts? with)\b", _I)
+_VALIDATION_SHARE = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3})? ?% ?(?:for |as )?(?:validation|holdout|held[- ]out|eval)", _I)
+
+
+def edit_in_words(criteria: SuccessCriteria, words: str, rows: Rows = ()) -> tuple[SuccessCriteria, list[str]]:
+    """`edit_criteria` for a plan edit that may also change other settings ("use rank 32, and it must mention
+    Acme"): words that say nothing about the checks leave them alone. Returns (criteria, what changed)."""
+    text = _VALIDATION_SHARE.sub(" ", " ".join(words.split()[:_MAX_WORDS]))  # "20% for validation" is no target
+    if not _ABOUT_CHECKS.search(text):
+        return criteria, []
+    new = edit_criteria(criteria, text, rows)
+    before, after = criteria.describe(), new.describe()
+    changed = [f"check added: {line}" for line in after if line not in before]
+    changed += [f"check dropped: {line}" for line in before if line not in after]
+    if new.target != criteria.target:
+        changed.append(f"target → {new.target:.0%} of test prompts")
+    if (new.max_rounds, new.budget_min) != (criteria.max_rounds, criteria.budget_min):
+        budget = f" or {new.budget_min:g} minutes" if new.budget_min else ""
+        changed.append(f"keep going until met: at most {new.max_rounds} rounds{budget}")
+    return (new, changed) if changed else (criteria, [])
+
+
 def propose_from_data(rows: Rows) -> tuple[SuccessCriteria, str]:
     """A check the data itself suggests, with the reason in words (ends with a period)."""
     answers = [a.strip() for _, a in rows if a and a.strip()]
@@ -336,4 +359,7 @@ def card_lines(criteria: SuccessCriteria) -> list[str]:
     if criteria.max_rounds > 1:
         budget = f" or {criteria.budget_min:g} minutes" if criteria.budget_min else ""
         lines.append(f"- not met? diagnose and train again, at most {criteria.max_rounds} rounds{budget}")
+    else:
+        lines.append("- not met? I diagnose the run and propose the next round for your approval (or say "
+                     "\"keep going until met, at most 3 rounds or 30 minutes\")")
     return lines

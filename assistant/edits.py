@@ -1,7 +1,8 @@
 """Plan edits in words: "use rank 32 and 3 epochs", "learning rate 1e-4", "use Qwen2.5-1.5B", "no PII redaction".
 
-    from assistant.edits import parse_edit
+    from assistant.edits import parse_edit, parse_eval_edit
     training_changes, data_changes = parse_edit("use rank 32 and 3 epochs")   # ({"lora_r": 32, ...}, {})
+    parse_eval_edit("evaluate on 16 examples with 32 new tokens, no probe")    # {"max_examples": 16, ...}
 
 `assistant.plan.apply_edit` applies and validates them. Patterns are bounded (security review H1): numbers
 start at the beginning of a digit run (a lookbehind) and take at most 12 digits, gaps are at most a few
@@ -50,29 +51,6 @@ _OBJECTIVES = [("orpo", r"\borpo\b"), ("kto", r"\bkto\b"), ("dpo", r"\bdpo\b"), 
                ("continued_pretraining", r"continued pre-?training")]
 
 
-_EVAL_EDITS: list[tuple[str, str, type]] = [
-    (rf"\b(?:evaluat\w{{0,4}}|eval|test)\b[^.\d]{{0,20}}?{_NUM}[ \t]{{0,3}}(?:held-?out |validation |test )?(?:examples|rows|prompts)\b"
-     rf"|{_NUM}[ \t]{{0,3}}(?:eval(?:uation)?|held-?out|validation|test) (?:examples|rows|prompts)\b", "max_examples", int),
-    (rf"\b(?:answers?|generat\w{{0,4}}|new tokens)\b[^.\d]{{0,20}}?(?:up to |at most )?{_NUM}[ \t]{{0,3}}(?:new )?tokens\b"
-     rf"|\bmax[_ ]new[_ ]tokens[ \t]{{0,3}}(?:=|to|of|:)?[ \t]{{0,3}}{_NUM}", "max_new_tokens", int),
-]
-
-
-def parse_eval_edit(text: str) -> dict[str, Any]:
-    """Changes to how the job evaluates: "evaluate on 20 examples", "answers up to 64 tokens", "skip the probe"."""
-    text = text[:MAX_CHARS]
-    changes: dict[str, Any] = {}
-    for pattern, field, kind in _EVAL_EDITS:
-        match = re.search(pattern, text, _I)
-        if match:
-            changes[field] = kind(next(g for g in match.groups() if g is not None))
-    if re.search(r"\b(?:no|skip|without|turn off|disable)\b[^.]{0,12}\b(?:general[- ]ability )?probe\b", text, _I):
-        changes["probe"] = False
-    elif re.search(r"\b(?:run|with|turn on|enable)\b[^.]{0,12}\b(?:general[- ]ability )?probe\b", text, _I):
-        changes["probe"] = True
-    return changes
-
-
 def parse_edit(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(training field changes, data-prep changes) named in `text`; empty when it names none."""
     text = text[:MAX_CHARS]
@@ -99,6 +77,30 @@ def parse_edit(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if model:
         changes["base_model"] = model
     return changes, _data_edits(text)
+
+
+_EVAL_EDITS: list[tuple[str, str]] = [
+    (rf"\b(?:evaluat\w{{0,4}}|eval|test)\b[^.\d]{{0,20}}?{_NUM}[ \t]{{0,3}}(?:held-?out |validation |test )?(?:examples|rows|prompts)\b"
+     rf"|{_NUM}[ \t]{{0,3}}(?:eval(?:uation)?|held-?out|validation|test) (?:examples|rows|prompts)\b", "max_examples"),
+    (rf"{_NUM}[ \t]{{0,3}}(?:max(?:imum)? )?new tokens\b|\b(?:max(?:imum)?[_ ])?new[_ ]tokens[ \t]{{0,3}}(?:=|to|of|:)?[ \t]{{0,3}}{_NUM}"
+     rf"|\b(?:answers?|generat\w{{0,4}})\b[^.\d]{{0,20}}?(?:up to |at most )?{_NUM}[ \t]{{0,3}}tokens\b", "max_new_tokens"),
+]
+_PROBE = r"(?:the[ \t]{1,3})?(?:general[- ](?:skills?|ability)[ \t]{1,3}|regression[ \t]{1,3})?probe\b"
+
+
+def parse_eval_edit(text: str) -> dict[str, Any]:
+    """Changes to the evaluation after training ("evaluate on 16 examples", "32 new tokens", "no probe")."""
+    text = text[:MAX_CHARS]
+    changes: dict[str, Any] = {}
+    for pattern, field in _EVAL_EDITS:
+        match = re.search(pattern, text, _I)
+        if match:
+            changes[field] = int(float(next(g for g in match.groups() if g is not None)))
+    if re.search(rf"\b(?:no|skip|without|turn off|disable|drop)[ \t]{{1,3}}{_PROBE}", text, _I):
+        changes["probe"] = False
+    elif re.search(rf"\b(?:with|run|turn on|enable)[ \t]{{1,3}}{_PROBE}", text, _I):
+        changes["probe"] = True
+    return changes
 
 
 def _model_in(text: str) -> str | None:

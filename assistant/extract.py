@@ -197,7 +197,9 @@ def _time(text: str, found: dict, quotes: dict) -> None:
 
 def _criteria(text: str, found: dict, quotes: dict) -> None:
     match = re.search(r"(better means|success (means|is|looks like)|good (answers?|output) (is|are|means)|"
-                      r"we('ll| will)? measure|judged by|the goal is|should (always|never)) ?:? ?([^.!?\n]{1,300})", text, _I)
+                      r"we('ll| will)? measure|judged by|the goal is|should (always|never)|"
+                      r"when (someone|anyone|a user|users|people|customers?) asks?|it (must|should) (also )?(say|mention|answer)"
+                      r") ?:? ?([^.!?\n]{1,300})", text, _I)
     if match:
         found["success_criteria"] = match.group(0).strip()
     else:

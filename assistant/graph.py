@@ -1,5 +1,5 @@
 """The conversation as a LangGraph graph: interview -> recommend -> plan -> approval -> prepare -> train
--> (later, on `advance`) monitor -> evaluate -> compare.
+-> (later, on `advance`) monitor -> evaluate -> compare -> verdict (-> the next round: train, or approval).
 
 The approval node calls `interrupt()`: the graph stops there, the checkpointer saves it, and the user's
 next message resumes it as the answer (approve, reject, an edit in words, or new information). Nothing
@@ -27,6 +27,7 @@ from assistant.actions import Actions, ToolError
 from assistant.interview import known_facts, next_questions
 from assistant.llm import Brain
 from assistant.migrate import note_golden, with_golden
+from assistant.next_round import NextRound, begin_round, prepared_already, wants_feedback_round
 from assistant.peek import peek
 from assistant.pipeline import Pipeline
 from assistant.plan import PlanProposal, apply_edit, attach_source, build_proposal, plan_card, problems_here
@@ -59,6 +60,7 @@ class GraphState(TypedDict, total=False):
     dataset: dict | None
     run_id: str | None
     results: dict | None
+    loop: dict | None  # the goal's rounds (assistant.rounds.Loop): set when a run starts
 
 
 def _say(text: str) -> dict:
@@ -170,7 +172,7 @@ class Nodes:
         golden, note = _conv(state).data.golden_dir, ""
         if golden:  # [migrate] judged against the old fine-tune's answers, with checks derived from them
             proposal, note = with_golden(proposal, golden)
-        return {"proposal": proposal.model_dump(mode="json"), "phase": "review",
+        return {"proposal": proposal.model_dump(mode="json"), "phase": "review", "loop": None,  # a new goal's rounds
                 "messages": [_say(plan_card(proposal, rec) + (f"\n\n{note}" if note else ""))]}
 
     def after_propose(self, state: GraphState) -> str:
@@ -202,6 +204,8 @@ class Nodes:
                 _say(f"Updated: {', '.join(changed)}.\n\n{plan_card(new, rec)}")]})
         if _APPROVE.search(text) and not _REJECT.search(text):
             return self._approve(proposal, heard)
+        if not files and wants_feedback_round(text, bool(state.get("run_id"))):
+            return _go("feedback", update={"input": text, "files": []})
         if _REJECT.search(text):
             return _go(END, update={"messages": heard + [_say(
                 "Understood: nothing was run. Tell me what to change (the goal, the data, the hardware), "
@@ -222,6 +226,8 @@ class Nodes:
 
     def prepare(self, state: GraphState) -> Command:
         plan = _proposal(state).plan
+        if prepared_already(state.get("loop"), plan):  # a next round: same data, same locked test split
+            return _go("train", update={"messages": [_say("Same prepared data and locked test split as the last round.")]})
         if not plan.source:
             return _go(END, update={"phase": "need_data", "messages": [_say(
                 "Approved. To start, attach your data file (or type its path): I'll check and prepare it first.")]})
@@ -268,6 +274,7 @@ class Nodes:
             return _go("approval", update={"tools_called": calls, "messages": [_say(
                 f"Training could not start: {exc}\n\nChange the plan, or say **approve** to try again.")]})
         return _go(END, update={"tools_called": calls, "run_id": run_id, "phase": "training",
+                                "loop": begin_round(state.get("loop"), _proposal(state).plan, est),
                                          "messages": [_say(f"Training started (run `{run_id}`). Ask me \"how is it "
                                                            "going?\" any time; I'll read the loss curve for you.")]})
 
@@ -300,12 +307,15 @@ def build_graph(brain: Brain, actions: Actions, checkpointer: Any, confine_paths
 
     nodes = Nodes(brain, actions, confine_paths)
     pipeline = Pipeline(actions)
+    rounds = NextRound(actions)
     graph = StateGraph(GraphState)
     for name in ("understand", "ask", "recommend", "propose", "approval", "prepare", "train", "attach"):
         graph.add_node(name, getattr(nodes, name))
     for name in ("monitor", "evaluate", "compare"):
         graph.add_node(name, getattr(pipeline, name))
-    graph.add_conditional_edges(START, _entry, ["understand", "attach", "monitor"])
+    for name in ("verdict", "feedback"):
+        graph.add_node(name, getattr(rounds, name))
+    graph.add_conditional_edges(START, _entry, ["understand", "attach", "monitor", "feedback"])
     graph.add_conditional_edges("understand", nodes.after_understand, ["ask", "recommend"])
     graph.add_edge("ask", END)
     graph.add_conditional_edges("recommend", nodes.after_recommend, ["propose", END])
@@ -319,6 +329,8 @@ def _entry(state: GraphState) -> str:
         return "monitor"
     if phase == "need_data":
         return "attach"
+    if not state.get("files") and wants_feedback_round(state.get("input") or "", bool(state.get("run_id"))):
+        return "feedback"
     return "understand"
 
 

@@ -4,6 +4,7 @@ The metrics come from the run folder (`tools.train.run_dir.RunDir.metrics()`); t
 
     progress_text(status, metrics)        # "Step 40 of 120 (33%). Training loss 2.31 -> 1.52: learning. ..."
     results_text(evaluation, comparison)  # "The tuned model beat the base: validation loss 2.10 -> 1.45 ..."
+    verdict_text(round, 1, 0.8)           # "**Round 1: not met.** ... base 0% → tuned 20% ... A failing answer ..."
 """
 
 from __future__ import annotations
@@ -95,3 +96,70 @@ def _losses(evaluation: dict[str, Any]) -> tuple[float | None, float | None]:
 def _clip(text: str, limit: int) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- the verdict on the success checks, and what comes next ------------------------------------------------
+
+_SETTINGS = {"learning_rate": "learning rate", "epochs": "epochs", "max_steps": "max steps", "lora_r": "LoRA rank",
+             "batch_size": "batch size", "gradient_accumulation": "gradient accumulation"}  # fmt: skip
+
+
+def verdict_text(outcome: dict[str, Any], number: int, target: float) -> str:
+    """One round's verdict: met or not and by how much, base vs tuned pass rate, a failing answer, the diagnosis.
+
+    `outcome` is an `assistant.rounds.Round` as a dict."""
+    if outcome.get("status") != "completed":
+        return f"**Round {number} did not finish.** {outcome.get('verdict') or ''}".strip()
+    met = "met" if outcome.get("met") else "not met"
+    lines = [f"**Round {number}: {met}.** {outcome.get('verdict') or ''}".strip(),
+             f"Pass rate on the locked test prompts: base {_pct(outcome.get('base_pass_rate'))} → tuned "
+             f"{_pct(outcome.get('tuned_pass_rate'))} (target {target:.0%})"
+             + (f"; on validation {_pct(outcome['validation_pass_rate'])}." if outcome.get("validation_pass_rate")
+                is not None else ".")]  # fmt: skip
+    failing = outcome.get("failing")
+    if failing:
+        lines.append(f"A failing answer: \"{_clip(failing.get('prompt', ''), 120)}\" → \"{_clip(failing.get('answer', ''), 200)}\""
+                     f" ({_clip(failing.get('why', ''), 120)}).")
+    if outcome.get("probe_flag"):
+        lines.append(f"⚠ General skills: {outcome['probe_flag']}")
+    if outcome.get("diagnosis"):
+        lines.append(f"**Diagnosis:** {outcome['diagnosis']}.")
+    return "\n\n".join(lines)
+
+
+def next_round_text(number: int, before: dict[str, Any], after: dict[str, Any], reasons: list[str]) -> str:
+    """The next round's plan in words: what changes (training settings) and why."""
+    changes = [f"{name} {_num(before.get(key))} → {_num(after.get(key))}" for key, name in _SETTINGS.items()
+               if before.get(key) != after.get(key) and after.get(key) is not None]  # fmt: skip
+    lines = [f"**Next: round {number}**" + (f" ({', '.join(changes)})" if changes else "") + ", because:"]
+    return "\n".join(lines + [f"- {r}" for r in reasons or ["the checks still fail."]])
+
+
+def rounds_table(rounds: list[dict[str, Any]]) -> str:
+    """The rounds of one goal side by side, as a markdown table (the chat's view; the Runs tab has the same)."""
+    head = ["| round | run | settings | min (est / measured) | base → tuned | validation | met |",
+            "|---|---|---|---|---|---|---|"]
+    rows = [f"| {r.get('round')} | `{r.get('run_id')}` | {settings_text(r.get('plan') or {})} | "
+            f"{_num(r.get('estimated_minutes'))} / {_num(r.get('minutes'))} | "
+            f"{_pct((r.get('base') or {}).get('pass_rate'))} → {_pct((r.get('tuned') or {}).get('pass_rate'))} | "
+            f"{_pct(r.get('validation_pass_rate'))} | {'yes' if r.get('met') else 'no'} |" for r in rounds]  # fmt: skip
+    return "\n".join(head + rows)
+
+
+def settings_text(plan: dict[str, Any]) -> str:
+    """A round's training settings in one short line: lr, rank, batch x accumulation, length."""
+    t = plan.get("training") or {}
+    length = f"{t['max_steps']} steps" if t.get("max_steps") else f"{_num(t.get('epochs'))} epochs"
+    rank = f", r {t['lora_r']}" if t.get("method") in ("lora", "qlora", "dora") and t.get("lora_r") else ""
+    return (f"lr {_num(t.get('learning_rate') or 'auto')}{rank}, batch {t.get('batch_size', '?')}×"
+            f"{t.get('gradient_accumulation', 1)}, {length}")
+
+
+def _pct(value: Any) -> str:
+    return f"{value:.0%}" if isinstance(value, int | float) else "–"
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2g}" if value < 0.01 else f"{value:g}" if value.is_integer() else f"{value:.1f}"
+    return str(value) if value is not None else "–"

@@ -82,14 +82,16 @@ class Pipeline:
 
         results = dict(state.get("results") or {})
         status = results.get("status", {})
-        plan = ((state.get("proposal") or {}).get("plan") or {}).get("training", {})
+        approved = (state.get("proposal") or {}).get("plan") or {}
+        plan = approved.get("training", {})
+        answer_tokens = (approved.get("eval_settings") or {}).get("max_new_tokens", 128)  # as long as the evaluation's
         prompt = held_out_prompt((state.get("dataset") or {}).get("out_dir") or plan.get("data_dir"))
         tuned = status.get("output_dir") or str(Path(status.get("run_dir", ".")) / "adapter")
         comparison, calls = None, []
         if prompt:
             try:
                 comparison, calls = self.actions.traced(self.actions.compare_models, base_model=plan.get("base_model", "default"),
-                                              tuned_path=tuned, prompt=prompt)
+                                                        tuned_path=tuned, prompt=prompt, max_tokens=answer_tokens)
             except ToolError as exc:
                 results["compare_error"] = str(exc)
         results["comparison"] = {k: comparison.get(k) for k in ("prompt", "base", "tuned")} if comparison else None
@@ -97,8 +99,9 @@ class Pipeline:
         if results.get("compare_error"):
             text += f"\n\n(The side-by-side comparison failed: {results['compare_error']})"
         text += "\n\nOpen the Compare tab to try your own prompts and vote blind; votes become DPO data."
-        return Command(goto=END, update={"tools_called": calls, "results": results, "phase": "done",
-                                         "messages": [_say(text)]})
+        # The verdict on the success checks (and the next round) follows: assistant.next_round.
+        return Command(goto="verdict", update={"tools_called": calls, "results": results, "phase": "done",
+                                               "messages": [_say(text)]})
 
 
 def _brief(report: dict) -> dict:

@@ -14,9 +14,11 @@ from typing import Any
 import gradio as gr
 
 from assistant.narrate import curve_text
+from assistant.rounds import rounds_side_by_side
 from tools import paths
 from tools.data import DataError, inspect_data
 from tools.evaluate.compare import compare_stream, export_votes, record_vote, win_rate
+from tools.evaluate.replay import replay, test_prompts
 from tools.export import bundle
 from tools.migrate.golden import OLD, RecordedBackend, recorded_choices, recorded_messages
 from tools.migrate.verdict import golden_of, refresh_verdict
@@ -160,12 +162,14 @@ class Callbacks:
         session = sessions.thread_of(session)
         notes = self.s.take_notes(session) if session else []
         chat: Any = [*history, *({"role": "assistant", "content": n} for n in notes)] if notes else gr.skip()
+        # A note can bring a next round's plan to approve, or a round started on its own: refresh the card.
+        chat = (chat, *self._card_after_notes(session if notes else None))
         if not run_id:
-            return views.progress_html(None), gr.skip(), gr.skip(), gr.skip(), chat
+            return views.progress_html(None), gr.skip(), gr.skip(), gr.skip(), *chat
         try:
             st = jobs.status(run_id)
         except Exception as exc:
-            return f"<p>{html.escape(_friendly(exc))}</p>", gr.skip(), gr.skip(), gr.skip(), chat
+            return f"<p>{html.escape(_friendly(exc))}</p>", gr.skip(), gr.skip(), gr.skip(), *chat
         if run_id == own_run and st.status in FINAL:
             self.s.follow_up(session, run_id)
         run = RunDir(st.run_dir)
@@ -174,7 +178,18 @@ class Callbacks:
         return (views.progress_html(st.model_dump(), jobs.queue_position(run_id)),
                 _plot_frame(points) if points else gr.skip(),
                 curve_text(metrics) or "Waiting for the first logged steps…",
-                run.log_tail(30), chat)
+                run.log_tail(30), *chat)
+
+    def _card_after_notes(self, session: str | None) -> tuple:
+        """plan card, approve/reject/edit, the session's run id: from the conversation, once notes arrived."""
+        if session is None:
+            return (gr.skip(),) * 5
+        try:
+            turn = self.s.assistant.snapshot(session).model_dump()
+        except Exception:  # the notes are shown all the same; the card refreshes with the next chat turn
+            return (gr.skip(),) * 5
+        updates = self._turn_updates(turn)
+        return (*updates[:4], updates[-1])
 
     def cancel(self, run_id: str | None) -> str:
         if not run_id:
@@ -269,6 +284,27 @@ class Callbacks:
             return
         yield out(comp.answer_a, comp.answer_b, notice, comp, voting=True)
 
+    def replay(self, run_id: str | None):
+        """Fill the prompt list from the run's locked test split, then answer each with base and tuned, scored
+        by the run's checks: (prompt list, table rows, notice), streamed row by row."""
+        if not run_id:
+            yield "", [], "⚠️ Pick a finished run: its test prompts are replayed."
+            return
+        rows: list[dict] = []
+        try:
+            st = jobs.status(run_id)
+            prompts = [next((m["content"] for m in reversed(msgs) if m["role"] == "user"), "")
+                       for msgs, _ in test_prompts(st.run_dir)]  # fmt: skip
+            listed = "\n".join(" ".join(p.split())[:300] for p in prompts)
+            yield listed, [], f"Loading the base and tuned models to replay {len(prompts)} test prompts…"
+            backend = self.s.serving.get(st.base_model or "default", {run_id: st.output_dir or ""}, self.s.config.backend)
+            for rows in replay(backend, st.run_dir, tuned=run_id):
+                yield gr.skip(), views.replay_rows(rows), f"Answered {len(rows)} of {len(prompts)}…"
+        except Exception as exc:
+            yield gr.skip(), views.replay_rows(rows) if rows else gr.skip(), _friendly(exc)
+            return
+        yield gr.skip(), views.replay_rows(rows), views.replay_summary(rows)
+
     def vote(self, choice: str, comp: Any):
         spent = (gr.update(interactive=False),) * 4
         if comp is None:
@@ -301,6 +337,16 @@ class Callbacks:
     def runs(self):
         rows = [r.model_dump() for r in jobs.list_runs()]
         return views.runs_table(rows), gr.update(choices=[r["run_id"] for r in rows])
+
+    def rounds(self, run_id: str | None):
+        """The rounds of the goal the run belongs to, side by side (table rows, a note)."""
+        if not run_id:
+            return [], ""
+        try:
+            rows = views.rounds_rows(rounds_side_by_side(run_id))
+        except Exception as exc:
+            return [], _friendly(exc)
+        return rows, "" if rows else f"Run `{run_id}` was not judged against success checks, so it has no rounds."
 
     def run_details(self, run_id: str | None):
         if not run_id:

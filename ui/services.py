@@ -97,8 +97,10 @@ class Services:
 
     def _advance(self, session: str, run_id: str) -> None:
         try:
+            # The thread's run before advancing: a verdict may start the next round, which changes it.
+            followed = self.assistant.snapshot(session).run_id
             turn = self.assistant.advance(session)
-            text = turn.reply if turn.run_id == run_id else ""
+            text = turn.reply if followed == run_id else ""
         except Exception as exc:
             text = f"⚠️ Evaluating {run_id} failed: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}"
         if text:

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from ui.callbacks import BASE_SIDE, CHAT_FILE_TYPES, OLD_SIDE, Callbacks
+from ui.views import REPLAY_HEADERS, ROUNDS_HEADERS
 
 # Bounded text: a megabyte pasted in a box must not reach the parsers or the models (H1, M7).
 MAX_CHAT_CHARS = 4000
@@ -91,7 +92,9 @@ def compare_tab(cb: Callbacks) -> None:
         recorded = gr.Dropdown(label="Recorded prompt (the old model answered only these)", choices=[], visible=False,
                                elem_id="compare-recorded")  # fmt: skip
         prompt = gr.Textbox(label="Prompt for both models", elem_id="compare-prompt", lines=2, max_length=MAX_PROMPT_CHARS)
-        ask = gr.Button("Ask both", variant="primary", elem_id="ask")
+        with gr.Row():
+            ask = gr.Button("Ask both", variant="primary", elem_id="ask")
+            replay = gr.Button("Replay test prompts", elem_id="replay")
         notice = gr.Markdown(elem_id="compare-notice")
         with gr.Row():
             answer_a = gr.Textbox(label="A", lines=8, interactive=False, elem_id="answer-a")
@@ -105,6 +108,10 @@ def compare_tab(cb: Callbacks) -> None:
         export = gr.Button("Export votes as a preference dataset", elem_id="export")
         export_msg = gr.Markdown(elem_id="export-result")
         export_file = gr.File(label="Preference data (prompt/chosen/rejected JSONL)", interactive=False)
+        with gr.Accordion("Replay: the run's locked test prompts, both models, scored by its checks", open=True):
+            replay_prompts = gr.Textbox(label="Test prompts", lines=4, interactive=False, elem_id="replay-prompts")
+            replay_msg = gr.Markdown(elem_id="replay-notice")
+            replay_table = gr.Dataframe(headers=REPLAY_HEADERS, interactive=False, wrap=True, elem_id="replay-table")
     comparison = gr.State()
     tuned_run.focus(cb.tuned_choices, tuned_run, tuned_run)
     tuned_run.change(cb.opponents, [tuned_run, opponent], [opponent, recorded])
@@ -116,6 +123,8 @@ def compare_tab(cb: Callbacks) -> None:
     for choice, btn in votes.items():
         btn.click(partial(cb.vote, choice), comparison, [vote_msg, rate_md, comparison, *votes.values()])
     export.click(cb.export, tuned_run, [export_msg, export_file])
+    replay.click(cb.tuned_choices, tuned_run, tuned_run).then(
+        cb.replay, tuned_run, [replay_prompts, replay_table, replay_msg])
 
 
 def runs_tab(cb: Callbacks, demo: gr.Blocks) -> None:
@@ -125,6 +134,9 @@ def runs_tab(cb: Callbacks, demo: gr.Blocks) -> None:
         with gr.Row():
             pick = gr.Dropdown(label="Run", choices=[], elem_id="runs-pick")
             refresh = gr.Button("Refresh", size="sm")
+        rounds_note = gr.Markdown(elem_id="rounds-note")
+        rounds = gr.Dataframe(headers=ROUNDS_HEADERS, label="Rounds of this goal, side by side", interactive=False,
+                              wrap=True, elem_id="rounds-table")
         with gr.Row():
             card_md = gr.Markdown(elem_id="model-card")
             eval_md = gr.Markdown(elem_id="eval-report")
@@ -139,6 +151,7 @@ def runs_tab(cb: Callbacks, demo: gr.Blocks) -> None:
         action_file = gr.File(label="Download", interactive=False)
     refresh.click(cb.runs, None, [table, pick])
     pick.change(cb.run_details, pick, [card_md, eval_md])
+    pick.change(cb.rounds, pick, [rounds, rounds_note])
     zip_btn.click(partial(cb.run_action, "zip"), pick, [action_msg, action_file])
     merge_btn.click(partial(cb.run_action, "merge"), pick, [action_msg, action_file])
     # The token is an input of this one private event only, and the box is emptied as soon as it has been used.
@@ -157,5 +170,5 @@ def wire_conversation(cb: Callbacks, demo: gr.Blocks, session, run_id: gr.State,
     chat.edit.click(partial(cb.decide, "edit"), [chat.chatbot, session, chat.edit_txt], [chat.chatbot, *turn])
     data.upload.upload(cb.inspect_upload, [data.upload, session], [data.report, data.errors, data.pii, data.hist])
     train.timer.tick(cb.monitor, [train.run, run_id, session, chat.chatbot],
-                     [train.progress, train.loss_plot, train.reading, train.log_box, chat.chatbot],
-                     show_progress="hidden")
+                     [train.progress, train.loss_plot, train.reading, train.log_box, chat.chatbot, chat.plan_md,
+                      chat.approve, chat.reject, chat.edit, run_id], show_progress="hidden")

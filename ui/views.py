@@ -9,6 +9,7 @@ import html
 from typing import Any
 
 from assistant.criteria import card_lines
+from assistant.narrate import settings_text
 from tools.evaluate.checks import SuccessCriteria
 from tools.vocab import format_duration
 
@@ -110,6 +111,46 @@ def runs_table(runs: list[dict[str, Any]]) -> list[list[Any]]:
     return [[r.get("run_id"), r.get("status"), r.get("objective"), r.get("method"), _name(r.get("base_model") or ""),
              f"{r.get('step') or 0}/{r.get('total_steps') or '?'}", _fmt(r.get("loss")), _fmt(r.get("eval_loss"))]
             for r in runs]
+
+
+ROUNDS_HEADERS = ["round", "run", "settings", "min est", "min measured", "base pass", "tuned pass", "validation pass",
+                  "met", "diagnosis"]  # fmt: skip
+REPLAY_HEADERS = ["prompt", "reference", "base", "tuned", "base passes", "tuned passes"]
+
+
+def rounds_rows(rounds: list[dict[str, Any]]) -> list[list[Any]]:
+    """One goal's rounds side by side (`assistant.rounds.rounds_side_by_side`): settings, minutes, pass rates."""
+    return [[r.get("round"), r.get("run_id"), settings_text(r.get("plan") or {}), _minutes(r.get("estimated_minutes")),
+             _minutes(r.get("minutes")), _rate((r.get("base") or {}).get("pass_rate")),
+             _rate((r.get("tuned") or {}).get("pass_rate") if r.get("tuned") else r.get("test_pass_rate")),
+             _rate(r.get("validation_pass_rate")), "yes" if r.get("met") else "no", r.get("diagnosis") or ""]
+            for r in rounds]  # fmt: skip
+
+
+def replay_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """Replayed test prompts: both answers and whether each passes the run's checks."""
+    return [[r["prompt"], r["reference"], r["base"], r["tuned"], _passes(r["base_passes"]), _passes(r["tuned_passes"])]
+            for r in rows]  # fmt: skip
+
+
+def replay_summary(rows: list[dict[str, Any]]) -> str:
+    scored = [r for r in rows if r["tuned_passes"] is not None]
+    if not scored:
+        return f"Replayed {len(rows)} test prompts; no success check applies to them."
+    base, tuned = sum(bool(r["base_passes"]) for r in scored), sum(bool(r["tuned_passes"]) for r in scored)
+    return f"Replayed {len(rows)} test prompts: base passes {base} of {len(scored)}, tuned passes {tuned} of {len(scored)}."
+
+
+def _passes(value: bool | None) -> str:
+    return "–" if value is None else "✅" if value else "❌"
+
+
+def _rate(value: Any) -> str:
+    return f"{value:.0%}" if isinstance(value, int | float) else ""
+
+
+def _minutes(value: Any) -> str:
+    return f"{value:.1f}" if isinstance(value, int | float) else ""
 
 
 def _pii_line(pii: dict[str, int]) -> str:

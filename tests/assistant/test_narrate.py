@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import json
 
-from assistant.narrate import loss_trend, overfitting, progress_text, results_text
+from assistant.narrate import (
+    loss_trend,
+    next_round_text,
+    overfitting,
+    progress_text,
+    results_text,
+    rounds_table,
+    verdict_text,
+)
 from assistant.pipeline import held_out_prompt
 
 
@@ -59,3 +67,21 @@ def test_curve_text_reads_the_whole_curve_for_the_training_monitor():
     rows = [{"step": i, "loss": 3.0 - 0.3 * i} for i in range(6)] + [{"step": 2, "eval_loss": 1.0}, {"step": 5, "eval_loss": 1.4}]
     text = curve_text(rows)
     assert "it is learning" in text and "Overfitting" in text
+
+
+def test_a_verdict_says_met_or_not_the_pass_rates_a_failing_answer_and_the_diagnosis():
+    outcome = {"status": "completed", "met": False, "verdict": "Not met: 1 of 9 test prompts pass every check.",
+               "base_pass_rate": 0.0, "tuned_pass_rate": 1 / 9, "validation_pass_rate": 0.25,
+               "failing": {"prompt": "Who are you?", "answer": "I am a bot.", "why": "missing 'Ada'"},
+               "diagnosis": "lr too low (loss barely moved)", "probe_flag": None}
+    text = verdict_text(outcome, 2, 0.8)
+    assert text.startswith("**Round 2: not met.** Not met: 1 of 9")
+    assert "base 0% → tuned 11% (target 80%); on validation 25%." in text
+    assert "\"Who are you?\" → \"I am a bot.\" (missing 'Ada')" in text and "**Diagnosis:** lr too low" in text
+    assert verdict_text({**outcome, "met": True, "failing": None, "diagnosis": ""}, 1, 0.8).startswith("**Round 1: met.**")
+    plan = {"training": {"learning_rate": 2e-4, "method": "lora", "lora_r": 8, "batch_size": 2,
+                         "gradient_accumulation": 4, "epochs": 3.0}}
+    assert "learning rate 0.0002 → 0.0006" in next_round_text(3, {"learning_rate": 2e-4}, {"learning_rate": 6e-4}, ["why"])
+    table = rounds_table([{"round": 1, "run_id": "r1", "plan": plan, "estimated_minutes": 46.0, "minutes": 5.6,
+                           "base": {"pass_rate": 0.0}, "tuned": {"pass_rate": 0.0}, "validation_pass_rate": 0.0}])
+    assert "| 1 | `r1` | lr 0.0002, r 8, batch 2×4, 3 epochs | 46 / 5.6 | 0% → 0% | 0% | no |" in table

@@ -57,9 +57,9 @@ def test_data_settings_are_editable_too(cpu_chat):
 def test_how_the_job_evaluates_is_editable_in_words_and_shown_on_the_card(cpu_chat, text, expected):
     st, _, proposal = cpu_chat
     new, changed, problems = apply_edit(proposal, text, st)
-    assert problems == [] and changed and new.plan.evaluation.model_dump() == expected
+    assert problems == [] and changed and new.plan.eval_settings.model_dump() == expected
     assert new.plan.training == proposal.plan.training, "an evaluation edit leaves the training alone"
-    assert f"up to {expected['max_examples']} held-out examples" in plan_card(new)
+    assert f"up to {expected['max_examples']} held-out prompts" in plan_card(new)
     assert Plan.from_yaml(new.plan.to_yaml()) == new.plan
 
 

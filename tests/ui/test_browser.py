@@ -1,11 +1,13 @@
 """The whole journey in a real browser (Playwright + Debian's chromium) on the tiny model.
 
-Describe a goal in chat (with the dataset attached) → the plan card appears → edit and approve → the data
-report shows → training ends with a loss curve → the comparison shows two answers → vote → export a
-preference file. Screenshots land in test-artifacts/browser/.
+Describe a goal in chat (with the dataset attached) → the plan card appears, with its success checks → edit
+and approve → the data report shows → training ends with a loss curve → the chat states the verdict on the
+checks → the comparison shows two answers → vote → export a preference file. Screenshots land in
+test-artifacts/browser/.
 """
 
 import json
+import re
 import time
 from urllib.parse import urlsplit
 
@@ -17,6 +19,15 @@ pytestmark = pytest.mark.browser
 
 GOAL = ("I want a support bot for my e-bike shop from these chat logs. I only have a laptop CPU. "
         "Better means answers in our tone. just recommend")
+
+
+_SHOW_VERDICT = """(mode) => { const walk = document.createTreeWalker(document.querySelector('#chatbot'), NodeFilter.SHOW_TEXT);
+    while (walk.nextNode()) { if (walk.currentNode.textContent.includes('Round 1:')) {
+        const line = walk.currentNode.parentElement, pane = line.closest('.bubble-wrap') || line.parentElement;
+        if (mode === 'scroll') line.scrollIntoView({block: 'start'});
+        const top = line.getBoundingClientRect().top - pane.getBoundingClientRect().top;
+        return top >= -4 && top < 60; } }
+    return false; }"""
 
 
 def _open(browser, url):
@@ -51,9 +62,10 @@ def _journey(page, home, shot, edit: str, prefix: str) -> dict:
     page.wait_for_selector("#approve:not([disabled])", timeout=120_000)
     card = page.inner_text("#plan-card")
     assert "LoRA" in card and "Waiting for your approval" in card
+    assert "Success checks" in card and "proposed from your data" in card  # the goal gave no checkable criterion
     assert _runs(home) == [], "nothing may run before approval"
     assert not (home / "datasets").exists() or not any((home / "datasets").iterdir()), "nor data be prepared"
-    shot(page, f"{prefix}1-plan-card")
+    shot(page, f"{prefix}1-plan-card-with-checks")
 
     page.fill("#edit-text textarea", edit)
     page.click("#edit")
@@ -78,6 +90,19 @@ def _journey(page, home, shot, edit: str, prefix: str) -> dict:
     page.wait_for_selector("#loss-plot canvas, #loss-plot svg", timeout=30_000)
     assert page.inner_text("#curve-reading").strip()
     shot(page, f"{prefix}3-training-done")
+
+    _tab(page, "Chat")  # the verdict on the checks arrives in the chat once the job has evaluated the run
+    page.wait_for_function("document.querySelector('#chatbot').innerText.includes('Round 1:')", timeout=300_000)
+    said = page.inner_text("#chatbot")
+    assert "Pass rate on the locked test prompts: base" in said and re.search(r"Round 1: (not met|met)\.", said)
+    # The chat pane sits at its end (the next round's card, in the same message): bring the verdict's first line
+    # into view and take the picture of the window (a full-page one lays the page out again, back at the end).
+    for _ in range(5):
+        page.evaluate(_SHOW_VERDICT, "scroll")
+        page.wait_for_timeout(500)
+        shot(page, f"{prefix}3b-verdict", full_page=False)
+        if page.evaluate(_SHOW_VERDICT, "check"):
+            break
 
     _tab(page, "Compare")
     page.fill("#compare-prompt textarea", "Do you sell used bikes?")
@@ -104,7 +129,8 @@ def _journey(page, home, shot, edit: str, prefix: str) -> dict:
 
 def test_whole_journey_from_chat_to_exported_preferences(app_url, browser, shot):
     url, home = app_url
-    result = _journey(_open(browser, url), home, shot, edit="max steps 4, max length 128", prefix="tiny-")
+    result = _journey(_open(browser, url), home, shot, prefix="tiny-",
+                      edit="max steps 4, max length 128, evaluate on 8 examples with 16 new tokens, no probe")
     exported = sorted((home / "exports").glob("votes-*.jsonl"))
     a, b = result["answers"]
     if a.strip() == b.strip():

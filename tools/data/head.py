@@ -21,6 +21,7 @@ from typing import Any
 from tools.data import formats
 from tools.data.load import JSONL_EXT, Item, load_source
 from tools.data.spec import DataError, RowError
+from tools.data.validate import RowProblem
 
 _BLOCK = 1 << 20
 
@@ -62,6 +63,25 @@ def sample(path: str | Path, rows: int = 200) -> Sample:
             result.labels = sorted({str(v[label]).strip() for v in values if isinstance(v, dict) and v.get(label) is not None})
     result.total_rows, result.rows_exact = _count(source, len(items) + sum(1 for e in errors if e.row > 0), len(head) < rows * 2)
     return result
+
+
+def records(path: str | Path, rows: int = 200) -> list[dict]:
+    """The first `rows` rows as training records (the layouts TRL trains on), before any preparing.
+
+    Rows that don't convert are left out (prepare reports them); [] when no layout fits. The assistant
+    reads reference answers from these to propose success checks before the user approves anything."""
+    head = sample(path, rows)
+    if head.layout is None:
+        return []
+    values = formats.rename_columns(head.rows, {}, str(path), check=False)
+    convert = formats.converter(formats.detect(values, str(path)))
+    out = []
+    for value in values:
+        try:
+            out.append(convert(value))
+        except RowProblem:
+            continue
+    return out
 
 
 def _json_safe(value: Any) -> Any:

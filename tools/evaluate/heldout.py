@@ -131,6 +131,19 @@ def load_examples(path: str | Path, limit: int) -> list[Example]:
     return examples
 
 
+def reference_pairs(records: list[dict]) -> list[tuple[str, str]]:
+    """(last user turn, reference answer) of each training record with both; rated-bad answers left out."""
+    pairs = []
+    for record in records:
+        try:
+            example = _example(record)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if example is not None and example.prompt is not None:
+            pairs.append((_last_user(example.messages()), example.reference))
+    return pairs
+
+
 def _example(row: dict) -> Example | None:
     if "messages" in row:
         msgs = row["messages"]

@@ -42,7 +42,7 @@ from tools.vocab import (
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Distributed = Literal["auto", "ddp", "fsdp", "deepspeed"]
-__all__ = ["DATA_FOR_OBJECTIVE", "LORA_METHODS", "Plan", "PlanError", "TrainingPlan", "build", "build_plan",
+__all__ = ["DATA_FOR_OBJECTIVE", "LORA_METHODS", "EvalSettings", "Plan", "PlanError", "TrainingPlan", "build", "build_plan",
            "check_runnable", "check_training", "data_problem", "read_report"]
 
 
@@ -276,13 +276,13 @@ def _check_lengths(plan: TrainingPlan) -> None:
 
 
 class EvalSettings(BaseModel):
-    """How much of the held-out split the job's evaluation reads; a few examples answer sooner, more are surer."""
+    """How much the job's evaluation after training does: fewer examples and shorter answers are quicker."""
 
     model_config = ConfigDict(extra="forbid")
 
-    max_examples: int = Field(64, ge=1, le=10_000, description="Held-out rows compared, base vs tuned (the first N).")
-    max_new_tokens: int = Field(128, ge=1, le=4096, description="Longest answer generated per prompt.")
-    probe: bool = Field(True, description="Also run the general-ability regression probe (base vs tuned).")
+    max_examples: int = Field(64, ge=1, le=100_000, description="Validation (and test) rows answered and scored.")
+    max_new_tokens: int = Field(128, ge=1, le=8192, description="The longest answer generated per prompt.")
+    probe: bool = Field(True, description="Also ask the general-skills probe (does the tuned model still cope elsewhere?).")
 
 
 class Plan(BaseModel):
@@ -306,7 +306,7 @@ class Plan(BaseModel):
     data: DataSpec = Field(default_factory=DataSpec, description="How the source becomes training.data_dir.")
     training: TrainingPlan
     evaluate: bool = Field(True, description="Evaluate on the held-out split as the job's last step.")
-    evaluation: EvalSettings = Field(default_factory=EvalSettings, description="How the job's evaluation samples.")
+    eval_settings: EvalSettings = Field(default_factory=EvalSettings, description="How much that evaluation does.")
     # [checks] What "done" means: approved with the plan, scored on the locked test split after each run.
     checks: SuccessCriteria = Field(default_factory=SuccessCriteria, description="Success checks and their target pass rate.")
     # [migrate] Moving off a hosted fine-tune: the evaluation also scores the tuned model against these answers.

@@ -267,8 +267,7 @@ def _evaluate(run: RunDir, run_id: str) -> None:
     """Held-out evaluation. Its failure is noted, not fatal: the trained model is there and usable."""
     _phase(run, run_id, "evaluating")
     try:
-        settings = run.plan().evaluation
-        report = evaluate(run.path, EvalConfig(**settings.model_dump()))
+        report = evaluate(run.path, EvalConfig(**run.plan().eval_settings.model_dump()))
     except Exception as exc:
         traceback.print_exc()
         run.update_info(eval_error=f"evaluation failed: {type(exc).__name__}: {exc}"[:1000])
