@@ -24,6 +24,7 @@ from assistant.migrate import MigrationError, prepare_migration
 from tools._cli import fail
 from tools.train.estimate import estimate
 from tools.train.run_dir import RunDir
+from tools.train.runs import RunError
 
 
 def run_cmd(
@@ -74,7 +75,7 @@ def run_cmd(
     try:
         result = run_rounds(drafted, budget_min=budget_min, max_rounds=max_rounds, on_round=show,
                             eval_config=migration.eval_config(max_new_tokens))  # fmt: skip
-    except (AutoError, ValueError, OSError) as exc:
+    except (AutoError, RunError, ValueError, OSError) as exc:  # RunError: e.g. --output holds another run
         fail(str(exc))
     _report(summary(result), as_json)
 
