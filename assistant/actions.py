@@ -1,7 +1,7 @@
 """What the graph does after the user approves, as typed calls, each recorded before it runs.
 
     actions = Actions()
-    report = actions.prepare_data(plan)            # a `Plan` in, the data report (a dict) out
+    report = actions.prepare_data(plan)            # a `Plan` in, the data report (a dict, its own out_dir) out
     run_id = actions.launch_training(plan)         # `tools.train.jobs.submit`: starts now or queues
     actions.calls                                  # [{"tool": "prepare_data", "args": {...}}, ...]
 
@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from tools.data import prepare_data
+from tools.data import prepare_once
 from tools.evaluate.compare import compare
 from tools.evaluate.heldout import evaluate
 from tools.serve.backends import Sampling, open_backend
@@ -46,10 +46,14 @@ class Actions:
         return record
 
     def prepare_data(self, plan: Plan) -> dict:
-        """Validate, clean, redact, dedupe, tokenize and split `plan.source` into `plan.training.data_dir`."""
+        """Validate, clean, redact, dedupe, tokenize and split `plan.source` into a folder of its own.
+
+        The folder is named by the source's content and the data settings (`out_dir` in the report): an
+        approval never rewrites data that an earlier, running or queued run uses (M9); the same file with
+        the same settings reuses the earlier preparation."""
         self._record("prepare_data", source=plan.source, out_dir=plan.training.data_dir)
         with _as_tool_error("prepare_data"):
-            return prepare_data(plan.source, plan.training.data_dir, plan.data).model_dump(mode="json")
+            return prepare_once(plan.source, plan.data).model_dump(mode="json")
 
     def estimate_plan(self, training: TrainingPlan, hardware: Hardware | str | None = None) -> Estimate:
         """Peak memory and duration on `hardware` (None: this machine)."""
@@ -57,13 +61,13 @@ class Actions:
         with _as_tool_error("estimate_plan"):
             return estimate(training, hardware)
 
-    def launch_training(self, plan: Plan) -> str:
-        """Start (or queue) the training run; returns its run id at once."""
+    def launch_training(self, plan: Plan, owner: str | None = None) -> str:
+        """Start (or queue) the training run for `owner` (the logged-in user, if any); returns its run id at once."""
         self._record("launch_training", data_dir=plan.training.data_dir)
         with _as_tool_error("launch_training"):
             # The graph prepared the data already (so the chat could report that step): the job trains on the
             # prepared folder and then evaluates, and plan.yaml keeps the data spec and the file's own name.
-            return jobs.submit(plan.revised(source=None))
+            return jobs.submit(plan.revised(source=None), owner=owner)
 
     def training_status(self, run_id: str) -> dict:
         self._record("training_status", run_id=run_id)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tools import store
+from tools import procs, store
 from tools.data import DataSpec, prepare_data
 from tools.quickstart.demo import demo_dataset_path
 from tools.train import jobs, runs
@@ -26,7 +26,7 @@ def plan(tiny_model_dir, tmp_path):
 def _hold_the_machine(tmp_path) -> None:
     """A row of a live process (this test's own) that says it is training."""
     me = os.getpid()
-    runs.upsert("holder", run_dir=str(tmp_path / "holder"), status="running", pid=me, pid_start=runs.process_start_time(me))
+    runs.upsert("holder", run_dir=str(tmp_path / "holder"), status="running", pid=me, pid_start=procs.process_start_time(me))
 
 
 def _queued_plans() -> list[str]:
