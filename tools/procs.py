@@ -77,3 +77,20 @@ def process_alive(pid: int | None, start: str | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def processes_running(*words: str) -> list[int]:
+    """PIDs of live processes whose command line holds every one of `words` ([] where there is no /proc).
+
+    How a starter that died between spawning a job and recording it is found out: the job's own command
+    line names its run folder."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        text = [a.decode(errors="replace") for a in args]
+        if all(any(w == a for a in text) for w in words) and process_start_time(int(entry.name)) is not None:
+            found.append(int(entry.name))
+    return sorted(found)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from tools import store
+from tools import procs, store
 from tools.serve import holds
 from tools.train import launch, runs
 from tools.train.plan import Plan, PlanError, TrainingPlan
@@ -105,10 +105,16 @@ def _busy(db: sqlite3.Connection) -> bool:
     """Whether a job holds the machine, after reconciling rows with the processes behind them."""
     for row in runs.with_status(ACTIVE, db):
         stale = row["status"] == "starting" and row.get("pid") is None
-        if stale and time.time() - row["updated_at"] >= runs.START_GRACE_S and _has_plan(db, row["run_id"]):
-            # Claimed, then its starter died before the spawn: the plan is still here, so it waits again.
-            runs.upsert(row["run_id"], db=db, status=QUEUED)
-            continue
+        if stale and time.time() - row["updated_at"] >= runs.START_GRACE_S:
+            found = procs.processes_running("tools.train", row["run_dir"])
+            if found:  # spawned, then its starter died (kill -9) before recording it: this is its process
+                row = {**row, "pid": found[0], "pid_start": procs.process_start_time(found[0])}
+                runs.upsert(row["run_id"], db=db, pid=row["pid"], pid_start=row["pid_start"])
+                db.execute("DELETE FROM queue_plans WHERE run_id = ?", (row["run_id"],))
+            elif _has_plan(db, row["run_id"]):
+                # Claimed, then its starter died before the spawn: the plan is still here, so it waits again.
+                runs.upsert(row["run_id"], db=db, status=QUEUED)
+                continue
         if runs.refresh(row, db)["status"] in ACTIVE:
             return True
     return False
