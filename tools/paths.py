@@ -151,6 +151,33 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return path
 
 
+class DiskFullError(OSError):
+    """Not enough free disk space for a write we can size beforehand (M4)."""
+
+
+def ensure_free(folder: str | Path, need_bytes: float, what: str) -> None:
+    """Refuse, before writing anything, a write of about `need_bytes` that the disk of `folder` can't hold,
+    keeping a margin of 1% of the disk (at least 256 MB) so the databases can still be written."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    usage = shutil.disk_usage(folder)
+    margin = max(256 * 2**20, usage.total // 100)
+    if usage.free - margin < need_bytes:
+        raise DiskFullError(
+            f"not enough free disk space for {what}: about {need_bytes / 2**30:.1f} GB needed, "
+            f"{max(0, usage.free - margin) / 2**30:.1f} GB free in {folder}; free some space (old runs, exports, "
+            f"merged models) or move the data dir ({ENV_HOME}).")
+
+
+def tree_bytes(path: str | Path) -> int:
+    """Bytes of a file, or of every file under a folder."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
 def free_port() -> int:
     """A free local TCP port (for a server, or the rendezvous of a multi-process run)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

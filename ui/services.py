@@ -187,6 +187,7 @@ def store_upload(temp_path: str, owner: str | None = None) -> str:
     if size > limit * 1024 * 1024:
         raise UploadError(f"{source.name} is {size / 2**20:,.0f} MB; the upload limit is {limit} MB "
                           f"({MAX_UPLOAD_ENV}). Upload a smaller sample, or raise the limit when starting the app.")
+    paths.ensure_free(paths.uploads_dir(owner), size, f"the upload {source.name}")
     digest = _sha256(source)[:16]
     folder = paths.uploads_dir(owner) / digest
     folder.mkdir(exist_ok=True)

@@ -117,6 +117,13 @@ def prepare_data(source: str | Path, out: str | Path, spec: DataSpec | None = No
     return _prepare(source, out, _resolve_spec(spec, overrides))
 
 
+def _source_bytes(source: str | Path) -> int:
+    try:
+        return paths.tree_bytes(Path(source).expanduser())
+    except OSError:  # missing or unreadable: the analysis says so, with its own message
+        return 0
+
+
 def dataset_dir(source: str | Path, spec: DataSpec) -> Path:
     """`<data dir>/datasets/<name>-<hash of the source's bytes and the spec>`: one folder per distinct input."""
     digest = hashlib.sha256(spec.model_dump_json().encode())
@@ -148,6 +155,9 @@ def prepare_once(source: str | Path, spec: DataSpec | None = None) -> DataReport
 
 
 def _prepare(source: str | Path, out: str | Path, spec: DataSpec, keep_existing: bool = False) -> DataReport:
+    # The cleaned rows are spooled, then written to train/validation/test: about twice the source, checked
+    # before the minutes of analysis rather than failing at the end with a full disk (M4).
+    paths.ensure_free(Path(out).expanduser().parent, 2 * _source_bytes(source), "the prepared data")
     report, run = _analysis(str(source), spec)
     if report.usable_rows == 0:
         first = "; ".join(e.line() for e in run.errors[:3])
