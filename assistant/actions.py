@@ -36,8 +36,11 @@ class ToolError(RuntimeError):
 class Actions:
     """The acting steps of the graph, each a typed method; `calls` records every call, newest last."""
 
-    def __init__(self) -> None:
+    def __init__(self, engines: Callable[[str, dict[str, str]], Any] | None = None) -> None:
+        """`engines(base_model, {name: adapter or model folder})`: a shared serving engine to compare on (the
+        app's, which it frees before a training run starts); None opens a private one per comparison."""
         self.calls: list[dict[str, Any]] = []
+        self.engines = engines
 
     def _record(self, tool: str, **args: Any) -> list[dict]:
         record = [{"tool": tool, "args": args}]
@@ -84,6 +87,12 @@ class Actions:
         """The same prompt answered by the base and the tuned model (greedy, same chat template)."""
         self._record("compare_models", base_model=base_model, tuned_path=tuned_path)
         with _as_tool_error("compare_models"):
+            if self.engines is not None:
+                # The app's engine: one copy of the base in memory, counted and freed like every comparison (H5, M7).
+                name = Path(tuned_path).parent.name or "tuned"
+                result = compare(self.engines(base_model, {name: str(Path(tuned_path))}), prompt, tuned=name,
+                                 sampling=Sampling(max_tokens=max_tokens))
+                return {**asdict(result), "base": result.answers["base"], "tuned": result.answers["tuned"]}
             engine = open_backend(base_model, {"tuned": str(Path(tuned_path))}, backend=backend)
             try:
                 result = compare(engine, prompt, tuned="tuned", sampling=Sampling(max_tokens=max_tokens))

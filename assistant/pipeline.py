@@ -110,7 +110,9 @@ def held_out_prompt(data_dir: str | None) -> str | None:
     path = Path(data_dir) / "validation.jsonl"
     if not path.is_file():
         return None
-    for line in path.read_text(encoding="utf-8").splitlines()[:50]:
+    with path.open(encoding="utf-8") as fh:  # the first lines only: a validation split can be 100 MB
+        head = [line for _, line in zip(range(50), fh)]
+    for line in head:
         try:
             row = json.loads(line)
         except json.JSONDecodeError:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from assistant import Assistant
+from assistant.actions import Actions
 from tools import paths
 from tools.serve.backends import BackendName, SharedBackends
 from tools.train import jobs
@@ -128,7 +129,10 @@ class Services:
         with self._lock:
             if self._assistant is None:
                 # The web UI opens no user-typed path outside the data dir.
-                self._assistant = Assistant(llm=None if self.config.llm == "rules" else "auto", confine_paths=True)
+                # Its follow-up comparisons run on the app's shared engine, not a second copy of the models.
+                actions = Actions(engines=lambda base, tuned: self.serving.get(base, tuned, self.config.backend))
+                self._assistant = Assistant(llm=None if self.config.llm == "rules" else "auto", confine_paths=True,
+                                            actions=actions)
             return self._assistant
 
     def close(self) -> None:

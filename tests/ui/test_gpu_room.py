@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,41 @@ def test_resume_from_a_terminal_is_refused_while_the_app_holds_the_gpu(tmp_path)
         assert runs.get("stopped")["status"] == "cancelled", "nothing was started"
     finally:
         holds.release()
+
+
+class _EchoEngine(_GpuEngine):
+    """A GPU engine that answers with the model's name: enough for a comparison's plumbing."""
+
+    def __init__(self, adapters):
+        super().__init__()
+        self.served = {"base": "the base", **{n: str(Path(p).resolve()) for n, p in adapters.items()}}
+
+    def models(self):
+        return dict(self.served)
+
+    def add_adapter(self, name, path):
+        self.served[name] = str(Path(path).resolve())
+
+    def stream(self, model, messages, sampling):
+        yield f"{model} answers"
+
+
+def test_the_assistants_follow_up_compares_on_the_apps_shared_engine(tmp_path):
+    """H5/M7: the side-by-side after a run used to load its own copy of both models in the app, beside the
+    Compare tab's, where the queue's room decision could not see it."""
+    adapter = tmp_path / "runs" / "r1" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    opened = []
+    services = Services(AppConfig(llm="rules"))
+    services.serving = SharedBackends(opener=lambda base, adapters, *a: opened.append(_EchoEngine(adapters)) or opened[-1],
+                                      memory=lambda: (80.0, 40.0))
+    try:
+        result = services.assistant.actions.compare_models("default", str(adapter), "Is the shop open?")
+        assert (result["base"], result["tuned"]) == ("base answers", "r1 answers")
+        assert len(opened) == 1 and holds.holders(), "one engine, and the queue knows it holds the GPU"
+        # The Compare tab asks for the same run: the same engine, nothing loaded again.
+        assert services.serving.get("default", {"r1": str(adapter)}, services.config.backend) is opened[0]
+        assert len(opened) == 1
+    finally:
+        services.close()
