@@ -37,7 +37,7 @@ def test_trailing_spaces_are_stripped_in_linear_time():
 def test_candidate_pairs_are_each_shared_bucket_once_in_order():
     keys = np.array([[1, 9], [2, 9], [1, 8], [3, 7], [1, 9]], dtype=np.uint64)  # rows 0, 2, 4 share band 0
     his, los = candidate_pairs(keys)
-    assert list(zip(his.tolist(), los.tolist())) == [(1, 0), (2, 0), (4, 1), (4, 2)]
+    assert list(zip(his.tolist(), los.tolist(), strict=True)) == [(1, 0), (2, 0), (4, 1), (4, 2)]
     # 20k rows in one bucket: pairs are numpy arrays of one chain per band, not a set per row.
     his, _ = candidate_pairs(np.zeros((20_000, 3), dtype=np.uint64))
     assert len(his) == 19_999 and his.dtype == np.int64

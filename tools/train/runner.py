@@ -22,7 +22,6 @@ import time
 import traceback
 from pathlib import Path
 
-from tools import paths
 from tools.data import prepare_once
 from tools.evaluate.heldout import evaluate
 from tools.models.resolve import is_default, resolve_model
