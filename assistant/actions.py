@@ -1,7 +1,7 @@
 """What the graph does after the user approves, as typed calls, each recorded before it runs.
 
     actions = Actions()
-    report = actions.prepare_data(plan)            # a `Plan` in, the data report (a dict) out
+    report = actions.prepare_data(plan)            # a `Plan` in, the data report (a dict, its own out_dir) out
     run_id = actions.launch_training(plan)         # `tools.train.jobs.submit`: starts now or queues
     actions.calls                                  # [{"tool": "prepare_data", "args": {...}}, ...]
 
@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from tools.data import prepare_data
+from tools.data import prepare_once
 from tools.evaluate.compare import compare
 from tools.evaluate.heldout import evaluate
 from tools.monitor.export import next_round_data
@@ -37,8 +37,11 @@ class ToolError(RuntimeError):
 class Actions:
     """The acting steps of the graph, each a typed method; `calls` records every call, newest last."""
 
-    def __init__(self) -> None:
+    def __init__(self, engines: Callable[[str, dict[str, str]], Any] | None = None) -> None:
+        """`engines(base_model, {name: adapter or model folder})`: a shared serving engine to compare on (the
+        app's, which it frees before a training run starts); None opens a private one per comparison."""
         self.calls: list[dict[str, Any]] = []
+        self.engines = engines
 
     def _record(self, tool: str, **args: Any) -> list[dict]:
         record = [{"tool": tool, "args": args}]
@@ -47,10 +50,14 @@ class Actions:
         return record
 
     def prepare_data(self, plan: Plan) -> dict:
-        """Validate, clean, redact, dedupe, tokenize and split `plan.source` into `plan.training.data_dir`."""
+        """Validate, clean, redact, dedupe, tokenize and split `plan.source` into a folder of its own.
+
+        The folder is named by the source's content and the data settings (`out_dir` in the report): an
+        approval never rewrites data that an earlier, running or queued run uses (M9); the same file with
+        the same settings reuses the earlier preparation."""
         self._record("prepare_data", source=plan.source, out_dir=plan.training.data_dir)
         with _as_tool_error("prepare_data"):
-            return prepare_data(plan.source, plan.training.data_dir, plan.data).model_dump(mode="json")
+            return prepare_once(plan.source, plan.data).model_dump(mode="json")
 
     def estimate_plan(self, training: TrainingPlan, hardware: Hardware | str | None = None) -> Estimate:
         """Peak memory and duration on `hardware` (None: this machine)."""
@@ -58,13 +65,13 @@ class Actions:
         with _as_tool_error("estimate_plan"):
             return estimate(training, hardware)
 
-    def launch_training(self, plan: Plan) -> str:
-        """Start (or queue) the training run; returns its run id at once."""
+    def launch_training(self, plan: Plan, owner: str | None = None) -> str:
+        """Start (or queue) the training run for `owner` (the logged-in user, if any); returns its run id at once."""
         self._record("launch_training", data_dir=plan.training.data_dir)
         with _as_tool_error("launch_training"):
             # The graph prepared the data already (so the chat could report that step): the job trains on the
             # prepared folder and then evaluates, and plan.yaml keeps the data spec and the file's own name.
-            return jobs.submit(plan.revised(source=None))
+            return jobs.submit(plan.revised(source=None), owner=owner)
 
     def training_status(self, run_id: str) -> dict:
         self._record("training_status", run_id=run_id)
@@ -81,6 +88,12 @@ class Actions:
         """The same prompt answered by the base and the tuned model (greedy, same chat template)."""
         self._record("compare_models", base_model=base_model, tuned_path=tuned_path)
         with _as_tool_error("compare_models"):
+            if self.engines is not None:
+                # The app's engine: one copy of the base in memory, counted and freed like every comparison (H5, M7).
+                name = Path(tuned_path).parent.name or "tuned"
+                result = compare(self.engines(base_model, {name: str(Path(tuned_path))}), prompt, tuned=name,
+                                 sampling=Sampling(max_tokens=max_tokens))
+                return {**asdict(result), "base": result.answers["base"], "tuned": result.answers["tuned"]}
             engine = open_backend(base_model, {"tuned": str(Path(tuned_path))}, backend=backend)
             try:
                 result = compare(engine, prompt, tuned="tuned", sampling=Sampling(max_tokens=max_tokens))

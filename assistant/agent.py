@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections import defaultdict
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from assistant.llm import REPLY_TAG, Brain, default_brain
 from assistant.plan import PlanProposal, plan_card
 from assistant.recommend import Recommendation
 from tools import paths
+
+_KEEP_TURNS = 1024  # last turns kept for `last_turn` (the UI reads a thread's right after its stream)
 
 
 class Turn(BaseModel):
@@ -85,16 +88,22 @@ class Assistant:
         # One connection shared by the UI's worker threads; SqliteSaver serialises access with its own lock.
         self._conn = sqlite3.connect(str(self.checkpointer_path), check_same_thread=False)
         self.graph = build_graph(self.brain, self.actions, SqliteSaver(self._conn), confine_paths)
-        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
-        self._last: dict[str, Turn] = {}
+        # Per thread, but bounded (L10): a lock lives while a call holds it, and the last turns are the latest
+        # only (the UI reads a thread's right after its stream); thread ids come from browsers without end.
+        self._locks: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+        self._locks_guard = threading.Lock()
+        self._last: OrderedDict[str, Turn] = OrderedDict()
 
     # ------------------------------------------------------------------ the API
 
-    def send(self, thread_id: str, text: str, files: list[str] | None = None) -> Turn:
-        """The user's message (and attached files); while a plan waits, it is the answer to it."""
+    def send(self, thread_id: str, text: str, files: list[str] | None = None, user: str | None = None) -> Turn:
+        """The user's message (and attached files); while a plan waits, it is the answer to it.
 
-        with self._locks[thread_id]:
-            config = self._config(thread_id)
+        `user`: the logged-in user of the web app, if it has logins: typed data paths must lie in that user's
+        uploads, and the runs it starts are that user's (M2)."""
+
+        with self._lock_of(thread_id):
+            config = self._config(thread_id, user)
             before = self._message_count(config)
             payload = self._payload(config, text, files)
             try:
@@ -104,22 +113,22 @@ class Assistant:
                 return self._turn_from(thread_id, values, _failure(exc))
             return self._turn(thread_id, before)
 
-    def approve(self, thread_id: str) -> Turn:
+    def approve(self, thread_id: str, user: str | None = None) -> Turn:
         """Approve the waiting plan: prepare the data and launch training."""
         if not self._awaiting(self._config(thread_id)):
             return self.snapshot(thread_id, reply="There is no plan waiting for approval.")
-        return self.send(thread_id, "approve")
+        return self.send(thread_id, "approve", user=user)
 
-    def reject(self, thread_id: str) -> Turn:
+    def reject(self, thread_id: str, user: str | None = None) -> Turn:
         if not self._awaiting(self._config(thread_id)):
             return self.snapshot(thread_id, reply="There is no plan waiting for approval.")
-        return self.send(thread_id, "reject")
+        return self.send(thread_id, "reject", user=user)
 
-    def edit(self, thread_id: str, text: str) -> Turn:
+    def edit(self, thread_id: str, text: str, user: str | None = None) -> Turn:
         """Change the waiting plan in words ("use rank 32", "3 epochs", "use Qwen2.5-1.5B")."""
         if not self._awaiting(self._config(thread_id)):
             return self.snapshot(thread_id, reply="There is no plan to edit yet; tell me about your project first.")
-        return self.send(thread_id, text)
+        return self.send(thread_id, text, user=user)
 
     def recommend_now(self, thread_id: str) -> Turn:
         """Skip the remaining questions and recommend from what is known (the CLI does this at end of input)."""
@@ -129,7 +138,7 @@ class Assistant:
 
     def advance(self, thread_id: str) -> Turn:
         """Check the thread's training run; once it has finished, evaluate it and compare base and tuned."""
-        with self._locks[thread_id]:
+        with self._lock_of(thread_id):
             config = self._config(thread_id)
             values = self.graph.get_state(config).values
             if values.get("phase") not in ("training",) or self._awaiting(config):
@@ -140,13 +149,14 @@ class Assistant:
             self.graph.invoke({"input": "", "files": [], "event": "advance"}, config)
             return self._turn(thread_id, before)
 
-    def stream(self, thread_id: str, text: str, files: list[str] | None = None) -> Iterator[str]:
+    def stream(self, thread_id: str, text: str, files: list[str] | None = None,
+               user: str | None = None) -> Iterator[str]:  # fmt: skip
         """`send`, streamed: the LLM's reply tokens as they come, other messages as each step finishes.
 
         Joining the chunks gives the turn's reply; `last_turn(thread_id)` then holds the whole `Turn`.
         """
-        with self._locks[thread_id]:
-            config = self._config(thread_id)
+        with self._lock_of(thread_id):
+            config = self._config(thread_id, user)
             before = self._message_count(config)
             payload = self._payload(config, text, files)
             first, tokens, error = True, False, ""
@@ -169,7 +179,7 @@ class Assistant:
             turn = self._turn(thread_id, before)
             if error:
                 turn.reply = f"{turn.reply}\n\n{error}".strip()
-            self._last[thread_id] = turn
+            self._remember(thread_id, turn)
 
     def _events(self, payload: Any, config: dict) -> Iterator[tuple[str, Any]]:
         """The graph's stream; a failure ends it with a plain message instead of an exception."""
@@ -180,6 +190,19 @@ class Assistant:
 
     def last_turn(self, thread_id: str) -> Turn | None:
         return self._last.get(thread_id)
+
+    def _lock_of(self, thread_id: str) -> Any:
+        with self._locks_guard:
+            lock = self._locks.get(thread_id)
+            if lock is None:
+                lock = self._locks[thread_id] = threading.Lock()
+            return lock
+
+    def _remember(self, thread_id: str, turn: Turn) -> None:
+        self._last[thread_id] = turn
+        self._last.move_to_end(thread_id)
+        while len(self._last) > _KEEP_TURNS:
+            self._last.popitem(last=False)
 
     def snapshot(self, thread_id: str, reply: str = "") -> Turn:
         """The thread's current state without sending anything."""
@@ -196,10 +219,10 @@ class Assistant:
     # ------------------------------------------------------------------ helpers
 
     @staticmethod
-    def _config(thread_id: str) -> dict:
+    def _config(thread_id: str, user: str | None = None) -> dict:
         if not thread_id:
             raise ValueError("thread_id must be a non-empty string")
-        return {"configurable": {"thread_id": thread_id}}
+        return {"configurable": {"thread_id": thread_id, "user": user}}
 
     def _payload(self, config: dict, text: str, files: list[str] | None) -> Any:
         """A new message for the graph, or, while a plan waits, the answer that resumes it."""

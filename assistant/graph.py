@@ -224,20 +224,24 @@ class Nodes:
 
     # -------------------------------------------------------------- after approval
 
-    def prepare(self, state: GraphState) -> Command:
-        plan = _proposal(state).plan
+    def prepare(self, state: GraphState, config: RunnableConfig) -> Command:
+        proposal = _proposal(state)
+        plan = proposal.plan
         if prepared_already(state.get("loop"), plan):  # a next round: same data, same locked test split
             return _go("train", update={"messages": [_say("Same prepared data and locked test split as the last round.")]})
         if not plan.source:
             return _go(END, update={"phase": "need_data", "messages": [_say(
                 "Approved. To start, attach your data file (or type its path): I'll check and prepare it first.")]})
-        if self.confine_paths:
-            # Web users upload; a typed path (data, or a model folder) may only point inside the data dir.
+        user = _user_of(config)
+        if self.confine_paths or user is not None:
+            # Web users upload; a typed path may only point inside the data dir (a model folder), and the data
+            # inside the user's own uploads when the app has logins (M2).
             base = plan.training.base_model
-            typed = [plan.source] + ([base] if Path(base).expanduser().exists() else [])
+            typed = [(plan.source, paths.uploads_dir(user) if user is not None else None)]
+            typed += [(base, None)] if Path(base).expanduser().exists() else []
             try:
-                for path in typed:
-                    paths.inside_home(path)
+                for path, root in typed:
+                    paths.inside_home(path, root)
             except PermissionError as exc:
                 return _go("approval", update={"messages": [_say(str(exc))]})
         called = _called("prepare_data", source=plan.source, out_dir=plan.training.data_dir)
@@ -246,10 +250,12 @@ class Nodes:
         except ToolError as exc:
             return _go("approval", update={"tools_called": called, "messages": [_say(
                 f"Preparing the data failed: {exc}\n\nFix the file and say **approve** again, or change the plan.")]})
-        return _go("train", update={"tools_called": called, "dataset": report,
-                                             "messages": [_say(_data_summary(report))]})
+        # The data went to a folder named by its content and settings (M9): the run trains on that folder.
+        prepared = proposal.model_copy(update={"plan": plan.revised(training={"data_dir": report["out_dir"]})})
+        return _go("train", update={"tools_called": called, "dataset": report, "proposal": prepared.model_dump(mode="json"),
+                                    "messages": [_say(_data_summary(report))]})
 
-    def train(self, state: GraphState) -> Command:
+    def train(self, state: GraphState, config: RunnableConfig) -> Command:
         # The data is prepared now: the job gets the plan with that folder as its data and nothing to prepare.
         plan = _proposal(state).plan.revised(source=None)
         problems = check_runnable(plan)
@@ -269,7 +275,7 @@ class Nodes:
                 "Change the plan (e.g. \"batch size 1\"), then approve again.")]})
         calls += _called("launch_training", data_dir=plan.training.data_dir)
         try:
-            run_id = self.actions.launch_training(plan)
+            run_id = self.actions.launch_training(plan, owner=_user_of(config))
         except ToolError as exc:
             return _go("approval", update={"tools_called": calls, "messages": [_say(
                 f"Training could not start: {exc}\n\nChange the plan, or say **approve** to try again.")]})
@@ -290,6 +296,11 @@ class Nodes:
         proposal = attach_source(_proposal(state), found[0])
         return _go("prepare", update={"proposal": proposal.model_dump(mode="json"),
                                                "messages": heard, "phase": "approved"})
+
+
+def _user_of(config: RunnableConfig) -> str | None:
+    """The logged-in user this turn acts for (the web app with logins); None for a single user."""
+    return (config or {}).get("configurable", {}).get("user")
 
 
 def _called(tool: str, **args: Any) -> list[dict]:

@@ -25,6 +25,7 @@ from assistant.state import ConversationState, StateUpdate
 
 ENV_PREFIX = "FINETUNE_ASSISTANT_LLM_"
 REPLY_TAG = "assistant-reply"
+MAX_ERRORS_KEPT = 200  # Brain.errors and the notices already told: the latest only
 
 
 class LLMConfig(BaseModel):
@@ -75,7 +76,7 @@ class Brain:
         """What the user should be told after this message (a cut message, a fallback), each said once."""
         # A cut message is said each time; a standing fact (rules only, the LLM fell back) only once.
         fresh = [n for n in dict.fromkeys(self.notices) if n.startswith("Your message was long") or n not in self._told]
-        self._told += fresh
+        self._told = list(dict.fromkeys([*self._told, *fresh]))[-MAX_ERRORS_KEPT:]
         self.notices = []
         return fresh
 
@@ -95,8 +96,13 @@ class Brain:
         if parsed is None:
             return update, quotes
         checked = cross_check(parsed, update, text[:MAX_CHARS])
-        self.errors += checked.rejected
+        self._note_errors(*checked.rejected)
         return checked.update, quotes
+
+    def _note_errors(self, *errors: str) -> None:
+        # One Brain serves every session for the app's lifetime: keep the latest only (L10).
+        self.errors += errors
+        del self.errors[:-MAX_ERRORS_KEPT]
 
     def _structured(self, state: ConversationState, text: str) -> StateUpdate | None:
         system = prompts.render("interview", known=known_facts(state), asked=state.asked[-2:])
@@ -114,7 +120,7 @@ class Brain:
 
     def _failed(self, error: str, exc: Exception) -> None:
         """Log the failure; a slow model, or one failing twice, hands reading to the offline reader for good."""
-        self.errors.append(error)
+        self._note_errors(error)
         self.failures += 1
         if isinstance(exc, TimeoutError) or self.failures >= 2:
             self.fell_back = True
@@ -141,7 +147,7 @@ class Brain:
             message = _bounded(lambda: self.model.invoke([("system", system), ("human", instruction)],
                                                          config={"tags": [REPLY_TAG]}), self.timeout_s)
         except Exception as exc:
-            self.errors.append(f"phrase: {type(exc).__name__}: {exc}")
+            self._note_errors(f"phrase: {type(exc).__name__}: {exc}")
             return draft
         text = strip_leaks(message.content if isinstance(message.content, str) else "")
         return text or draft

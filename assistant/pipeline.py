@@ -8,6 +8,7 @@ with both models, and says in plain words whether fine-tuning paid off.
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -118,7 +119,9 @@ def held_out_prompt(data_dir: str | None) -> str | None:
     path = Path(data_dir) / "validation.jsonl"
     if not path.is_file():
         return None
-    for line in path.read_text(encoding="utf-8").splitlines()[:50]:
+    with path.open(encoding="utf-8") as fh:  # the first lines only: a validation split can be 100 MB
+        head = list(itertools.islice(fh, 50))
+    for line in head:
         try:
             row = json.loads(line)
         except json.JSONDecodeError:

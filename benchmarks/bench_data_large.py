@@ -9,6 +9,7 @@ folder, runs the CLI on it as a subprocess and reads the child's peak RSS from `
 high-water mark, so no sampling can miss a spike). It then runs the same commands on a small file of
 the same rows and checks the reports agree: same layout and dataset type, the same kinds of row
 errors, and counts in proportion. Target: peak RSS under 1.5 GB at 1 GB. The temp folder is deleted.
+The last line is the figures as JSON; the exit status is 1 when the target is missed or the reports differ.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def main() -> None:
         big, small = Path(tmp) / "big.jsonl", Path(tmp) / "small.jsonl"
         n_big, n_small = write(big, megabytes=args.mb), write(small, count=args.small_rows)
         print(f"large: {n_big:,} rows, {big.stat().st_size / 1e6:,.0f} MB; small: {n_small:,} rows")
-        results = {}
+        results: dict = {}
+        figures: dict = {"mb": round(big.stat().st_size / 1e6), "rows": n_big, "small_rows": n_small}
         for name, path in (("small", small), ("large", big)):
             inspected, inspect_s, inspect_rss = run_cli("inspect", str(path), *common)
             prepared, prepare_s, prepare_rss = run_cli("prepare", str(path), "--out", str(Path(tmp) / f"out-{name}"), *common)
@@ -117,12 +119,19 @@ def main() -> None:
             print(f"{name:>5}: inspect {inspect_s:8.1f} s, peak RSS {inspect_rss:7.0f} MB | "
                   f"prepare {prepare_s:8.1f} s, peak RSS {prepare_rss:7.0f} MB | usable {prepared['usable_rows']:,}, "
                   f"rejected {prepared['error_count']:,}, exact {prepared['exact_duplicates']:,}, near {prepared['near_duplicates']:,}")
+            figures.update({f"{name}_inspect_s": round(inspect_s, 1), f"{name}_inspect_rss_mb": round(inspect_rss),
+                            f"{name}_prepare_s": round(prepare_s, 1), f"{name}_prepare_rss_mb": round(prepare_rss)})
             if name == "large":
                 peak = max(inspect_rss, prepare_rss)
+                figures["peak_rss_mb"] = round(peak)
                 print(f"peak RSS {peak:.0f} MB = {peak / (big.stat().st_size / 2**20):.2f}x the file "
                       f"(target < {TARGET_RSS_MB} MB: {'met' if peak < TARGET_RSS_MB else 'MISSED'})")
         problems = compare(results["small"][0], results["large"][0]) + compare(results["small"][1], results["large"][1])
         print("reports agree (layout, error kinds, proportional counts)" if not problems else "reports DIFFER: " + "; ".join(problems))
+        figures["reports_agree"] = not problems
+        print(json.dumps(figures))
+    if not figures["reports_agree"] or figures["peak_rss_mb"] >= TARGET_RSS_MB:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -127,10 +127,10 @@ class Tally:
                 self.latency[kind].append(seconds)
 
 
-def _chatter(url: str, stop: float, tally: Tally) -> None:
+def _chatter(url: str, stop: float, tally: Tally, max_turns: int | None = None) -> None:
     client = _client(url)
     session, history, turn = client.predict(None, api_name="/restore")[0], [], 0
-    while time.time() < stop:
+    while time.time() < stop and (max_turns is None or turn < max_turns):
         text = CHAT_TURNS[turn % len(CHAT_TURNS)]
         started = time.perf_counter()
         try:
@@ -145,10 +145,10 @@ def _chatter(url: str, stop: float, tally: Tally) -> None:
             session, history = client.predict(None, api_name="/restore")[0], []
 
 
-def _comparer(url: str, run_id: str, stop: float, tally: Tally) -> None:
+def _comparer(url: str, run_id: str, stop: float, tally: Tally, max_turns: int | None = None) -> None:
     client = _client(url)
     n = 0
-    while time.time() < stop:
+    while time.time() < stop and (max_turns is None or n < max_turns):
         started = time.perf_counter()
         try:
             client.predict(None, api_name="/tuned_choices")  # as the browser does: the run list first
@@ -188,14 +188,12 @@ def main() -> None:
         proc, url = _start_app(home, model_dir, args.port, root / "app.log")
         try:
             tally = Tally()
-            # Warm-up: one chat turn and one comparison load the assistant and the model once, before measuring.
+            # Warm-up: one chat turn and one comparison load the assistant and the model once, before measuring
+            # (a turn count, not a time: connecting a client alone can take seconds on a busy machine).
             warm = Tally()
-            _chatter(url, time.time() + 1, warm)
-            for _ in range(5):
-                _comparer(url, run_id, time.time() + 1, warm)
-                if warm.latency["compare"]:
-                    break
-            if warm.errors["chat"] or not warm.latency["compare"]:
+            _chatter(url, time.time() + 600, warm, max_turns=1)
+            _comparer(url, run_id, time.time() + 600, warm, max_turns=1)
+            if warm.errors["chat"] or warm.errors["compare"] or not warm.latency["compare"]:
                 raise SystemExit(f"warm-up failed: {warm.errors}")
             rss_start = _rss_mb(proc.pid)
             stop = time.time() + args.minutes * 60

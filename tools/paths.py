@@ -6,6 +6,7 @@ Everything lives under one data dir, `~/.cache/finetune-assistant` by default, o
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -58,8 +59,16 @@ def datasets_dir() -> Path:
     return subdir("datasets")
 
 
-def uploads_dir() -> Path:
-    return subdir("uploads")
+def uploads_dir(owner: str | None = None) -> Path:
+    """`<data dir>/uploads`, or the folder of one logged-in user's uploads inside it (M2).
+
+    The folder is named by a hash of the user name: a name is any string, a folder name must be safe."""
+    root = subdir("uploads")
+    if owner is None:
+        return root
+    folder = root / f"u-{hashlib.sha256(owner.encode()).hexdigest()[:16]}"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 def logs_dir() -> Path:
@@ -70,22 +79,25 @@ def db_path() -> Path:
     return home() / "app.db"
 
 
-def inside_home(path: str | Path) -> Path:
-    """Resolve `path` and refuse it unless it lies inside the data dir (user-typed paths in the UI)."""
-    root = home().resolve()
+def inside_home(path: str | Path, root: str | Path | None = None) -> Path:
+    """Resolve `path` and refuse it unless it lies inside `root` (default: the data dir). User-typed paths
+    in the UI: inside the data dir, or, with logins, inside the user's own uploads folder."""
+    root = Path(root).resolve() if root is not None else home().resolve()
     resolved = Path(path).expanduser().resolve()
     if resolved != root and root not in resolved.parents:
-        raise PermissionError(f"{path} is outside the app's data dir {root}; upload the file instead.")
+        where = "the app's data dir" if root == home().resolve() else "your own uploads"
+        raise PermissionError(f"{path} is outside {where}; upload the file instead.")
     return resolved
 
 
 @contextmanager
-def atomic_dir(final: str | Path, replaces: str | None = None) -> Iterator[Path]:
+def atomic_dir(final: str | Path, replaces: str | None = None, keep_existing: bool = False) -> Iterator[Path]:
     """Yield a temp folder beside `final`; rename it into place only if the block succeeds.
 
     A crash or an error leaves no half-written `final` behind. An existing `final` is replaced only when
     it is empty or holds `replaces` (the file that marks a folder we wrote, e.g. "report.json"): a
-    user's folder given by mistake as an output is refused, never emptied.
+    user's folder given by mistake as an output is refused, never emptied. `keep_existing`: a `final`
+    that appeared meanwhile (a content-addressed folder another writer finished first) stays, and ours goes.
     """
     final = Path(final)
     if final.exists() and any(final.iterdir()) and not (replaces and (final / replaces).exists()):
@@ -98,6 +110,14 @@ def atomic_dir(final: str | Path, replaces: str | None = None) -> Iterator[Path]
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if keep_existing:
+        try:
+            tmp.rename(final)  # fails when `final` is a folder with files: someone else's finished copy
+        except OSError:
+            if not final.is_dir():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     if final.exists():
         # A unique name: two threads replacing the same folder must not trip over each other's old copy.
         old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
@@ -129,6 +149,33 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
         raise
     _fsync_dir(path.parent)
     return path
+
+
+class DiskFullError(OSError):
+    """Not enough free disk space for a write we can size beforehand (M4)."""
+
+
+def ensure_free(folder: str | Path, need_bytes: float, what: str) -> None:
+    """Refuse, before writing anything, a write of about `need_bytes` that the disk of `folder` can't hold,
+    keeping a margin of 1% of the disk (at least 256 MB) so the databases can still be written."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    usage = shutil.disk_usage(folder)
+    margin = max(256 * 2**20, usage.total // 100)
+    if usage.free - margin < need_bytes:
+        raise DiskFullError(
+            f"not enough free disk space for {what}: about {need_bytes / 2**30:.1f} GB needed, "
+            f"{max(0, usage.free - margin) / 2**30:.1f} GB free in {folder}; free some space (old runs, exports, "
+            f"merged models) or move the data dir ({ENV_HOME}).")
+
+
+def tree_bytes(path: str | Path) -> int:
+    """Bytes of a file, or of every file under a folder."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def free_port() -> int:

@@ -50,3 +50,47 @@ def child_env(hub: bool = False, extra: dict[str, str] | None = None, base: dict
 def python_module(module: str, *args: str) -> list[str]:
     """`python -P -m module args...` with this interpreter."""
     return [sys.executable, "-P", "-m", module, *map(str, args)]
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid` (field 22 of /proc/PID/stat), None if it is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):  # exited but not yet reaped by its parent
+        return None
+    return fields[19]
+
+
+def process_alive(pid: int | None, start: str | None) -> bool:
+    if not pid:
+        return False
+    if Path("/proc").is_dir():
+        now = process_start_time(pid)
+        return now is not None and (start is None or now == start)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def processes_running(*words: str) -> list[int]:
+    """PIDs of live processes whose command line holds every one of `words` ([] where there is no /proc).
+
+    How a starter that died between spawning a job and recording it is found out: the job's own command
+    line names its run folder."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        text = [a.decode(errors="replace") for a in args]
+        if all(any(w == a for a in text) for w in words) and process_start_time(int(entry.name)) is not None:
+            found.append(int(entry.name))
+    return sorted(found)

@@ -106,9 +106,25 @@ def _m005_deploy(db: sqlite3.Connection) -> None:
     )
 
 
+def _m006_owners(db: sqlite3.Connection) -> None:
+    """Whose run or vote a row is when the app has logins (M2); NULL for a single user (no login, the CLI)."""
+    for table in ("runs", "votes"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN owner TEXT")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_owner ON runs (owner)")
+
+
+def _m007_gpu_holds(db: sqlite3.Connection) -> None:
+    """GPU memory that a process's serving engines hold (H5): a queued run is started by that process only,
+    after it made room, whichever process would otherwise start it (a finished job hands over to the next)."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS gpu_holds (
+            pid INTEGER PRIMARY KEY, pid_start TEXT, gb REAL NOT NULL, updated_at REAL NOT NULL)"""
+    )
+
+
 # Append only: the position of a migration is its version number.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_runs, _m002_queue, _m003_votes, _m004_rounds,
-                                                        _m005_deploy]
+                                                        _m005_deploy, _m006_owners, _m007_gpu_holds]
 
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()

@@ -84,10 +84,12 @@ class LoginLimiter:
     """Gradio's auth callable with a brake: after 5 failures in a minute, every login is refused for a minute.
 
     Gradio's /login has no rate limit (M5); one global brake is crude but can't be dodged by changing IP.
+    `credentials`: one (user, password) pair or a dict of them; each user sees only their own work (M2).
     """
 
-    def __init__(self, credentials: tuple[str, str], max_failures: int = 5, window_s: float = 60.0):
-        self.credentials, self.max_failures, self.window_s = credentials, max_failures, window_s
+    def __init__(self, credentials: tuple[str, str] | dict[str, str], max_failures: int = 5, window_s: float = 60.0):
+        self.users = dict([credentials]) if isinstance(credentials, tuple) else dict(credentials)
+        self.max_failures, self.window_s = max_failures, window_s
         self._failures: list[float] = []
         self._lock = threading.Lock()
 
@@ -99,8 +101,10 @@ class LoginLimiter:
             self._failures = [t for t in self._failures if now - t < self.window_s]
             if len(self._failures) >= self.max_failures:
                 return False
-            ok = hmac.compare_digest(username.encode(), self.credentials[0].encode()) & hmac.compare_digest(
-                password.encode(), self.credentials[1].encode())
+            # Compared in constant time even for an unknown user, so timing does not tell which names exist.
+            expected = self.users.get(username)
+            ok = hmac.compare_digest(password.encode(), (expected if expected is not None else "\x00" + password).encode())
+            ok = ok and expected is not None
             if not ok:
                 self._failures.append(now)
             return ok
@@ -125,7 +129,8 @@ def start_url(host: str, port: int, token: str | None) -> str:
     return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth: tuple[str, str] | None = None,
+def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False,
+           auth: tuple[str, str] | dict[str, str] | None = None,
            config: AppConfig | None = None, token: str | None = "", extra_hosts: tuple[str, ...] = ()) -> None:
     """Serve the app. `token` "" draws a fresh per-start secret, None asks none (loopback only, see ui.cli)."""
 

@@ -2,6 +2,12 @@
 
 Every callback catches failures and turns them into a message on screen: a user never sees a traceback,
 and what they typed or uploaded stays where it was.
+
+With logins (`--auth`), each callback acts for the logged-in user (`gr.Request.username`, which Gradio
+fills from the login cookie, never from the request's data): that user's conversations, uploads, runs,
+votes and exports only; another user's run id answers as a run that does not exist (M2). Without logins
+there is one user, who sees everything. Gradio passes the request to a parameter annotated `gr.Request`
+of a plain function or method (not of a `functools.partial`), hence one small method per button.
 """
 
 from __future__ import annotations
@@ -35,8 +41,13 @@ CHAT_FILE_TYPES = list(DATA_SUFFIXES)  # exactly what the data loader reads
 BASE_SIDE, OLD_SIDE = "base model", "old model (recorded)"  # what the tuned model is compared with
 
 
-def new_session() -> str:
-    return sessions.issue()
+def new_session(owner: str | None = None) -> str:
+    return sessions.issue(owner)
+
+
+def owner_of(request: gr.Request | None) -> str | None:
+    """The logged-in user of this request; None when the app has no logins (one user)."""
+    return getattr(request, "username", None) or None
 
 
 def _friendly(exc: BaseException) -> str:
@@ -50,15 +61,17 @@ class Callbacks:
 
     # ---------------------------------------------------------------- chat and plan
 
-    def restore(self, session: str | None):
+    def restore(self, session: str | None, request: gr.Request = None):
         """Page load: keep the browser's conversation (it survives app restarts) or start a new one.
 
-        Only an id this server signed is kept; anything else (forged, unsigned, empty) gets a fresh one.
+        Only an id this server signed (for this user) is kept; anything else (forged, unsigned, empty,
+        another user's) gets a fresh one.
         """
-        thread = sessions.thread_of(session)
+        owner = owner_of(request)
+        thread = sessions.thread_of(session, owner)
         if thread is None:
-            session = new_session()
-            thread = sessions.require(session)
+            session = new_session(owner)
+            thread = sessions.require(session, owner)
         ready = gr.update(interactive=True)
         try:
             history = [{"role": m["role"], "content": m["content"]} for m in self.s.assistant.history(thread)
@@ -68,12 +81,13 @@ class Callbacks:
             return session, [{"role": "assistant", "content": _friendly(exc)}], ready, *self._turn_updates(None)
         return session, history, ready, *self._turn_updates(turn)
 
-    def chat(self, message: dict, history: list[dict], session: str):
+    def chat(self, message: dict, history: list[dict], session: str, request: gr.Request = None):
         """Stream the assistant's reply; attached files are stored under the data dir first."""
         text = (message or {}).get("text", "").strip()
+        owner = owner_of(request)
         try:
-            session = sessions.require(session)
-            files = [store_upload(f) for f in (message or {}).get("files", [])]
+            session = sessions.require(session, owner)
+            files = [store_upload(f, owner) for f in (message or {}).get("files", [])]
         except (OSError, ValueError) as exc:  # a full disk, a file too big: say so, keep what the user typed
             yield [*history, {"role": "assistant", "content": _friendly(exc)}], gr.skip(), *self._turn_updates(None)
             return
@@ -85,7 +99,7 @@ class Callbacks:
         yield history, {"text": "", "files": []}, *self._turn_updates(None)
         reply = ""
         try:
-            for chunk in self.s.assistant.stream(session, text, files):
+            for chunk in self.s.assistant.stream(session, text, files, user=owner):
                 reply += chunk
                 history[-1] = {"role": "assistant", "content": reply}
                 yield history, gr.skip(), *self._turn_updates(None)
@@ -98,10 +112,12 @@ class Callbacks:
         history[-1] = {"role": "assistant", "content": reply or (turn.reply if turn else "")}
         yield history, gr.skip(), *self._turn_updates(turn_dict)
 
-    def decide(self, action: str, history: list[dict], session: str, edit_text: str = ""):
+    def decide(self, action: str, history: list[dict], session: str, edit_text: str = "",
+               request: gr.Request = None):  # fmt: skip
         """Approve, reject or edit the waiting plan. Approval prepares the data and starts training."""
         bot = self.s.assistant
-        thread = sessions.thread_of(session)
+        owner = owner_of(request)
+        thread = sessions.thread_of(session, owner)
         label = {"approve": "✅ Approve", "reject": "✖ Reject", "edit": f"✏️ {edit_text}"}[action]
         history = [*history, {"role": "user", "content": label}, {"role": "assistant", "content": "…"}]
         yield history, *self._turn_updates(None)
@@ -109,17 +125,27 @@ class Callbacks:
             if thread is None:
                 raise sessions.SessionError("This conversation id was not issued by this app; reload the page.")
             if action == "approve":
-                turn = bot.approve(thread)
+                turn = bot.approve(thread, user=owner)
             elif action == "reject":
-                turn = bot.reject(thread)
+                turn = bot.reject(thread, user=owner)
             else:
-                turn = bot.edit(thread, edit_text)
+                turn = bot.edit(thread, edit_text, user=owner)
         except Exception as exc:
             history[-1] = {"role": "assistant", "content": _friendly(exc)}
             yield history, *self._turn_updates(None)
             return
         history[-1] = {"role": "assistant", "content": turn.reply or "Done."}
         yield history, *self._turn_updates(turn.model_dump())
+
+    # Gradio hands a request only to a parameter of a plain function, so each button gets its own method.
+    def approve(self, history: list[dict], session: str, request: gr.Request = None):
+        yield from self.decide("approve", history, session, request=request)
+
+    def reject(self, history: list[dict], session: str, request: gr.Request = None):
+        yield from self.decide("reject", history, session, request=request)
+
+    def edit(self, history: list[dict], session: str, edit_text: str, request: gr.Request = None):
+        yield from self.decide("edit", history, session, edit_text, request=request)
 
     def _turn_updates(self, turn: dict | None) -> tuple:
         """plan card, approve/reject/edit interactivity, data report panes, the session's run id."""
@@ -134,12 +160,13 @@ class Callbacks:
 
     # ---------------------------------------------------------------- data tab
 
-    def inspect_upload(self, file: str | None, session: str):
+    def inspect_upload(self, file: str | None, session: str, request: gr.Request = None):
         if not file:
             return "_Upload a dataset file to inspect it._", [], [], None
+        owner = owner_of(request)
         try:
-            sessions.require(session)
-            stored = store_upload(file)
+            sessions.require(session, owner)
+            stored = store_upload(file, owner)
             report = inspect_data(stored).model_dump(mode="json")
         except DataError as exc:
             return f"⚠️ {exc}", [], [], None
@@ -149,17 +176,19 @@ class Callbacks:
 
     # ---------------------------------------------------------------- training monitor
 
-    def run_choices(self, current: str | None):
-        ids = [r.run_id for r in jobs.list_runs()]
+    def run_choices(self, current: str | None, request: gr.Request = None):
+        ids = [r.run_id for r in jobs.list_runs(owner_of(request))]
         return gr.update(choices=ids, value=current if current in ids else (ids[0] if ids else None))
 
-    def monitor(self, run_id: str | None, own_run: str | None, session: str, history: list[dict]):
+    def monitor(self, run_id: str | None, own_run: str | None, session: str, history: list[dict],
+                request: gr.Request = None):  # fmt: skip
         """Timer tick: progress, loss curve, reading, log tail, and the assistant's notes for this session.
 
         It only reads: the job evaluates itself and the queue moves without any tab open. A finished run of
         this session gets the assistant's words on it (`Services.follow_up`) once.
         """
-        session = sessions.thread_of(session)
+        owner = owner_of(request)
+        session = sessions.thread_of(session, owner)
         notes = self.s.take_notes(session) if session else []
         chat: Any = [*history, *({"role": "assistant", "content": n} for n in notes)] if notes else gr.skip()
         # A note can bring a next round's plan to approve, or a round started on its own: refresh the card.
@@ -167,7 +196,7 @@ class Callbacks:
         if not run_id:
             return views.progress_html(None), gr.skip(), gr.skip(), gr.skip(), *chat
         try:
-            st = jobs.status(run_id)
+            st = jobs.status(run_id, owner)
         except Exception as exc:
             return f"<p>{html.escape(_friendly(exc))}</p>", gr.skip(), gr.skip(), gr.skip(), *chat
         if run_id == own_run and st.status in FINAL:
@@ -191,30 +220,30 @@ class Callbacks:
         updates = self._turn_updates(turn)
         return (*updates[:4], updates[-1])
 
-    def cancel(self, run_id: str | None) -> str:
+    def cancel(self, run_id: str | None, request: gr.Request = None) -> str:
         if not run_id:
             return "No run selected."
         try:
-            st = jobs.cancel(run_id)
+            st = jobs.cancel(run_id, owner=owner_of(request))
         except Exception as exc:
             return _friendly(exc)
         if st.status == "cancelled" and not RunDir(st.run_dir).holds_run():
             return f"Removed {run_id} from the queue; it never started."
         return f"Cancelling {run_id}: it stops after the current step and keeps its last checkpoint ({st.phase})."
 
-    def resume(self, run_id: str | None) -> str:
+    def resume(self, run_id: str | None, request: gr.Request = None) -> str:
         if not run_id:
             return "No run selected."
         try:
-            jobs.resume(run_id)
+            self.s.resume(run_id, owner=owner_of(request))
         except Exception as exc:
             return _friendly(exc)
         return f"Resuming {run_id} from its last checkpoint."
 
     # ---------------------------------------------------------------- compare
 
-    def tuned_choices(self, current: str | None):
-        ids = [r.run_id for r in jobs.list_runs() if r.status == "completed" and r.output_dir]
+    def tuned_choices(self, current: str | None, request: gr.Request = None):
+        ids = [r.run_id for r in jobs.list_runs(owner_of(request)) if r.status == "completed" and r.output_dir]
         return gr.update(choices=ids, value=current if current in ids else (ids[0] if ids else None))
 
     def opponents(self, run_id: str | None, current: str | None):
@@ -245,7 +274,7 @@ class Callbacks:
             return None
 
     def ask(self, run_id: str | None, prompt: str, blind: bool, opponent: str | None = BASE_SIDE,
-            recorded: str | None = None):  # fmt: skip
+            recorded: str | None = None, request: gr.Request = None):  # fmt: skip
         """Stream both answers side by side: (A, B, notice, comparison state, 4 vote-button updates)."""
         def out(a, b, message, comp=None, voting=False):
             return (a, b, message, comp, *[gr.update(interactive=voting)] * 4)
@@ -262,7 +291,7 @@ class Callbacks:
             return
         comp = None
         try:
-            st = jobs.status(run_id)
+            st = jobs.status(run_id, owner_of(request))
             yield out("", "", "Loading the base and tuned models…")
             backend = self.s.serving.get(st.base_model or "default", {run_id: st.output_dir or ""},
                                          self.s.config.backend)
@@ -284,7 +313,7 @@ class Callbacks:
             return
         yield out(comp.answer_a, comp.answer_b, notice, comp, voting=True)
 
-    def replay(self, run_id: str | None):
+    def replay(self, run_id: str | None, request: gr.Request = None):
         """Fill the prompt list from the run's locked test split, then answer each with base and tuned, scored
         by the run's checks: (prompt list, table rows, notice), streamed row by row."""
         if not run_id:
@@ -292,7 +321,7 @@ class Callbacks:
             return
         rows: list[dict] = []
         try:
-            st = jobs.status(run_id)
+            st = jobs.status(run_id, owner_of(request))
             prompts = [next((m["content"] for m in reversed(msgs) if m["role"] == "user"), "")
                        for msgs, _ in test_prompts(st.run_dir)]  # fmt: skip
             listed = "\n".join(" ".join(p.split())[:300] for p in prompts)
@@ -305,15 +334,16 @@ class Callbacks:
             return
         yield gr.skip(), views.replay_rows(rows), views.replay_summary(rows)
 
-    def vote(self, choice: str, comp: Any):
+    def vote(self, choice: str, comp: Any, request: gr.Request = None):
         spent = (gr.update(interactive=False),) * 4
         if comp is None:
             return "⚠️ Ask a prompt first; a vote needs both answers.", gr.skip(), None, *spent
+        owner = owner_of(request)
         try:
-            record_vote(comp, choice)
-            sentence = win_rate(tuned_model=comp.tuned_model, base_model=comp.base_model).sentence()
+            record_vote(comp, choice, owner=owner)
+            sentence = win_rate(tuned_model=comp.tuned_model, base_model=comp.base_model, owner=owner).sentence()
             if comp.base_model == OLD:  # the migration's sentence, with this vote in it (and in the report)
-                sentence = refresh_verdict(jobs.status(comp.tuned_model).run_dir, comp.tuned_model) or sentence
+                sentence = refresh_verdict(jobs.status(comp.tuned_model, owner).run_dir, comp.tuned_model) or sentence
         except Exception as exc:
             return _friendly(exc), gr.skip(), comp, *(gr.skip(),) * 4
         tuned_side = "A" if comp.order[0] == "tuned" else "B"
@@ -322,11 +352,21 @@ class Callbacks:
         # The comparison is spent: one vote per prompt keeps the tally honest.
         return reveal, sentence, None, *spent
 
-    def export(self, run_id: str | None):
+    def vote_for(self, choice: str):
+        """The click handler of one vote button."""
+        def vote(comp: Any, request: gr.Request = None):
+            return self.vote(choice, comp, request)
+
+        return vote
+
+    def export(self, run_id: str | None, request: gr.Request = None):
         """The votes on one run's comparisons (all runs' when none is picked) as DPO preference data."""
-        target = paths.subdir("exports") / f"votes-{run_id or 'all'}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+        owner = owner_of(request)
         try:
-            result = export_votes(target, tuned_model=run_id or None)
+            if run_id:
+                jobs.status(run_id, owner)  # another user's run id answers "no run"
+            target = _exports_dir(owner) / f"votes-{run_id or 'all'}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+            result = export_votes(target, tuned_model=run_id or None, owner=owner)
         except Exception as exc:
             return _friendly(exc), None
         return (f"Exported {result.rows} preference pairs ({result.skipped} skipped) to `{result.path}`: "
@@ -334,36 +374,38 @@ class Callbacks:
 
     # ---------------------------------------------------------------- runs
 
-    def runs(self):
-        rows = [r.model_dump() for r in jobs.list_runs()]
+    def runs(self, request: gr.Request = None):
+        rows = [r.model_dump() for r in jobs.list_runs(owner_of(request))]
         return views.runs_table(rows), gr.update(choices=[r["run_id"] for r in rows])
 
-    def rounds(self, run_id: str | None):
+    def rounds(self, run_id: str | None, request: gr.Request = None):
         """The rounds of the goal the run belongs to, side by side (table rows, a note)."""
         if not run_id:
             return [], ""
         try:
+            jobs.status(run_id, owner_of(request))  # another user's run id answers "no run"
             rows = views.rounds_rows(rounds_side_by_side(run_id))
         except Exception as exc:
             return [], _friendly(exc)
         return rows, "" if rows else f"Run `{run_id}` was not judged against success checks, so it has no rounds."
 
-    def run_details(self, run_id: str | None):
+    def run_details(self, run_id: str | None, request: gr.Request = None):
         if not run_id:
             return "", ""
         try:
-            run = RunDir(jobs.status(run_id).run_dir)
+            run = RunDir(jobs.status(run_id, owner_of(request)).run_dir)
         except Exception as exc:
             return _friendly(exc), ""
         return (run.card() or "_No model card yet (the run has not finished)._",
                 run.eval_markdown() or "_Not evaluated yet._")
 
-    def run_action(self, action: str, run_id: str | None, repo: str = "", token: str = ""):
+    def run_action(self, action: str, run_id: str | None, repo: str = "", token: str = "",
+                   request: gr.Request = None):  # fmt: skip
         """zip / merge / push one run. Returns (message, file to download or None). The token is never echoed."""
         if not run_id:
             return "Pick a run first.", None
         try:
-            run_dir = jobs.status(run_id).run_dir
+            run_dir = jobs.status(run_id, owner_of(request)).run_dir
             if action == "zip":
                 path = bundle.zip_output(run_dir)
                 return f"Adapter archive ready: `{path.name}`.", servable(path)
@@ -379,6 +421,26 @@ class Callbacks:
             return f"Pushed to {url}.", None
         except Exception as exc:
             return _friendly(exc), None
+
+
+    def zip_run(self, run_id: str | None, request: gr.Request = None):
+        return self.run_action("zip", run_id, request=request)
+
+    def merge_run(self, run_id: str | None, request: gr.Request = None):
+        return self.run_action("merge", run_id, request=request)
+
+    def push_run(self, run_id: str | None, repo: str, token: str, request: gr.Request = None):
+        return self.run_action("push", run_id, repo, token, request=request)
+
+
+def _exports_dir(owner: str | None) -> Path:
+    """Where vote exports go: `<data dir>/exports`, in a folder per user when the app has logins."""
+    folder = paths.subdir("exports")
+    if owner is None:
+        return folder
+    own = folder / paths.uploads_dir(owner).name  # the same hashed name as the user's uploads folder
+    own.mkdir(exist_ok=True)
+    return own
 
 
 def _dataset_report(dataset: dict | None) -> dict | None:

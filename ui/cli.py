@@ -45,7 +45,8 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def exposure_error(host: str, share: bool, auth: tuple[str, str] | None, no_token: bool = False) -> str | None:
+def exposure_error(host: str, share: bool, auth: dict[str, str] | tuple[str, str] | None,
+                   no_token: bool = False) -> str | None:  # fmt: skip
     """Why this launch would be unsafe, or None. Anything beyond loopback needs credentials and the token."""
     public = share or host not in LOOPBACK
     where = "a public share link" if share else f"host {host}"
@@ -59,14 +60,22 @@ def exposure_error(host: str, share: bool, auth: tuple[str, str] | None, no_toke
     return None
 
 
-def read_auth(auth: str | None, auth_file: Path | None) -> tuple[str, str] | None:
-    """Credentials from --auth-file, --auth or the environment, in that order; never echoed."""
+def read_auth(auth: str | None, auth_file: Path | None) -> dict[str, str] | None:
+    """Logins (user -> password) from --auth-file, --auth or the environment, in that order; never echoed.
+
+    The file holds one `user:password` per line (blank lines and `#` comments skipped): several users,
+    each seeing only their own conversations, uploads, runs and votes."""
     if auth_file is not None:
         try:
-            return parse_auth(auth_file.read_text(encoding="utf-8").strip())
+            lines = auth_file.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise ValueError(f"can't read --auth-file {auth_file}: {exc.strerror}") from None
-    return parse_auth(auth or os.environ.get(AUTH_ENV))
+        pairs = [parse_auth(line.strip()) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        if not pairs:
+            raise ValueError(f"--auth-file {auth_file} holds no user:password line")
+        return dict(pairs)  # type: ignore[arg-type]
+    pair = parse_auth(auth or os.environ.get(AUTH_ENV))
+    return dict([pair]) if pair else None
 
 
 def ui_cmd(
@@ -74,7 +83,7 @@ def ui_cmd(
     port: int = typer.Option(7860, help="Port to listen on."),
     share: bool = typer.Option(False, help="Create a public Gradio share link (needs --auth)."),
     auth: str = typer.Option(None, help=f"user:password for the login page; visible in `ps`, prefer {AUTH_ENV} or --auth-file."),
-    auth_file: Path = typer.Option(None, help="A file holding user:password for the login page (keep it 0600)."),
+    auth_file: Path = typer.Option(None, help="A file with one user:password per line for the login page (keep it 0600)."),
     no_token: bool = typer.Option(False, "--no-token", help="Don't require the per-start access token (loopback only; for scripts)."),
     allowed_host: list[str] = typer.Option([], help="Another host name the app may be reached by (e.g. behind a proxy)."),
     backend: str = typer.Option("auto", help="Serving engine for comparisons: auto (vLLM, else transformers), vllm, transformers."),

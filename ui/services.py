@@ -21,11 +21,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from assistant import Assistant
-from tools import paths, store
+from assistant.actions import Actions
+from tools import paths
 from tools.serve.backends import BackendName, SharedBackends
 from tools.train import jobs
 from tools.train.estimate import estimate
-from tools.train.plan import TrainingPlan
+from tools.train.run_dir import RunDir
 from ui.sessions import BoundedDict
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,18 @@ class Services:
     def _work(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
             try:
-                self.make_room_for_next_run()
-                jobs.start_next()
+                self.move_queue()
             except Exception as exc:  # a locked database now is no reason to stop moving the queue
                 log.warning("job queue: %s", exc)
+
+    def move_queue(self) -> str | None:
+        """Start the next queued run, after making GPU room for it; returns its id, or None.
+
+        Runs started elsewhere (a finished job handing over, `finetune-assistant train`) wait for this while
+        our engines hold GPU memory (`tools.serve.holds`): only this process can shrink or stop them.
+        """
+        self.make_room_for_next_run()
+        return jobs.start_next(room_made=True)
 
     def make_room_for_next_run(self) -> list:
         """Before the queue starts a run on a GPU, shrink or stop the comparison server (H5)."""
@@ -82,6 +91,12 @@ class Services:
         if not waiting or jobs.training_now() is not None:
             return []
         return self.serving.before_run_starts(_estimated_gb(waiting[0]["run_id"]))
+
+    def resume(self, run_id: str, owner: str | None = None) -> str:
+        """Resume a run from its checkpoint, after making GPU room for it as for a queued one."""
+        if self.serving.holds_gpu() and jobs.training_now() is None:
+            self.serving.before_run_starts(_estimated_gb(run_id))
+        return jobs.resume(run_id, owner=owner, room_made=True)
 
     def follow_up(self, session: str, run_id: str) -> None:
         """Once per finished run: let the assistant narrate it (the job's evaluation, one side-by-side answer).
@@ -116,7 +131,10 @@ class Services:
         with self._lock:
             if self._assistant is None:
                 # The web UI opens no user-typed path outside the data dir.
-                self._assistant = Assistant(llm=None if self.config.llm == "rules" else "auto", confine_paths=True)
+                # Its follow-up comparisons run on the app's shared engine, not a second copy of the models.
+                actions = Actions(engines=lambda base, tuned: self.serving.get(base, tuned, self.config.backend))
+                self._assistant = Assistant(llm=None if self.config.llm == "rules" else "auto", confine_paths=True,
+                                            actions=actions)
             return self._assistant
 
     def close(self) -> None:
@@ -127,11 +145,11 @@ class Services:
 
 
 def _estimated_gb(run_id: str) -> float:
-    """The queued run's estimated peak GPU memory; infinity (make all the room) when it can't be estimated."""
+    """The run's estimated peak GPU memory (its queued plan, or its folder's); infinity (make all the room)
+    when it can't be estimated."""
     try:
-        with store.connect() as db:
-            row = db.execute("SELECT plan_json FROM queue_plans WHERE run_id = ?", (run_id,)).fetchone()
-        return estimate(TrainingPlan.model_validate_json(row[0])).peak_memory_gb
+        plan = jobs.queued_plan(run_id) or RunDir(jobs.status(run_id).run_dir).plan()
+        return estimate(plan.training).peak_memory_gb
     except Exception as exc:  # a plan format this code does not know: be safe, free the GPU
         log.info("no memory estimate for %s (%s); freeing the GPU", run_id, exc)
         return float("inf")
@@ -157,8 +175,11 @@ def max_upload_mb() -> int:
     return value
 
 
-def store_upload(temp_path: str) -> str:
+def store_upload(temp_path: str, owner: str | None = None) -> str:
     """Keep a file Gradio received as `<data dir>/uploads/<sha256[:16]>/<name>` and return that path.
+
+    With logins, under the user's own uploads folder (`tools.paths.uploads_dir(owner)`): typed paths of a
+    user are confined to it, so no user can train on another's upload (M2).
 
     Content-addressed: the same file attached in chat and inspected in the Data tab is stored once, and the
     folder name tells nothing about the session that sent it (model cards print data paths). The copy is a
@@ -172,8 +193,9 @@ def store_upload(temp_path: str) -> str:
     if size > limit * 1024 * 1024:
         raise UploadError(f"{source.name} is {size / 2**20:,.0f} MB; the upload limit is {limit} MB "
                           f"({MAX_UPLOAD_ENV}). Upload a smaller sample, or raise the limit when starting the app.")
+    paths.ensure_free(paths.uploads_dir(owner), size, f"the upload {source.name}")
     digest = _sha256(source)[:16]
-    folder = paths.uploads_dir() / digest
+    folder = paths.uploads_dir(owner) / digest
     folder.mkdir(exist_ok=True)
     name = _SAFE.sub("_", source.name).lstrip(".") or "upload"
     target = folder / name
@@ -201,7 +223,7 @@ def _sha256(path: Path) -> str:
 def sweep_partial_uploads() -> int:
     """Remove temp files a killed app left in the uploads folder; returns how many."""
     removed = 0
-    for part in paths.uploads_dir().glob(f"*/.*{_PART}*"):
+    for part in paths.uploads_dir().rglob(f".*{_PART}*"):
         part.unlink(missing_ok=True)
         removed += 1
     return removed

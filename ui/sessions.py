@@ -4,7 +4,8 @@ The browser keeps its conversation id (so a reload or an app restart keeps the c
 back from a browser is an input like any other: an API client can send any string. So the server issues
 `<32 hex>.<HMAC>` with a key private to the data dir (`session.key`, 0600); a callback gets the thread id
 only from a value that verifies, and a forged, unsigned or malformed one is replaced by a fresh id. The
-thread id is 32 hex digits, so it can't name a folder outside the data dir either.
+thread id is 32 hex digits, so it can't name a folder outside the data dir either. With logins, the
+signature also covers the user name: an id issued to one user is not valid for another (M2).
 """
 
 from __future__ import annotations
@@ -46,27 +47,29 @@ def _key() -> bytes:
         return path.read_text().strip().encode()
 
 
-def _mac(thread_id: str) -> str:
-    return hmac.new(_key(), thread_id.encode(), hashlib.sha256).hexdigest()[:32]
+def _mac(thread_id: str, owner: str | None) -> str:
+    # No owner (no logins): the thread id alone, so ids issued before logins existed stay valid.
+    message = thread_id if owner is None else f"{thread_id}\x00{owner}"
+    return hmac.new(_key(), message.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def issue() -> str:
-    """A fresh signed conversation id for a browser to keep."""
+def issue(owner: str | None = None) -> str:
+    """A fresh signed conversation id for a browser to keep (for the logged-in `owner`, if any)."""
     thread_id = uuid.uuid4().hex
-    return f"{thread_id}.{_mac(thread_id)}"
+    return f"{thread_id}.{_mac(thread_id, owner)}"
 
 
-def thread_of(value: str | None) -> str | None:
-    """The thread id inside a signed value, or None if the server did not issue it."""
+def thread_of(value: str | None, owner: str | None = None) -> str | None:
+    """The thread id inside a signed value, or None if the server did not issue it (to this owner)."""
     match = _FORMAT.match(value or "")
-    if not match or not hmac.compare_digest(match.group(2), _mac(match.group(1))):
+    if not match or not hmac.compare_digest(match.group(2), _mac(match.group(1), owner)):
         return None
     return match.group(1)
 
 
-def require(value: str | None) -> str:
+def require(value: str | None, owner: str | None = None) -> str:
     """The thread id of `value`, or SessionError telling the user to reload (which issues a new one)."""
-    thread_id = thread_of(value)
+    thread_id = thread_of(value, owner)
     if thread_id is None:
         raise SessionError("This conversation id was not issued by this app; reload the page to start a new one.")
     return thread_id

@@ -8,7 +8,6 @@ chat). Each builder must be called inside `gr.Blocks` and `gr.Tabs`.
 
 from __future__ import annotations
 
-from functools import partial
 from types import SimpleNamespace
 
 import gradio as gr
@@ -121,7 +120,7 @@ def compare_tab(cb: Callbacks) -> None:
         cb.ask, [tuned_run, prompt, blind, opponent, recorded], [answer_a, answer_b, notice, comparison, *votes.values()]
     )
     for choice, btn in votes.items():
-        btn.click(partial(cb.vote, choice), comparison, [vote_msg, rate_md, comparison, *votes.values()])
+        btn.click(cb.vote_for(choice), comparison, [vote_msg, rate_md, comparison, *votes.values()])
     export.click(cb.export, tuned_run, [export_msg, export_file])
     replay.click(cb.tuned_choices, tuned_run, tuned_run).then(
         cb.replay, tuned_run, [replay_prompts, replay_table, replay_msg])
@@ -152,10 +151,10 @@ def runs_tab(cb: Callbacks, demo: gr.Blocks) -> None:
     refresh.click(cb.runs, None, [table, pick])
     pick.change(cb.run_details, pick, [card_md, eval_md])
     pick.change(cb.rounds, pick, [rounds, rounds_note])
-    zip_btn.click(partial(cb.run_action, "zip"), pick, [action_msg, action_file])
-    merge_btn.click(partial(cb.run_action, "merge"), pick, [action_msg, action_file])
+    zip_btn.click(cb.zip_run, pick, [action_msg, action_file])
+    merge_btn.click(cb.merge_run, pick, [action_msg, action_file])
     # The token is an input of this one private event only, and the box is emptied as soon as it has been used.
-    push_btn.click(partial(cb.run_action, "push"), [pick, hub_repo, hub_token], [action_msg, action_file],
+    push_btn.click(cb.push_run, [pick, hub_repo, hub_token], [action_msg, action_file],
                    api_visibility="private").then(lambda: "", None, hub_token, api_visibility="private")
     demo.load(cb.runs, None, [table, pick])
 
@@ -165,9 +164,9 @@ def wire_conversation(cb: Callbacks, demo: gr.Blocks, session, run_id: gr.State,
     turn = [chat.plan_md, chat.approve, chat.reject, chat.edit, data.report, data.errors, data.pii, data.hist, run_id]
     demo.load(cb.restore, session, [session, chat.chatbot, chat.box, *turn])
     chat.box.submit(cb.chat, [chat.box, chat.chatbot, session], [chat.chatbot, chat.box, *turn])
-    chat.approve.click(partial(cb.decide, "approve"), [chat.chatbot, session], [chat.chatbot, *turn])
-    chat.reject.click(partial(cb.decide, "reject"), [chat.chatbot, session], [chat.chatbot, *turn])
-    chat.edit.click(partial(cb.decide, "edit"), [chat.chatbot, session, chat.edit_txt], [chat.chatbot, *turn])
+    chat.approve.click(cb.approve, [chat.chatbot, session], [chat.chatbot, *turn])
+    chat.reject.click(cb.reject, [chat.chatbot, session], [chat.chatbot, *turn])
+    chat.edit.click(cb.edit, [chat.chatbot, session, chat.edit_txt], [chat.chatbot, *turn])
     data.upload.upload(cb.inspect_upload, [data.upload, session], [data.report, data.errors, data.pii, data.hist])
     train.timer.tick(cb.monitor, [train.run, run_id, session, chat.chatbot],
                      [train.progress, train.loss_plot, train.reading, train.log_box, chat.chatbot, chat.plan_md,

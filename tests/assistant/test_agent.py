@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
-from assistant import Assistant
+from assistant import Assistant, agent
 from assistant.actions import Actions, ToolError
 from assistant.tools import ACTING, default_tools
 from tools import paths
@@ -250,3 +252,15 @@ def test_approval_refuses_a_plan_this_machine_cannot_run_and_says_why(bot):
     turn = bot.edit("t", "use lora")
     assert "Can't run on this machine yet" not in turn.plan_card_markdown
     assert bot.approve("t").phase == "need_data"
+
+
+def test_per_thread_state_stays_bounded_however_many_threads_talk(bot, monkeypatch):
+    """L10: thread ids come from browsers without end; the assistant keeps its latest turns and no idle lock."""
+    monkeypatch.setattr(agent, "_KEEP_TURNS", 3)
+    for i in range(5):
+        "".join(bot.stream(f"t{i}", "hello"))
+    assert bot.last_turn("t4") is not None and bot.last_turn("t0") is None and len(bot._last) == 3
+    gc.collect()
+    assert len(bot._locks) == 0, "a lock lives only while a call holds it"
+    bot.brain._note_errors(*(f"e{i}" for i in range(500)))
+    assert len(bot.brain.errors) == 200 and bot.brain.errors[-1] == "e499"

@@ -1,6 +1,7 @@
 """Cleaning: whitespace normalisation, exact and near-duplicate removal, deterministic split."""
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -8,13 +9,38 @@ import pytest
 from datasketch import MinHash
 
 from tools.data import DataSpec, inspect_data, prepare_data, split
-from tools.data.clean import exact_duplicates, minhash_signatures, near_duplicates, normalise, shingle_hashes
+from tools.data.clean import (
+    candidate_pairs,
+    exact_duplicates,
+    minhash_signatures,
+    near_duplicates,
+    normalise,
+    shingle_hashes,
+)
 
 SAMPLES = Path(__file__).parent / "data_samples"
 
 
 def test_normalise_fixes_newlines_odd_spaces_and_blank_runs():
     assert normalise(["  a \r\n b  \n\n\n\nc\u00a0d ", "x\u200by", "\ttabs\t"]) == ["a\n b\n\nc d", "xy", "tabs"]
+
+
+def test_trailing_spaces_are_stripped_in_linear_time():
+    """L6: a `[ \t]+\n` regex took seconds on 40 KB of spaces (it retries every start of the run)."""
+    assert normalise(["a  \t\nb \n c"]) == ["a\nb\n c"]
+    crafted = " " * 400_000 + "x \n"
+    started = time.perf_counter()
+    assert normalise([crafted]) == ["x"]
+    assert time.perf_counter() - started < 0.5
+
+
+def test_candidate_pairs_are_each_shared_bucket_once_in_order():
+    keys = np.array([[1, 9], [2, 9], [1, 8], [3, 7], [1, 9]], dtype=np.uint64)  # rows 0, 2, 4 share band 0
+    his, los = candidate_pairs(keys)
+    assert list(zip(his.tolist(), los.tolist(), strict=True)) == [(1, 0), (2, 0), (4, 1), (4, 2)]
+    # 20k rows in one bucket: pairs are numpy arrays of one chain per band, not a set per row.
+    his, _ = candidate_pairs(np.zeros((20_000, 3), dtype=np.uint64))
+    assert len(his) == 19_999 and his.dtype == np.int64
 
 
 def test_exact_duplicates_ignore_case_and_spacing_but_not_roles():

@@ -11,11 +11,10 @@ from pathlib import Path
 import yaml
 
 from tools import paths
-from tools.data import DataSpec, prepare_data
+from tools.data import DataSpec, dataset_dir, prepare_data
 from tools.quickstart.demo import demo_dataset_path
 from tools.train import jobs, runs
 from tools.train.run_dir import RunDir
-from tools.train.runner import dataset_dir
 
 REPO = Path(__file__).resolve().parents[2]
 

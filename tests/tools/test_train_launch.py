@@ -10,6 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tools import procs
 from tools.train import runs
 from tools.train.jobs import RunError, cancel, list_runs, resume, status, submit, wait
 from tools.train.plan import Plan, PlanError, TrainingPlan
@@ -120,7 +121,7 @@ def test_a_run_whose_process_died_is_failed_and_resumable_never_running_forever(
     finished.wait()
     runs.upsert("orphan", run_dir=str(run_dir), status="running", pid=finished.pid, pid_start="1")
     zombie = subprocess.Popen(["true"])  # exits at once; nobody reaps it
-    _wait_for(lambda: runs.process_start_time(zombie.pid) is None, timeout_s=10, what="the zombie")
+    _wait_for(lambda: procs.process_start_time(zombie.pid) is None, timeout_s=10, what="the zombie")
     runs.upsert("zombie", run_dir=str(run_dir), status="running", pid=zombie.pid, pid_start=None)
     try:
         for run_id in ("orphan", "zombie"):

@@ -93,3 +93,9 @@ def test_login_attempts_are_braked_after_five_failures():
     assert not login("ann", "right"), "locked for the rest of the window, even with the right password"
     login._failures = [t - 120 for t in login._failures]  # the window has passed
     assert login("ann", "right")
+
+
+def test_several_users_log_in_each_with_their_own_password():
+    login = LoginLimiter({"ann": "a-pw", "bob": "b-pw"})
+    assert login("ann", "a-pw") and login("bob", "b-pw")
+    assert not login("ann", "b-pw") and not login("eve", "a-pw") and not login("eve", "\x00a-pw")

@@ -46,7 +46,10 @@ def test_no_token_is_for_loopback_only(monkeypatch):
 def test_credentials_can_come_from_a_file(tmp_path):
     secret = tmp_path / "auth"
     secret.write_text("ann:s3cret\n")
-    assert read_auth(None, secret) == ("ann", "s3cret")
+    assert read_auth(None, secret) == {"ann": "s3cret"}
+    secret.write_text("# the team\nann:s3cret\n\nbob:hunter2:x\n")  # one user a line; a password may hold ':'
+    assert read_auth(None, secret) == {"ann": "s3cret", "bob": "hunter2:x"}
+    assert read_auth("cy:pw", None) == {"cy": "pw"}
     with pytest.raises(ValueError, match="can't read --auth-file") as info:
         read_auth(None, tmp_path / "missing")
     assert "s3cret" not in str(info.value)

@@ -9,12 +9,12 @@ Importing this package is cheap: tokenizers, numpy and pandas load only when a f
 
 from tools.data.head import Sample, sample
 from tools.data.load import MAX_UPLOAD_ENV, check_upload_size, max_upload_bytes
-from tools.data.prepare import inspect_data, prepare_data, split
+from tools.data.prepare import dataset_dir, inspect_data, prepare_data, prepare_once, split
 from tools.data.spec import DataError, DataReport, DataSpec, RowError, TokenStats
 
 __all__ = [
     "MAX_UPLOAD_ENV", "DataError", "DataReport", "DataSpec", "RowError", "Sample", "TokenStats", "check_upload_size",
-    "inspect_data", "load_prepared", "max_upload_bytes", "prepare_data", "sample", "split",
+    "dataset_dir", "inspect_data", "load_prepared", "max_upload_bytes", "prepare_data", "prepare_once", "sample", "split",
 ]  # fmt: skip
 
 

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 SEP = "\x00"
-_TRAILING = re.compile(r"[ \t]+\n")
 _BLANKS = re.compile(r"\n{3,}")
 _ODD_SPACES = str.maketrans({"\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u200b": None, "\ufeff": None, "\r": "\n"})
 NUM_PERM = 64
@@ -59,7 +58,8 @@ def normalise(strings: list[str]) -> list[str]:
     # Regexes only where needed: a pattern scanning every character costs more than tokenizing it.
     for s in joined.split(SEP):
         if " \n" in s or "\t\n" in s:
-            s = _TRAILING.sub("\n", s)
+            # Per line, not a `[ \t]+\n` regex: that one retries every start of a long run of spaces (L6).
+            s = "\n".join(line.rstrip(" \t") for line in s.split("\n"))
         if "\n\n\n" in s:
             s = _BLANKS.sub("\n\n", s)
         out.append(s.strip())
@@ -287,26 +287,40 @@ def near_duplicates_banded(keys, signature: Callable[[int], Any], empty, thresho
     import numpy as np
 
     dropped = dropped or {}
-    candidates: dict[int, set[int]] = {}
-    for band in range(keys.shape[1]):
-        column = keys[:, band]
-        order = np.argsort(column, kind="stable")
-        sorted_keys = column[order]
-        same = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
-        for i in same.tolist():  # consecutive members of one bucket
-            lo, hi = sorted(order[i : i + 2].tolist())
-            candidates.setdefault(hi, set()).add(lo)
+    his, los = candidate_pairs(keys)
     dups: dict[int, int] = {}
-    for i in sorted(candidates):
-        if empty[i] or i in dropped:
-            continue
-        mine = np.asarray(signature(i))
-        for j in sorted(candidates[i]):
+    decided = -1  # the last document found to be a duplicate: its other candidates are not compared
+    mine, mine_of = None, -1
+    for lo in range(0, len(his), _PAIRS_STEP):  # Python ints a slice at a time: pairs stay 16 bytes each
+        for i, j in zip(his[lo : lo + _PAIRS_STEP].tolist(), los[lo : lo + _PAIRS_STEP].tolist(), strict=True):
+            if i == decided or empty[i] or i in dropped:
+                continue
             j = dropped.get(j, j)
             if empty[j] or j == i:
                 continue
             j = dups.get(j, j)
+            if mine_of != i:
+                mine, mine_of = np.asarray(signature(i)), i
             if float(np.mean(mine == np.asarray(signature(j)))) >= threshold:
-                dups[i] = j
-                break
+                dups[i], decided = j, i
     return dups
+
+
+_PAIRS_STEP = 65536
+
+
+def candidate_pairs(keys):
+    """(later, earlier) index arrays of the documents that share an LSH band, each pair once, ordered by the
+    later document then the earlier: 16 bytes a pair in numpy, however many buckets collide."""
+    import numpy as np
+
+    n = np.uint64(keys.shape[0])
+    found = []
+    for band in range(keys.shape[1]):
+        order = np.argsort(keys[:, band], kind="stable")
+        ranked = keys[order, band]
+        same = np.flatnonzero(ranked[1:] == ranked[:-1])  # consecutive members of one bucket
+        a, b = order[same].astype(np.uint64), order[same + 1].astype(np.uint64)
+        found.append(np.maximum(a, b) * n + np.minimum(a, b))
+    joined = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.uint64)
+    return (joined // n).astype(np.int64), (joined % n).astype(np.int64)

@@ -18,6 +18,7 @@ unchanged source and spec only writes.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -113,7 +114,50 @@ def inspect_data(source: str | Path, spec: DataSpec | None = None, **overrides: 
 def prepare_data(source: str | Path, out: str | Path, spec: DataSpec | None = None, **overrides: Any) -> DataReport:
     """Write `train.jsonl`, `validation.jsonl`, `report.json`, `report.md` and `histogram.png` to `out`
     (atomically; the source is only read). Raises `DataError` when no row is usable."""
-    spec = _resolve_spec(spec, overrides)
+    return _prepare(source, out, _resolve_spec(spec, overrides))
+
+
+def _source_bytes(source: str | Path) -> int:
+    try:
+        return paths.tree_bytes(Path(source).expanduser())
+    except OSError:  # missing or unreadable: the analysis says so, with its own message
+        return 0
+
+
+def dataset_dir(source: str | Path, spec: DataSpec) -> Path:
+    """`<data dir>/datasets/<name>-<hash of the source's bytes and the spec>`: one folder per distinct input."""
+    digest = hashlib.sha256(spec.model_dump_json().encode())
+    source = Path(source).expanduser().resolve()
+    files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+    for file in files:
+        digest.update(str(file.relative_to(source) if source.is_dir() else file.name).encode() + b"\0")
+        with open(file, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in source.stem)[:40] or "data"
+    return paths.datasets_dir() / f"{stem}-{digest.hexdigest()[:12]}"
+
+
+def prepare_once(source: str | Path, spec: DataSpec | None = None) -> DataReport:
+    """Prepare `source` into its own `dataset_dir`, or reuse that folder when an earlier approval prepared it.
+
+    A prepared folder is never rewritten (M9): a finished, running or queued run that trains or evaluates
+    on it keeps exactly the data it was approved with. Other content or other settings get another folder;
+    two preparations of the same input at once keep whichever finished first (the same rows either way).
+    """
+    spec = spec or DataSpec()
+    target = dataset_dir(source, spec)
+    try:
+        return DataReport.model_validate_json((target / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # not prepared yet (or an unreadable report: prepared again beside it)
+        pass
+    return _prepare(source, target, spec, keep_existing=True)
+
+
+def _prepare(source: str | Path, out: str | Path, spec: DataSpec, keep_existing: bool = False) -> DataReport:
+    # The cleaned rows are spooled, then written to train/validation/test: about twice the source, checked
+    # before the minutes of analysis rather than failing at the end with a full disk (M4).
+    paths.ensure_free(Path(out).expanduser().parent, 2 * _source_bytes(source), "the prepared data")
     report, run = _analysis(str(source), spec)
     if report.usable_rows == 0:
         first = "; ".join(e.line() for e in run.errors[:3])
@@ -123,7 +167,7 @@ def prepare_data(source: str | Path, out: str | Path, spec: DataSpec | None = No
     out = Path(out).expanduser().resolve()
     report.out_dir = str(out)
     report.train_rows, report.validation_rows = int((splits == TRAIN).sum()), int((splits == VALIDATION).sum())
-    with atomic_dir(out, replaces="report.json") as tmp:
+    with atomic_dir(out, replaces="report.json", keep_existing=keep_existing) as tmp:
         files = {TRAIN: tmp / "train.jsonl", VALIDATION: tmp / "validation.jsonl"}
         test_rows = int((splits == TEST).sum())
         if test_rows:  # the locked test split: its hash is checked before every verdict

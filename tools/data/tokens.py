@@ -20,7 +20,7 @@ _BATCH = 2048
 
 def load_tokenizer(model: str) -> Any:
     """The fast tokenizer (with chat template) of `model`: 'default', a local folder or a hub id."""
-    path = resolve_model(model)  # raises ModelNotFoundError with its own advice
+    path = resolve_model(model, weights=False)  # the tokenizer only; raises ModelNotFoundError with its advice
     stamp = max((f.stat().st_mtime for f in Path(path).glob("tokenizer*")), default=0.0)
     return _load_tokenizer(str(path), stamp)
 

@@ -152,8 +152,9 @@ def compare(backend: ChatBackend, prompt: str, tuned: str, base: str = BASE, sam
 
 # --- votes ----------------------------------------------------------------------------------------------
 
-def record_vote(comp: Comparison, choice: Vote, db: str | Path | None = None) -> int:
-    """Store the vote with the prompt, both answers, the model ids and settings; a re-vote replaces it."""
+def record_vote(comp: Comparison, choice: Vote, db: str | Path | None = None, owner: str | None = None) -> int:
+    """Store the vote with the prompt, both answers, the model ids and settings; a re-vote replaces it.
+    `owner`: the logged-in user who voted (None without logins)."""
     if choice not in VOTES:
         raise ValueError(f"vote must be one of {', '.join(VOTES)}, got '{choice}'")
     if not comp.done:
@@ -161,12 +162,12 @@ def record_vote(comp: Comparison, choice: Vote, db: str | Path | None = None) ->
     settings = {"sampling": comp.sampling, "models": comp.models, "order": list(comp.order), "seconds": comp.seconds}
     row = (comp.id, datetime.now(UTC).isoformat(timespec="seconds"), comp.prompt, json.dumps(comp.messages),
            comp.answer_a, comp.answer_b, comp.model_of("A"), comp.model_of("B"), comp.base_model, comp.tuned_model,
-           choice, int(comp.blind), json.dumps(settings))  # fmt: skip
+           choice, int(comp.blind), json.dumps(settings), owner)  # fmt: skip
     # One statement, so a re-vote from another tab or process replaces the row atomically.
     with store.connect(db) as conn:
         conn.execute(
             "INSERT INTO votes (comparison_id, created_at, prompt, messages, answer_a, answer_b, model_a, model_b, "
-            "base_model, tuned_model, choice, blind, settings) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "base_model, tuned_model, choice, blind, settings, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT(comparison_id) DO UPDATE SET choice = excluded.choice, created_at = excluded.created_at",
             row,
         )
@@ -174,9 +175,13 @@ def record_vote(comp: Comparison, choice: Vote, db: str | Path | None = None) ->
     return vote_id
 
 
-def votes(db: str | Path | None = None) -> list[dict]:
+def votes(db: str | Path | None = None, owner: str | None = None) -> list[dict]:
+    """Every vote, oldest first; with `owner`, only that user's (None: all, as for a single user)."""
     with store.connect(db) as conn:
-        rows = conn.execute("SELECT * FROM votes ORDER BY id").fetchall()
+        if owner is None:
+            rows = conn.execute("SELECT * FROM votes ORDER BY id").fetchall()
+        else:
+            rows = conn.execute("SELECT * FROM votes WHERE owner = ? ORDER BY id", (owner,)).fetchall()
     return [dict(r) for r in rows]
 
 
@@ -205,10 +210,11 @@ class WinRate:
                 f"{self.ties} ties, {self.both_bad} both bad).")  # fmt: skip
 
 
-def win_rate(tuned_model: str | None = None, db: str | Path | None = None, base_model: str | None = None) -> WinRate:
-    """The tuned model's running win rate over all votes (or those of one tuned model, against one base)."""
+def win_rate(tuned_model: str | None = None, db: str | Path | None = None, base_model: str | None = None,
+             owner: str | None = None) -> WinRate:
+    """The tuned model's running win rate over all votes (or those of one tuned model against one base, or one user's)."""
     tally = WinRate()
-    for row in votes(db):
+    for row in votes(db, owner):
         if (tuned_model and row["tuned_model"] != tuned_model) or (base_model and row["base_model"] != base_model):
             continue
         tally.votes += 1
@@ -234,16 +240,17 @@ class ExportResult:
 
 
 def export_votes(path: str | Path | None = None, db: str | Path | None = None, tuned_model: str | None = None,
-                 base_model: str | None = None) -> ExportResult:  # fmt: skip
+                 base_model: str | None = None, owner: str | None = None) -> ExportResult:  # fmt: skip
     """Write A/B votes as conversational preference rows {"prompt", "chosen", "rejected"} (JSONL, atomically).
 
     `path` defaults to `<data dir>/datasets/votes-<time>.jsonl`. All votes by default; `tuned_model` and/or
-    `base_model` keep only the votes of one run (its served name) or one base, so runs' data don't mix.
+    `base_model` keep only the votes of one run (its served name) or one base, so runs' data don't mix;
+    `owner` only one user's votes (the web app with logins).
     The prompt keeps the system message the models saw, so DPO trains on exactly what was compared.
     Ties, "both bad", identical answers and empty answers teach nothing and are skipped (and counted).
     """
     lines, skipped = [], 0
-    for row in votes(db):
+    for row in votes(db, owner):
         if (tuned_model and row["tuned_model"] != tuned_model) or (base_model and row["base_model"] != base_model):
             continue
         a, b = row["answer_a"].strip(), row["answer_b"].strip()

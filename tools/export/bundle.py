@@ -40,6 +40,7 @@ def zip_output(run_dir: str | Path) -> Path:
     out_dir.mkdir(exist_ok=True)
     sweep_dead_temps(out_dir)
     final = out_dir / f"{run_dir.name}-{source.name}.zip"
+    paths.ensure_free(out_dir, paths.tree_bytes(source), "the adapter archive")  # safetensors hardly compress
     # Built under a hidden name that carries our pid, then renamed: a kill -9 leaves no half-written zip
     # under the final name, and the next export removes the leftover of a process that no longer lives.
     with tempfile.TemporaryDirectory(prefix=f".zip-{os.getpid()}-", dir=out_dir) as tmp:
@@ -78,9 +79,12 @@ def merge_adapter(run_dir: str | Path, out_dir: str | Path | None = None) -> Pat
     config = PeftConfig.from_pretrained(adapter)
     if config.peft_type not in ("LORA",):
         raise ExportError(f"{config.peft_type} adapters can't be merged into the weights; serve them as adapters instead.")
+    target = Path(out_dir) if out_dir else RunDir(run_dir).merged
+    base = Path(config.base_model_name_or_path or "")
+    if base.is_dir():  # a float32 copy of the base weights, whatever their dtype on disk (at most 2x for 16-bit)
+        paths.ensure_free(target.parent, 2 * paths.tree_bytes(base), "the merged model")
     model = AutoPeftModelForCausalLM.from_pretrained(adapter, dtype=torch.float32)
     merged = model.merge_and_unload()
-    target = Path(out_dir) if out_dir else RunDir(run_dir).merged
     with paths.atomic_dir(target, replaces="config.json") as tmp:
         merged.save_pretrained(tmp, safe_serialization=True)
         AutoTokenizer.from_pretrained(adapter).save_pretrained(tmp)

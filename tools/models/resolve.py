@@ -30,12 +30,17 @@ class ModelNotFoundError(RuntimeError):
     """A model name that is neither a local folder nor a downloadable hub id."""
 
 
-def resolve_model(name: str = DEFAULT_MODEL) -> Path:
-    """Return a local folder holding `config.json`, tokenizer files and weights for `name`."""
+def resolve_model(name: str = DEFAULT_MODEL, weights: bool = True) -> Path:
+    """Return a local folder holding `config.json`, tokenizer files and weights for `name`.
+
+    `weights=False`: a hub model's config and tokenizer only (data preparation needs no weights, and a
+    plan edit naming a 70B model must not download 140 GB before anything checks it fits, M4)."""
     name = (name or DEFAULT_MODEL).strip()
     if name.lower() in _DEFAULT_ALIASES:
         override = os.environ.get(ENV_DEFAULT)
-        return resolve_model(override) if override and override.lower() not in _DEFAULT_ALIASES else default_model_dir()
+        if override and override.lower() not in _DEFAULT_ALIASES:
+            return resolve_model(override, weights)
+        return default_model_dir()
     local = Path(name).expanduser()
     if local.exists():
         if not (local / "config.json").is_file():
@@ -44,14 +49,14 @@ def resolve_model(name: str = DEFAULT_MODEL) -> Path:
                 "(config.json, tokenizer and *.safetensors)."
             )
         return local.resolve()
-    return _download(name)
+    return _download(name, weights)
 
 
 def is_default(name: str) -> bool:
     return (name or DEFAULT_MODEL).strip().lower() in _DEFAULT_ALIASES
 
 
-def _download(repo_id: str) -> Path:
+def _download(repo_id: str, weights: bool = True) -> Path:
     if repo_id.count("/") != 1 or repo_id.startswith(("/", ".")):
         raise ModelNotFoundError(
             f"Model '{repo_id}' is not a local folder nor a Hugging Face hub id (owner/name). "
@@ -59,10 +64,13 @@ def _download(repo_id: str) -> Path:
         )
     from huggingface_hub import snapshot_download
 
-    patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "tokenizer*"]
+    patterns = ["*.json", "*.model", "*.txt", "*.jinja", "tokenizer*"] + (["*.safetensors"] if weights else [])
     try:
-        # Already-downloaded models must work offline, so look in the local cache first.
-        return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
+        # Already-downloaded models must work offline, so look in the local cache first; a snapshot holding
+        # only the tokenizer (from data preparation) is not enough when the weights are wanted.
+        cached = Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
+        if not weights or any(cached.glob("*.safetensors")):
+            return cached
     except Exception:
         pass
     try:

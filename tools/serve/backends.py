@@ -14,6 +14,7 @@ to transformers, `backend.fallback_reason` says why, for the UI to show.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.models.resolve import resolve_model
+from tools.serve import holds
 from tools.serve.server import (
     RoomDecision,
     ServeConfig,
@@ -33,6 +35,7 @@ from tools.serve.server import (
     start_server,
 )
 
+log = logging.getLogger(__name__)
 BASE = "base"
 BackendName = Literal["auto", "vllm", "transformers"]
 
@@ -464,6 +467,7 @@ class SharedBackends:
                 opened = self._opener(base, adapters, backend, *extra)
                 with self._lock:
                     self._open[key] = opened
+                self._record_hold()
                 return opened
             served = opened.models()
             for name, path in adapters.items():
@@ -476,6 +480,20 @@ class SharedBackends:
         with self._lock:
             engines = list(self._open.values())
         return any(e.gpu_footprint(1.0)[0] > 0 for e in engines if hasattr(e, "gpu_footprint"))
+
+    def held_gb(self) -> float:
+        """GB of GPU memory the open engines reserve (0 without a GPU)."""
+        total, _ = self._memory()
+        with self._lock:
+            engines = list(self._open.values())
+        return sum(e.gpu_footprint(total)[0] for e in engines if hasattr(e, "gpu_footprint"))
+
+    def _record_hold(self) -> None:
+        """Tell every process that may start a run what these engines hold (see `tools.serve.holds`)."""
+        try:
+            holds.record(self.held_gb())
+        except Exception as exc:  # a locked store must not fail a comparison; the queue worker records it again
+            log.warning("recording the GPU hold: %s", exc)
 
     def before_run_starts(self, run_gb: float) -> list[RoomDecision]:
         """Make GPU room for a training run of `run_gb` (its estimated peak) before it starts (H5).
@@ -501,6 +519,7 @@ class SharedBackends:
                         self._shares[key] = decision.share
                 engine.close()
             free += reserved
+        self._record_hold()
         return decisions
 
     def close_all(self) -> None:
@@ -513,3 +532,4 @@ class SharedBackends:
                     opened = self._open.pop(key, None)
                 if opened is not None:
                     opened.close()
+        self._record_hold()

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tools import paths
-from tools.procs import child_env, python_module
+from tools.procs import child_env, process_alive, process_start_time, python_module
 from tools.train import runs
 from tools.train.accelerate_config import accelerate_config, write_accelerate_config
 from tools.train.estimate import compute_dtype, model_shape
@@ -101,7 +101,7 @@ def spawn(run_id: str, run: RunDir) -> None:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, start_new_session=True)
     _CHILDREN[proc.pid] = proc
-    runs.upsert(run_id, pid=proc.pid, pid_start=runs.process_start_time(proc.pid))
+    runs.upsert(run_id, pid=proc.pid, pid_start=process_start_time(proc.pid))
 
 
 def stop(row: dict) -> None:
@@ -113,7 +113,7 @@ def stop(row: dict) -> None:
     # torchrun answers SIGTERM by killing its workers before they can checkpoint. A job still starting
     # may not have installed its handler yet; it sees the flag file at its next phase or step.
     signal_it = row["status"] in ("preparing", "running", "evaluating") and not run.accelerate_config.is_file()
-    if signal_it and row.get("pid") and runs.process_alive(row["pid"], row.get("pid_start")):
+    if signal_it and row.get("pid") and process_alive(row["pid"], row.get("pid_start")):
         os.kill(row["pid"], signal.SIGTERM)
 
 

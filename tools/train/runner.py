@@ -15,7 +15,6 @@ and last `jobs.start_next()`, so the queue moves with no app or browser open. On
 from __future__ import annotations
 
 import gc
-import hashlib
 import os
 import shutil
 import sys
@@ -23,10 +22,11 @@ import time
 import traceback
 from pathlib import Path
 
-from tools import paths
-from tools.data import DataSpec, prepare_data
+from tools.data import prepare_once
 from tools.evaluate.heldout import EvalConfig, evaluate
 from tools.models.resolve import is_default, resolve_model
+from tools.procs import process_alive, process_start_time
+from tools.serve import holds
 from tools.train import jobs, runs
 from tools.train.callbacks import CancelRequest, make_callbacks
 from tools.train.card import model_card
@@ -114,11 +114,14 @@ def _hand_over() -> None:
     """Start the next queued job; this one no longer holds the machine."""
     try:
         started = jobs.start_next()
+        deferred = started is None and bool(jobs.queued()) and bool(holds.holders())
     except Exception as exc:  # the app's worker (or the next `train`) retries; this job's result stands
         print(f"[finetune-assistant] could not start the next queued job: {exc}", flush=True)
         return
     if started:
         print(f"[finetune-assistant] started the next queued job: {started}", flush=True)
+    elif deferred:  # the app's serving engine holds GPU memory that only the app can free (H5)
+        print("[finetune-assistant] the next queued job is left to the app, which frees GPU memory first", flush=True)
 
 
 def _labels(plan: TrainingPlan) -> dict:
@@ -128,29 +131,13 @@ def _labels(plan: TrainingPlan) -> dict:
 # ---------------------------------------------------------------- 1. data
 
 
-def dataset_dir(source: str | Path, spec: DataSpec) -> Path:
-    """`<data dir>/datasets/<name>-<hash of the source's bytes and the spec>`: one folder per distinct input."""
-    digest = hashlib.sha256(spec.model_dump_json().encode())
-    source = Path(source).expanduser().resolve()
-    files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
-    for file in files:
-        digest.update(str(file.relative_to(source) if source.is_dir() else file.name).encode() + b"\0")
-        with open(file, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in source.stem)[:40] or "data"
-    return paths.datasets_dir() / f"{stem}-{digest.hexdigest()[:12]}"
-
-
 def _prepare(run: RunDir, run_id: str, plan: Plan) -> Plan:
     """Prepare `plan.source` (or reuse the identical earlier preparation) and point the plan at it."""
     prepared = run.info().get("data_dir")
     if prepared and prepared == plan.training.data_dir and read_report(prepared):
         return plan  # a resumed job trains on the data its first attempt prepared
     _phase(run, run_id, "preparing")
-    target = dataset_dir(plan.source, plan.data)
-    if read_report(target) is None:
-        prepare_data(plan.source, target, plan.data)
+    target = Path(prepare_once(plan.source, plan.data).out_dir)
     # Validated again against the real data: e.g. DPO needs preference rows.
     training = TrainingPlan(**{**plan.training.model_dump(), "data_dir": str(target)})
     plan = plan.model_copy(update={"training": training})
@@ -223,9 +210,9 @@ def _owner(run_id: str) -> dict:
         row = runs.get(run_id)
     except Exception:  # a locked store: the controller's record stands
         return {}
-    if row is not None and runs.process_alive(row.get("pid"), row.get("pid_start")):
+    if row is not None and process_alive(row.get("pid"), row.get("pid_start")):
         return {}
-    return {"pid": os.getpid(), "pid_start": runs.process_start_time(os.getpid())}
+    return {"pid": os.getpid(), "pid_start": process_start_time(os.getpid())}
 
 
 def _release(trainer) -> None:

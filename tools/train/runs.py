@@ -11,7 +11,6 @@ failed and resumable. `status` holds the job's phase:
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from tools import store
+from tools.procs import process_alive
 from tools.train.run_dir import RunDir
 
 QUEUED = "queued"
@@ -32,7 +32,7 @@ PHASE = {"queued": "queued", "starting": "starting", "preparing": "preparing", "
          "evaluating": "evaluating", "cancelling": "cancelling", "completed": "done", "failed": "failed",
          "cancelled": "cancelled"}
 COLUMNS = ("run_id", "name", "run_dir", "status", "pid", "pid_start", "base_model", "objective", "method",
-           "step", "total_steps", "loss", "eval_loss", "error", "created_at", "updated_at")
+           "step", "total_steps", "loss", "eval_loss", "error", "created_at", "updated_at", "owner")
 # launch() marks a row "starting" before the process exists; past this grace a pid-less row is stale.
 START_GRACE_S = 30.0
 
@@ -66,6 +66,7 @@ class RunStatus(BaseModel):
     error: str | None = None
     output_dir: str | None = None
     pid: int | None = None
+    owner: str | None = None
     created_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
@@ -135,9 +136,13 @@ def get(run_id: str, db: sqlite3.Connection | None = None) -> dict | None:
     return dict(row) if row else None
 
 
-def all_runs(db: sqlite3.Connection | None = None) -> list[dict]:
+def all_runs(db: sqlite3.Connection | None = None, owner: str | None = None) -> list[dict]:
+    """Every run, newest first; with `owner`, only that user's (None: every run, as for a single user)."""
     with _db(db) as conn:
-        rows = conn.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
+        if owner is None:
+            rows = conn.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
+        else:
+            rows = conn.execute("SELECT * FROM runs WHERE owner = ? ORDER BY created_at DESC", (owner,)).fetchall()
     return [dict(r) for r in rows]
 
 
@@ -156,10 +161,11 @@ def find_by_dir(run_dir: str | Path, db: sqlite3.Connection | None = None) -> di
     return dict(row) if row else None
 
 
-def find(run: str, db: sqlite3.Connection | None = None) -> dict:
-    """A row by run id or run folder, or RunError naming what to do."""
+def find(run: str, db: sqlite3.Connection | None = None, owner: str | None = None) -> dict:
+    """A row by run id or run folder, or RunError naming what to do. With `owner`, another user's run is
+    answered exactly like a run that does not exist: its id tells nothing (M2)."""
     row = get(run, db) or find_by_dir(run, db)
-    if row is None:
+    if row is None or (owner is not None and row.get("owner") != owner):
         raise RunError(f"no run '{run}'; `finetune-assistant runs` lists them.")
     return row
 
@@ -199,7 +205,7 @@ def to_status(row: dict) -> RunStatus:
         method=row.get("method"), step=step, total_steps=total, progress=round(step / total, 4) if total else None,
         eta_s=eta if row["status"] in ACTIVE else None, elapsed_s=elapsed, loss=row.get("loss"),
         eval_loss=row.get("eval_loss"), resumable=resumable, evaluated=run.eval_report_file.is_file(),
-        error=row.get("error"), output_dir=str(output) if output else None, pid=row.get("pid"),
+        error=row.get("error"), output_dir=str(output) if output else None, pid=row.get("pid"), owner=row.get("owner"),
         created_at=row.get("created_at"), started_at=info.get("started_at"), finished_at=info.get("finished_at"),
     )
 
@@ -217,41 +223,14 @@ def _timing(metrics: list[dict], step: int, total: int | None) -> tuple[float | 
     return elapsed, round((total - step) * span / done, 1)
 
 
-def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of `pid` (field 22 of /proc/PID/stat), None if it is gone or a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] in ("Z", "X"):  # exited but not yet reaped by its parent
-        return None
-    return fields[19]
-
-
-def process_alive(pid: int | None, start: str | None) -> bool:
-    if not pid:
-        return False
-    if Path("/proc").is_dir():
-        now = process_start_time(pid)
-        return now is not None and (start is None or now == start)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def status(run: str) -> RunStatus:
+def status(run: str, owner: str | None = None) -> RunStatus:
     """The run's state now (by id or folder): a dead process shows as failed, resumable when it has a plan."""
-    return to_status(refresh(find(run)))
+    return to_status(refresh(find(run, owner=owner)))
 
 
-def list_runs() -> list[RunStatus]:
-    """Every run in the registry, queued ones included, newest first."""
-    return [to_status(refresh(row)) for row in all_runs()]
+def list_runs(owner: str | None = None) -> list[RunStatus]:
+    """Every run in the registry (or one user's), queued ones included, newest first."""
+    return [to_status(refresh(row)) for row in all_runs(owner=owner)]
 
 
 def wait(run: str, timeout_s: float | None = None, poll_s: float = 0.5) -> RunStatus:
