@@ -53,8 +53,11 @@ def test_the_runs_tab_shows_a_goals_rounds_side_by_side(app_home):
     assert first[3:5] == ["2.0", "1.5"] and second[3:5] == ["4.0", "3.0"], "minutes estimated vs measured"
     assert (first[5], first[6], first[8]) == ("0%", "0%", "no") and (second[6], second[8]) == ("100%", "yes")
     assert "too few updates" in first[9]
-    rows, note = Callbacks(Services()).rounds("elsewhere")
+    _run(app_home, "r3", {"max_steps": 5}, "data")  # a run never judged against checks
+    rows, note = Callbacks(Services()).rounds("r3")
     assert rows == [] and "no rounds" in note
+    rows, note = Callbacks(Services()).rounds("elsewhere")
+    assert rows == [] and "no run 'elsewhere'" in note, "an unknown (or another user's) run shows nothing"
 
 
 def test_replay_fills_the_prompt_list_from_the_locked_test_split_and_runs_both_sides(app_home, served_models):
