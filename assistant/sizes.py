@@ -49,7 +49,10 @@ _ROW_TOKENS: dict[str, float] = {
                     "messages msgs comments texts sentences prompts responses replies replys completions notes "
                     "descriptions votes judgements judgments comparisons picks choices times outputs "
                     "abstracts tweets claims diffs summaries flags ratings cvs invoices emails mails letters "
-                    "headlines titles poems snippets queries tickets qas labelled labeled annotated".split(),
+                    "headlines titles poems snippets queries tickets qas labelled labeled annotated verdicts "
+                    "selections taps clicks decisions judgments annotations drafts translations rewrites edits "
+                    "corrections surveys marks grades evaluations assessments interactions turns utterances "
+                    "requests cases exercises essays recipes applications hints blurbs captions".split(),
                     TOKENS_PER_ROW),
     **dict.fromkeys("conversations convos chats dialogues dialogs transcripts threads logs calls exchanges "
                     "sessions".split(), 400.0),
@@ -66,6 +69,11 @@ _BYTE_UNITS = {"kb": 1e3, "mb": 1e6, "megabytes": 1e6, "megs": 1e6, "gb": 1e9, "
 _NOT_ROWS = set("categories classes queues departments labels label gpus gpu cards card years year months weeks days "
                 "hours hour minutes mins h hrs people users employees clients customers branches languages "
                 "layers epochs steps percent cores ram vram dollars euros usd eur".split())
+# "two candidate answers", "2 drafts per ticket": a small count of these describes a row, not the dataset.
+_PER_ROW = set("answer answers response responses reply replies completion completions output outputs draft drafts "
+               "version versions option options candidates summaries translations rewrites variants alternatives "
+               "suggestions generations blurbs takes".split())
+_HAVE = {"have", "got", "only", "just", "collected", "wrote", "written", "gathered", "assembled"}
 _GPU_HINTS = {"gpu", "gpus", "vram", "card", "cards", "cuda", "nvidia", "rtx", "geforce", "ram", "memory"}
 _BREAK = set(".,;:!?()[]\n")
 
@@ -156,6 +164,8 @@ def read_sizes(text: str) -> Sizes:
             continue
         value, j = found
         unit, k = _unit_after(tokens, j)
+        if unit and _describes_a_row(value, unit, tokens, i, k):
+            unit = None
         if unit:
             _record(out, value, unit, tokens, i, k, span_words(text, i, k))
         i = max(j, i + 1)
@@ -177,6 +187,17 @@ def _unit_after(tokens: list[str], j: int) -> tuple[str | None, int]:
         if tok.endswith("s") and tok[:-1] in _BYTE_UNITS:
             return tok[:-1], k
     return None, j
+
+
+def _describes_a_row(value: float, unit: str, tokens: list[str], i: int, k: int) -> bool:
+    """"each with two answers", "received two translations", "one correct answer": the shape of a row.
+    "we have 3 answers so far" is a (tiny) dataset."""
+    if value > 4 or unit not in _PER_ROW:
+        return False
+    before = tokens[i - 1] if i > 0 else ""
+    after = tokens[k + 1] if k + 1 < len(tokens) else ""
+    each = any(t in ("each", "every", "per") for t in tokens[max(0, i - 4) : i])  # "every product got two drafts"
+    return each or before not in _HAVE or after in ("per", "for", "each", "of")
 
 
 def _is_hardware(tok: str) -> bool:
@@ -225,7 +246,7 @@ def _bare_count(tokens: list[str], out: Sizes, text: str) -> None:
         value, j = found
         after = tokens[j] if j < len(tokens) else "."
         then = tokens[j + 1] if j + 1 < len(tokens) else ""
-        if (after in _BREAK or after in ("or", "so") or (after == "of" and then in ("them", "these", "those"))) and 0 < value < 1e7 and value == int(value):
+        if (after in _BREAK or after in ("or", "so") or (after == "of" and then in ("them", "these", "those", "this"))) and 0 < value < 1e7 and value == int(value):
             out.rows = int(value)
             out.quotes["rows"] = span_words(text, i - 2, j)
             out.tokens = int(value * TOKENS_PER_ROW)

@@ -1,0 +1,260 @@
+"""Meanings made of two parts, which one sentence embedding blurs: read from the words of one sentence.
+
+    from assistant import cues
+    cues.sentences("We never asked anyone to compare answers. Each reply was graded pass or fail.")
+    cues.status("we were planning to collect ratings")        # "hypothetical"
+    cues.preference("two drafts per ticket and the agent kept whichever was better")   # True
+    cues.verdict("each answer marked usable or not usable")     # True
+    cues.volatile("the menu is different each day")             # True
+
+Why rules here, next to the embedding reader (assistant.understand): preference pairs are TWO candidates
+plus a CHOICE between them; ratings are ONE output plus a VERDICT on it (good or bad, pass or fail); facts
+that change are a CHANGE plus a FREQUENCY, or information pinned to NOW (today's specials, current delays).
+MiniLM puts "two translations, the linguist selected the more natural one" about as near translation
+pairs (0.55) as preference pairs (0.41): it hears the topic, not the structure. Each cue here needs both
+parts in one sentence, which is what makes it precise; the words of each part are general English, not
+the words of any one story.
+
+A sentence's `status` says whether it states a fact about the data: "negated" (we don't have pairs) and
+"hypothetical" (we were planning to, maybe someday, it was discussed) sentences describe data the user
+does NOT have; what follows "just", "only" or "but" in them ("no thumbs, just 8k chats") is affirmed again.
+Everything is a linear walk over word tokens (security review H1).
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.sizes import MAX_CHARS
+
+_WORD = re.compile(r"\d+(?:[.,]\d+)*|[a-z0-9]+(?:['’_-][a-z0-9]+)*|[^\sa-z0-9]", re.I)
+# A sentence ends at . ! ? followed by a space (not "1.5", not a ?" inside a quote), at ; or a line break.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|[;\n]+")
+_NEGATION = {"not", "no", "never", "without", "nothing", "none", "nobody", "neither", "nor", "cannot"}
+_HYPOTHETICAL = [
+    "planning to", "planned to", "plan to", "were going to", "was going to", "thought about", "thinking about",
+    "thinking of", "considered", "considering", "someday", "some day", "one day", "in the future", "eventually",
+    "might", "hope to", "hoping to", "would like to collect", "would like to gather", "was discussed",
+    "were discussed", "was shelved", "were shelved", "shelved", "never happened", "if we had", "wish we had",
+    "people tell me", "people say", "i've heard", "i heard", "i read that", "is the hot thing",
+    "want to start collecting", "we'll collect", "we will collect", "we'll gather", "we could collect",
+]
+# "helpful or not", "yes/no", "spam or not spam" name two values; they deny nothing.
+_NOT_DENIALS = (" or not ", " / not ", " whether or not ", " not only ", " not sure ", " no matter ", " yes or no ",
+                " yes / no ", " no or yes ")
+_PIVOTS = {"just", "only", "but", "instead", "rather", "however"}
+
+# Preference pairs: several candidates, and a choice among them.
+_SEVERAL = {"two", "2", "three", "3", "four", "4", "five", "5"}
+_NOT_CANDIDATES = {"thousand", "hundred", "million", "k", "m", "gpus", "gpu", "cards", "categories", "classes",
+                   "labels", "label", "queues", "departments", "years", "months", "weeks", "days", "hours",
+                   "people", "teams", "languages", "million", "billion", "b", "gb", "mb", "tb", "gigs", "epochs",
+                   "times", "more", "less", "other", "of", "or", "and", "to", "x"}
+_CANDIDATE_WORDS = ["side by side", "side-by-side", "matchup", "versus", "vs", "the other one", "comparison",
+                    "compared", "compare", "pairs of", "one of two", "out of two", "of the two"]
+_CHOICE_WORDS = {"pick", "picked", "picks", "picking", "chose", "choose", "chooses", "choosing", "chosen", "select",
+                 "selected", "selects", "prefer", "preferred", "prefers", "preference", "preferable", "vote",
+                 "voted", "votes", "voting", "rank", "ranked", "ranking", "ranks", "favour", "favor", "favoured",
+                 "favored", "favourite", "favorite", "fave", "whichever", "winner", "winners", "loser", "losers",
+                 "winning", "losing", "won", "lost"}
+# "better" alone is everyone's wish ("a better model"); as a choice it has an article or a "which".
+_CHOICE_PHRASES = ["which one", "which of", "which was", "which is", "which they", "over the other", "the better",
+                   "the worse", "better one", "more ", "less "]
+# Said alone, these already mean two candidates and a choice.
+_PAIRED = ["pairwise", "comparisons", "head-to-head", "head to head", "a / b", "y_w", "y_l", "bake-off",
+           "bake off", "over the other", "matchups"]
+
+# Ratings: one output, and a verdict on it.
+_OUTPUTS = {"answer", "answers", "reply", "replies", "replys", "response", "responses", "output", "outputs",
+            "completion", "completions", "draft", "drafts", "generation", "generations", "suggestion",
+            "suggestions", "bot", "chatbot", "model's", "bot's"}
+_GOOD = {"good", "pass", "passed", "correct", "right", "accepted", "accept", "approve", "approved", "helpful",
+         "acceptable", "usable", "useful", "resolved", "solved", "yes", "like", "liked", "up", "ok", "okay",
+         "fine", "kept", "keep", "positive"}
+_BAD = {"bad", "fail", "failed", "incorrect", "wrong", "rejected", "reject", "unhelpful", "unacceptable",
+        "unusable", "useless", "unresolved", "no", "not", "dislike", "disliked", "down", "threw", "thrown",
+        "discarded", "deleted", "binned", "poor", "negative"}
+# A verdict pair ("yes or no") is about an output only when someone gives it: "a bot that answers yes or no
+# questions" is not a rating.
+_JUDGED = {"marked", "markd", "mark", "marks", "flagged", "flag", "flags", "graded", "grade", "scored", "score",
+           "labelled", "labeled", "tagged", "rated", "judged", "annotated", "reviewed", "evaluated", "assessed",
+           "as", "whether", "said", "say", "says", "gave", "give", "put", "set", "clicked", "click", "pressed",
+           "outcome", "feedback", "survey", "verdict", "either"}
+_VERDICT_WORDS = {"marked", "flagged", "graded", "scored", "judged", "approve", "approved", "reject", "rejected",
+                  "accepted", "acceptable", "unacceptable", "helpful", "unhelpful", "useful", "useless", "usable",
+                  "unusable", "pass", "fail", "failed", "passed", "good", "bad", "correct", "incorrect", "wrong",
+                  "satisfied", "satisfaction", "solved", "resolved", "feedback", "liked", "disliked", "score",
+                  "scores", "verdict", "verdicts", "approval"}
+_RATING_WORDS = {"thumbs", "thumb", "upvote", "upvotes", "upvoted", "downvote", "downvotes", "downvoted", "stars",
+                 "rated", "rating", "ratings", "graded", "scored", "👍", "👎", "likes", "dislikes"}
+
+# Facts that change: a change and a frequency, or information pinned to now.
+_CHANGE = {"change", "changes", "changed", "changing", "update", "updates", "updated", "updating", "revise",
+           "revised", "revises", "refresh", "refreshes", "refreshed", "move", "moves", "moving", "shift",
+           "shifts", "vary", "varies", "fluctuate", "fluctuates", "different", "differs", "rotate", "rotates",
+           "expire", "expires", "cancelled", "canceled"}
+_FREQUENT = {"hourly", "daily", "nightly", "weekly", "constantly", "continuously", "frequently", "often",
+             "realtime", "real-time"}
+_PERIODS = {"minute", "hour", "day", "night", "morning", "evening", "week", "weekend", "month", "game", "match",
+            "shift", "season", "release", "few", "couple", "other"}
+_NOW = {"today", "today's", "tonight", "tonight's", "current", "latest", "live", "breaking", "realtime",
+        "real-time", "up-to-date"}
+_NOW_PHRASES = ["this week", "this week's", "this weekend", "this month", "this month's", "right now", "at the moment",
+                "up to date", "as of now"]
+# Things whose value is a moving fact. Not "results", "version", "rate": "our current results/version/error
+# rate" is about the user's model, not the world.
+_VOLATILE = {"weather", "price", "prices", "pricing", "rates", "stock", "stocks", "inventory", "availability",
+             "delays", "delay", "schedule", "schedules", "timetable", "programme", "menu", "specials",
+             "standings", "news", "headlines", "traffic", "status", "openings", "vacancies", "promotions",
+             "promotion", "offers", "deals", "closures", "events", "fixtures", "balance", "balances", "figures",
+             "occupancy", "seats", "rooms", "exchange"}
+
+
+def words(text: str) -> list[str]:
+    return [w.lower().replace("’", "'") for w in _WORD.findall(text[:MAX_CHARS])]
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text[:MAX_CHARS]) if s and s.strip()]
+
+
+def _has(ws: list[str], phrases: list[str]) -> bool:
+    joined = f" {' '.join(ws)} "
+    return any(f" {p} " in joined or (p.endswith(" ") and f" {p}" in joined) for p in phrases)
+
+
+def _negated(ws: list[str]) -> bool:
+    joined = f" {' '.join(ws)} "
+    for said in _NOT_DENIALS:
+        joined = joined.replace(said, " ")
+    return any(w in _NEGATION or w.endswith("n't") for w in joined.split())
+
+
+def status(sentence: str) -> str:
+    """"affirmed", "negated" or "hypothetical": does the sentence state something the user has?"""
+    ws = words(sentence)
+    if _has(ws, _HYPOTHETICAL):
+        return "hypothetical"
+    return "negated" if _negated(ws) else "affirmed"
+
+
+def affirmed(sentence: str) -> str:
+    """The part of the sentence that states a fact: all of it, the part after a pivot ("no thumbs, JUST 8k
+    chats"; "we meant to collect ratings BUT only have chats"), or nothing."""
+    if status(sentence) == "affirmed":
+        return sentence
+    ws = _WORD.findall(sentence[:MAX_CHARS])
+    for i in range(len(ws) - 1, 0, -1):
+        if ws[i].lower() in _PIVOTS:
+            tail = " ".join(ws[i + 1 :])
+            return tail if tail and status(tail) == "affirmed" else ""
+    return ""
+
+
+def preference(sentence: str) -> bool:
+    """Two or more candidates and a choice among them, in one affirmed sentence."""
+    ws = words(affirmed(sentence))
+    if not ws:
+        return False
+    if _has(ws, _PAIRED):
+        return True
+    several = _has(ws, _CANDIDATE_WORDS) or any(
+        w in _SEVERAL and i + 1 < len(ws) and ws[i + 1] not in _NOT_CANDIDATES and ws[i + 1][0].isalpha()
+        for i, w in enumerate(ws))
+    if _good_and_bad(ws):
+        return True
+    chose = any(w in _CHOICE_WORDS for w in ws) or _has(ws, _CHOICE_PHRASES) or any(
+        w.endswith("er") and i + 1 < len(ws) and ws[i + 1] == "one" for i, w in enumerate(ws))
+    return several and chose
+
+
+_GOOD_ONE = {"good", "correct", "correctly", "right", "preferred", "better", "chosen", "accepted", "winning",
+             "best", "approved", "working", "successful", "valid"}
+_BAD_ONE = {"bad", "incorrect", "wrong", "rejected", "worse", "losing", "worst", "failing", "failed", "broken",
+            "invalid", "poor", "weak"}
+
+
+def _good_and_bad(ws: list[str]) -> bool:
+    """"a correct extraction AND an incorrect one": two candidates, one good one bad (with "or" it is a
+    verdict on one). The article after "and" keeps "good and bad reviews" (a label set) out."""
+    for i, w in enumerate(ws):
+        if w == "and" and any(g in _GOOD_ONE for g in ws[max(0, i - 6) : i]) and i + 1 < len(ws) \
+                and ws[i + 1] in ("a", "an", "one", "the") and any(b in _BAD_ONE for b in ws[i + 1 : i + 5]):
+            return True
+        # "better answer, worse answer", "chosen reply / rejected reply": one noun, a good and a bad of it.
+        if w in _GOOD_ONE and i + 3 < len(ws) and ws[i + 2] in (",", "and", "/", "vs", "+", "-", "versus") \
+                and ws[i + 3] in _BAD_ONE and i + 4 < len(ws) and ws[i + 4] == ws[i + 1]:
+            return True
+    return False
+
+
+def verdict(sentence: str) -> bool:
+    """One output and a verdict on it (good or bad, pass/fail, thumbs, stars), in one affirmed sentence."""
+    ws = words(affirmed(sentence))
+    if not any(w in _OUTPUTS for w in ws):
+        return False
+    if any(w in _RATING_WORDS for w in ws) or _emoji_pair(ws):
+        return True
+    for i, w in enumerate(ws):
+        if w not in ("or", "/"):
+            continue
+        before, after = ws[max(0, i - 2) : i], ws[i + 1 : i + 3]
+        judged = any(j in _JUDGED for j in ws[max(0, i - 8) : i + 10])
+        if judged and any(b in _GOOD for b in before) and any(a in _BAD or a.startswith("un") for a in after):
+            return True
+        if w == "or" and "whether" in ws[max(0, i - 8) : i] and any(b in _GOOD | _BAD for b in ws[i - 6 : i + 3]):
+            return True
+    return "whether" in ws and any(w in ("solved", "helped", "worked", "resolved") for w in ws)
+
+
+def _emoji_pair(ws: list[str]) -> bool:
+    return any(len(a) == 1 and not a.isascii() and sep in ("/", "or") and len(b) == 1 and not b.isascii()
+               for a, sep, b in zip(ws, ws[1:], ws[2:], strict=False))
+
+
+def volatile(sentence: str) -> bool:
+    """Information that changes: a change word with a frequency, or a changing thing pinned to now."""
+    ws = words(affirmed(sentence))
+    if not ws:
+        return False
+    changes = any(w in _CHANGE for w in ws)
+    frequent = any(w in _FREQUENT for w in ws) or _has(ws, ["all day", "all the time", "by the minute",
+                                                            "by the hour", "times a day", "times per day"]) or any(
+        w in ("every", "each") and i + 1 < len(ws) and (ws[i + 1] in _PERIODS or ws[i + 1].rstrip("s") in _PERIODS
+                                                         or ws[i + 1].isdigit())
+        for i, w in enumerate(ws))
+    if changes and frequent:
+        return True
+    for i, w in enumerate(ws):
+        now = w in _NOW or _has(ws[i : i + 3], _NOW_PHRASES)
+        if now and (w in ("today's", "tonight's") or any(v in _VOLATILE for v in ws[max(0, i - 4) : i + 5])):
+            return True
+    return False
+
+
+
+# Raw text is a body of writing, named as such or by its size; "applications with the note the underwriter
+# wrote" is not, however near "reports as plain text" it sits.
+_RAW = {"corpus", "corpora", "documents", "docs", "articles", "pages", "papers", "books", "tokens", "words", "raw",
+        "plain", "dump", "archive", "archives", "scraped", "crawl", "crawled", "wiki", "posts", "transcripts",
+        "gb", "mb", "tb", "gigs", "megabytes", "gigabytes", "terabytes", "filings", "reports", "manuals",
+        "abstracts", "newsletters", "poems", "stories", "memos", "textbooks", "literature", "prose", "writings",
+        "blogs", "forum", "forums", "novels", "essays", "letters", "notes", "logs"}
+_RAW_PHRASES = ["no labels", "no label", "without labels", "without any label", "never labelled", "never labeled",
+                "no annotation", "no annotations", "nothing annotated", "only text", "just text", "just the text"]
+
+
+def hints(text: str) -> set[str]:
+    """Half of a two-part meaning anywhere in `text`: "pairs" (candidates or a choice), "ratings" (a verdict
+    word), "raw" (a body of text). A paraphrase match for pairs or ratings needs its half: "customer questions with the answers our
+    team wrote" sits 0.62 from "customers gave each answer a score" and has no verdict in it."""
+    ws = words(text)
+    out = set()
+    if (_has(ws, _PAIRED) or _has(ws, _CANDIDATE_WORDS) or any(w in _CHOICE_WORDS for w in ws)
+            or _has(ws, _CHOICE_PHRASES) or any(w in _SEVERAL or w.startswith("pair") for w in ws)):
+        out.add("pairs")
+    if any(w in _RATING_WORDS or w in _VERDICT_WORDS for w in ws) or _emoji_pair(ws):
+        out.add("ratings")
+    if any(w in _RAW or w.startswith(("unlabel", "unannotat", "text")) for w in ws) or _has(ws, _RAW_PHRASES):
+        out.add("raw")
+    return out
