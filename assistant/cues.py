@@ -30,7 +30,7 @@ from assistant.sizes import MAX_CHARS
 _WORD = re.compile(r"\d+(?:[.,]\d+)*|[a-z0-9]+(?:['’_-][a-z0-9]+)*|[^\sa-z0-9]", re.I)
 # A sentence ends at . ! ? followed by a space (not "1.5", not a ?" inside a quote), at ; or a line break.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|[;\n]+")
-_NEGATION = {"not", "no", "never", "without", "nothing", "none", "nobody", "neither", "nor", "cannot"}
+_NEGATION = {"not", "no", "never", "without", "nothing", "none", "nobody", "neither", "nor", "cannot", "zero"}
 _HYPOTHETICAL = [
     "planning to", "planned to", "plan to", "were going to", "was going to", "thought about", "thinking about",
     "thinking of", "considered", "considering", "someday", "some day", "one day", "in the future", "eventually",
@@ -51,7 +51,8 @@ _NOT_CANDIDATES = {"thousand", "hundred", "million", "k", "m", "gpus", "gpu", "c
                    "people", "teams", "languages", "million", "billion", "b", "gb", "mb", "tb", "gigs", "epochs",
                    "times", "more", "less", "other", "of", "or", "and", "to", "x"}
 _CANDIDATE_WORDS = ["side by side", "side-by-side", "matchup", "versus", "vs", "the other one", "comparison",
-                    "compared", "compare", "pairs of", "one of two", "out of two", "of the two"]
+                    "compared", "compare", "pairs of", "pair of", "one of two", "out of two", "of the two",
+                    "competing", "rival", "alternatives", "alternative"]
 _CHOICE_WORDS = {"pick", "picked", "picks", "picking", "chose", "choose", "chooses", "choosing", "chosen", "select",
                  "selected", "selects", "prefer", "preferred", "prefers", "preference", "preferable", "vote",
                  "voted", "votes", "voting", "rank", "ranked", "ranking", "ranks", "favour", "favor", "favoured",
@@ -59,7 +60,9 @@ _CHOICE_WORDS = {"pick", "picked", "picks", "picking", "chose", "choose", "choos
                  "winning", "losing", "won", "lost"}
 # "better" alone is everyone's wish ("a better model"); as a choice it has an article or a "which".
 _CHOICE_PHRASES = ["which one", "which of", "which was", "which is", "which they", "over the other", "the better",
-                   "the worse", "better one", "more ", "less "]
+                   "the worse", "better one", "more ", "less ", "the one that", "the one they", "the one which",
+                   "the one we", "the one people", "the one users", "the one he", "the one she", "superior one",
+                   "inferior one", "preferable one"]
 # Said alone, these already mean two candidates and a choice.
 _PAIRED = ["pairwise", "comparisons", "head-to-head", "head to head", "a / b", "y_w", "y_l", "bake-off",
            "bake off", "over the other", "matchups"]
@@ -79,7 +82,8 @@ _BAD = {"bad", "fail", "failed", "incorrect", "wrong", "rejected", "reject", "un
 _JUDGED = {"marked", "markd", "mark", "marks", "flagged", "flag", "flags", "graded", "grade", "scored", "score",
            "labelled", "labeled", "tagged", "rated", "judged", "annotated", "reviewed", "evaluated", "assessed",
            "as", "whether", "said", "say", "says", "gave", "give", "put", "set", "clicked", "click", "pressed",
-           "outcome", "feedback", "survey", "verdict", "either"}
+           "outcome", "feedback", "survey", "verdict", "either", "press", "presses", "tap", "taps", "tapped",
+           "ticked", "tick", "choose", "pick", "vote", "votes", "audited", "checked", "reviewed"}
 _VERDICT_WORDS = {"marked", "flagged", "graded", "scored", "judged", "approve", "approved", "reject", "rejected",
                   "accepted", "acceptable", "unacceptable", "helpful", "unhelpful", "useful", "useless", "usable",
                   "unusable", "pass", "fail", "failed", "passed", "good", "bad", "correct", "incorrect", "wrong",
@@ -158,7 +162,7 @@ def preference(sentence: str) -> bool:
         return False
     if _has(ws, _PAIRED):
         return True
-    several = _has(ws, _CANDIDATE_WORDS) or any(
+    several = _has(ws, _CANDIDATE_WORDS) or _a_and_b(ws) or any(
         w in _SEVERAL and i + 1 < len(ws) and ws[i + 1] not in _NOT_CANDIDATES and ws[i + 1][0].isalpha()
         for i, w in enumerate(ws))
     if _good_and_bad(ws):
@@ -188,6 +192,18 @@ def _good_and_bad(ws: list[str]) -> bool:
     return False
 
 
+def _a_and_b(ws: list[str]) -> bool:
+    """"answer A and answer B", "option a / b": two candidates by letter."""
+    return any(w == "b" and "a" in ws[max(0, i - 4) : i] for i, w in enumerate(ws))
+
+
+def _opposites(a: str, b: str) -> bool:
+    """"good or bad", "usable or unusable", "compliant / non-compliant", "relevant or irrelevant"."""
+    if a in _GOOD and (b in _BAD or b.startswith("un")):
+        return True
+    return len(a) > 3 and b != a and b.endswith(a) and b[: len(b) - len(a)].rstrip("-") in ("un", "non", "in", "im", "ir", "il", "dis")
+
+
 def verdict(sentence: str) -> bool:
     """One output and a verdict on it (good or bad, pass/fail, thumbs, stars), in one affirmed sentence."""
     ws = words(affirmed(sentence))
@@ -200,7 +216,8 @@ def verdict(sentence: str) -> bool:
             continue
         before, after = ws[max(0, i - 2) : i], ws[i + 1 : i + 3]
         judged = any(j in _JUDGED for j in ws[max(0, i - 8) : i + 10])
-        if judged and any(b in _GOOD for b in before) and any(a in _BAD or a.startswith("un") for a in after):
+        if judged and (any(_opposites(b, a) for b in before for a in after) or (
+                after[:1] == ["not"] and any(b in _GOOD or b in after[1:] for b in before))):
             return True
         if w == "or" and "whether" in ws[max(0, i - 8) : i] and any(b in _GOOD | _BAD for b in ws[i - 6 : i + 3]):
             return True

@@ -44,7 +44,7 @@ STRONG = 0.6  # a paraphrase match this close overrides a keyword the rules foun
 SUPPORT_SLACK = 0.1  # how far below the reading bar another reader's label may sit and still count as supported
 SLOTS = ("data_layout", "task_kind", "facts_change_often", "priority", "many_adapters", "wants_method")
 _VALUES = {"true": True, "false": False}
-_NEGATION = re.compile(r"\b(not|no|never|without|nothing|none|don'?t|doesn'?t|didn'?t|isn'?t|aren'?t|won'?t|"
+_NEGATION = re.compile(r"\b(not|no|zero|never|without|nothing|none|don'?t|doesn'?t|didn'?t|isn'?t|aren'?t|won'?t|"
                        r"wasn'?t|haven'?t|hasn'?t|cannot|can'?t|nor)\b|n't\b", re.I)
 _SPLIT = re.compile(r"[.;:!?\n]+(?!\d)|,(?!\d)|\bbut\b|\bhowever\b|\bwhile\b|\bthough\b", re.I)  # not in "9,000"
 # "Rates change daily, but that's not what this is for", "prices change, but the bot won't talk about prices":
