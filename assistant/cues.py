@@ -52,20 +52,26 @@ _NOT_CANDIDATES = {"thousand", "hundred", "million", "k", "m", "gpus", "gpu", "c
                    "times", "more", "less", "other", "of", "or", "and", "to", "x"}
 _CANDIDATE_WORDS = ["side by side", "side-by-side", "matchup", "versus", "vs", "the other one", "comparison",
                     "compared", "compare", "pairs of", "pair of", "one of two", "out of two", "of the two",
-                    "competing", "rival", "alternatives", "alternative"]
+                    "competing", "rival", "alternatives", "alternative", "twice", "this one", "another one"]
 _CHOICE_WORDS = {"pick", "picked", "picks", "picking", "chose", "choose", "chooses", "choosing", "chosen", "select",
                  "selected", "selects", "prefer", "preferred", "prefers", "preference", "preferable", "vote",
                  "voted", "votes", "voting", "rank", "ranked", "ranking", "ranks", "favour", "favor", "favoured",
                  "favored", "favourite", "favorite", "fave", "whichever", "winner", "winners", "loser", "losers",
-                 "winning", "losing", "won", "lost"}
+                 "winning", "losing", "won", "lost", "rather", "circled", "circle", "ticked", "highlighted"}
+# Comparatives that judge one candidate against another ("the explanation students understand easier").
+_COMPARATIVES = {"easier", "clearer", "shorter", "simpler", "nicer", "safer", "stronger", "smoother", "kinder",
+                 "friendlier", "funnier", "cleaner", "politer", "warmer", "richer", "sharper", "tighter", "superior",
+                 "inferior", "preferable", "faster", "longer", "weaker", "harder", "happier", "closer"}
 # "better" alone is everyone's wish ("a better model"); as a choice it has an article or a "which".
 _CHOICE_PHRASES = ["which one", "which of", "which was", "which is", "which they", "over the other", "the better",
                    "the worse", "better one", "more ", "less ", "the one that", "the one they", "the one which",
                    "the one we", "the one people", "the one users", "the one he", "the one she", "superior one",
-                   "inferior one", "preferable one"]
+                   "inferior one", "preferable one", "this one"]
 # Said alone, these already mean two candidates and a choice.
 _PAIRED = ["pairwise", "comparisons", "head-to-head", "head to head", "a / b", "y_w", "y_l", "bake-off",
-           "bake off", "over the other", "matchups"]
+           "bake off", "over the other", "matchups", "in favour of another", "in favor of another",
+           "in favour of the other", "in favor of the other", "over another", "instead of the other",
+           "this one , not that one", "this one not that one"]
 
 # Ratings: one output, and a verdict on it.
 _OUTPUTS = {"answer", "answers", "reply", "replies", "replys", "response", "responses", "output", "outputs",
@@ -96,26 +102,57 @@ _RATING_WORDS = {"thumbs", "thumb", "upvote", "upvotes", "upvoted", "downvote", 
 _CHANGE = {"change", "changes", "changed", "changing", "update", "updates", "updated", "updating", "revise",
            "revised", "revises", "refresh", "refreshes", "refreshed", "move", "moves", "moving", "shift",
            "shifts", "vary", "varies", "fluctuate", "fluctuates", "different", "differs", "rotate", "rotates",
-           "expire", "expires", "cancelled", "canceled"}
+           "expire", "expires", "cancelled", "canceled", "reset", "resets", "adjusted", "adjust", "adjusts",
+           "trending", "trends", "fluctuating", "replaced", "rotated"}
 _FREQUENT = {"hourly", "daily", "nightly", "weekly", "constantly", "continuously", "frequently", "often",
              "realtime", "real-time"}
 _PERIODS = {"minute", "hour", "day", "night", "morning", "evening", "week", "weekend", "month", "game", "match",
-            "shift", "season", "release", "few", "couple", "other"}
+            "shift", "season", "release", "few", "couple", "other", "sprint", "quarter", "cycle", "monday",
+            "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "weekday", "round", "race"}
 _NOW = {"today", "today's", "tonight", "tonight's", "current", "latest", "live", "breaking", "realtime",
-        "real-time", "up-to-date"}
-_NOW_PHRASES = ["this week", "this week's", "this weekend", "this month", "this month's", "right now", "at the moment",
-                "up to date", "as of now"]
+        "real-time", "up-to-date", "up-to-the-minute", "trending"}
+_NOW_PHRASES = ["this week", "this week's", "this weekend", "this month", "this month's", "this hour", "this morning",
+                "this season's", "up to date", "as of now"]
+# "right now" is the state of the world in a question ("which flights are delayed right now") and the
+# user's own state in a statement ("right now we have 5k chats").
+_NOW_ASKED = ["right now", "at the moment", "currently", "at this moment", "just now"]
+_ASKING = {"what", "what's", "which", "how", "whether", "when", "where", "who", "is", "are"}
 # Things whose value is a moving fact. Not "results", "version", "rate": "our current results/version/error
 # rate" is about the user's model, not the world.
 _VOLATILE = {"weather", "price", "prices", "pricing", "rates", "stock", "stocks", "inventory", "availability",
              "delays", "delay", "schedule", "schedules", "timetable", "programme", "menu", "specials",
              "standings", "news", "headlines", "traffic", "status", "openings", "vacancies", "promotions",
              "promotion", "offers", "deals", "closures", "events", "fixtures", "balance", "balances", "figures",
-             "occupancy", "seats", "rooms", "exchange"}
+             "occupancy", "seats", "rooms", "exchange", "queue", "queues", "waiting", "wait", "levels", "conditions",
+             "sale", "sales", "collection", "lineup", "line-up", "matrix", "parking", "tides", "tide", "outages",
+             "incidents", "shortages", "departures", "arrivals"}
 
 
 def words(text: str) -> list[str]:
-    return [w.lower().replace("’", "'") for w in _WORD.findall(text[:MAX_CHARS])]
+    """Lower-case word tokens; a long word one typo away from a cue word is read as that word ("prefered")."""
+    return [_spelled(w.lower().replace("’", "'")) for w in _WORD.findall(text[:MAX_CHARS])]
+
+
+def _spelled(word: str) -> str:
+    if len(word) < 7 or word in _VOCAB or not word.isalpha():
+        return word  # short words are too close to each other to guess ("bat", "bad")
+    for variant in (word, *(word[:i] + word[i + 1 :] for i in range(len(word)))):
+        if variant in _TYPO:
+            return _TYPO[variant]
+    return word
+
+
+def _typo_table(vocab: set[str]) -> dict[str, str]:
+    """Symmetric deletes (one deleted letter, either side) -> the cue word: one insertion, deletion,
+    substitution or transposition away. A variant two cue words share is dropped: no guessing."""
+    table: dict[str, str] = {}
+    clash: set[str] = set()
+    for word in (w for w in vocab if len(w) >= 6 and w.isalpha()):
+        for variant in {word, *(word[:i] + word[i + 1 :] for i in range(len(word)))}:
+            if table.get(variant, word) != word:
+                clash.add(variant)
+            table[variant] = word
+    return {k: v for k, v in table.items() if k not in clash}
 
 
 def sentences(text: str) -> list[str]:
@@ -167,15 +204,23 @@ def preference(sentence: str) -> bool:
         for i, w in enumerate(ws))
     if _good_and_bad(ws):
         return True
-    chose = any(w in _CHOICE_WORDS for w in ws) or _has(ws, _CHOICE_PHRASES) or any(
+    chose = any(w in _CHOICE_WORDS or w in _COMPARATIVES for w in ws) or _has(ws, _CHOICE_PHRASES) or any(
         w.endswith("er") and i + 1 < len(ws) and ws[i + 1] == "one" for i, w in enumerate(ws))
     return several and chose
 
 
 _GOOD_ONE = {"good", "correct", "correctly", "right", "preferred", "better", "chosen", "accepted", "winning",
-             "best", "approved", "working", "successful", "valid"}
+             "best", "approved", "working", "successful", "valid", "strong", "stronger", "superior", "favoured",
+             "favored", "kept", "selected", "picked", "liked", "upvoted"}
 _BAD_ONE = {"bad", "incorrect", "wrong", "rejected", "worse", "losing", "worst", "failing", "failed", "broken",
-            "invalid", "poor", "weak"}
+            "invalid", "poor", "weak", "weaker", "inferior", "declined", "refused", "dismissed", "discarded",
+            "dispreferred", "unpreferred", "disliked", "downvoted", "losers"}
+
+
+def _bad_one(ws: list[str], i: int) -> bool:
+    """ws[i] names the worse candidate: "a weak answer", "a non preferred one", "a not accepted reply"."""
+    return ws[i] in _BAD_ONE or (i > 0 and ws[i - 1] in ("non", "not", "less", "un") and ws[i] in _GOOD_ONE) or (
+        ws[i].startswith(("non-", "un", "dis")) and ws[i].split("-")[-1].removeprefix("un").removeprefix("dis") in _GOOD_ONE)
 
 
 def _good_and_bad(ws: list[str]) -> bool:
@@ -183,7 +228,10 @@ def _good_and_bad(ws: list[str]) -> bool:
     verdict on one). The article after "and" keeps "good and bad reviews" (a label set) out."""
     for i, w in enumerate(ws):
         if w == "and" and any(g in _GOOD_ONE for g in ws[max(0, i - 6) : i]) and i + 1 < len(ws) \
-                and ws[i + 1] in ("a", "an", "one", "the") and any(b in _BAD_ONE for b in ws[i + 1 : i + 5]):
+                and ws[i + 1] in ("a", "an", "one", "the") and any(_bad_one(ws, j) for j in range(i + 1, min(i + 5, len(ws)))):
+            return True
+        # "good vs bad completion": said as a contrast, never a label set.
+        if w in ("vs", "versus") and 0 < i < len(ws) - 1 and ws[i - 1] in _GOOD_ONE and _bad_one(ws, i + 1):
             return True
         # "better answer, worse answer", "chosen reply / rejected reply": one noun, a good and a bad of it.
         if w in _GOOD_ONE and i + 3 < len(ws) and ws[i + 2] in (",", "and", "/", "vs", "+", "-", "versus") \
@@ -234,9 +282,10 @@ def volatile(sentence: str) -> bool:
     ws = words(affirmed(sentence))
     if not ws:
         return False
-    changes = any(w in _CHANGE for w in ws)
-    frequent = any(w in _FREQUENT for w in ws) or _has(ws, ["all day", "all the time", "by the minute",
-                                                            "by the hour", "times a day", "times per day"]) or any(
+    changes = any(w in _CHANGE for w in ws) or _has(ws, ["is new", "are new", "'s new", "is different", "come and go"])
+    frequent = any(w in _FREQUENT for w in ws) or _has(ws, [
+        "all day", "all the time", "by the minute", "by the hour", "times a day", "times per day", "day to day",
+        "week to week", "day by day", "to the next", "every few"]) or any(
         w in ("every", "each") and i + 1 < len(ws) and (ws[i + 1] in _PERIODS or ws[i + 1].rstrip("s") in _PERIODS
                                                          or ws[i + 1].isdigit())
         for i, w in enumerate(ws))
@@ -244,7 +293,10 @@ def volatile(sentence: str) -> bool:
         return True
     for i, w in enumerate(ws):
         now = w in _NOW or _has(ws[i : i + 3], _NOW_PHRASES)
-        if now and (w in ("today's", "tonight's") or any(v in _VOLATILE for v in ws[max(0, i - 4) : i + 5])):
+        if now and (w in ("today's", "tonight's", "up-to-the-minute", "trending") or any(
+                v in _VOLATILE for v in ws[max(0, i - 4) : i + 5])):
+            return True
+        if _has(ws[i : i + 3], _NOW_ASKED) and any(q in _ASKING for q in ws[max(0, i - 12) : i]):
             return True
     return False
 
@@ -275,3 +327,10 @@ def hints(text: str) -> set[str]:
     if any(w in _RAW or w.startswith(("unlabel", "unannotat", "text")) for w in ws) or _has(ws, _RAW_PHRASES):
         out.add("raw")
     return out
+
+
+_VOCAB = {w for group in (_NEGATION, _CHOICE_WORDS, _COMPARATIVES, _OUTPUTS, _GOOD, _BAD, _RATING_WORDS, _JUDGED,
+                          _VERDICT_WORDS, _CHANGE, _FREQUENT, _PERIODS, _NOW, _VOLATILE, _GOOD_ONE, _BAD_ONE, _RAW)
+          for w in group} | {w for phrases in (_HYPOTHETICAL, _CANDIDATE_WORDS, _CHOICE_PHRASES, _PAIRED, _NOW_PHRASES,
+                                               _NOW_ASKED, _RAW_PHRASES) for p in phrases for w in p.split()}
+_TYPO = _typo_table(_VOCAB)

@@ -53,7 +53,8 @@ _SPLIT = re.compile(r"[.;:!?\n]+(?!\d)|,(?!\d)|\bbut\b|\bhowever\b|\bwhile\b|\bt
 _DISMISS = re.compile(r"^(?:and |so )?(?:(?:that'?s|that is|this is|it'?s|it is) not (?:what|the point|why|relevant|"
                       r"the (?:problem|issue|goal))|(?:that|this|it) (?:doesn'?t|does not) matter|"
                       r"(?:the bot|the model|the assistant|it|we) (?:won'?t|will not|doesn'?t|does not|never|shouldn'?t) "
-                      r"(?:talk|deal|touch|handle|cover|answer questions|need to know)\w* (?:about|with)\b)", re.I)
+                      r"(?:talk|deal|touch|handle|cover|answer questions|need to know)\w* (?:about|with)\b|"
+                      r"(?:the bot|the model|the assistant|it) (?:only|just) (?:needs|has|wants|is meant) to\b)", re.I)
 _RETRACT = re.compile(r"\b(?:that|this|it) (?:never happened|never got done|was shelved|was cancell?ed|was dropped|"
                       r"fell through|didn'?t happen|did not happen)\b|\bwe never (?:did|got to|finished) (?:that|it)\b|"
                       r"\bnone (?:was|were) (?:collected|gathered|made)\b", re.I)

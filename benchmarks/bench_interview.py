@@ -34,8 +34,13 @@ def load_stories(folder: Path = STORIES) -> list[dict]:
     """Every story of every *.yaml in `folder`, each tagged with its file's name."""
     stories = []
     for path in sorted(folder.glob("*.yaml")):
-        for story in yaml.safe_load(path.read_text()) or []:
-            stories.append({**story, "file": path.name, "held_out": bool(story.get("held_out"))})
+        for n, story in enumerate(yaml.safe_load(path.read_text()) or [], 1):
+            said, accept = story.get("say"), story.get("accept")
+            if not (isinstance(said, list) and said and all(isinstance(m, str) for m in said)
+                    and isinstance(accept, list) and accept and isinstance(story.get("held_out"), bool)):
+                raise ValueError(f"{path.name}, story {n} ({story.get('id')}): needs `say` (a list of strings; quote a "
+                                 "message holding ': '), `accept` (a list) and `held_out` (true or false)")
+            stories.append({**story, "file": path.name})
     return stories
 
 
