@@ -57,7 +57,8 @@ _CHOICE_WORDS = {"pick", "picked", "picks", "picking", "chose", "choose", "choos
                  "selected", "selects", "prefer", "preferred", "prefers", "preference", "preferable", "vote",
                  "voted", "votes", "voting", "rank", "ranked", "ranking", "ranks", "favour", "favor", "favoured",
                  "favored", "favourite", "favorite", "fave", "whichever", "winner", "winners", "loser", "losers",
-                 "winning", "losing", "won", "lost", "rather", "circled", "circle", "ticked", "highlighted"}
+                 "winning", "losing", "won", "lost", "rather", "circled", "circle", "ticked", "highlighted",
+                 "click", "clicks", "clicked", "tap", "taps", "tapped", "swipe", "swipes", "swiped"}
 # Comparatives that judge one candidate against another ("the explanation students understand easier").
 _COMPARATIVES = {"easier", "clearer", "shorter", "simpler", "nicer", "safer", "stronger", "smoother", "kinder",
                  "friendlier", "funnier", "cleaner", "politer", "warmer", "richer", "sharper", "tighter", "superior",
@@ -66,7 +67,7 @@ _COMPARATIVES = {"easier", "clearer", "shorter", "simpler", "nicer", "safer", "s
 _CHOICE_PHRASES = ["which one", "which of", "which was", "which is", "which they", "over the other", "the better",
                    "the worse", "better one", "more ", "less ", "the one that", "the one they", "the one which",
                    "the one we", "the one people", "the one users", "the one he", "the one she", "superior one",
-                   "inferior one", "preferable one", "this one"]
+                   "inferior one", "preferable one", "this one", "the one to"]
 # Said alone, these already mean two candidates and a choice.
 _PAIRED = ["pairwise", "comparisons", "head-to-head", "head to head", "a / b", "y_w", "y_l", "bake-off",
            "bake off", "over the other", "matchups", "in favour of another", "in favor of another",
@@ -76,10 +77,11 @@ _PAIRED = ["pairwise", "comparisons", "head-to-head", "head to head", "a / b", "
 # Ratings: one output, and a verdict on it.
 _OUTPUTS = {"answer", "answers", "reply", "replies", "replys", "response", "responses", "output", "outputs",
             "completion", "completions", "draft", "drafts", "generation", "generations", "suggestion",
-            "suggestions", "bot", "chatbot", "model's", "bot's"}
+            "suggestions", "bot", "chatbot", "model's", "bot's", "translation", "translations", "summary",
+            "summaries", "caption", "captions", "rewrite", "rewrites", "explanation", "explanations"}
 _GOOD = {"good", "pass", "passed", "correct", "right", "accepted", "accept", "approve", "approved", "helpful",
          "acceptable", "usable", "useful", "resolved", "solved", "yes", "like", "liked", "up", "ok", "okay",
-         "fine", "kept", "keep", "positive"}
+         "fine", "kept", "keep", "positive", "helped", "helps", "worked", "works"}
 _BAD = {"bad", "fail", "failed", "incorrect", "wrong", "rejected", "reject", "unhelpful", "unacceptable",
         "unusable", "useless", "unresolved", "no", "not", "dislike", "disliked", "down", "threw", "thrown",
         "discarded", "deleted", "binned", "poor", "negative"}
@@ -89,14 +91,19 @@ _JUDGED = {"marked", "markd", "mark", "marks", "flagged", "flag", "flags", "grad
            "labelled", "labeled", "tagged", "rated", "judged", "annotated", "reviewed", "evaluated", "assessed",
            "as", "whether", "said", "say", "says", "gave", "give", "put", "set", "clicked", "click", "pressed",
            "outcome", "feedback", "survey", "verdict", "either", "press", "presses", "tap", "taps", "tapped",
-           "ticked", "tick", "choose", "pick", "vote", "votes", "audited", "checked", "reviewed"}
+           "ticked", "tick", "choose", "pick", "vote", "votes", "audited", "checked", "reviewed", "tag", "tags",
+           "label", "labels", "judgement", "judgment", "assessment", "review", "reviewer's"}
 _VERDICT_WORDS = {"marked", "flagged", "graded", "scored", "judged", "approve", "approved", "reject", "rejected",
                   "accepted", "acceptable", "unacceptable", "helpful", "unhelpful", "useful", "useless", "usable",
                   "unusable", "pass", "fail", "failed", "passed", "good", "bad", "correct", "incorrect", "wrong",
                   "satisfied", "satisfaction", "solved", "resolved", "feedback", "liked", "disliked", "score",
                   "scores", "verdict", "verdicts", "approval"}
-_RATING_WORDS = {"thumbs", "thumb", "upvote", "upvotes", "upvoted", "downvote", "downvotes", "downvoted", "stars",
-                 "rated", "rating", "ratings", "graded", "scored", "👍", "👎", "likes", "dislikes"}
+_RATING_WORDS = {"thumbs", "thumb", "upvote", "upvotes", "downvote", "downvotes", "stars", "rating", "ratings", "👍",
+                 "👎", "likes", "dislikes"}
+# As verbs, these rate a dataset only when they go over it: "every reply was rated", "rated by users";
+# "we rated our bot's answers as meh" is an opinion.
+_RATING_VERBS = {"rated", "graded", "scored", "upvoted", "downvoted"}
+_OVER = {"each", "every", "all", "per", "by"}
 
 # Facts that change: a change and a frequency, or information pinned to now.
 _CHANGE = {"change", "changes", "changed", "changing", "update", "updates", "updated", "updating", "revise",
@@ -109,13 +116,14 @@ _FREQUENT = {"hourly", "daily", "nightly", "weekly", "constantly", "continuously
 _PERIODS = {"minute", "hour", "day", "night", "morning", "evening", "week", "weekend", "month", "game", "match",
             "shift", "season", "release", "few", "couple", "other", "sprint", "quarter", "cycle", "monday",
             "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "weekday", "round", "race"}
-_NOW = {"today", "today's", "tonight", "tonight's", "current", "latest", "live", "breaking", "realtime",
+_NOW = {"today", "today's", "tonight", "tonight's", "current", "present", "latest", "live", "breaking", "realtime",
         "real-time", "up-to-date", "up-to-the-minute", "trending"}
 _NOW_PHRASES = ["this week", "this week's", "this weekend", "this month", "this month's", "this hour", "this morning",
                 "this season's", "up to date", "as of now"]
 # "right now" is the state of the world in a question ("which flights are delayed right now") and the
 # user's own state in a statement ("right now we have 5k chats").
-_NOW_ASKED = ["right now", "at the moment", "currently", "at this moment", "just now"]
+_NOW_ASKED = ["right now", "at the moment", "currently", "at this moment", "just now", "tonight", "today",
+              "this weekend", "this week"]
 _ASKING = {"what", "what's", "which", "how", "whether", "when", "where", "who", "is", "are"}
 # Things whose value is a moving fact. Not "results", "version", "rate": "our current results/version/error
 # rate" is about the user's model, not the world.
@@ -125,7 +133,7 @@ _VOLATILE = {"weather", "price", "prices", "pricing", "rates", "stock", "stocks"
              "promotion", "offers", "deals", "closures", "events", "fixtures", "balance", "balances", "figures",
              "occupancy", "seats", "rooms", "exchange", "queue", "queues", "waiting", "wait", "levels", "conditions",
              "sale", "sales", "collection", "lineup", "line-up", "matrix", "parking", "tides", "tide", "outages",
-             "incidents", "shortages", "departures", "arrivals"}
+             "incidents", "shortages", "departures", "arrivals", "tracking"}
 
 
 def words(text: str) -> list[str]:
@@ -164,8 +172,11 @@ def _has(ws: list[str], phrases: list[str]) -> bool:
     return any(f" {p} " in joined or (p.endswith(" ") and f" {p}" in joined) for p in phrases)
 
 
+_QUOTED = re.compile(r"\"[^\"\n]{0,120}\"|“[^”\n]{0,120}”")
+
+
 def _negated(ws: list[str]) -> bool:
-    joined = f" {' '.join(ws)} "
+    joined = _QUOTED.sub(" ", f" {' '.join(ws)} ".replace(' " ', ' "').replace('" ', '"'))
     for said in _NOT_DENIALS:
         joined = joined.replace(said, " ")
     return any(w in _NEGATION or w.endswith("n't") for w in joined.split())
@@ -254,22 +265,29 @@ def _opposites(a: str, b: str) -> bool:
 
 def verdict(sentence: str) -> bool:
     """One output and a verdict on it (good or bad, pass/fail, thumbs, stars), in one affirmed sentence."""
-    ws = words(affirmed(sentence))
+    ws = [w for w in words(affirmed(sentence)) if w not in _QUOTES]  # "that helped" or "that didn't help"
     if not any(w in _OUTPUTS for w in ws):
         return False
     if any(w in _RATING_WORDS for w in ws) or _emoji_pair(ws):
         return True
+    if any(w in _RATING_VERBS and (any(o in _OVER for o in ws) or (i + 1 < len(ws) and ws[i + 1][0].isdigit()))
+           for i, w in enumerate(ws)):
+        return True  # "every reply was rated", "rated by users", "scored 1-5"
     for i, w in enumerate(ws):
         if w not in ("or", "/"):
             continue
         before, after = ws[max(0, i - 2) : i], ws[i + 1 : i + 3]
         judged = any(j in _JUDGED for j in ws[max(0, i - 8) : i + 10])
+        denied = any(a in _NEGATION or a.endswith("n't") for a in ws[i + 1 : i + 4])
         if judged and (any(_opposites(b, a) for b in before for a in after) or (
-                after[:1] == ["not"] and any(b in _GOOD or b in after[1:] for b in before))):
+                denied and any(b in _GOOD or b in ws[i + 1 : i + 5] for b in before))):
             return True
         if w == "or" and "whether" in ws[max(0, i - 8) : i] and any(b in _GOOD | _BAD for b in ws[i - 6 : i + 3]):
             return True
     return "whether" in ws and any(w in ("solved", "helped", "worked", "resolved") for w in ws)
+
+
+_QUOTES = {'"', "“", "”", "'", "«", "»"}
 
 
 def _emoji_pair(ws: list[str]) -> bool:
@@ -313,23 +331,27 @@ _RAW_PHRASES = ["no labels", "no label", "without labels", "without any label", 
                 "no annotation", "no annotations", "nothing annotated", "only text", "just text", "just the text"]
 
 
-def hints(text: str) -> set[str]:
+def hints(text: str, affirmed_text: str | None = None) -> set[str]:
     """Half of a two-part meaning anywhere in `text`: "pairs" (candidates or a choice), "ratings" (a verdict
-    word), "raw" (a body of text). A paraphrase match for pairs or ratings needs its half: "customer questions with the answers our
+    word, about an output), "raw" (a body of text). Pairs and ratings are read from `affirmed_text` (what
+    the user says they have), raw text also from denials ("no labels"). A paraphrase match for pairs or ratings needs its half: "customer questions with the answers our
     team wrote" sits 0.62 from "customers gave each answer a score" and has no verdict in it."""
-    ws = words(text)
+    raw = words(text)
+    ws = raw if affirmed_text is None else words(affirmed_text)
     out = set()
     if (_has(ws, _PAIRED) or _has(ws, _CANDIDATE_WORDS) or any(w in _CHOICE_WORDS for w in ws)
             or _has(ws, _CHOICE_PHRASES) or any(w in _SEVERAL or w.startswith("pair") for w in ws)):
         out.add("pairs")
-    if any(w in _RATING_WORDS or w in _VERDICT_WORDS for w in ws) or _emoji_pair(ws):
+    verdict_word = any(w in _RATING_WORDS or w in _VERDICT_WORDS or w in _RATING_VERBS for w in ws) or _emoji_pair(ws)
+    if verdict_word and any(w in _OUTPUTS for w in ws):
         out.add("ratings")
-    if any(w in _RAW or w.startswith(("unlabel", "unannotat", "text")) for w in ws) or _has(ws, _RAW_PHRASES):
+    if any(w in _RAW or w.startswith(("unlabel", "unannotat", "text")) for w in raw) or _has(raw, _RAW_PHRASES):
         out.add("raw")
     return out
 
 
 _VOCAB = {w for group in (_NEGATION, _CHOICE_WORDS, _COMPARATIVES, _OUTPUTS, _GOOD, _BAD, _RATING_WORDS, _JUDGED,
+                          _RATING_VERBS,
                           _VERDICT_WORDS, _CHANGE, _FREQUENT, _PERIODS, _NOW, _VOLATILE, _GOOD_ONE, _BAD_ONE, _RAW)
           for w in group} | {w for phrases in (_HYPOTHETICAL, _CANDIDATE_WORDS, _CHOICE_PHRASES, _PAIRED, _NOW_PHRASES,
                                                _NOW_ASKED, _RAW_PHRASES) for p in phrases for w in p.split()}

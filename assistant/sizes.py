@@ -40,7 +40,7 @@ _ONES = {"zero": 0, "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, 
          "handful": 5, "couple": 2}
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
          "eighty": 80, "ninety": 90}
-_SCALES = {"hundred": 100, "thousand": 1e3, "k": 1e3, "million": 1e6, "mio": 1e6, "m": 1e6, "mn": 1e6,
+_SCALES = {"hundred": 100, "hundreds": 100, "thousand": 1e3, "thousands": 1e3, "millions": 1e6, "k": 1e3, "million": 1e6, "mio": 1e6, "m": 1e6, "mn": 1e6,
            "billion": 1e9, "b": 1e9, "bn": 1e9}
 
 # Nouns that count rows, with tokens per row where a row is usually longer than a short example.
@@ -56,8 +56,10 @@ _ROW_TOKENS: dict[str, float] = {
                     TOKENS_PER_ROW),
     **dict.fromkeys("conversations convos chats dialogues dialogs transcripts threads logs calls exchanges "
                     "sessions".split(), 400.0),
-    **dict.fromkeys("articles posts stories pieces newsletters filings agreements contracts".split(), 800.0),
-    **dict.fromkeys("documents docs reports manuals files".split(), 1500.0),
+    **dict.fromkeys("articles posts stories pieces newsletters filings agreements contracts memos minutes briefs "
+                    "bulletins".split(), 800.0),
+    **dict.fromkeys("documents docs reports manuals files guidelines regulations policies procedures "
+                    "specifications standards patents theses whitepapers rulings".split(), 1500.0),
     **dict.fromkeys("papers".split(), 6000.0),
     **dict.fromkeys("books".split(), 100_000.0),
 }
@@ -130,9 +132,9 @@ def _word_number(tokens: list[str], i: int) -> tuple[float, int] | None:
             current += _ONES[tok]
         elif tok in _TENS:
             current += _TENS[tok]
-        elif tok == "hundred":
+        elif tok in ("hundred", "hundreds"):
             current = (current or 1) * 100
-        elif tok in ("thousand", "million", "billion") or (tok in ("k", "m", "b") and j > i):
+        elif tok in ("thousand", "million", "billion", "thousands", "millions") or (tok in ("k", "m", "b") and j > i):
             total, current = total + (current or 1) * _SCALES[tok], 0.0
         elif not (tok in ("and", "-") and j > i and j + 1 < len(tokens)
                   and (tokens[j + 1] in _ONES or tokens[j + 1] in _TENS)):

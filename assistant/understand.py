@@ -119,7 +119,8 @@ def _units(text: str) -> _Units:
         if said:
             units.sentences.append(said)
     units.clauses, units.status = units.clauses[:40], units.status[:40]
-    units.hints = cues.hints(" ".join(c for c, st in zip(units.clauses, units.status, strict=True) if st != "hypothetical"))
+    units.hints = cues.hints(" ".join(c for c, st in zip(units.clauses, units.status, strict=True) if st != "hypothetical"),
+                             " ".join(units.sentences))
     return units
 
 
@@ -147,9 +148,13 @@ def _split(text: str) -> tuple[list[str], list[str]]:
 _NOT_NEGATION = re.compile(r"\b(?:or not|or no|whether or not|not only|no matter|not sure|yes ?/ ?no|yes or no)\b|/ ?not\b", re.I)
 
 
+_QUOTED = re.compile(r"\"[^\"\n]{0,120}\"|“[^”\n]{0,120}”")
+
+
 def negated(clause: str) -> bool:
-    """Does the clause deny something? "acceptable or not acceptable" and "not only" don't."""
-    return bool(_NEGATION.search(_NOT_NEGATION.sub(" ", clause)))
+    """Does the clause deny something? "acceptable or not acceptable", "not only" and a quoted button label
+    ("that didn't help") don't."""
+    return bool(_NEGATION.search(_NOT_NEGATION.sub(" ", _QUOTED.sub(" ", clause))))
 
 
 # ---------------------------------------------------------------- the example bank
