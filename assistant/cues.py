@@ -172,11 +172,13 @@ def _has(ws: list[str], phrases: list[str]) -> bool:
     return any(f" {p} " in joined or (p.endswith(" ") and f" {p}" in joined) for p in phrases)
 
 
-_QUOTED = re.compile(r"\"[^\"\n]{0,120}\"|“[^”\n]{0,120}”")
+# A quoted label ("that didn't help", 'not useful') is mentioned, not said: it denies nothing. An apostrophe
+# inside a word ("didn't") doesn't end a single-quoted span. Spans are bounded: linear time.
+QUOTED = re.compile(r"\"[^\"\n]{0,120}\"|“[^”\n]{0,120}”|(?<!\w)'(?:[^'\n]|(?<=\w)'(?=\w)){1,60}'(?!\w)")
 
 
 def _negated(ws: list[str]) -> bool:
-    joined = _QUOTED.sub(" ", f" {' '.join(ws)} ".replace(' " ', ' "').replace('" ', '"'))
+    joined = f" {' '.join(ws)} "
     for said in _NOT_DENIALS:
         joined = joined.replace(said, " ")
     return any(w in _NEGATION or w.endswith("n't") for w in joined.split())
@@ -184,7 +186,7 @@ def _negated(ws: list[str]) -> bool:
 
 def status(sentence: str) -> str:
     """"affirmed", "negated" or "hypothetical": does the sentence state something the user has?"""
-    ws = words(sentence)
+    ws = words(QUOTED.sub(" ", sentence))
     if _has(ws, _HYPOTHETICAL):
         return "hypothetical"
     return "negated" if _negated(ws) else "affirmed"

@@ -239,7 +239,7 @@ def _record(out: Sizes, value: float, unit: str, tokens: list[str], i: int, k: i
 
 def _bare_count(tokens: list[str], out: Sizes, text: str) -> None:
     """"a few examples ..., maybe fifteen or so": a number standing alone in a sentence about examples."""
-    if not any(t in _ROW_TOKENS for t in tokens):
+    if not any(t in _ROW_TOKENS or t + "s" in _ROW_TOKENS for t in tokens):
         return
     for i, tok in enumerate(tokens):
         found = number_at(tokens, i) if tok[0].isdigit() or tok in _ONES or tok in _TENS else None

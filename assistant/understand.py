@@ -148,13 +148,10 @@ def _split(text: str) -> tuple[list[str], list[str]]:
 _NOT_NEGATION = re.compile(r"\b(?:or not|or no|whether or not|not only|no matter|not sure|yes ?/ ?no|yes or no)\b|/ ?not\b", re.I)
 
 
-_QUOTED = re.compile(r"\"[^\"\n]{0,120}\"|“[^”\n]{0,120}”")
-
-
 def negated(clause: str) -> bool:
     """Does the clause deny something? "acceptable or not acceptable", "not only" and a quoted button label
     ("that didn't help") don't."""
-    return bool(_NEGATION.search(_NOT_NEGATION.sub(" ", _QUOTED.sub(" ", clause))))
+    return bool(_NEGATION.search(_NOT_NEGATION.sub(" ", cues.QUOTED.sub(" ", clause))))
 
 
 # ---------------------------------------------------------------- the example bank
