@@ -49,7 +49,9 @@ _SEVERAL = {"two", "2", "three", "3", "four", "4", "five", "5"}
 _NOT_CANDIDATES = {"thousand", "hundred", "million", "k", "m", "gpus", "gpu", "cards", "categories", "classes",
                    "labels", "label", "queues", "departments", "years", "months", "weeks", "days", "hours",
                    "people", "teams", "languages", "million", "billion", "b", "gb", "mb", "tb", "gigs", "epochs",
-                   "times", "more", "less", "other", "of", "or", "and", "to", "x"}
+                   "times", "more", "less", "other", "of", "or", "and", "to", "x", "annotators", "reviewers", "raters",
+                   "editors", "experts", "users", "customers", "agents", "labelers", "labellers", "judges",
+                   "associates", "writers", "senior", "humans", "persons", "doctors", "lawyers", "tutors", "staff"}
 _CANDIDATE_WORDS = ["side by side", "side-by-side", "matchup", "versus", "vs", "the other one", "comparison",
                     "compared", "compare", "pairs of", "pair of", "one of two", "out of two", "of the two",
                     "competing", "rival", "alternatives", "alternative", "twice", "this one", "another one"]
@@ -58,7 +60,8 @@ _CHOICE_WORDS = {"pick", "picked", "picks", "picking", "chose", "choose", "choos
                  "voted", "votes", "voting", "rank", "ranked", "ranking", "ranks", "favour", "favor", "favoured",
                  "favored", "favourite", "favorite", "fave", "whichever", "winner", "winners", "loser", "losers",
                  "winning", "losing", "won", "lost", "rather", "circled", "circle", "ticked", "highlighted",
-                 "click", "clicks", "clicked", "tap", "taps", "tapped", "swipe", "swipes", "swiped"}
+                 "click", "clicks", "clicked", "tap", "taps", "tapped", "swipe", "swipes", "swiped", "endorsed",
+                 "endorse", "backed", "opted"}
 # Comparatives that judge one candidate against another ("the explanation students understand easier").
 _COMPARATIVES = {"easier", "clearer", "shorter", "simpler", "nicer", "safer", "stronger", "smoother", "kinder",
                  "friendlier", "funnier", "cleaner", "politer", "warmer", "richer", "sharper", "tighter", "superior",
@@ -78,13 +81,15 @@ _PAIRED = ["pairwise", "comparisons", "head-to-head", "head to head", "a / b", "
 _OUTPUTS = {"answer", "answers", "reply", "replies", "replys", "response", "responses", "output", "outputs",
             "completion", "completions", "draft", "drafts", "generation", "generations", "suggestion",
             "suggestions", "bot", "chatbot", "model's", "bot's", "translation", "translations", "summary",
-            "summaries", "caption", "captions", "rewrite", "rewrites", "explanation", "explanations"}
+            "summaries", "caption", "captions", "rewrite", "rewrites", "explanation", "explanations", "generated"}
 _GOOD = {"good", "pass", "passed", "correct", "right", "accepted", "accept", "approve", "approved", "helpful",
          "acceptable", "usable", "useful", "resolved", "solved", "yes", "like", "liked", "up", "ok", "okay",
-         "fine", "kept", "keep", "positive", "helped", "helps", "worked", "works"}
+         "fine", "kept", "keep", "positive", "helped", "helps", "worked", "works", "publish", "published", "ship",
+         "shipped", "send", "sent", "use", "used"}
 _BAD = {"bad", "fail", "failed", "incorrect", "wrong", "rejected", "reject", "unhelpful", "unacceptable",
         "unusable", "useless", "unresolved", "no", "not", "dislike", "disliked", "down", "threw", "thrown",
-        "discarded", "deleted", "binned", "poor", "negative"}
+        "discarded", "deleted", "binned", "poor", "negative", "withhold", "withheld", "drop", "dropped", "scrap",
+        "scrapped", "discard", "hold", "held", "decline", "declined"}
 # A verdict pair ("yes or no") is about an output only when someone gives it: "a bot that answers yes or no
 # questions" is not a rating.
 _JUDGED = {"marked", "markd", "mark", "marks", "flagged", "flag", "flags", "graded", "grade", "scored", "score",
@@ -92,14 +97,15 @@ _JUDGED = {"marked", "markd", "mark", "marks", "flagged", "flag", "flags", "grad
            "as", "whether", "said", "say", "says", "gave", "give", "put", "set", "clicked", "click", "pressed",
            "outcome", "feedback", "survey", "verdict", "either", "press", "presses", "tap", "taps", "tapped",
            "ticked", "tick", "choose", "pick", "vote", "votes", "audited", "checked", "reviewed", "tag", "tags",
-           "label", "labels", "judgement", "judgment", "assessment", "review", "reviewer's"}
+           "label", "labels", "judgement", "judgment", "assessment", "review", "reviewer's", "decision", "decided",
+           "wrote", "chose", "picked"}
 _VERDICT_WORDS = {"marked", "flagged", "graded", "scored", "judged", "approve", "approved", "reject", "rejected",
                   "accepted", "acceptable", "unacceptable", "helpful", "unhelpful", "useful", "useless", "usable",
                   "unusable", "pass", "fail", "failed", "passed", "good", "bad", "correct", "incorrect", "wrong",
                   "satisfied", "satisfaction", "solved", "resolved", "feedback", "liked", "disliked", "score",
                   "scores", "verdict", "verdicts", "approval"}
 _RATING_WORDS = {"thumbs", "thumb", "upvote", "upvotes", "downvote", "downvotes", "stars", "rating", "ratings", "👍",
-                 "👎", "likes", "dislikes"}
+                 "👎", "likes", "dislikes", "heart", "hearts", "emoji", "emojis", "reactions", "smiley", "smileys"}
 # As verbs, these rate a dataset only when they go over it: "every reply was rated", "rated by users";
 # "we rated our bot's answers as meh" is an opinion.
 _RATING_VERBS = {"rated", "graded", "scored", "upvoted", "downvoted"}
@@ -110,20 +116,21 @@ _CHANGE = {"change", "changes", "changed", "changing", "update", "updates", "upd
            "revised", "revises", "refresh", "refreshes", "refreshed", "move", "moves", "moving", "shift",
            "shifts", "vary", "varies", "fluctuate", "fluctuates", "different", "differs", "rotate", "rotates",
            "expire", "expires", "cancelled", "canceled", "reset", "resets", "adjusted", "adjust", "adjusts",
-           "trending", "trends", "fluctuating", "replaced", "rotated"}
+           "trending", "trends", "fluctuating", "replaced", "rotated", "progress", "progresses", "evolve",
+           "evolves", "develops"}
 _FREQUENT = {"hourly", "daily", "nightly", "weekly", "constantly", "continuously", "frequently", "often",
-             "realtime", "real-time"}
+             "realtime", "real-time", "intraday"}
 _PERIODS = {"minute", "hour", "day", "night", "morning", "evening", "week", "weekend", "month", "game", "match",
             "shift", "season", "release", "few", "couple", "other", "sprint", "quarter", "cycle", "monday",
             "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "weekday", "round", "race"}
 _NOW = {"today", "today's", "tonight", "tonight's", "current", "present", "latest", "live", "breaking", "realtime",
-        "real-time", "up-to-date", "up-to-the-minute", "trending"}
+        "real-time", "up-to-date", "up-to-the-minute", "trending", "intraday"}
 _NOW_PHRASES = ["this week", "this week's", "this weekend", "this month", "this month's", "this hour", "this morning",
                 "this season's", "up to date", "as of now"]
 # "right now" is the state of the world in a question ("which flights are delayed right now") and the
 # user's own state in a statement ("right now we have 5k chats").
 _NOW_ASKED = ["right now", "at the moment", "currently", "at this moment", "just now", "tonight", "today",
-              "this weekend", "this week"]
+              "this weekend", "this week", "at any moment", "at any time", "at any given moment"]
 _ASKING = {"what", "what's", "which", "how", "whether", "when", "where", "who", "is", "are"}
 # Things whose value is a moving fact. Not "results", "version", "rate": "our current results/version/error
 # rate" is about the user's model, not the world.
@@ -212,9 +219,7 @@ def preference(sentence: str) -> bool:
         return False
     if _has(ws, _PAIRED):
         return True
-    several = _has(ws, _CANDIDATE_WORDS) or _a_and_b(ws) or any(
-        w in _SEVERAL and i + 1 < len(ws) and ws[i + 1] not in _NOT_CANDIDATES and ws[i + 1][0].isalpha()
-        for i, w in enumerate(ws))
+    several = _has(ws, _CANDIDATE_WORDS) or _a_and_b(ws) or _several(ws)
     if _good_and_bad(ws):
         return True
     chose = any(w in _CHOICE_WORDS or w in _COMPARATIVES for w in ws) or _has(ws, _CHOICE_PHRASES) or any(
@@ -246,11 +251,17 @@ def _good_and_bad(ws: list[str]) -> bool:
         # "good vs bad completion": said as a contrast, never a label set.
         if w in ("vs", "versus") and 0 < i < len(ws) - 1 and ws[i - 1] in _GOOD_ONE and _bad_one(ws, i + 1):
             return True
-        # "better answer, worse answer", "chosen reply / rejected reply": one noun, a good and a bad of it.
-        if w in _GOOD_ONE and i + 3 < len(ws) and ws[i + 2] in (",", "and", "/", "vs", "+", "-", "versus") \
-                and ws[i + 3] in _BAD_ONE and i + 4 < len(ws) and ws[i + 4] == ws[i + 1]:
+        # "better answer, worse answer", "good response, then bad response": one noun, a good and a bad of it.
+        if w in _GOOD_ONE and i + 1 < len(ws) and ws[i + 1].isalpha() and any(
+                _bad_one(ws, j) and j + 1 < len(ws) and ws[j + 1] == ws[i + 1] for j in range(i + 2, min(i + 6, len(ws)))):
             return True
     return False
+
+
+def _several(ws: list[str]) -> bool:
+    """"two drafts", "3 sampled replies": a small count of things, not of GPUs, labels or people."""
+    return any(w in _SEVERAL and i + 1 < len(ws) and ws[i + 1] not in _NOT_CANDIDATES and ws[i + 1][0].isalpha()
+               for i, w in enumerate(ws))
 
 
 def _a_and_b(ws: list[str]) -> bool:
@@ -305,7 +316,8 @@ def volatile(sentence: str) -> bool:
     changes = any(w in _CHANGE for w in ws) or _has(ws, ["is new", "are new", "'s new", "is different", "come and go"])
     frequent = any(w in _FREQUENT for w in ws) or _has(ws, [
         "all day", "all the time", "by the minute", "by the hour", "times a day", "times per day", "day to day",
-        "week to week", "day by day", "to the next", "every few"]) or any(
+        "week to week", "day by day", "to the next", "every few", "minute to minute", "hour to hour",
+        "by the second"]) or any(
         w in ("every", "each") and i + 1 < len(ws) and (ws[i + 1] in _PERIODS or ws[i + 1].rstrip("s") in _PERIODS
                                                          or ws[i + 1].isdigit())
         for i, w in enumerate(ws))
@@ -313,7 +325,7 @@ def volatile(sentence: str) -> bool:
         return True
     for i, w in enumerate(ws):
         now = w in _NOW or _has(ws[i : i + 3], _NOW_PHRASES)
-        if now and (w in ("today's", "tonight's", "up-to-the-minute", "trending") or any(
+        if now and (w in ("today's", "tonight's", "up-to-the-minute", "trending", "intraday") or any(
                 v in _VOLATILE for v in ws[max(0, i - 4) : i + 5])):
             return True
         if _has(ws[i : i + 3], _NOW_ASKED) and any(q in _ASKING for q in ws[max(0, i - 12) : i]):
@@ -342,7 +354,7 @@ def hints(text: str, affirmed_text: str | None = None) -> set[str]:
     ws = raw if affirmed_text is None else words(affirmed_text)
     out = set()
     if (_has(ws, _PAIRED) or _has(ws, _CANDIDATE_WORDS) or any(w in _CHOICE_WORDS for w in ws)
-            or _has(ws, _CHOICE_PHRASES) or any(w in _SEVERAL or w.startswith("pair") for w in ws)):
+            or _has(ws, _CHOICE_PHRASES) or _several(ws) or any(w.startswith("pair") for w in ws)):
         out.add("pairs")
     verdict_word = any(w in _RATING_WORDS or w in _VERDICT_WORDS or w in _RATING_VERBS for w in ws) or _emoji_pair(ws)
     if verdict_word and any(w in _OUTPUTS for w in ws):

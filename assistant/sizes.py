@@ -243,16 +243,16 @@ def _bare_count(tokens: list[str], out: Sizes, text: str) -> None:
         return
     for i, tok in enumerate(tokens):
         found = number_at(tokens, i) if tok[0].isdigit() or tok in _ONES or tok in _TENS else None
-        if not found or tok in ("a", "an") or tok in GPU_TABLE:
-            continue  # "3k labelled, 3090": a GPU model number is not a count
+        if not found or tok in ("a", "an", "one") or tok in GPU_TABLE:
+            continue  # "3k labelled, 3090": a GPU model number is not a count; "a non preferred one" is not one row
         value, j = found
         after = tokens[j] if j < len(tokens) else "."
         then = tokens[j + 1] if j + 1 < len(tokens) else ""
-        if (after in _BREAK or after in ("or", "so") or (after == "of" and then in ("them", "these", "those", "this"))) and 0 < value < 1e7 and value == int(value):
-            out.rows = int(value)
+        if (after in _BREAK or after in ("or", "so") or (after == "of" and then in ("them", "these", "those", "this"))) \
+                and 0 < value < 1e7 and value == int(value) and value > (out.rows or 0):
+            out.rows = int(value)  # the largest bare count: "one of them, ... around 4000" is 4000
             out.quotes["rows"] = span_words(text, i - 2, j)
             out.tokens = int(value * TOKENS_PER_ROW)
-            return
 
 
 def corpus_tokens(rows: int | None, tokens: int | None, size_mb: float | None) -> int:

@@ -51,7 +51,7 @@ _SPLIT = re.compile(r"[.;:!?\n]+(?!\d)|,(?!\d)|\bbut\b|\bhowever\b|\bwhile\b|\bt
 # the clause before a dismissal is set aside. A retraction ("..., but that never happened") may come anywhere
 # in the next clause ("the budget got cut and that never happened").
 _DISMISS = re.compile(r"^(?:and |so )?(?:(?:that'?s|that is|this is|it'?s|it is) not (?:what|the point|why|relevant|"
-                      r"the (?:problem|issue|goal))|(?:that|this|it) (?:doesn'?t|does not) matter|"
+                      r"the (?:problem|issue|goal|data|task|use case|point))|(?:that|this|it) (?:doesn'?t|does not) matter|"
                       r"(?:the bot|the model|the assistant|it|we) (?:won'?t|will not|doesn'?t|does not|never|shouldn'?t) "
                       r"(?:talk|deal|touch|handle|cover|answer questions|need to know)\w* (?:about|with)\b|"
                       r"(?:the bot|the model|the assistant|it) (?:only|just) (?:needs|has|wants|is meant) to\b)", re.I)
@@ -132,8 +132,8 @@ def _status(clause: str) -> str:
 
 def _split(text: str) -> tuple[list[str], list[str]]:
     """(clauses kept, clauses the user set aside with "but that's not what this is for")."""
-    parts = [" ".join(p.split()) for p in _SPLIT.split(text)]
-    parts = [p for p in parts if len(p.split()) >= 2 or (p and len(parts) == 1)]
+    parts = [p for p in (" ".join(p.split()) for p in _SPLIT.split(text)) if p]
+    parts = [p for p in parts if len(p.split()) >= 2 or len(parts) == 1]
     kept: list[str] = []
     dismissed: list[str] = []
     for part in parts:
@@ -249,12 +249,17 @@ def _meaning(text: str, found: dict[str, Any], quotes: dict[str, str], unclear: 
     _cue_reading(units.sentences, ruled, found, quotes, unclear)
 
 
+_DATA_SLOTS = ("data_layout", "has_pairs", "has_ratings", "facts_change_often")
+
+
 def _set_aside(units: _Units, found: dict[str, Any], quotes: dict[str, str]) -> None:
     """Drop a rule's keyword said in a clause the user set aside, denied or only imagined ("we were planning
     to collect ratings"): those describe data the user does not have."""
-    gone = units.dismissed + [c for c, st in zip(units.clauses, units.status, strict=True) if st == "hypothetical"]
+    imagined = [c for c, st in zip(units.clauses, units.status, strict=True) if st == "hypothetical"]
     for slot in SLOTS + ("has_pairs", "has_ratings"):
         said = quotes.get(slot, "").lower()
+        # "I've heard DoRA is better, so let's use that": a wish or a method stands; only data can be imagined.
+        gone = units.dismissed + (imagined if slot in _DATA_SLOTS else [])
         if said and any(said[:24] in d.lower() for d in gone):
             found.pop(slot, None)
             quotes.pop(slot, None)
