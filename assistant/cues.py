@@ -38,6 +38,7 @@ _HYPOTHETICAL = [
     "were discussed", "was shelved", "were shelved", "shelved", "never happened", "if we had", "wish we had",
     "people tell me", "people say", "i've heard", "i heard", "i read that", "is the hot thing",
     "want to start collecting", "we'll collect", "we will collect", "we'll gather", "we could collect",
+    "look into", "looked into", "looking into", "at some point", "talked about", "the idea was", "was an idea",
 ]
 # "helpful or not", "yes/no", "spam or not spam" name two values; they deny nothing.
 _NOT_DENIALS = (" or not ", " / not ", " whether or not ", " not only ", " not sure ", " no matter ", " yes or no ",
@@ -98,7 +99,7 @@ _JUDGED = {"marked", "markd", "mark", "marks", "flagged", "flag", "flags", "grad
            "outcome", "feedback", "survey", "verdict", "either", "press", "presses", "tap", "taps", "tapped",
            "ticked", "tick", "choose", "pick", "vote", "votes", "audited", "checked", "reviewed", "tag", "tags",
            "label", "labels", "judgement", "judgment", "assessment", "review", "reviewer's", "decision", "decided",
-           "wrote", "chose", "picked"}
+           "wrote", "chose", "picked", "reviews", "checks", "audits"}
 _VERDICT_WORDS = {"marked", "flagged", "graded", "scored", "judged", "approve", "approved", "reject", "rejected",
                   "accepted", "acceptable", "unacceptable", "helpful", "unhelpful", "useful", "useless", "usable",
                   "unusable", "pass", "fail", "failed", "passed", "good", "bad", "correct", "incorrect", "wrong",
@@ -130,6 +131,7 @@ _NOW_PHRASES = ["this week", "this week's", "this weekend", "this month", "this 
 # "right now" is the state of the world in a question ("which flights are delayed right now") and the
 # user's own state in a statement ("right now we have 5k chats").
 _NOW_ASKED = ["right now", "at the moment", "currently", "at this moment", "just now", "tonight", "today",
+              "this morning", "this afternoon", "this evening",
               "this weekend", "this week", "at any moment", "at any time", "at any given moment"]
 _ASKING = {"what", "what's", "which", "how", "whether", "when", "where", "who", "is", "are"}
 # Things whose value is a moving fact. Not "results", "version", "rate": "our current results/version/error
@@ -151,23 +153,26 @@ def words(text: str) -> list[str]:
 def _spelled(word: str) -> str:
     if len(word) < 7 or word in _VOCAB or not word.isalpha():
         return word  # short words are too close to each other to guess ("bat", "bad")
-    for variant in (word, *(word[:i] + word[i + 1 :] for i in range(len(word)))):
-        if variant in _TYPO:
-            return _TYPO[variant]
+    if word in _TYPO:
+        return _TYPO[word]  # a letter left out: "prefered"
+    for i in range(len(word)):  # a letter too many: "momment"
+        if word[:i] + word[i + 1 :] in _VOCAB:
+            return word[:i] + word[i + 1 :]
     return word
 
 
 def _typo_table(vocab: set[str]) -> dict[str, str]:
-    """Symmetric deletes (one deleted letter, either side) -> the cue word: one insertion, deletion,
-    substitution or transposition away. A variant two cue words share is dropped: no guessing."""
+    """Each cue word with one letter left out -> the cue word. Only a missing or an extra letter is read as a
+    typo: a changed letter makes other real words ("reviews" is not "revises"). A variant two cue words share
+    is dropped: no guessing."""
     table: dict[str, str] = {}
     clash: set[str] = set()
-    for word in (w for w in vocab if len(w) >= 6 and w.isalpha()):
-        for variant in {word, *(word[:i] + word[i + 1 :] for i in range(len(word)))}:
+    for word in (w for w in vocab if len(w) >= 7 and w.isalpha()):
+        for variant in {word[:i] + word[i + 1 :] for i in range(len(word))}:
             if table.get(variant, word) != word:
                 clash.add(variant)
             table[variant] = word
-    return {k: v for k, v in table.items() if k not in clash}
+    return {k: v for k, v in table.items() if k not in clash and k not in vocab}
 
 
 def sentences(text: str) -> list[str]:
@@ -223,6 +228,7 @@ def preference(sentence: str) -> bool:
     if _good_and_bad(ws):
         return True
     chose = any(w in _CHOICE_WORDS or w in _COMPARATIVES for w in ws) or _has(ws, _CHOICE_PHRASES) or any(
+        w == "which" and i + 1 < len(ws) and ws[i + 1] in _OUTPUTS for i, w in enumerate(ws)) or any(
         w.endswith("er") and i + 1 < len(ws) and ws[i + 1] == "one" for i, w in enumerate(ws))
     return several and chose
 
@@ -279,7 +285,7 @@ def _opposites(a: str, b: str) -> bool:
 def verdict(sentence: str) -> bool:
     """One output and a verdict on it (good or bad, pass/fail, thumbs, stars), in one affirmed sentence."""
     ws = [w for w in words(affirmed(sentence)) if w not in _QUOTES]  # "that helped" or "that didn't help"
-    if not any(w in _OUTPUTS for w in ws):
+    if not _about_outputs(ws):
         return False
     if any(w in _RATING_WORDS for w in ws) or _emoji_pair(ws):
         return True
@@ -289,7 +295,7 @@ def verdict(sentence: str) -> bool:
     for i, w in enumerate(ws):
         if w not in ("or", "/"):
             continue
-        before, after = ws[max(0, i - 2) : i], ws[i + 1 : i + 3]
+        before, after = ws[max(0, i - 4) : i], ws[i + 1 : i + 3]  # "approve it as is or reject it"
         judged = any(j in _JUDGED for j in ws[max(0, i - 8) : i + 10])
         denied = any(a in _NEGATION or a.endswith("n't") for a in ws[i + 1 : i + 4])
         if judged and (any(_opposites(b, a) for b in before for a in after) or (
@@ -301,6 +307,11 @@ def verdict(sentence: str) -> bool:
 
 
 _QUOTES = {'"', "“", "”", "'", "«", "»"}
+
+
+def _about_outputs(ws: list[str]) -> bool:
+    """Something a model or a person produced is being judged ("replies", "AI-generated descriptions")."""
+    return any(w in _OUTPUTS or w.rsplit("-", 1)[-1] in _OUTPUTS for w in ws)
 
 
 def _emoji_pair(ws: list[str]) -> bool:
@@ -330,7 +341,16 @@ def volatile(sentence: str) -> bool:
             return True
         if _has(ws[i : i + 3], _NOW_ASKED) and any(q in _ASKING for q in ws[max(0, i - 12) : i]):
             return True
+        if w == "now" and _asked_about_the_world(ws[max(0, i - 8) : i]):
+            return True  # "where is my package now"; not "what can we do now"
+        if w == "live" and any(v in ("results", "scores", "updates", "feed", "data") for v in ws[i + 1 : i + 4]):
+            return True
     return False
+
+
+def _asked_about_the_world(before: list[str]) -> bool:
+    asked = [j for j, q in enumerate(before) if q in _ASKING]
+    return bool(asked) and not any(w in ("we", "i", "us", "me", "my", "our", "you") for w in before[asked[-1] :])
 
 
 
@@ -357,7 +377,7 @@ def hints(text: str, affirmed_text: str | None = None) -> set[str]:
             or _has(ws, _CHOICE_PHRASES) or _several(ws) or any(w.startswith("pair") for w in ws)):
         out.add("pairs")
     verdict_word = any(w in _RATING_WORDS or w in _VERDICT_WORDS or w in _RATING_VERBS for w in ws) or _emoji_pair(ws)
-    if verdict_word and any(w in _OUTPUTS for w in ws):
+    if verdict_word and _about_outputs(ws):
         out.add("ratings")
     if any(w in _RAW or w.startswith(("unlabel", "unannotat", "text")) for w in raw) or _has(raw, _RAW_PHRASES):
         out.add("raw")

@@ -195,6 +195,7 @@ def test_facts_that_change_are_a_change_and_a_frequency_or_a_thing_pinned_to_now
 def test_one_typo_in_a_long_cue_word_is_read_and_short_words_are_not_guessed():
     assert cues.words("the prefered answer at the momment") == ["the", "preferred", "answer", "at", "the", "moment"]
     assert cues.words("a bat and a cat") == ["a", "bat", "and", "a", "cat"]
+    assert cues.words("the editor reviews drafts") == ["the", "editor", "reviews", "drafts"]  # not "revises"
 
 
 @needs_model
