@@ -53,7 +53,7 @@ _FLAGS: list[tuple[str, Any, str]] = [
                                         r"chosen (and|/|,|or) (an? )?rejected|(better|preferred) (and|vs\.?|/) ?(worse|rejected)|"
                                         r"pairs of (answers|responses|completions)|which (answer|response) is better|"
                                         r"good and (a )?bad (answer|response)s?|a/b (choices|votes)"),
-    ("data_layout", "unlabelled_text", r"un-?label+ed|no labels|raw text|plain text|corpus|blog posts|articles|"
+    ("data_layout", "unlabelled_text", r"un-?label+ed|un-?annotated|no labels|raw text|plain text|corpus|blog posts|articles|"
                                        r"manuals|papers|books|documentation pages|wiki pages|\bdocuments\b"),
     ("data_layout", "labelled", r"(?<!un)label+ed|with labels|label column|(?<!un)annotated|(a|one) label per|"
                                 r"categories (column|for each)"),

@@ -68,8 +68,14 @@ def _say(text: str) -> dict:
 
 
 def _said(brain: Brain, text: str) -> dict:
-    # "phrased": the LLM wrote it, token by token, so a streaming UI has shown it already.
-    return {**_say(text), "phrased": True} if brain.uses_llm else _say(text)
+    # "phrased": the LLM wrote it, token by token, so a streaming UI has shown it already. The rules' draft
+    # (no model, a model that failed or was set aside) was never streamed and must be shown.
+    return {**_say(text), "phrased": True} if brain.uses_llm and brain.phrased_last else _say(text)
+
+
+def _said_and_notices(brain: Brain, text: str) -> list[dict]:
+    """The reply, then what the user must hear about it now (the model failed while wording it)."""
+    return [_said(brain, text)] + [_say(n) for n in brain.take_notices()]
 
 
 def _user(text: str, files: list[str] | None = None) -> dict:
@@ -145,7 +151,8 @@ class Nodes:
                                questions=[q.text for q in questions])
         conv = interview.mark_asked(conv, questions)
         reply = self.brain.phrase(draft, "ask the next interview questions", conv)
-        return {"conv": conv.model_dump(mode="json"), "messages": [_said(self.brain, reply)], "phase": "interview"}
+        return {"conv": conv.model_dump(mode="json"), "messages": _said_and_notices(self.brain, reply),
+                "phase": "interview"}
 
     def recommend(self, state: GraphState) -> dict:
         conv = _conv(state)
@@ -153,7 +160,7 @@ class Nodes:
         draft = prompts.render("recommendation", rec=rec.model_dump(mode="json"))
         purpose = "introduce the recommendation" if rec.trains else "explain why not to fine-tune"
         update: dict[str, Any] = {"recommendation": rec.model_dump(mode="json"),
-                                  "messages": [_said(self.brain, self.brain.phrase(draft, purpose, conv))]}
+                                  "messages": _said_and_notices(self.brain, self.brain.phrase(draft, purpose, conv))}
         if not rec.trains:
             update.update(proposal=None, phase="interview")
         return update

@@ -24,6 +24,7 @@ from assistant.sizes import MAX_CHARS
 from assistant.state import ConversationState, StateUpdate
 
 ENV_PREFIX = "FINETUNE_ASSISTANT_LLM_"
+BAD_READING_SLOTS = 3  # a structured reading with this many unsupported slots is a misreading
 REPLY_TAG = "assistant-reply"
 MAX_ERRORS_KEPT = 200  # Brain.errors and the notices already told: the latest only
 
@@ -71,6 +72,7 @@ class Brain:
         self.timeout_s = timeout_s  # one LLM call; past it the offline reader takes over
         self.failures = 0
         self.fell_back = False
+        self.phrased_last = False  # the last reply came from the model (streamed), not the rules' draft
 
     def take_notices(self) -> list[str]:
         """What the user should be told after this message (a cut message, a fallback), each said once."""
@@ -97,6 +99,11 @@ class Brain:
             return update, quotes
         checked = cross_check(parsed, update, text[:MAX_CHARS])
         self._note_errors(*checked.rejected)
+        said = len(parsed.model_dump(exclude_none=True))
+        if len(checked.rejected) >= max(BAD_READING_SLOTS, said / 2 + 0.5):
+            # Most of what it read is not in the user's words (its own question as the description, a CPU
+            # for "one RTX 4090"): a brain this weak costs time and earns nothing.
+            self._failed(f"extract: {len(checked.rejected)} of {said} slots unsupported", misread=True)
         return checked.update, quotes
 
     def _note_errors(self, *errors: str) -> None:
@@ -114,17 +121,18 @@ class Brain:
             if not isinstance(result, StateUpdate):
                 raise TypeError(f"not a StateUpdate: {type(result).__name__}")
         except Exception as exc:  # a model that can't do structured output must not stop the interview
-            self._failed(f"extract: {type(exc).__name__}: {exc}", exc)
+            self._failed(f"extract: {type(exc).__name__}: {exc}", slow=isinstance(exc, TimeoutError))
             return None
         return result
 
-    def _failed(self, error: str, exc: Exception) -> None:
-        """Log the failure; a slow model, or one failing twice, hands reading to the offline reader for good."""
+    def _failed(self, error: str, slow: bool = False, misread: bool = False) -> None:
+        """Log the failure; a slow model, or one failing or misreading twice, hands reading and wording to
+        the offline reader for good, and the user is told once."""
         self._note_errors(error)
         self.failures += 1
-        if isinstance(exc, TimeoutError) or self.failures >= 2:
+        if (slow or self.failures >= 2) and not self.fell_back:
             self.fell_back = True
-            why = "was too slow" if isinstance(exc, TimeoutError) else "kept failing"
+            why = "was too slow" if slow else "kept misreading your messages" if misread else "kept failing"
             self.notices.append(f"The language model {why}, so I'm reading your messages with the built-in "
                                 "offline reader from now on.")
 
@@ -138,7 +146,8 @@ class Brain:
 
     def phrase(self, draft: str, purpose: str, state: ConversationState) -> str:
         """The draft reply reworded by the model (same facts, same numbers); the draft itself without one."""
-        if self.model is None:
+        self.phrased_last = False
+        if self.model is None or self.fell_back:
             return draft
         system = prompts.render("system", known=known_facts(state))
         instruction = prompts.render("phrase", purpose=purpose, draft=draft)
@@ -147,9 +156,10 @@ class Brain:
             message = _bounded(lambda: self.model.invoke([("system", system), ("human", instruction)],
                                                          config={"tags": [REPLY_TAG]}), self.timeout_s)
         except Exception as exc:
-            self._note_errors(f"phrase: {type(exc).__name__}: {exc}")
+            self._failed(f"phrase: {type(exc).__name__}: {exc}", slow=isinstance(exc, TimeoutError))
             return draft
         text = strip_leaks(message.content if isinstance(message.content, str) else "")
+        self.phrased_last = bool(text)
         return text or draft
 
 

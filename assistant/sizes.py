@@ -40,7 +40,7 @@ _ONES = {"zero": 0, "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, 
          "handful": 5, "couple": 2}
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
          "eighty": 80, "ninety": 90}
-_SCALES = {"hundred": 100, "thousand": 1e3, "k": 1e3, "million": 1e6, "mio": 1e6, "m": 1e6, "mn": 1e6,
+_SCALES = {"hundred": 100, "hundreds": 100, "thousand": 1e3, "thousands": 1e3, "millions": 1e6, "k": 1e3, "million": 1e6, "mio": 1e6, "m": 1e6, "mn": 1e6,
            "billion": 1e9, "b": 1e9, "bn": 1e9}
 
 # Nouns that count rows, with tokens per row where a row is usually longer than a short example.
@@ -49,12 +49,17 @@ _ROW_TOKENS: dict[str, float] = {
                     "messages msgs comments texts sentences prompts responses replies replys completions notes "
                     "descriptions votes judgements judgments comparisons picks choices times outputs "
                     "abstracts tweets claims diffs summaries flags ratings cvs invoices emails mails letters "
-                    "headlines titles poems snippets queries tickets qas labelled labeled annotated".split(),
+                    "headlines titles poems snippets queries tickets qas labelled labeled annotated verdicts "
+                    "selections taps clicks decisions judgments annotations drafts translations rewrites edits "
+                    "corrections surveys marks grades evaluations assessments interactions turns utterances "
+                    "requests cases exercises essays recipes applications hints blurbs captions".split(),
                     TOKENS_PER_ROW),
     **dict.fromkeys("conversations convos chats dialogues dialogs transcripts threads logs calls exchanges "
                     "sessions".split(), 400.0),
-    **dict.fromkeys("articles posts stories pieces newsletters filings agreements contracts".split(), 800.0),
-    **dict.fromkeys("documents docs reports manuals files".split(), 1500.0),
+    **dict.fromkeys("articles posts stories pieces newsletters filings agreements contracts memos minutes briefs "
+                    "bulletins".split(), 800.0),
+    **dict.fromkeys("documents docs reports manuals files guidelines regulations policies procedures "
+                    "specifications standards patents theses whitepapers rulings".split(), 1500.0),
     **dict.fromkeys("papers".split(), 6000.0),
     **dict.fromkeys("books".split(), 100_000.0),
 }
@@ -66,6 +71,11 @@ _BYTE_UNITS = {"kb": 1e3, "mb": 1e6, "megabytes": 1e6, "megs": 1e6, "gb": 1e9, "
 _NOT_ROWS = set("categories classes queues departments labels label gpus gpu cards card years year months weeks days "
                 "hours hour minutes mins h hrs people users employees clients customers branches languages "
                 "layers epochs steps percent cores ram vram dollars euros usd eur".split())
+# "two candidate answers", "2 drafts per ticket": a small count of these describes a row, not the dataset.
+_PER_ROW = set("answer answers response responses reply replies completion completions output outputs draft drafts "
+               "version versions option options candidates summaries translations rewrites variants alternatives "
+               "suggestions generations blurbs takes".split())
+_HAVE = {"have", "got", "only", "just", "collected", "wrote", "written", "gathered", "assembled"}
 _GPU_HINTS = {"gpu", "gpus", "vram", "card", "cards", "cuda", "nvidia", "rtx", "geforce", "ram", "memory"}
 _BREAK = set(".,;:!?()[]\n")
 
@@ -122,9 +132,9 @@ def _word_number(tokens: list[str], i: int) -> tuple[float, int] | None:
             current += _ONES[tok]
         elif tok in _TENS:
             current += _TENS[tok]
-        elif tok == "hundred":
+        elif tok in ("hundred", "hundreds"):
             current = (current or 1) * 100
-        elif tok in ("thousand", "million", "billion") or (tok in ("k", "m", "b") and j > i):
+        elif tok in ("thousand", "million", "billion", "thousands", "millions") or (tok in ("k", "m", "b") and j > i):
             total, current = total + (current or 1) * _SCALES[tok], 0.0
         elif not (tok in ("and", "-") and j > i and j + 1 < len(tokens)
                   and (tokens[j + 1] in _ONES or tokens[j + 1] in _TENS)):
@@ -156,6 +166,8 @@ def read_sizes(text: str) -> Sizes:
             continue
         value, j = found
         unit, k = _unit_after(tokens, j)
+        if unit and _describes_a_row(value, unit, tokens, i, k):
+            unit = None
         if unit:
             _record(out, value, unit, tokens, i, k, span_words(text, i, k))
         i = max(j, i + 1)
@@ -177,6 +189,17 @@ def _unit_after(tokens: list[str], j: int) -> tuple[str | None, int]:
         if tok.endswith("s") and tok[:-1] in _BYTE_UNITS:
             return tok[:-1], k
     return None, j
+
+
+def _describes_a_row(value: float, unit: str, tokens: list[str], i: int, k: int) -> bool:
+    """"each with two answers", "received two translations", "one correct answer": the shape of a row.
+    "we have 3 answers so far" is a (tiny) dataset."""
+    if value > 4 or unit not in _PER_ROW:
+        return False
+    before = tokens[i - 1] if i > 0 else ""
+    after = tokens[k + 1] if k + 1 < len(tokens) else ""
+    each = any(t in ("each", "every", "per") for t in tokens[max(0, i - 4) : i])  # "every product got two drafts"
+    return each or before not in _HAVE or after in ("per", "for", "each", "of")
 
 
 def _is_hardware(tok: str) -> bool:
@@ -216,20 +239,20 @@ def _record(out: Sizes, value: float, unit: str, tokens: list[str], i: int, k: i
 
 def _bare_count(tokens: list[str], out: Sizes, text: str) -> None:
     """"a few examples ..., maybe fifteen or so": a number standing alone in a sentence about examples."""
-    if not any(t in _ROW_TOKENS for t in tokens):
+    if not any(t in _ROW_TOKENS or t + "s" in _ROW_TOKENS for t in tokens):
         return
     for i, tok in enumerate(tokens):
         found = number_at(tokens, i) if tok[0].isdigit() or tok in _ONES or tok in _TENS else None
-        if not found or tok in ("a", "an") or tok in GPU_TABLE:
-            continue  # "3k labelled, 3090": a GPU model number is not a count
+        if not found or tok in ("a", "an", "one") or tok in GPU_TABLE:
+            continue  # "3k labelled, 3090": a GPU model number is not a count; "a non preferred one" is not one row
         value, j = found
         after = tokens[j] if j < len(tokens) else "."
         then = tokens[j + 1] if j + 1 < len(tokens) else ""
-        if (after in _BREAK or after in ("or", "so") or (after == "of" and then in ("them", "these", "those"))) and 0 < value < 1e7 and value == int(value):
-            out.rows = int(value)
+        if (after in _BREAK or after in ("or", "so") or (after == "of" and then in ("them", "these", "those", "this"))) \
+                and 0 < value < 1e7 and value == int(value) and value > (out.rows or 0):
+            out.rows = int(value)  # the largest bare count: "one of them, ... around 4000" is 4000
             out.quotes["rows"] = span_words(text, i - 2, j)
             out.tokens = int(value * TOKENS_PER_ROW)
-            return
 
 
 def corpus_tokens(rows: int | None, tokens: int | None, size_mb: float | None) -> int:

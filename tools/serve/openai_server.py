@@ -33,6 +33,14 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep the terminal for the user's own output
         pass
 
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (an LLM brain's time bound): nothing to answer, and no traceback on the
+            # terminal of `finetune-assistant serve`.
+            self.close_connection = True
+
     def do_GET(self) -> None:
         if self.path == "/health":
             return self._json(200, {"status": "ok"})

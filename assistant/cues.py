@@ -1,0 +1,392 @@
+"""Meanings made of two parts, which one sentence embedding blurs: read from the words of one sentence.
+
+    from assistant import cues
+    cues.sentences("We never asked anyone to compare answers. Each reply was graded pass or fail.")
+    cues.status("we were planning to collect ratings")        # "hypothetical"
+    cues.preference("two drafts per ticket and the agent kept whichever was better")   # True
+    cues.verdict("each answer marked usable or not usable")     # True
+    cues.volatile("the menu is different each day")             # True
+
+Why rules here, next to the embedding reader (assistant.understand): preference pairs are TWO candidates
+plus a CHOICE between them; ratings are ONE output plus a VERDICT on it (good or bad, pass or fail); facts
+that change are a CHANGE plus a FREQUENCY, or information pinned to NOW (today's specials, current delays).
+MiniLM puts "two translations, the linguist selected the more natural one" about as near translation
+pairs (0.55) as preference pairs (0.41): it hears the topic, not the structure. Each cue here needs both
+parts in one sentence, which is what makes it precise; the words of each part are general English, not
+the words of any one story.
+
+A sentence's `status` says whether it states a fact about the data: "negated" (we don't have pairs) and
+"hypothetical" (we were planning to, maybe someday, it was discussed) sentences describe data the user
+does NOT have; what follows "just", "only" or "but" in them ("no thumbs, just 8k chats") is affirmed again.
+Everything is a linear walk over word tokens (security review H1).
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.sizes import MAX_CHARS
+
+_WORD = re.compile(r"\d+(?:[.,]\d+)*|[a-z0-9]+(?:['’_-][a-z0-9]+)*|[^\sa-z0-9]", re.I)
+# A sentence ends at . ! ? followed by a space (not "1.5", not a ?" inside a quote), at ; or a line break.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|[;\n]+")
+_NEGATION = {"not", "no", "never", "without", "nothing", "none", "nobody", "neither", "nor", "cannot", "zero"}
+_HYPOTHETICAL = [
+    "planning to", "planned to", "plan to", "were going to", "was going to", "thought about", "thinking about",
+    "thinking of", "considered", "considering", "someday", "some day", "one day", "in the future", "eventually",
+    "might", "hope to", "hoping to", "would like to collect", "would like to gather", "was discussed",
+    "were discussed", "was shelved", "were shelved", "shelved", "never happened", "if we had", "wish we had",
+    "people tell me", "people say", "i've heard", "i heard", "i read that", "is the hot thing",
+    "want to start collecting", "we'll collect", "we will collect", "we'll gather", "we could collect",
+    "look into", "looked into", "looking into", "at some point", "talked about", "the idea was", "was an idea",
+]
+# "helpful or not", "yes/no", "spam or not spam" name two values; they deny nothing.
+_NOT_DENIALS = (" or not ", " / not ", " whether or not ", " not only ", " not sure ", " no matter ", " yes or no ",
+                " yes / no ", " no or yes ")
+_PIVOTS = {"just", "only", "but", "instead", "rather", "however"}
+
+# Preference pairs: several candidates, and a choice among them.
+_SEVERAL = {"two", "2", "three", "3", "four", "4", "five", "5"}
+_NOT_CANDIDATES = {"thousand", "hundred", "million", "k", "m", "gpus", "gpu", "cards", "categories", "classes",
+                   "labels", "label", "queues", "departments", "years", "months", "weeks", "days", "hours",
+                   "people", "teams", "languages", "million", "billion", "b", "gb", "mb", "tb", "gigs", "epochs",
+                   "times", "more", "less", "other", "of", "or", "and", "to", "x", "annotators", "reviewers", "raters",
+                   "editors", "experts", "users", "customers", "agents", "labelers", "labellers", "judges",
+                   "associates", "writers", "senior", "humans", "persons", "doctors", "lawyers", "tutors", "staff"}
+_CANDIDATE_WORDS = ["side by side", "side-by-side", "matchup", "versus", "vs", "the other one", "comparison",
+                    "compared", "compare", "pairs of", "pair of", "one of two", "out of two", "of the two",
+                    "competing", "rival", "alternatives", "alternative", "twice", "this one", "another one"]
+_CHOICE_WORDS = {"pick", "picked", "picks", "picking", "chose", "choose", "chooses", "choosing", "chosen", "select",
+                 "selected", "selects", "prefer", "preferred", "prefers", "preference", "preferable", "vote",
+                 "voted", "votes", "voting", "rank", "ranked", "ranking", "ranks", "favour", "favor", "favoured",
+                 "favored", "favourite", "favorite", "fave", "whichever", "winner", "winners", "loser", "losers",
+                 "winning", "losing", "won", "lost", "rather", "circled", "circle", "ticked", "highlighted",
+                 "click", "clicks", "clicked", "tap", "taps", "tapped", "swipe", "swipes", "swiped", "endorsed",
+                 "endorse", "backed", "opted"}
+# Comparatives that judge one candidate against another ("the explanation students understand easier").
+_COMPARATIVES = {"easier", "clearer", "shorter", "simpler", "nicer", "safer", "stronger", "smoother", "kinder",
+                 "friendlier", "funnier", "cleaner", "politer", "warmer", "richer", "sharper", "tighter", "superior",
+                 "inferior", "preferable", "faster", "longer", "weaker", "harder", "happier", "closer"}
+# "better" alone is everyone's wish ("a better model"); as a choice it has an article or a "which".
+_CHOICE_PHRASES = ["which one", "which of", "which was", "which is", "which they", "over the other", "the better",
+                   "the worse", "better one", "more ", "less ", "the one that", "the one they", "the one which",
+                   "the one we", "the one people", "the one users", "the one he", "the one she", "superior one",
+                   "inferior one", "preferable one", "this one", "the one to"]
+# Said alone, these already mean two candidates and a choice.
+_PAIRED = ["pairwise", "comparisons", "head-to-head", "head to head", "a / b", "y_w", "y_l", "bake-off",
+           "bake off", "over the other", "matchups", "in favour of another", "in favor of another",
+           "in favour of the other", "in favor of the other", "over another", "instead of the other",
+           "this one , not that one", "this one not that one"]
+
+# Ratings: one output, and a verdict on it.
+_OUTPUTS = {"answer", "answers", "reply", "replies", "replys", "response", "responses", "output", "outputs",
+            "completion", "completions", "draft", "drafts", "generation", "generations", "suggestion",
+            "suggestions", "bot", "chatbot", "model's", "bot's", "translation", "translations", "summary",
+            "summaries", "caption", "captions", "rewrite", "rewrites", "explanation", "explanations", "generated"}
+_GOOD = {"good", "pass", "passed", "correct", "right", "accepted", "accept", "approve", "approved", "helpful",
+         "acceptable", "usable", "useful", "resolved", "solved", "yes", "like", "liked", "up", "ok", "okay",
+         "fine", "kept", "keep", "positive", "helped", "helps", "worked", "works", "publish", "published", "ship",
+         "shipped", "send", "sent", "use", "used"}
+_BAD = {"bad", "fail", "failed", "incorrect", "wrong", "rejected", "reject", "unhelpful", "unacceptable",
+        "unusable", "useless", "unresolved", "no", "not", "dislike", "disliked", "down", "threw", "thrown",
+        "discarded", "deleted", "binned", "poor", "negative", "withhold", "withheld", "drop", "dropped", "scrap",
+        "scrapped", "discard", "hold", "held", "decline", "declined"}
+# A verdict pair ("yes or no") is about an output only when someone gives it: "a bot that answers yes or no
+# questions" is not a rating.
+_JUDGED = {"marked", "markd", "mark", "marks", "flagged", "flag", "flags", "graded", "grade", "scored", "score",
+           "labelled", "labeled", "tagged", "rated", "judged", "annotated", "reviewed", "evaluated", "assessed",
+           "as", "whether", "said", "say", "says", "gave", "give", "put", "set", "clicked", "click", "pressed",
+           "outcome", "feedback", "survey", "verdict", "either", "press", "presses", "tap", "taps", "tapped",
+           "ticked", "tick", "choose", "pick", "vote", "votes", "audited", "checked", "reviewed", "tag", "tags",
+           "label", "labels", "judgement", "judgment", "assessment", "review", "reviewer's", "decision", "decided",
+           "wrote", "chose", "picked", "reviews", "checks", "audits"}
+_VERDICT_WORDS = {"marked", "flagged", "graded", "scored", "judged", "approve", "approved", "reject", "rejected",
+                  "accepted", "acceptable", "unacceptable", "helpful", "unhelpful", "useful", "useless", "usable",
+                  "unusable", "pass", "fail", "failed", "passed", "good", "bad", "correct", "incorrect", "wrong",
+                  "satisfied", "satisfaction", "solved", "resolved", "feedback", "liked", "disliked", "score",
+                  "scores", "verdict", "verdicts", "approval"}
+_RATING_WORDS = {"thumbs", "thumb", "upvote", "upvotes", "downvote", "downvotes", "stars", "rating", "ratings", "👍",
+                 "👎", "likes", "dislikes", "heart", "hearts", "emoji", "emojis", "reactions", "smiley", "smileys"}
+# As verbs, these rate a dataset only when they go over it: "every reply was rated", "rated by users";
+# "we rated our bot's answers as meh" is an opinion.
+_RATING_VERBS = {"rated", "graded", "scored", "upvoted", "downvoted"}
+_OVER = {"each", "every", "all", "per", "by"}
+
+# Facts that change: a change and a frequency, or information pinned to now.
+_CHANGE = {"change", "changes", "changed", "changing", "update", "updates", "updated", "updating", "revise",
+           "revised", "revises", "refresh", "refreshes", "refreshed", "move", "moves", "moving", "shift",
+           "shifts", "vary", "varies", "fluctuate", "fluctuates", "different", "differs", "rotate", "rotates",
+           "expire", "expires", "cancelled", "canceled", "reset", "resets", "adjusted", "adjust", "adjusts",
+           "trending", "trends", "fluctuating", "replaced", "rotated", "progress", "progresses", "evolve",
+           "evolves", "develops"}
+_FREQUENT = {"hourly", "daily", "nightly", "weekly", "constantly", "continuously", "frequently", "often",
+             "realtime", "real-time", "intraday"}
+_PERIODS = {"minute", "hour", "day", "night", "morning", "evening", "week", "weekend", "month", "game", "match",
+            "shift", "season", "release", "few", "couple", "other", "sprint", "quarter", "cycle", "monday",
+            "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "weekday", "round", "race"}
+_NOW = {"today", "today's", "tonight", "tonight's", "current", "present", "latest", "live", "breaking", "realtime",
+        "real-time", "up-to-date", "up-to-the-minute", "trending", "intraday"}
+_NOW_PHRASES = ["this week", "this week's", "this weekend", "this month", "this month's", "this hour", "this morning",
+                "this season's", "up to date", "as of now"]
+# "right now" is the state of the world in a question ("which flights are delayed right now") and the
+# user's own state in a statement ("right now we have 5k chats").
+_NOW_ASKED = ["right now", "at the moment", "currently", "at this moment", "just now", "tonight", "today",
+              "this morning", "this afternoon", "this evening",
+              "this weekend", "this week", "at any moment", "at any time", "at any given moment"]
+_ASKING = {"what", "what's", "which", "how", "whether", "when", "where", "who", "is", "are"}
+# Things whose value is a moving fact. Not "results", "version", "rate": "our current results/version/error
+# rate" is about the user's model, not the world.
+_VOLATILE = {"weather", "price", "prices", "pricing", "rates", "stock", "stocks", "inventory", "availability",
+             "delays", "delay", "schedule", "schedules", "timetable", "programme", "menu", "specials",
+             "standings", "news", "headlines", "traffic", "status", "openings", "vacancies", "promotions",
+             "promotion", "offers", "deals", "closures", "events", "fixtures", "balance", "balances", "figures",
+             "occupancy", "seats", "rooms", "exchange", "queue", "queues", "waiting", "wait", "levels", "conditions",
+             "sale", "sales", "collection", "lineup", "line-up", "matrix", "parking", "tides", "tide", "outages",
+             "incidents", "shortages", "departures", "arrivals", "tracking"}
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens; a long word one typo away from a cue word is read as that word ("prefered")."""
+    return [_spelled(w.lower().replace("’", "'")) for w in _WORD.findall(text[:MAX_CHARS])]
+
+
+def _spelled(word: str) -> str:
+    if len(word) < 7 or word in _VOCAB or not word.isalpha():
+        return word  # short words are too close to each other to guess ("bat", "bad")
+    if word in _TYPO:
+        return _TYPO[word]  # a letter left out: "prefered"
+    for i in range(len(word)):  # a letter too many: "momment"
+        if word[:i] + word[i + 1 :] in _VOCAB:
+            return word[:i] + word[i + 1 :]
+    return word
+
+
+def _typo_table(vocab: set[str]) -> dict[str, str]:
+    """Each cue word with one letter left out -> the cue word. Only a missing or an extra letter is read as a
+    typo: a changed letter makes other real words ("reviews" is not "revises"). A variant two cue words share
+    is dropped: no guessing."""
+    table: dict[str, str] = {}
+    clash: set[str] = set()
+    for word in (w for w in vocab if len(w) >= 7 and w.isalpha()):
+        for variant in {word[:i] + word[i + 1 :] for i in range(len(word))}:
+            if table.get(variant, word) != word:
+                clash.add(variant)
+            table[variant] = word
+    return {k: v for k, v in table.items() if k not in clash and k not in vocab}
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text[:MAX_CHARS]) if s and s.strip()]
+
+
+def _has(ws: list[str], phrases: list[str]) -> bool:
+    joined = f" {' '.join(ws)} "
+    return any(f" {p} " in joined or (p.endswith(" ") and f" {p}" in joined) for p in phrases)
+
+
+# A quoted label ("that didn't help", 'not useful') is mentioned, not said: it denies nothing. An apostrophe
+# inside a word ("didn't") doesn't end a single-quoted span. Spans are bounded: linear time.
+QUOTED = re.compile(r"\"[^\"\n]{0,120}\"|“[^”\n]{0,120}”|(?<!\w)'(?:[^'\n]|(?<=\w)'(?=\w)){1,60}'(?!\w)")
+
+
+def _negated(ws: list[str]) -> bool:
+    joined = f" {' '.join(ws)} "
+    for said in _NOT_DENIALS:
+        joined = joined.replace(said, " ")
+    return any(w in _NEGATION or w.endswith("n't") for w in joined.split())
+
+
+def status(sentence: str) -> str:
+    """"affirmed", "negated" or "hypothetical": does the sentence state something the user has?"""
+    ws = words(QUOTED.sub(" ", sentence))
+    if _has(ws, _HYPOTHETICAL):
+        return "hypothetical"
+    return "negated" if _negated(ws) else "affirmed"
+
+
+def affirmed(sentence: str) -> str:
+    """The part of the sentence that states a fact: all of it, the part after a pivot ("no thumbs, JUST 8k
+    chats"; "we meant to collect ratings BUT only have chats"), or nothing."""
+    if status(sentence) == "affirmed":
+        return sentence
+    ws = _WORD.findall(sentence[:MAX_CHARS])
+    for i in range(len(ws) - 1, 0, -1):
+        if ws[i].lower() in _PIVOTS:
+            tail = " ".join(ws[i + 1 :])
+            return tail if tail and status(tail) == "affirmed" else ""
+    return ""
+
+
+def preference(sentence: str) -> bool:
+    """Two or more candidates and a choice among them, in one affirmed sentence."""
+    ws = words(affirmed(sentence))
+    if not ws:
+        return False
+    if _has(ws, _PAIRED):
+        return True
+    several = _has(ws, _CANDIDATE_WORDS) or _a_and_b(ws) or _several(ws)
+    if _good_and_bad(ws):
+        return True
+    chose = any(w in _CHOICE_WORDS or w in _COMPARATIVES for w in ws) or _has(ws, _CHOICE_PHRASES) or any(
+        w == "which" and i + 1 < len(ws) and ws[i + 1] in _OUTPUTS for i, w in enumerate(ws)) or any(
+        w.endswith("er") and i + 1 < len(ws) and ws[i + 1] == "one" for i, w in enumerate(ws))
+    return several and chose
+
+
+_GOOD_ONE = {"good", "correct", "correctly", "right", "preferred", "better", "chosen", "accepted", "winning",
+             "best", "approved", "working", "successful", "valid", "strong", "stronger", "superior", "favoured",
+             "favored", "kept", "selected", "picked", "liked", "upvoted"}
+_BAD_ONE = {"bad", "incorrect", "wrong", "rejected", "worse", "losing", "worst", "failing", "failed", "broken",
+            "invalid", "poor", "weak", "weaker", "inferior", "declined", "refused", "dismissed", "discarded",
+            "dispreferred", "unpreferred", "disliked", "downvoted", "losers"}
+
+
+def _bad_one(ws: list[str], i: int) -> bool:
+    """ws[i] names the worse candidate: "a weak answer", "a non preferred one", "a not accepted reply"."""
+    return ws[i] in _BAD_ONE or (i > 0 and ws[i - 1] in ("non", "not", "less", "un") and ws[i] in _GOOD_ONE) or (
+        ws[i].startswith(("non-", "un", "dis")) and ws[i].split("-")[-1].removeprefix("un").removeprefix("dis") in _GOOD_ONE)
+
+
+def _good_and_bad(ws: list[str]) -> bool:
+    """"a correct extraction AND an incorrect one": two candidates, one good one bad (with "or" it is a
+    verdict on one). The article after "and" keeps "good and bad reviews" (a label set) out."""
+    for i, w in enumerate(ws):
+        if w == "and" and any(g in _GOOD_ONE for g in ws[max(0, i - 6) : i]) and i + 1 < len(ws) \
+                and ws[i + 1] in ("a", "an", "one", "the") and any(_bad_one(ws, j) for j in range(i + 1, min(i + 5, len(ws)))):
+            return True
+        # "good vs bad completion": said as a contrast, never a label set.
+        if w in ("vs", "versus") and 0 < i < len(ws) - 1 and ws[i - 1] in _GOOD_ONE and _bad_one(ws, i + 1):
+            return True
+        # "better answer, worse answer", "good response, then bad response": one noun, a good and a bad of it.
+        if w in _GOOD_ONE and i + 1 < len(ws) and ws[i + 1].isalpha() and any(
+                _bad_one(ws, j) and j + 1 < len(ws) and ws[j + 1] == ws[i + 1] for j in range(i + 2, min(i + 6, len(ws)))):
+            return True
+    return False
+
+
+def _several(ws: list[str]) -> bool:
+    """"two drafts", "3 sampled replies": a small count of things, not of GPUs, labels or people."""
+    return any(w in _SEVERAL and i + 1 < len(ws) and ws[i + 1] not in _NOT_CANDIDATES and ws[i + 1][0].isalpha()
+               for i, w in enumerate(ws))
+
+
+def _a_and_b(ws: list[str]) -> bool:
+    """"answer A and answer B", "option a / b": two candidates by letter."""
+    return any(w == "b" and "a" in ws[max(0, i - 4) : i] for i, w in enumerate(ws))
+
+
+def _opposites(a: str, b: str) -> bool:
+    """"good or bad", "usable or unusable", "compliant / non-compliant", "relevant or irrelevant"."""
+    if a in _GOOD and (b in _BAD or b.startswith("un")):
+        return True
+    return len(a) > 3 and b != a and b.endswith(a) and b[: len(b) - len(a)].rstrip("-") in ("un", "non", "in", "im", "ir", "il", "dis")
+
+
+def verdict(sentence: str) -> bool:
+    """One output and a verdict on it (good or bad, pass/fail, thumbs, stars), in one affirmed sentence."""
+    ws = [w for w in words(affirmed(sentence)) if w not in _QUOTES]  # "that helped" or "that didn't help"
+    if not _about_outputs(ws):
+        return False
+    if any(w in _RATING_WORDS for w in ws) or _emoji_pair(ws):
+        return True
+    if any(w in _RATING_VERBS and (any(o in _OVER for o in ws) or (i + 1 < len(ws) and ws[i + 1][0].isdigit()))
+           for i, w in enumerate(ws)):
+        return True  # "every reply was rated", "rated by users", "scored 1-5"
+    for i, w in enumerate(ws):
+        if w not in ("or", "/"):
+            continue
+        before, after = ws[max(0, i - 4) : i], ws[i + 1 : i + 3]  # "approve it as is or reject it"
+        judged = any(j in _JUDGED for j in ws[max(0, i - 8) : i + 10])
+        denied = any(a in _NEGATION or a.endswith("n't") for a in ws[i + 1 : i + 4])
+        if judged and (any(_opposites(b, a) for b in before for a in after) or (
+                denied and any(b in _GOOD or b in ws[i + 1 : i + 5] for b in before))):
+            return True
+        if w == "or" and "whether" in ws[max(0, i - 8) : i] and any(b in _GOOD | _BAD for b in ws[i - 6 : i + 3]):
+            return True
+    return "whether" in ws and any(w in ("solved", "helped", "worked", "resolved") for w in ws)
+
+
+_QUOTES = {'"', "“", "”", "'", "«", "»"}
+
+
+def _about_outputs(ws: list[str]) -> bool:
+    """Something a model or a person produced is being judged ("replies", "AI-generated descriptions")."""
+    return any(w in _OUTPUTS or w.rsplit("-", 1)[-1] in _OUTPUTS for w in ws)
+
+
+def _emoji_pair(ws: list[str]) -> bool:
+    return any(len(a) == 1 and not a.isascii() and sep in ("/", "or") and len(b) == 1 and not b.isascii()
+               for a, sep, b in zip(ws, ws[1:], ws[2:], strict=False))
+
+
+def volatile(sentence: str) -> bool:
+    """Information that changes: a change word with a frequency, or a changing thing pinned to now."""
+    ws = words(affirmed(sentence))
+    if not ws:
+        return False
+    changes = any(w in _CHANGE for w in ws) or _has(ws, ["is new", "are new", "'s new", "is different", "come and go"])
+    frequent = any(w in _FREQUENT for w in ws) or _has(ws, [
+        "all day", "all the time", "by the minute", "by the hour", "times a day", "times per day", "day to day",
+        "week to week", "day by day", "to the next", "every few", "minute to minute", "hour to hour",
+        "by the second"]) or any(
+        w in ("every", "each") and i + 1 < len(ws) and (ws[i + 1] in _PERIODS or ws[i + 1].rstrip("s") in _PERIODS
+                                                         or ws[i + 1].isdigit())
+        for i, w in enumerate(ws))
+    if changes and frequent:
+        return True
+    for i, w in enumerate(ws):
+        now = w in _NOW or _has(ws[i : i + 3], _NOW_PHRASES)
+        if now and (w in ("today's", "tonight's", "up-to-the-minute", "trending", "intraday") or any(
+                v in _VOLATILE for v in ws[max(0, i - 4) : i + 5])):
+            return True
+        if _has(ws[i : i + 3], _NOW_ASKED) and any(q in _ASKING for q in ws[max(0, i - 12) : i]):
+            return True
+        if w == "now" and _asked_about_the_world(ws[max(0, i - 8) : i]):
+            return True  # "where is my package now"; not "what can we do now"
+        if w == "live" and any(v in ("results", "scores", "updates", "feed", "data") for v in ws[i + 1 : i + 4]):
+            return True
+    return False
+
+
+def _asked_about_the_world(before: list[str]) -> bool:
+    asked = [j for j, q in enumerate(before) if q in _ASKING]
+    return bool(asked) and not any(w in ("we", "i", "us", "me", "my", "our", "you") for w in before[asked[-1] :])
+
+
+
+# Raw text is a body of writing, named as such or by its size; "applications with the note the underwriter
+# wrote" is not, however near "reports as plain text" it sits.
+_RAW = {"corpus", "corpora", "documents", "docs", "articles", "pages", "papers", "books", "tokens", "words", "raw",
+        "plain", "dump", "archive", "archives", "scraped", "crawl", "crawled", "wiki", "posts", "transcripts",
+        "gb", "mb", "tb", "gigs", "megabytes", "gigabytes", "terabytes", "filings", "reports", "manuals",
+        "abstracts", "newsletters", "poems", "stories", "memos", "textbooks", "literature", "prose", "writings",
+        "blogs", "forum", "forums", "novels", "essays", "letters", "notes", "logs"}
+_RAW_PHRASES = ["no labels", "no label", "without labels", "without any label", "never labelled", "never labeled",
+                "no annotation", "no annotations", "nothing annotated", "only text", "just text", "just the text"]
+
+
+def hints(text: str, affirmed_text: str | None = None) -> set[str]:
+    """Half of a two-part meaning anywhere in `text`: "pairs" (candidates or a choice), "ratings" (a verdict
+    word, about an output), "raw" (a body of text). Pairs and ratings are read from `affirmed_text` (what
+    the user says they have), raw text also from denials ("no labels"). A paraphrase match for pairs or ratings needs its half: "customer questions with the answers our
+    team wrote" sits 0.62 from "customers gave each answer a score" and has no verdict in it."""
+    raw = words(text)
+    ws = raw if affirmed_text is None else words(affirmed_text)
+    out = set()
+    if (_has(ws, _PAIRED) or _has(ws, _CANDIDATE_WORDS) or any(w in _CHOICE_WORDS for w in ws)
+            or _has(ws, _CHOICE_PHRASES) or _several(ws) or any(w.startswith("pair") for w in ws)):
+        out.add("pairs")
+    verdict_word = any(w in _RATING_WORDS or w in _VERDICT_WORDS or w in _RATING_VERBS for w in ws) or _emoji_pair(ws)
+    if verdict_word and _about_outputs(ws):
+        out.add("ratings")
+    if any(w in _RAW or w.startswith(("unlabel", "unannotat", "text")) for w in raw) or _has(raw, _RAW_PHRASES):
+        out.add("raw")
+    return out
+
+
+_VOCAB = {w for group in (_NEGATION, _CHOICE_WORDS, _COMPARATIVES, _OUTPUTS, _GOOD, _BAD, _RATING_WORDS, _JUDGED,
+                          _RATING_VERBS,
+                          _VERDICT_WORDS, _CHANGE, _FREQUENT, _PERIODS, _NOW, _VOLATILE, _GOOD_ONE, _BAD_ONE, _RAW)
+          for w in group} | {w for phrases in (_HYPOTHETICAL, _CANDIDATE_WORDS, _CHOICE_PHRASES, _PAIRED, _NOW_PHRASES,
+                                               _NOW_ASKED, _RAW_PHRASES) for p in phrases for w in p.split()}
+_TYPO = _typo_table(_VOCAB)
