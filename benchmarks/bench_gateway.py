@@ -4,21 +4,22 @@
     .venv/bin/python benchmarks/bench_gateway.py --engines delay --delay-ms 200 --concurrency 1 8 --repeats 5
     .venv/bin/python benchmarks/bench_gateway.py --engines tiny --model default     # SmolLM2 instead of the tiny Llama
 
-Engines, each in its own process as a real one is (vLLM always is; `deploy --backend transformers` starts
-ours in a child process too), behind our OpenAI server (tools/serve/openai_server):
+Engines, both behind our OpenAI server (tools/serve/openai_server):
 
 - `tiny`: the transformers backend answering short completions (default: the test suite's tiny Llama,
-  `--max-tokens 16`), a realistic engine on this CPU box;
-- `delay`: a fake engine answering a fixed text after `--delay-ms` (default 200 ms), so the gap between the
-  two sides is the gateway's own cost and nothing else varies.
+  `--max-tokens 16`), a realistic engine on a CPU box, run exactly as `deploy --backend transformers` runs
+  it: inside the gateway's process (`start_deployment(DeployConfig(base=..., backend="transformers"))`);
+- `delay`: a fake engine answering a fixed text after `--delay-ms` (default 200 ms), in its own process as a
+  vLLM server is (`start_deployment(DeployConfig(engine_url=...))`), so the gap between the two sides is the
+  gateway's own cost and nothing else varies.
 
-The gateway runs in this process (`start_deployment(engine_url=...)`: keys, rate limit, routing, proxying and
-the request log with PII redaction on), and the clients in a third process, so none of them shares a GIL
-with another. For each engine and each client count, every client sends its requests alternating direct and
+The gateway (keys, rate limit, routing, proxying and the request log with PII redaction on) runs in this
+process, the clients in another, over kept-alive connections to each side. For each engine and each client count, every client sends its requests alternating direct and
 through the gateway (the order flipped from one client and one request to the next), so a busy machine slows
 both sides alike; the whole measurement is repeated `--repeats` times. Printed per configuration: p50 and p95
-of each side over all repeats, their ratio (gateway / direct), the median of the per-repeat ratios, and the
-log check (one traffic row per gateway request, once the log is drained). Target: ratio at most 1.05.
+of each side over all repeats, their ratio (gateway / direct), the ratio in each repeat, the median of the
+differences within back-to-back pairs (the steadiest figure on a shared machine), and the log check (one
+traffic row per gateway request, once the log is drained). Target: ratio at most 1.05.
 """
 
 from __future__ import annotations
@@ -68,12 +69,10 @@ class DelayBackend:
         pass
 
 
-def _engine_process(kind: str, model: str, delay_s: float, ready) -> None:
-    from tools.serve.backends import open_backend
+def _delay_engine(delay_s: float, ready) -> None:
     from tools.serve.openai_server import serve_backend
 
-    backend = DelayBackend(delay_s) if kind == "delay" else open_backend(model, {}, "transformers")
-    server = serve_backend(backend)
+    server = serve_backend(DelayBackend(delay_s))
     ready.send(server.server_address[1])
     ready.recv()  # block until the parent says stop
     server.shutdown()
@@ -101,14 +100,15 @@ def _post(conns: dict, side: str, url: str, body: bytes, headers: dict) -> float
     return elapsed
 
 
-def measure(direct_url: str, gateway_url: str, key: str, n: int, clients: int, max_tokens: int) -> dict:
-    """`clients` threads, each sending `n` requests to each side, alternating; latencies in ms per side."""
+def measure(direct_url: str, gateway_url: str, key: str, n: int, clients: int, max_tokens: int) -> list[tuple]:
+    """`clients` threads, each sending `n` requests to each side, alternating; (direct ms, gateway ms) pairs,
+    each pair sent back to back by one client."""
     body = json.dumps({"model": "base", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": max_tokens,
                        "temperature": 0}).encode()  # fmt: skip
     plain = {"content-type": "application/json"}
     sides = {"direct": (direct_url, plain), "gateway": (gateway_url, {**plain, "authorization": f"Bearer {key}"})}
-    times: dict[str, list[float]] = {"direct": [], "gateway": []}
-    lock, errors = threading.Lock(), []
+    pairs: list[tuple[float, float]] = []
+    errors: list[str] = []
 
     def client(c: int) -> None:
         conns: dict = {}
@@ -117,10 +117,8 @@ def measure(direct_url: str, gateway_url: str, key: str, n: int, clients: int, m
                 _post(conns, side, *sides[side][:1], body, sides[side][1])
             for i in range(n):
                 order = ("direct", "gateway") if (c + i) % 2 == 0 else ("gateway", "direct")
-                for side in order:
-                    elapsed = _post(conns, side, sides[side][0], body, sides[side][1])
-                    with lock:
-                        times[side].append(elapsed)
+                took = {side: _post(conns, side, sides[side][0], body, sides[side][1]) for side in order}
+                pairs.append((took["direct"], took["gateway"]))  # list.append is atomic under the GIL
         except Exception as exc:  # noqa: BLE001 - reported by the parent
             errors.append(repr(exc))
 
@@ -131,12 +129,15 @@ def measure(direct_url: str, gateway_url: str, key: str, n: int, clients: int, m
         t.join()
     if errors:
         raise RuntimeError(errors[0])
-    return times
+    return pairs
 
 
 def run_config(pool, engine_url: str, gateway_url: str, key: str, n: int, clients: int, max_tokens: int,
                repeats: int) -> dict:  # fmt: skip
-    rounds = [pool.apply(measure, (engine_url, gateway_url, key, n, clients, max_tokens)) for _ in range(repeats)]
+    rounds = []
+    for _ in range(repeats):
+        pairs = pool.apply(measure, (engine_url, gateway_url, key, n, clients, max_tokens))
+        rounds.append({"direct": [d for d, _ in pairs], "gateway": [g for _, g in pairs], "pairs": pairs})
     pooled = {side: [t for r in rounds for t in r[side]] for side in ("direct", "gateway")}
     out = {side: {"p50_ms": round(_pct(v, 50), 2), "p95_ms": round(_pct(v, 95), 2), "n": len(v)} for side, v in pooled.items()}
     for q in (50, 95):
@@ -145,21 +146,44 @@ def run_config(pool, engine_url: str, gateway_url: str, key: str, n: int, client
         per_round = [_pct(r["gateway"], q) / _pct(r["direct"], q) for r in rounds]
         out[f"ratio_p{q}_rounds"] = [round(x, 4) for x in per_round]
         out[f"ratio_p{q}_median_of_rounds"] = round(statistics.median(per_round), 4)
+    # Each pair was sent back to back by one client: its difference cancels the machine's load of the moment,
+    # so the median difference is the steadiest estimate of what the gateway adds.
+    diffs = [g - d for r in rounds for d, g in r["pairs"]]
+    out["paired_added_ms_median"] = round(statistics.median(diffs), 2)
     out["warmup_each"] = clients * repeats
     return out
+
+
+def _start(kind: str, args):
+    """The deployment under test, the engine's own URL, and what stops the engine (if it is ours to stop)."""
+    from tools.deploy.service import DeployConfig, start_deployment
+
+    if kind == "tiny":  # exactly what `deploy --backend transformers` runs: the engine inside the gateway's process
+        import torch
+
+        # On a shared 2-core box torch's second intra-op thread spins against other processes: 16 tokens of the
+        # tiny Llama took 0.9-1.8 s with 2 threads and 0.18-0.28 s with one, and the noise hid the gateway.
+        torch.set_num_threads(args.torch_threads)
+        dep = start_deployment(DeployConfig(base=args.model, backend="transformers", port=0, rate_per_min=1e9))
+        return dep, dep.engine.url, lambda: None
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    engine = ctx.Process(target=_delay_engine, args=(args.delay_ms / 1000, child), daemon=True)
+    engine.start()
+    engine_url = f"http://127.0.0.1:{parent.recv()}"
+
+    def stop() -> None:
+        parent.send("stop")
+        engine.join(timeout=30)
+
+    return start_deployment(DeployConfig(engine_url=engine_url, port=0, rate_per_min=1e9)), engine_url, stop
 
 
 def bench_engine(kind: str, args, pool) -> list[dict]:
     from tools import store
     from tools.deploy import keys
-    from tools.deploy.service import DeployConfig, start_deployment
 
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    engine = ctx.Process(target=_engine_process, args=(kind, args.model, args.delay_ms / 1000, child), daemon=True)
-    engine.start()
-    engine_url = f"http://127.0.0.1:{parent.recv()}"
-    dep = start_deployment(DeployConfig(engine_url=engine_url, port=0, rate_per_min=1e9))
+    dep, engine_url, stop_engine = _start(kind, args)
     results = []
     try:
         key = keys.create_key(f"bench-{kind}")
@@ -178,8 +202,7 @@ def bench_engine(kind: str, args, pool) -> list[dict]:
             r["logged_all"] = logged == sent
     finally:
         dep.stop()
-        parent.send("stop")
-        engine.join(timeout=30)
+        stop_engine()
     return results
 
 
@@ -188,7 +211,8 @@ def report(r: dict) -> None:
     print(f"{r['engine']:>5} x{r['clients']}: direct p50 {r['direct']['p50_ms']:8.1f} p95 {r['direct']['p95_ms']:8.1f} | "
           f"gateway p50 {r['gateway']['p50_ms']:8.1f} p95 {r['gateway']['p95_ms']:8.1f} | ratio p50 {r['ratio_p50']:.3f} "
           f"({r['added_p50_ms']:+.1f} ms) p95 {r['ratio_p95']:.3f} ({r['added_p95_ms']:+.1f} ms) | per-repeat p50 "
-          f"{r['ratio_p50_rounds']} p95 {r['ratio_p95_rounds']} | {verdict}", flush=True)  # fmt: skip
+          f"{r['ratio_p50_rounds']} p95 {r['ratio_p95_rounds']} | paired median {r['paired_added_ms_median']:+.1f} ms "
+          f"| {verdict}", flush=True)  # fmt: skip
 
 
 def main() -> None:
@@ -200,6 +224,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=64, help="Requests per side per repeat (split among clients).")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--torch-threads", type=int, default=1, help="Intra-op threads of the tiny engine.")
     parser.add_argument("--json-out", type=Path, default=None, help="Also write every figure here.")
     args = parser.parse_args()
     os.environ.setdefault("FINETUNE_ASSISTANT_HOME", tempfile.mkdtemp(prefix="bench-gateway-"))

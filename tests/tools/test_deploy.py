@@ -34,7 +34,7 @@ def app_home(home):  # overrides the per-test data dir: the deployment and the t
 def deployment(home, tiny_model_dir, tmp_path_factory):
     run_a, run_b = make_runs(tmp_path_factory.mktemp("runs"), tiny_model_dir)
     config = DeployConfig(runs=[str(run_a), str(run_b)], backend="transformers", port=0, split="run-a:run-b=30",
-                          rate_per_min=100_000)  # fmt: skip
+                          rate_per_min=100_000, bias_probes=False)  # fmt: skip
     dep = start_deployment(config)
     dep.engine.check_every_s = 0.2
     yield dep
