@@ -7,8 +7,8 @@
 
 Everything slow happens on the writer thread, never while a client waits: parsing the upstream's JSON or
 server-sent events, PII redaction (tools/data/pii.py), token counting when the engine sent no `usage`,
-and the SQLite write itself. The writer wakes at most every `linger_s` (0.05 s): it sleeps rather than
-waking on each append, so under load it takes the GIL from the gateway's event loop once per batch, not
+and the SQLite write itself. The writer wakes at most every `linger_s` (0.05 s; a flush or close
+cuts it short): it waits rather than waking on each append, so under load it takes the GIL from the gateway's event loop once per batch, not
 once per request, and writes each batch in one transaction over its own connection (WAL, synchronous=NORMAL:
 a committed batch survives a crash of the process; only a power cut can lose the last ones).
 """
@@ -112,6 +112,7 @@ class TrafficLog:
         self._tokenizer = None
         self._db = None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._wake = threading.Event()  # cuts the linger short: someone waits for the log (flush, close)
         self._thread = threading.Thread(target=self._run, name="traffic-log", daemon=True)
         self._thread.start()
 
@@ -121,19 +122,22 @@ class TrafficLog:
     def flush(self, timeout: float = 30.0) -> None:
         done = threading.Event()
         self._queue.put(done)
+        self._wake.set()
         if not done.wait(timeout):
             raise TimeoutError(f"the traffic log did not catch up within {timeout:.0f}s")
 
     def close(self) -> None:
         self._queue.put(_STOP)
+        self._wake.set()
         self._thread.join()
 
     def _run(self) -> None:
         try:
             while True:
                 items = [self._queue.get()]
-                if isinstance(items[0], Exchange):
-                    time.sleep(self.linger_s)  # let a batch gather (a flush or close does not wait for it)
+                if isinstance(items[0], Exchange) and not self._wake.is_set():
+                    self._wake.wait(self.linger_s)  # let a batch gather (a flush or close does not wait for it)
+                self._wake.clear()
                 while len(items) < _BATCH:
                     try:
                         items.append(self._queue.get_nowait())

@@ -34,6 +34,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body go out in two writes: with Nagle on, the second waits for the client's delayed ACK.
     disable_nagle_algorithm = True
+    # A kept-alive connection left idle this long is closed, so its thread ends (generation does no socket
+    # I/O, so a long answer is not cut by this).
+    timeout = 120
 
     def log_message(self, *args) -> None:  # keep the terminal for the user's own output
         pass
