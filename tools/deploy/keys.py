@@ -119,11 +119,20 @@ class KeyCache:
             self._thread = None
 
     def _refresh(self) -> None:
-        while not self._stop.wait(self.refresh_s):
-            try:
-                self.reload()
-            except Exception as exc:  # noqa: BLE001 - a locked or missing store: keep the last keys, try again
-                print(f"key cache: reload failed, keeping the last keys: {exc}", flush=True)
+        db = None  # one connection for the thread's life: opening one each second costs more than the read
+        try:
+            while not self._stop.wait(self.refresh_s):
+                try:
+                    db = db or store.open_db()
+                    self.reload(db)
+                except Exception as exc:  # noqa: BLE001 - a locked or missing store: keep the last keys, try again
+                    print(f"key cache: reload failed, keeping the last keys: {exc}", flush=True)
+                    if db is not None:
+                        db.close()
+                    db = None
+        finally:
+            if db is not None:
+                db.close()
 
     def check_cached(self, key: str | None) -> KeyRecord | None | object:
         """The key's record, None (not a valid key), or MISS (an id not in memory: call `check`)."""
@@ -136,11 +145,11 @@ class KeyCache:
             return None if time.monotonic() - self._missing.get(key_id, float("-inf")) < 0.25 else MISS
         return record if hmac.compare_digest(record.hash, _digest(record.salt, secret)) else None
 
-    def reload(self) -> None:
-        with store.connect() as db:
-            rows = db.execute(
-                "SELECT key_id, name, salt, hash, rate_per_min FROM api_keys WHERE revoked_at IS NULL"
-            ).fetchall()
+    def reload(self, db=None) -> None:
+        if db is None:
+            with store.connect() as own:
+                return self.reload(own)
+        rows = db.execute("SELECT key_id, name, salt, hash, rate_per_min FROM api_keys WHERE revoked_at IS NULL").fetchall()
         with self._lock:
             self._keys = {r["key_id"]: KeyRecord(**dict(r)) for r in rows}
             self._loaded_at = time.monotonic()
