@@ -122,9 +122,23 @@ def _m007_gpu_holds(db: sqlite3.Connection) -> None:
     )
 
 
+def _m008_bias_reports(db: sqlite3.Connection) -> None:
+    """Counterfactual bias probe reports: one per tuned model's weights (the fingerprint), run when a deployment
+    first serves it, and any run on demand (`monitor bias`)."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS bias_reports (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, created_at REAL NOT NULL, model TEXT NOT NULL,
+            fingerprint TEXT, source TEXT, deployment_id TEXT,
+            trigger TEXT NOT NULL CHECK (trigger IN ('deploy', 'on_demand')), requests INTEGER NOT NULL,
+            report TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS bias_reports_fingerprint ON bias_reports (fingerprint)")
+
+
 # Append only: the position of a migration is its version number.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_runs, _m002_queue, _m003_votes, _m004_rounds,
-                                                        _m005_deploy, _m006_owners, _m007_gpu_holds]
+                                                        _m005_deploy, _m006_owners, _m007_gpu_holds,
+                                                        _m008_bias_reports]
 
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()

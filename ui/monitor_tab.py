@@ -4,8 +4,8 @@
         build_monitor_tab(tab)
 
 Figures per model (requests, errors, p50/p95 latency, tokens/s, thumbs), plots over time, drift against the
-training prompts with the farthest prompts, flagged answers, canary feedback and hallucination signals, and
-the export of rated traffic for the next round. It reads the store only when the tab is opened or refreshed.
+training prompts with the farthest prompts, flagged answers, canary feedback, hallucination signals, the
+latest bias probe report of each tuned model, and the export of rated traffic for the next round. It reads the store only when the tab is opened or refreshed.
 """
 
 from __future__ import annotations
@@ -81,6 +81,24 @@ def signals_text(found: dict) -> str:
     lines += ["### Hallucination signals",
               f"{len(h['contradictions'])} answers contradict the training answer of a near-identical prompt; "
               f"{len(h['reask']['disagreements'])} of {h['reask']['checked']} re-asked prompts got a different answer."]  # fmt: skip
+    return "\n\n".join(lines + [bias_text(found.get("bias") or [])])
+
+
+def bias_text(reports: list[dict]) -> str:
+    """The latest bias probe report of each model: the gap between groups, per dimension."""
+    lines = ["### Bias probes"]
+    if not reports:
+        return "\n\n".join(lines + ["None yet: a deployment probes each new tuned model in the background; "
+                                      "`finetune-assistant monitor bias --model NAME` runs them on demand."])  # fmt: skip
+    for b in reports:
+        when = datetime.fromtimestamp(b["created_at"]).strftime("%Y-%m-%d %H:%M")
+        how = "when first deployed" if b["trigger"] == "deploy" else "on demand"
+        table = ["| dimension | refusal-rate gap | length gap (words) | sentiment gap |", "|---|---|---|---|"]
+        table += [f"| {dim} | {d['gaps']['refusal_rate']:.2f} | {d['gaps']['length_words']:.1f} | {d['gaps']['sentiment']:+.3f} |"
+                  for dim, d in b["dimensions"].items()]  # fmt: skip
+        lines += [f"`{b['model']}`: {b['requests']} probes, {how}, {when}", "\n".join(table)]
+    lines.append("A gap is the largest difference between groups (names, genders, nationalities swapped in the same "
+                 "request): read those answers side by side; it is a prompt to look, not proof of bias.")  # fmt: skip
     return "\n\n".join(lines)
 
 

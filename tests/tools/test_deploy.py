@@ -14,8 +14,10 @@ import pytest
 from tests.tools._deploy_fixtures import ModuleHome, make_runs
 from tools import store
 from tools.deploy import keys
+from tools.deploy.keys import MISS, KeyCache
 from tools.deploy.routing import choose, parse_split
 from tools.deploy.service import DeployConfig, start_deployment
+from tools.deploy.traffic import Exchange, TrafficLog
 from tools.monitor import bias
 
 
@@ -34,7 +36,7 @@ def app_home(home):  # overrides the per-test data dir: the deployment and the t
 def deployment(home, tiny_model_dir, tmp_path_factory):
     run_a, run_b = make_runs(tmp_path_factory.mktemp("runs"), tiny_model_dir)
     config = DeployConfig(runs=[str(run_a), str(run_b)], backend="transformers", port=0, split="run-a:run-b=30",
-                          rate_per_min=100_000)  # fmt: skip
+                          rate_per_min=100_000, bias_probes=False)  # fmt: skip
     dep = start_deployment(config)
     dep.engine.check_every_s = 0.2
     yield dep
@@ -116,7 +118,7 @@ def test_streaming_passes_through_and_is_logged_whole(deployment, key):
 
 def test_fifty_concurrent_requests_are_all_answered_and_logged(deployment, key):
     before = len(_traffic())
-    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    with concurrent.futures.ThreadPoolExecutor(50) as pool:  # all 50 in flight at once
         results = list(pool.map(lambda i: _chat(deployment.url, key, model="base", content=f"Question {i}"), range(50)))
     assert [r.status_code for r in results] == [200] * 50
     deployment.log.flush()
@@ -149,6 +151,42 @@ def test_feedback_is_recorded_for_the_keys_own_completions(deployment, key):
                       json={"id": cid, "rating": "up"}).status_code == 404  # fmt: skip
     bad = httpx.post(f"{deployment.url}/v1/feedback", headers={"Authorization": f"Bearer {key}"}, json={"id": cid, "rating": "meh"})
     assert bad.status_code == 400 and "rating" in bad.json()["error"]["message"]
+
+
+def test_the_request_log_loses_nothing_on_close_and_close_does_not_wait_for_the_linger(home):
+    log = TrafficLog("close-test", linger_s=30.0)  # a batch would wait 30 s to fill, were it not for close()
+    body = {"messages": [{"role": "user", "content": "Call me on +44 20 7946 0958"}], "max_tokens": 8}
+    answer = json.dumps({"choices": [{"message": {"content": "Sure."}, "finish_reason": "stop"}]}).encode()
+
+    def put(i):
+        log.put(Exchange(completion_id=f"close-{i}", created_at=time.time(), key_name="k", requested_model="base",
+                         model="base", route=None, request=body, status=200, latency_ms=1.0, response=answer))  # fmt: skip
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(put, range(300)))
+    started = time.monotonic()
+    log.close()
+    assert time.monotonic() - started < 10
+    rows = _traffic("deployment_id = 'close-test'")
+    assert len(rows) == 300 and all(r["prompt"] == "Call me on [PHONE]" and r["answer"] == "Sure." for r in rows)
+
+
+def test_keys_are_checked_from_memory_and_unseen_ids_are_looked_up_once(home):
+    secret = keys.create_key("memory-test")
+    cache = KeyCache(refresh_s=60)
+    cache.start()
+    try:
+        record = cache.check_cached(secret)
+        assert record is not None and record is not MISS and record.name == "memory-test"
+        assert cache.check_cached(secret[:-1] + ("x" if secret[-1] != "x" else "y")) is None  # wrong secret
+        assert cache.check_cached(None) is None and cache.check_cached("not-a-key") is None
+        later = keys.create_key("created-after-the-load")
+        assert cache.check_cached(later) is MISS  # the gateway then calls check() in a worker thread
+        assert cache.check(later).name == "created-after-the-load" and cache.check_cached(later).name == "created-after-the-load"
+        assert cache.check_cached("fa-00000000-made-up") is MISS and cache.check("fa-00000000-made-up") is None
+        assert cache.check_cached("fa-00000000-made-up") is None  # remembered as missing: no second read at once
+    finally:
+        cache.stop()
 
 
 def test_split_routes_its_share_to_the_canary(deployment, key):

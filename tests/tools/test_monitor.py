@@ -5,11 +5,13 @@ drift, --since) on made-up rows."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import httpx
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from tests.tools._deploy_fixtures import TRAIN_ROWS, ModuleHome, make_runs
@@ -17,7 +19,7 @@ from tools import store
 from tools.data.prepare import inspect_data
 from tools.deploy import keys
 from tools.deploy.service import DeployConfig, start_deployment
-from tools.monitor import bias, canary, drift, export, flags, hallucination, traffic
+from tools.monitor import bias, bias_reports, canary, drift, export, flags, hallucination, traffic
 from ui.cli import app as root_app
 
 
@@ -32,13 +34,22 @@ def app_home(home):  # one store for the module: the traffic is made once
     return home
 
 
+PROBES = {"dimensions": {"gender": {"female": ["Emily"], "male": ["James"]}},
+          "templates": [{"dimension": "gender", "text": "Should {value} get a discount?"}]}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def logged(home, tiny_model_dir, tmp_path_factory):
     """Traffic through a real gateway: 12 requests to run-a (half canaried to run-b), 4 to base, 2 bad keys,
-    feedback on most, one correction; re-asks on every request."""
+    feedback on most, one correction; re-asks on every request. The deployment probes both new adapters for
+    bias in the background (a two-request probe set, to stay fast)."""
     run_a, run_b = make_runs(tmp_path_factory.mktemp("runs"), tiny_model_dir)
+    probe_file = tmp_path_factory.mktemp("probes") / "probes.yaml"
+    probe_file.write_text(yaml.safe_dump(PROBES))
     dep = start_deployment(DeployConfig(runs=[str(run_a), str(run_b)], backend="transformers", port=0,
-                                        split="run-a:run-b=50", rate_per_min=100_000, reask_share=1.0))  # fmt: skip
+                                        split="run-a:run-b=50", rate_per_min=100_000, reask_share=1.0,
+                                        bias_probe_file=str(probe_file), bias_max_tokens=4))  # fmt: skip
+    assert dep.probes_thread is not None  # started in the background: start_deployment did not wait for it
     key = keys.create_key("monitor-test")
     auth = {"Authorization": f"Bearer {key}"}
     try:
@@ -54,6 +65,7 @@ def logged(home, tiny_model_dir, tmp_path_factory):
             httpx.post(f"{dep.url}/v1/chat/completions", json={"model": "base", "messages": []}, headers={"Authorization": "Bearer no"})
         time.sleep(1.0)  # the re-asks run after each response
         dep.log.flush()
+        dep.probes_thread.join(timeout=120)
         for i, cid in enumerate(ids[:14]):
             rating = "up" if i % 3 else "down"
             extra = {"correction": "A day rental costs 35 euros."} if i == 1 else {}
@@ -106,6 +118,42 @@ def test_monitor_text_and_since(logged):
     assert json.loads(later.output)["requests"] == 0
     bad = CliRunner().invoke(root_app, ["monitor", "--since", "yesterday-ish"])
     assert bad.exit_code == 2 and "--since" in bad.output
+
+
+def test_every_new_adapter_is_bias_probed_once_at_deploy_and_shown_in_the_monitor(logged):
+    result = CliRunner().invoke(root_app, ["monitor", "--json"])
+    found = {b["model"]: b for b in json.loads(result.output)["bias"]}
+    assert set(found) == {"run-a", "run-b"}  # the tuned models, not the base
+    for name, b in found.items():
+        assert b["trigger"] == "deploy" and b["deployment_id"] == logged.id and b["requests"] == 2
+        assert set(b["dimensions"]["gender"]["groups"]) == {"female", "male"}
+    with store.connect() as db:
+        events = [r["message"] for r in db.execute("SELECT message FROM deploy_events WHERE kind = 'bias_probes'")]
+    assert sorted(m.split(":")[0] for m in events) == ["run-a", "run-b"]
+    text = CliRunner().invoke(root_app, ["monitor"]).output
+    assert "bias probes on run-a (deploy, 2 probes): gender gaps refusal" in text
+    # Deployed again (any name), the same weights are not probed again: the fingerprint is of the weights.
+    again = bias_reports.probe_new_models(logged.engine.url, {"run-a": logged.runs[0].output}, probes=PROBES, max_tokens=4)
+    assert again == [] and len(bias_reports.latest()) == 2
+
+
+def test_a_bias_fingerprint_follows_the_weights_not_the_folder(logged, tmp_path):
+    adapter = logged.runs[0].output
+    copy = shutil.copytree(adapter, tmp_path / "copy")
+    assert bias_reports.fingerprint(copy) == bias_reports.fingerprint(adapter)
+    weights = next(copy.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\x01")  # retrained into the same folder
+    assert bias_reports.fingerprint(copy) != bias_reports.fingerprint(adapter)
+
+
+def test_a_broken_probe_file_stops_the_deploy_before_any_model_loads(logged, tmp_path):
+    bad = tmp_path / "probes.yaml"
+    bad.write_text("templates: [{dimension: gender, text: no placeholder}]\ndimensions: {gender: {a: [x]}}\n")
+    started = time.monotonic()
+    with pytest.raises(ValueError, match=r"probes.yaml: template 1: .*\{value\}"):
+        start_deployment(DeployConfig(runs=[logged.runs[0].run_dir], backend="transformers", port=0,
+                                      bias_probe_file=str(bad)))  # fmt: skip
+    assert time.monotonic() - started < 5
 
 
 def test_export_kto_is_inspected_as_unpaired_preference(logged, tmp_path, tiny_model_dir):
@@ -213,5 +261,6 @@ def test_the_monitor_tab_shows_the_reports_figures(logged):
     assert "**18** requests" in summary and "**2** errors" in summary
     assert sorted(row[0] for row in models) == ["base", "run-a", "run-b"] and timeline["requests"].sum() == 16
     assert "### Drift" in signals and far[0][1].startswith("Tell me about quantum llamas")
+    assert "### Bias probes" in signals and "`run-a`: 2 probes, when first deployed" in signals
     message, path = monitor_tab.export_rated("last hour", "kto")
     assert path and "kto rows" in message

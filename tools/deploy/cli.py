@@ -40,6 +40,8 @@ def deploy_cmd(
     gpus: int = typer.Option(1, help="With --print-config: GPUs per engine replica (tensor parallel size)."),
     replicas: int = typer.Option(2, help="With --print-config: engine replicas behind the load balancer."),
     engine_url: str = typer.Option(None, help="Run only the gateway, in front of an OpenAI-compatible engine at this URL."),
+    bias_probes: bool = typer.Option(True, "--bias-probes/--no-bias-probes", help="Run the bias probe set on each tuned model without a stored report, in the background (see `monitor`)."),
+    bias_probe_file: str = typer.Option(None, help="Your own probe set YAML (same shape as tools/monitor/probes/counterfactual.yaml)."),
 ) -> None:
     """Serve a base model and tuned adapters behind an OpenAI-compatible gateway with keys and a request log."""
     if not runs and not base and not engine_url:
@@ -51,7 +53,7 @@ def deploy_cmd(
     try:
         config = DeployConfig(runs=runs or [], base=base, host=host, port=port, backend=backend, split=split,
                               redact=not no_redact, rate_per_min=rate_limit, reask_share=reask_share,
-                              engine_url=engine_url)  # fmt: skip
+                              engine_url=engine_url, bias_probes=bias_probes, bias_probe_file=bias_probe_file)  # fmt: skip
     except ValidationError as exc:
         first = exc.errors()[0]
         fail(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}")

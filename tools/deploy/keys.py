@@ -6,8 +6,9 @@
 
 A key is `fa-<key_id>-<secret>`: the id finds the row, the secret is checked against `sha256(salt + secret)`.
 The secret is 32 random bytes, so a fast hash is enough (a slow KDF protects guessable passwords, not these).
-The gateway never reads the table per request: `KeyCache` holds the hashes and reloads them at most every
-`refresh_s`, so a revocation takes effect within that many seconds.
+The gateway never reads the table per request: `KeyCache` holds the hashes and a thread reloads them every
+`refresh_s`, so a revocation takes effect within about that many seconds, and the request path checks a key
+with a dictionary lookup and one SHA-256 (`check_cached`); only an id it has not seen yet costs a read.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from tools import store
 
 PREFIX = "fa-"
+MISS = object()  # check_cached: this id is not in memory; ask `check` (which reads SQLite) off the event loop
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}$")
 
 
@@ -89,20 +91,65 @@ def _split(key: str) -> tuple[str, str] | None:
 
 class KeyCache:
     """The active keys in memory; `check(key)` returns the key's record or None, without touching SQLite
-    except for a reload every `refresh_s` and one indexed read for an id it has not seen yet."""
+    except for a reload every `refresh_s` and one indexed read for an id it has not seen yet.
 
-    def __init__(self, refresh_s: float = 2.0):
+    The gateway calls `start()` (a thread then reloads every `refresh_s`) and checks each request with
+    `check_cached`, which never touches SQLite: it answers the record, None, or MISS for an id to look up
+    with `check` in a worker thread."""
+
+    def __init__(self, refresh_s: float = 1.0):
         self.refresh_s = refresh_s
         self._keys: dict[str, KeyRecord] = {}
         self._loaded_at = float("-inf")
         self._missing: dict[str, float] = {}  # made-up ids, when last looked up
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def reload(self) -> None:
-        with store.connect() as db:
-            rows = db.execute(
-                "SELECT key_id, name, salt, hash, rate_per_min FROM api_keys WHERE revoked_at IS NULL"
-            ).fetchall()
+    def start(self) -> None:
+        self.reload()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._refresh, name="key-cache", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _refresh(self) -> None:
+        db = None  # one connection for the thread's life: opening one each second costs more than the read
+        try:
+            while not self._stop.wait(self.refresh_s):
+                try:
+                    db = db or store.open_db()
+                    self.reload(db)
+                except Exception as exc:  # noqa: BLE001 - a locked or missing store: keep the last keys, try again
+                    print(f"key cache: reload failed, keeping the last keys: {exc}", flush=True)
+                    if db is not None:
+                        db.close()
+                    db = None
+        finally:
+            if db is not None:
+                db.close()
+
+    def check_cached(self, key: str | None) -> KeyRecord | None | object:
+        """The key's record, None (not a valid key), or MISS (an id not in memory: call `check`)."""
+        parts = _split(key or "")
+        if parts is None:
+            return None
+        key_id, secret = parts
+        record = self._keys.get(key_id)
+        if record is None:
+            return None if time.monotonic() - self._missing.get(key_id, float("-inf")) < 0.25 else MISS
+        return record if hmac.compare_digest(record.hash, _digest(record.salt, secret)) else None
+
+    def reload(self, db=None) -> None:
+        if db is None:
+            with store.connect() as own:
+                return self.reload(own)
+        rows = db.execute("SELECT key_id, name, salt, hash, rate_per_min FROM api_keys WHERE revoked_at IS NULL").fetchall()
         with self._lock:
             self._keys = {r["key_id"]: KeyRecord(**dict(r)) for r in rows}
             self._loaded_at = time.monotonic()
@@ -112,7 +159,7 @@ class KeyCache:
         if parts is None:
             return None
         key_id, secret = parts
-        if time.monotonic() - self._loaded_at > self.refresh_s:
+        if self._thread is None and time.monotonic() - self._loaded_at > self.refresh_s:
             self.reload()
         record = self._keys.get(key_id) or self._lookup(key_id)
         if record is None or not hmac.compare_digest(record.hash, _digest(record.salt, secret)):

@@ -2,7 +2,10 @@
 
     handle = start_deployment(DeployConfig(runs=["runs/r1"], backend="transformers", port=0))
     handle.url            # http://127.0.0.1:PORT (the gateway; /v1 is the OpenAI base URL)
-    handle.stop()         # gateway, request log (drained) and engine, in that order
+    handle.stop()         # gateway, bias probes, request log (drained) and engine, in that order
+
+Once the gateway answers, a background thread runs the bias probe set on every tuned model that has no
+stored report yet (tools/monitor/bias_reports.py), so startup never waits for it.
 
 `finetune-assistant deploy` calls this and waits for Ctrl-C; tests call it with port 0.
 """
@@ -30,6 +33,7 @@ from tools.deploy.keys import KeyCache
 from tools.deploy.ratelimit import RateLimiter
 from tools.deploy.routing import check_names, parse_split
 from tools.deploy.traffic import TrafficLog
+from tools.monitor import bias, bias_reports
 from tools.serve.backends import BASE, check_tuned, is_adapter
 from tools.serve.server import ServeConfig
 
@@ -51,6 +55,9 @@ class DeployConfig(BaseModel):
     reask_share: float = Field(0.0, ge=0.0, le=1.0)
     max_loras: int = Field(4, ge=1)
     engine_url: str | None = Field(None, description="Put the gateway in front of an engine already running there.")
+    bias_probes: bool = Field(True, description="Probe every tuned model without a stored bias report, in the background.")
+    bias_probe_file: str | None = Field(None, description="A probe set YAML of your own (default: the shipped one).")
+    bias_max_tokens: int = Field(64, ge=1, le=4096)
 
 
 @dataclass
@@ -109,6 +116,8 @@ class Deployment:
         self.url: str | None = None
         self._server = None
         self._thread: threading.Thread | None = None
+        self._probes_stop = threading.Event()
+        self.probes_thread: threading.Thread | None = None
 
     def serve_in_thread(self, gateway: Gateway) -> None:
         import uvicorn
@@ -129,10 +138,28 @@ class Deployment:
         self.url = f"http://{host}:{sock.getsockname()[1]}"
         _update(self.id, status="up", url=self.url, engine=self.engine.kind)
 
+    def start_bias_probes(self, probes: dict) -> None:
+        """Probe the tuned models that have no stored report, on a thread (a few minutes on a CPU)."""
+        models = {r.name: r.output for r in self.runs}
+
+        def run() -> None:
+            try:
+                bias_reports.probe_new_models(self.engine.url, models, self.id, probes, self.config.bias_max_tokens,
+                                              self._probes_stop, lambda kind, msg: record_event(self.id, kind, msg))  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - the deployment serves on; the failure is an event
+                if not self._probes_stop.is_set():
+                    record_event(self.id, "bias_probes_failed", f"{type(exc).__name__}: {exc}")
+
+        self.probes_thread = threading.Thread(target=run, name="bias-probes", daemon=True)
+        self.probes_thread.start()
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
             self._thread.join(timeout=30)
+        self._probes_stop.set()
+        if self.probes_thread is not None:
+            self.probes_thread.join(timeout=120)  # the probe in flight finishes; none after it starts
         self.log.close()  # after the server: requests still finishing get logged
         self.engine.close()
         _update(self.id, status="stopped")
@@ -146,6 +173,8 @@ def start_deployment(config: DeployConfig) -> Deployment:
     if len(set(names)) != len(names) or BASE in names:
         raise ValueError(f"model names must be distinct and not '{BASE}' (got {', '.join(names)}); name them NAME=FOLDER")
     base = choose_base(runs, config.base)
+    # Read before any model loads: a broken probe file should cost a second, not a minute.
+    probes = bias.load_probes(config.bias_probe_file) if config.bias_probes and runs else None
     splits = parse_split(config.split, default_control=names[0] if names else BASE)
     deployment_id = f"dep-{uuid.uuid4().hex[:10]}"
     _insert(deployment_id, base, runs, config)
@@ -176,9 +205,10 @@ def start_deployment(config: DeployConfig) -> Deployment:
                       reask_share=config.reask_share)  # fmt: skip
     try:
         deployment.serve_in_thread(gateway)
+        if probes is not None:
+            deployment.start_bias_probes(probes)
     except BaseException:
-        log.close()
-        engine.close()
+        deployment.stop()
         _update(deployment_id, status="failed")
         raise
     return deployment

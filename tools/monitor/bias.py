@@ -6,15 +6,19 @@ deployed model, and the gaps between groups in refusal rate, answer length and s
 
 The probe set is package data (probes/counterfactual.yaml). Sentiment is a small word lexicon (below):
 (positive - negative words) / words, crude but transparent and offline; a gap means "read these answers side
-by side", not proof of bias. Answers are greedy (temperature 0) so a gap is not sampling noise. The probes go
-through the gateway like any request, so use a dedicated key (e.g. `keys create probes`) to tell them apart.
+by side", not proof of bias. Answers are greedy (temperature 0) so a gap is not sampling noise. Run on demand
+(`monitor bias`), the probes go through the gateway like any request, so use a dedicated key (e.g. `keys
+create probes`) to tell them apart; a deployment runs them itself, against its engine, for every tuned model
+it serves for the first time (tools/monitor/bias_reports.py), and the monitor shows the latest per model.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from importlib import resources
+from pathlib import Path
 from statistics import mean
 
 import yaml
@@ -29,11 +33,19 @@ fail failed problem complaint careless sorry decline concern concerns untrustwor
 
 
 def load_probes(path: str | None = None) -> dict:
-    text = open(path, encoding="utf-8").read() if path else (resources.files("tools.monitor") / "probes" / "counterfactual.yaml").read_text(encoding="utf-8")
-    probes = yaml.safe_load(text)
-    for i, t in enumerate(probes["templates"]):
-        if t["dimension"] not in probes["dimensions"] or "{value}" not in t["text"]:
-            raise ValueError(f"probe template {i}: needs a known dimension and a {{value}} placeholder")
+    """The probe set: `path` (a YAML of your own, same shape) or the shipped one; ValueError saying what is wrong."""
+    where = path or "the shipped probe set"
+    try:
+        source = Path(path) if path else resources.files("tools.monitor") / "probes" / "counterfactual.yaml"
+        text = source.read_text(encoding="utf-8")
+        probes = yaml.safe_load(text)
+        dimensions, templates = probes["dimensions"], probes["templates"]
+    except (OSError, yaml.YAMLError, TypeError, KeyError) as exc:
+        raise ValueError(f"{where}: not a probe set ({type(exc).__name__}: {exc}); it needs `dimensions` (dimension -> "
+                         "group -> names) and `templates` (dimension, text with {value})") from None  # fmt: skip
+    for i, t in enumerate(templates):
+        if not isinstance(t, dict) or t.get("dimension") not in dimensions or "{value}" not in str(t.get("text", "")):
+            raise ValueError(f"{where}: template {i + 1}: needs a known dimension and a {{value}} placeholder in its text")
     return probes
 
 
@@ -69,11 +81,16 @@ def score(answers: list[tuple[str, str, str, str]]) -> dict:
     return out
 
 
-def run_probes(url: str, model: str, api_key: str | None, max_tokens: int = 64, probes: dict | None = None) -> dict:
+def run_probes(url: str, model: str, api_key: str | None, max_tokens: int = 64, probes: dict | None = None,
+               should_stop: Callable[[], bool] | None = None) -> dict | None:  # fmt: skip
+    """Every probe, one at a time, and the scores; None when `should_stop()` turned true before the end."""
     probes = probes or load_probes()
     sampling = Sampling(temperature=0.0, max_tokens=max_tokens)
-    answers = [(d, g, p, openai_chat(url, model, [{"role": "user", "content": p}], sampling, api_key))
-               for d, g, p in requests_for(probes)]  # fmt: skip
+    answers = []
+    for d, g, p in requests_for(probes):
+        if should_stop is not None and should_stop():
+            return None
+        answers.append((d, g, p, openai_chat(url, model, [{"role": "user", "content": p}], sampling, api_key)))
     return {"model": model, "requests": len(answers), "dimensions": score(answers)}
 
 

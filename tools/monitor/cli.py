@@ -3,7 +3,7 @@
     finetune-assistant monitor --since 2h            # figures per model, drift, flags, canaries
     finetune-assistant monitor --json                # the same as one JSON object
     finetune-assistant monitor export --out next.jsonl --kind kto
-    finetune-assistant monitor bias --model run-a --url http://127.0.0.1:8000 --key fa-...
+    finetune-assistant monitor bias --model run-a --url http://127.0.0.1:8000 --key fa-...   # stored, shown above
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 
 from tools._cli import fail
-from tools.monitor import bias, export, report, traffic
+from tools.monitor import bias, bias_reports, export, report, traffic
 
 app = typer.Typer(help="Monitor deployed models: traffic, drift, flagged answers, feedback; export rated traffic.",
                   invoke_without_command=True, pretty_exceptions_enable=False)  # fmt: skip
@@ -73,6 +73,10 @@ def render(found: dict) -> str:
     h = found["hallucination"]
     lines.append(f"hallucination signals: {len(h['contradictions'])} contradictions of training answers, "
                  f"{len(h['reask']['disagreements'])}/{h['reask']['checked']} re-asks disagree")  # fmt: skip
+    for b in found.get("bias", []):
+        lines.append(f"bias probes on {b['model']} ({b['trigger']}, {b['requests']} probes): " + "; ".join(
+            f"{dim} gaps refusal {d['gaps']['refusal_rate']:.2f}, length {d['gaps']['length_words']:.1f} words, "
+            f"sentiment {d['gaps']['sentiment']:+.3f}" for dim, d in b["dimensions"].items()))  # fmt: skip
     return "\n".join(lines)
 
 
@@ -104,6 +108,7 @@ def bias_cmd(
         found = bias.run_probes(url, model, key or os.environ.get("FINETUNE_ASSISTANT_KEY"), max_tokens=max_tokens)
     except (ValueError, OSError, RuntimeError) as exc:
         fail(str(exc))
+    bias_reports.save(found, "on_demand", source=url)  # the monitor shows the latest report of each model
     typer.echo(json.dumps(found, ensure_ascii=False) if as_json else bias.render(found))
 
 

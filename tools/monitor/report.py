@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from tools import store
-from tools.monitor import canary, drift, flags, hallucination, stats, traffic
+from tools.monitor import bias_reports, canary, drift, flags, hallucination, stats, traffic
 
 
 def train_files(deployment_ids: set[str]) -> list[str]:
@@ -37,6 +37,8 @@ def build_report(since: float | None = None, deployment_id: str | None = None, t
         "flags": flags.flagged(rows),
         "canaries": canary.canaries(rows),
         "hallucination": hallucination.signals(answered, traffic.rows(since, deployment_id, reasks=True), pairs),
+        # Probes are run once per tuned model's weights, not per window: the latest report of each, whenever.
+        "bias": bias_reports.latest(),
     }
     if timeline:
         report["timeline"] = stats.timeline(rows)

@@ -29,6 +29,14 @@ def serve_backend(backend: ChatBackend, port: int = 0) -> ThreadingHTTPServer:
 
 class _Handler(BaseHTTPRequestHandler):
     backend: ChatBackend
+    # Keep-alive: a client in front of us (the deploy gateway) reuses one connection instead of opening a
+    # TCP connection per request. Every plain answer carries Content-Length; a stream closes the connection.
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle on, the second waits for the client's delayed ACK.
+    disable_nagle_algorithm = True
+    # A kept-alive connection left idle this long is closed, so its thread ends (generation does no socket
+    # I/O, so a long answer is not cut by this).
+    timeout = 120
 
     def log_message(self, *args) -> None:  # keep the terminal for the user's own output
         pass
@@ -50,10 +58,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(404, {"error": {"message": f"no route {self.path}"}})
 
     def do_POST(self) -> None:
+        # Read the body before any answer: on a kept-alive connection, unread bytes would be taken for the
+        # start of the next request.
+        raw = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
         if self.path != "/v1/chat/completions":
             return self._json(404, {"error": {"message": f"no route {self.path}"}})
         try:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            body = json.loads(raw or b"{}")
             model, messages = body["model"], body["messages"]
             sampling = Sampling(temperature=body.get("temperature", 0.0), top_p=body.get("top_p", 1.0),
                                 max_tokens=body.get("max_tokens") or 256, seed=body.get("seed", 0))  # fmt: skip
@@ -72,7 +83,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")  # no length known up front: the end of the stream is the close
         self.end_headers()
+        self.close_connection = True
         for delta in self.backend.stream(model, messages, sampling):
             chunk = {"object": "chat.completion.chunk", "model": model, "choices": [{"index": 0, "delta": {"content": delta}}]}
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
