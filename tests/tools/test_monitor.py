@@ -53,6 +53,9 @@ def logged(home, tiny_model_dir, tmp_path_factory):
     key = keys.create_key("monitor-test")
     auth = {"Authorization": f"Bearer {key}"}
     try:
+        # The probes sample on the same process-wide torch RNG as the requests: let them finish first, so the
+        # traffic's answers (seeded per request) are the same on every run.
+        dep.probes_thread.join(timeout=300)
         ids = []
         prompts = [q for q, _ in TRAIN_ROWS] * 3  # the same prompts again and again: canary pairs for dpo
         for prompt in prompts:
@@ -65,7 +68,6 @@ def logged(home, tiny_model_dir, tmp_path_factory):
             httpx.post(f"{dep.url}/v1/chat/completions", json={"model": "base", "messages": []}, headers={"Authorization": "Bearer no"})
         time.sleep(1.0)  # the re-asks run after each response
         dep.log.flush()
-        dep.probes_thread.join(timeout=120)
         for i, cid in enumerate(ids[:14]):
             rating = "up" if i % 3 else "down"
             extra = {"correction": "A day rental costs 35 euros."} if i == 1 else {}
