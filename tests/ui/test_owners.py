@@ -68,7 +68,8 @@ def test_runs_are_listed_and_acted_on_only_by_their_owner(cb):
     # Another user's run id answers exactly like a run that does not exist: no card, no zip, no cancel.
     for answer in (cb.run_details("ann-run", request=BOB)[0], cb.zip_run("ann-run", request=BOB)[0],
                    cb.cancel("ann-run", request=BOB), cb.resume("ann-run", request=BOB),
-                   cb.monitor("ann-run", None, "", [], request=BOB)[0], cb.export("ann-run", request=BOB)[0]):
+                   cb.monitor("ann-run", None, "", [], request=BOB)[0], cb.export("ann-run", request=BOB)[0],
+                   list(cb.ask("ann-run", "hi", True, request=BOB))[-1][2]):
         assert "no run 'ann-run'" in html.unescape(answer), answer
     assert cb.run_details("ann-run", request=ANN)[0].startswith("# card of ann-run")
     # Without logins there is one user, who sees every run.
