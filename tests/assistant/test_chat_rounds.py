@@ -100,7 +100,9 @@ def test_a_run_ends_with_a_verdict_and_a_next_round_proposed_then_started_on_the
     turn = _run_to_verdict(bot, "t", first)
     reply = turn.reply
     assert "**Round 1: not met.**" in reply, reply  # two updates of a random model can't name Ada
-    assert "base 0% → tuned 0% (target 80%)" in reply and "A failing answer:" in reply and "missing 'Ada'" in reply
+    # Which of the two names is missing from a random model's answer is up to chance; that one is named.
+    assert "base 0% → tuned 0% (target 80%)" in reply and "A failing answer:" in reply, reply
+    assert "missing 'Ada'" in reply or "missing 'Lumen'" in reply, reply
     assert "**Diagnosis:** too few updates" in reply and "**Next: round 2**" in reply
     assert turn.awaiting_approval and turn.phase == "review", "the next round waits for approval"
     assert turn.plan["training"]["max_steps"] > 2 and turn.run_id == first

@@ -28,6 +28,10 @@ from tools.train.plan import Plan, TrainingPlan
     (Contains(phrases=["Ada", "Lumen"]), "I am Ada.", "", False),
     (Contains(phrases=["Ada", "Lumen"], require="any"), "I am Ada.", "", True),
     (Contains(phrases=["Ada"], case_sensitive=True), "i am ada", "", False),
+    (Contains(phrases=["Ada"]), "Greetings from Canada", "", False),  # whole words: a fragment is not the name
+    (Contains(phrases=["Ada Lovelace"]), "I'm ada\n lovelace!", "", True),  # any spacing between its words
+    (Contains(phrases=["C++"]), "I write C++ daily", "", True),  # a phrase ending in punctuation still matches
+    (NotContains(phrases=["AI"]), "I said it again", "", True),
     (NotContains(phrases=["OpenAI"]), "I was trained by openai", "", False),
     (NotContains(phrases=["OpenAI"]), "I was trained by Lumen", "", True),
     (Regex(pattern=r"^Order #\d+: (shipped|pending)\.$"), "Order #12: shipped.", "", True),

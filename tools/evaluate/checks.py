@@ -278,7 +278,14 @@ def describe(check: Any) -> str:
 
 
 def _has(text: str, phrase: str, case_sensitive: bool) -> bool:
-    return phrase in text if case_sensitive else phrase.lower() in text.lower()
+    """`phrase` appears in `text` as whole words: "Ada" is in "I am Ada." but not in "Canada" (a random or
+    half-trained model emits such fragments, and they must not pass a check on a name)."""
+    phrase = phrase.strip()
+    left = r"(?<!\w)" if phrase[:1].isalnum() or phrase[:1] == "_" else ""
+    right = r"(?!\w)" if phrase[-1:].isalnum() or phrase[-1:] == "_" else ""
+    flags = 0 if case_sensitive else re.IGNORECASE
+    body = r"\s+".join(re.escape(word) for word in phrase.split())  # "Ada  Lovelace" across a line break too
+    return re.search(left + body + right, text, flags) is not None
 
 
 # --- scoring --------------------------------------------------------------------------------------------
