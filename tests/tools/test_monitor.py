@@ -124,7 +124,7 @@ def test_every_new_adapter_is_bias_probed_once_at_deploy_and_shown_in_the_monito
     result = CliRunner().invoke(root_app, ["monitor", "--json"])
     found = {b["model"]: b for b in json.loads(result.output)["bias"]}
     assert set(found) == {"run-a", "run-b"}  # the tuned models, not the base
-    for name, b in found.items():
+    for b in found.values():
         assert b["trigger"] == "deploy" and b["deployment_id"] == logged.id and b["requests"] == 2
         assert set(b["dimensions"]["gender"]["groups"]) == {"female", "male"}
     with store.connect() as db:
