@@ -49,7 +49,7 @@ _PIVOTS = {"just", "only", "but", "instead", "rather", "however"}
 _SEVERAL = {"two", "2", "three", "3", "four", "4", "five", "5"}
 _NOT_CANDIDATES = {"thousand", "hundred", "million", "k", "m", "gpus", "gpu", "cards", "categories", "classes",
                    "labels", "label", "queues", "departments", "years", "months", "weeks", "days", "hours",
-                   "people", "teams", "languages", "million", "billion", "b", "gb", "mb", "tb", "gigs", "epochs",
+                   "people", "teams", "languages", "billion", "b", "gb", "mb", "tb", "gigs", "epochs",
                    "times", "more", "less", "other", "of", "or", "and", "to", "x", "annotators", "reviewers", "raters",
                    "editors", "experts", "users", "customers", "agents", "labelers", "labellers", "judges",
                    "associates", "writers", "senior", "humans", "persons", "doctors", "lawyers", "tutors", "staff"}
@@ -97,7 +97,7 @@ _JUDGED = {"marked", "markd", "mark", "marks", "flagged", "flag", "flags", "grad
            "labelled", "labeled", "tagged", "rated", "judged", "annotated", "reviewed", "evaluated", "assessed",
            "as", "whether", "said", "say", "says", "gave", "give", "put", "set", "clicked", "click", "pressed",
            "outcome", "feedback", "survey", "verdict", "either", "press", "presses", "tap", "taps", "tapped",
-           "ticked", "tick", "choose", "pick", "vote", "votes", "audited", "checked", "reviewed", "tag", "tags",
+           "ticked", "tick", "choose", "pick", "vote", "votes", "audited", "checked", "tag", "tags",
            "label", "labels", "judgement", "judgment", "assessment", "review", "reviewer's", "decision", "decided",
            "wrote", "chose", "picked", "reviews", "checks", "audits"}
 _VERDICT_WORDS = {"marked", "flagged", "graded", "scored", "judged", "approve", "approved", "reject", "rejected",
