@@ -13,9 +13,15 @@ Three parts, each doing what it is good at:
   is compared with the labelled examples of prompts/understand.yaml (nearest example per label). Nearest
   example beat a per-label centroid here because a label (e.g. "preference pairs") is said in several
   unrelated ways whose average sits near none of them;
+- two-part meanings (`assistant.cues`): preference pairs are two candidates AND a choice, ratings one output
+  AND a verdict, facts that change a change AND a frequency (or a moving thing pinned to now). MiniLM hears
+  the topic of a sentence, not this structure, so a cue in a sentence the user affirms decides the slot, and a
+  paraphrase match for pairs, ratings or raw text counts only when the message holds that meaning's half;
 - polarity: a negated clause ("we don't have labels", "it's not a chatbot") is compared only with negated
-  examples, so negation never flips a reading, and the clause that decided a slot is the quote the plan
-  may cite: the user's words that support it, never words that say the opposite.
+  examples and can only say what the data is not (raw text is the one layout defined by an absence); an
+  imagined one ("we were planning to collect ratings") or a retracted one ("..., but that never happened")
+  describes no data at all. The clause that decided a slot is the quote the plan may cite: the user's words
+  that support it, never words that say the opposite.
 When the two best labels of a slot are within MARGIN, the slot is recorded in `unclear` and the interview
 asks one clarifying question. Without the embedding package, the rules alone decide (and we say so).
 """

@@ -94,6 +94,7 @@ class Services:
 
     def resume(self, run_id: str, owner: str | None = None) -> str:
         """Resume a run from its checkpoint, after making GPU room for it as for a queued one."""
+        jobs.status(run_id, owner)  # another user's run is "no run" before anything is freed for it
         if self.serving.holds_gpu() and jobs.training_now() is None:
             self.serving.before_run_starts(_estimated_gb(run_id))
         return jobs.resume(run_id, owner=owner, room_made=True)

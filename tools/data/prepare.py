@@ -498,9 +498,17 @@ def _near_dedupe(run: _Run, stream: _Stream, exact: dict[int, int]) -> int:
     keys = np.concatenate(stream.band_keys)
     empty = np.concatenate(stream.empty)
     stream.band_keys = stream.empty = []
-    sigs = np.memmap(run.signatures, dtype=np.uint32, mode="r", shape=(run.count, clean.NUM_PERM))
-    dups = clean.near_duplicates_banded(keys, sigs.__getitem__, empty, run.spec.near_dedupe_threshold, exact)
-    del sigs
+    # Each candidate's signature is read with pread, not through a memory map: mapped pages count in the
+    # process's RSS, and at 1 GB of rows the signature file is ~350 MB (this was most of the growth).
+    size = clean.NUM_PERM * 4
+    fd = os.open(run.signatures, os.O_RDONLY)
+    try:
+        def signature(i: int):
+            return np.frombuffer(os.pread(fd, size, i * size), dtype=np.uint32)
+
+        dups = clean.near_duplicates_banded(keys, signature, empty, run.spec.near_dedupe_threshold, exact)
+    finally:
+        os.close(fd)
     run.signatures.unlink(missing_ok=True)  # only the confirmation needed the full signatures
     for i, j in sorted(dups.items())[: max(0, MAX_ERRORS - len(run.duplicates))]:
         (file, row), (_, first) = run.origin(i), run.origin(j)

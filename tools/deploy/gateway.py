@@ -88,7 +88,7 @@ class Gateway:
 
         # One pooled session for the life of the server: a new TCP connection per request would cost more than
         # everything else the gateway does. No compression asked for: the engine is on the same host or network.
-        connector = aiohttp.TCPConnector(limit=512, keepalive_timeout=30, ttl_dns_cache=None)
+        connector = aiohttp.TCPConnector(limit=512, keepalive_timeout=30)
         timeout = aiohttp.ClientTimeout(total=self.timeout, sock_connect=10.0)
         self.client = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
                                             skip_auto_headers=("Accept-Encoding", "User-Agent"))  # fmt: skip
