@@ -57,6 +57,8 @@ def build_app(services: Services | None = None) -> gr.Blocks:
         session = gr.BrowserState(None, storage_key="finetune-assistant-session", secret=browser_secret())
         run_id = gr.State()
         gr.Markdown(_INTRO)
+        # Only gr.Tab directly inside (tests/ui/test_app_layout.py): any other component here takes a
+        # position in the tab bar, and the selected tab then showed twice in place of the last one.
         with gr.Tabs(elem_id="tabs"):
             chat = tabs.chat_tab()
             data = tabs.data_tab()

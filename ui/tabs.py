@@ -111,7 +111,8 @@ def compare_tab(cb: Callbacks) -> None:
             replay_prompts = gr.Textbox(label="Test prompts", lines=4, interactive=False, elem_id="replay-prompts")
             replay_msg = gr.Markdown(elem_id="replay-notice")
             replay_table = gr.Dataframe(headers=REPLAY_HEADERS, interactive=False, wrap=True, elem_id="replay-table")
-    comparison = gr.State()
+        # Inside the tab: a component between two tabs shifts the later tabs' positions in the tab bar.
+        comparison = gr.State()
     tuned_run.focus(cb.tuned_choices, tuned_run, tuned_run)
     tuned_run.change(cb.opponents, [tuned_run, opponent], [opponent, recorded])
     opponent.change(cb.recorded_list, [tuned_run, opponent], recorded)

@@ -72,5 +72,8 @@ def test_monitor_tab_shows_traffic_feedback_drift_and_bias(app_url, browser, sho
     # The whole tab in one tall viewport: a full-page capture of a short one redraws Gradio's tab bar mid-shot.
     page.set_viewport_size({"width": 1400, "height": page.evaluate("document.body.scrollHeight")})
     page.wait_for_timeout(1000)  # the plots draw after their data arrives
+    # Each tab is named once in the bar (a stray component among the tabs repeated the selected one).
+    labels = [t.strip() for t in page.locator("#tabs [role=tab]:visible").all_inner_texts()]
+    assert labels == ["Chat", "Data", "Train", "Compare", "Runs", "Monitor"], labels
     first = shot(page, "monitor-1-tab")
     page.locator("#monitor-signals").screenshot(path=str(first.parent / "monitor-2-signals.png"))
