@@ -17,6 +17,7 @@ import typer
 
 from assistant.auto import AutoError, describe, draft, run_rounds
 from tools._cli import fail
+from tools.train.runs import RunError
 
 
 def auto_cmd(
@@ -58,7 +59,7 @@ def auto_cmd(
     budget = budget_min or checks.budget_min or 60.0
     try:
         result = run_rounds(drafted, budget_min=budget, max_rounds=rounds, on_round=show)
-    except (AutoError, ValueError, OSError) as exc:
+    except (AutoError, RunError, ValueError, OSError) as exc:  # RunError: e.g. --output holds another run
         fail(str(exc))
     typer.echo(f"{'Met' if result.met else 'Not met'} after {len(result.rounds)} round(s) ({result.stopped}); "
                f"best run: {result.best_run_dir}", err=as_json)  # fmt: skip

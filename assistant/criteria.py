@@ -47,6 +47,7 @@ _SAYS_NAME = re.compile(r"\b(?:it is|it's|i am|i'm|is called|named|called|as)\s{
 _QUOTED = re.compile(r"[\"“']([^\"”'\n]{1,80})[\"”']")
 _LIMIT = re.compile(r"\b(?:under|at most|no more than|fewer than|less than|max(?:imum)?(?: of)?|within|up to)\s{1,3}(\d{1,5})\s{1,3}(words?|characters?|chars?)\b", _I)
 _JSON = re.compile(r"\bjson\b", _I)
+_SORT = re.compile(r"\b(?:sort|route|tag|bucket|triage|classif\w{0,8}|categori[sz]\w{0,3})\b", _I)
 _FIELDS = re.compile(r"\b(?:fields?|keys?|properties)\s{1,3}([\w\-]{1,40}(?:\s{0,3}(?:,|and|&)\s{0,3}[\w\-]{1,40}){0,15})", _I)
 _LABEL = re.compile(r"\b(?:labels?|categor(?:y|ies)|class(?:es|ify|ification)?|sentiment)\b", _I)
 _MUST_NOT = re.compile(r"\b(?:never|must not|mustn't|should not|shouldn't|doesn't|does not|don't|do not|without)\s{1,3}(?:mention|say|include|use|name|reveal|contain)s?\s{1,3}(.{1,80}?)(?:[.;!?\n]|$)", _I)
@@ -84,7 +85,10 @@ def parse_criteria(words: str, rows: Rows = ()) -> SuccessCriteria:
         checks.append(identity)
         prompts = list(IDENTITY_PROMPTS)
     checks += _json_checks(text) + _length_checks(text)
-    if _LABEL.search(text) and re.search(r"\b(?:right|correct|exact|accura|match|predict)", text, _I):
+    # A label check when the words name labels and correctness ("gets the label right"), or name a sorting
+    # task ("sort each ticket into billing, shipping or account") over data whose answers are a few labels.
+    if _LABEL.search(text) and re.search(r"\b(?:right|correct|exact|accura|match|predict)", text, _I) or (
+            (_LABEL.search(text) or _SORT.search(text)) and _labels(rows)):
         checks.append(Label(labels=_labels(rows), description=text[:200]))
     if _SIMILAR.search(text):
         checks.append(Similarity(metric="rouge_l", threshold=_similarity_threshold(rows), description=text[:200]))

@@ -33,6 +33,18 @@ def test_without_yes_the_cli_prints_the_plan_with_its_checks_and_trains_nothing(
     assert report["test_rows"] >= 3 and report["test_sha256"]
 
 
+def test_an_output_folder_holding_something_else_is_a_plain_error_not_a_traceback(tmp_path, tiny_model_dir):
+    out = tmp_path / "auto"
+    (out / "rounds" / "round-1").mkdir(parents=True)
+    (out / "rounds" / "round-1" / "notes.txt").write_text("someone's file")
+    proc = subprocess.run([sys.executable, "-m", "ui.cli", "auto", "--goal", GOAL, "--data", str(IDENTITY),
+                           "--model", str(tiny_model_dir), "--output", str(out), "--yes", "--no-probe"],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)  # fmt: skip
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "round-1 exists and is not empty; choose a new output folder" in proc.stderr
+    assert (out / "rounds" / "round-1" / "notes.txt").read_text() == "someone's file"
+
+
 def test_rounds_link_parents_and_report_on_test(tmp_path, tiny_model_dir):
     drafted = draft(GOAL, IDENTITY, output=tmp_path / "auto", model=str(tiny_model_dir), probe=False)
     quick = TrainingPlan(**{**drafted.plan.training.model_dump(), "max_steps": 2})

@@ -106,3 +106,24 @@ def test_keep_going_until_met_is_an_approvable_choice():
     assert (edited.max_rounds, edited.budget_min) == (4, 30.0)  # an unrelated edit keeps the choice
     assert edit_criteria(edited, "keep going, up to 2 rounds").max_rounds == 2
     assert parse_criteria("under 40 words").max_rounds == 1
+
+
+TICKETS = [("I was charged twice", "billing"), ("parcel is late", "shipping"), ("app crashes", "technical"),
+           ("reset my password", "account")] * 4  # fmt: skip
+
+
+@pytest.mark.parametrize("words", [
+    "Sort each support ticket into billing, shipping, technical or account; reply with the category label only.",
+    "route every ticket to the right team",
+    "triage incoming emails",
+    "it should classify the tickets",
+])  # fmt: skip
+def test_a_sorting_task_over_label_data_is_checked_by_its_labels(words):
+    criteria, note = criteria_for(words, TICKETS)
+    assert [c.kind for c in criteria.checks] == ["label"] and "from your words" in note
+    assert sorted(criteria.checks[0].labels) == ["account", "billing", "shipping", "technical"]
+
+
+def test_sorting_words_over_free_text_answers_give_no_label_check():
+    rows = [(f"question {i}", f"a long and different answer number {i} with details") for i in range(12)]
+    assert parse_criteria("sort out the support answers", rows).checks == []

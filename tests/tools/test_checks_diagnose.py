@@ -54,6 +54,9 @@ def test_still_improving_and_budget_cap(plan):
     assert new.training.epochs == 6
     tight, reasons = next_plan(plan, found, minutes_left=4, minutes_per_update=0.02)  # 200 updates affordable
     assert tight.training.epochs == 4 and any("Capped" in r for r in reasons)
+    spent, reasons = next_plan(plan, found, minutes_left=-1, minutes_per_update=0.02)  # over budget: not shrunk
+    assert spent.training.epochs == 6 and not any("Capped" in r for r in reasons)
+    assert any("minutes are spent" in r and "about 6 min" in r for r in reasons), reasons
 
 
 def test_inconsistent_and_small_data_are_named(plan, tmp_path):

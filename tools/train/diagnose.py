@@ -143,7 +143,12 @@ def next_plan(plan: Plan, found: Diagnosis, minutes_left: float | None = None,
             why = "the loss was still falling" if "still_improving" in codes else "the checks still fail"
             reasons.append(f"2x the training length: {why}.")
     planned = found.updates * scale
-    if minutes_left is not None and minutes_per_update and planned * minutes_per_update > minutes_left:
+    if minutes_left is not None and minutes_left <= 0:
+        # Nothing left to fit into: a 1-update round would be useless, so this one is sized for its goal
+        # and only runs if the user approves it (with the minutes it needs).
+        needed = f" (about {planned * minutes_per_update:.0f} min)" if minutes_per_update else ""
+        reasons.append(f"The approved minutes are spent: this round needs your approval{needed}.")
+    elif minutes_left is not None and minutes_per_update and planned * minutes_per_update > minutes_left:
         affordable = max(1.0, minutes_left / minutes_per_update)
         reasons.append(f"Capped at about {affordable:.0f} updates to fit the {minutes_left:.0f} minutes left "
                        f"({minutes_per_update * 60:.1f} s per update measured).")  # fmt: skip
