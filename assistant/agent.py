@@ -29,6 +29,7 @@ from assistant.graph import build_graph
 from assistant.llm import REPLY_TAG, Brain, default_brain
 from assistant.plan import PlanProposal, plan_card
 from assistant.recommend import Recommendation
+from assistant.retention import prune_all, prune_thread
 from tools import paths
 
 _KEEP_TURNS = 1024  # last turns kept for `last_turn` (the UI reads a thread's right after its stream)
@@ -87,7 +88,9 @@ class Assistant:
         self.checkpointer_path.parent.mkdir(parents=True, exist_ok=True)
         # One connection shared by the UI's worker threads; SqliteSaver serialises access with its own lock.
         self._conn = sqlite3.connect(str(self.checkpointer_path), check_same_thread=False)
-        self.graph = build_graph(self.brain, self.actions, SqliteSaver(self._conn), confine_paths)
+        self._saver = SqliteSaver(self._conn)
+        self.graph = build_graph(self.brain, self.actions, self._saver, confine_paths)
+        prune_all(self._saver)  # idle threads and old checkpoints (M4); a thread is pruned after each turn too
         # Per thread, but bounded (L10): a lock lives while a call holds it, and the last turns are the latest
         # only (the UI reads a thread's right after its stream); thread ids come from browsers without end.
         self._locks: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
@@ -111,6 +114,8 @@ class Assistant:
             except Exception as exc:  # a bug must read as a message, not a traceback in the chat
                 values = self.graph.get_state(config).values
                 return self._turn_from(thread_id, values, _failure(exc))
+            finally:
+                prune_thread(self._saver, thread_id)
             return self._turn(thread_id, before)
 
     def approve(self, thread_id: str, user: str | None = None) -> Turn:
@@ -146,7 +151,10 @@ class Assistant:
                     "This run is finished; the results are above.")
                 return self._turn_from(thread_id, values, reply)
             before = self._message_count(config)
-            self.graph.invoke({"input": "", "files": [], "event": "advance"}, config)
+            try:
+                self.graph.invoke({"input": "", "files": [], "event": "advance"}, config)
+            finally:
+                prune_thread(self._saver, thread_id)
             return self._turn(thread_id, before)
 
     def stream(self, thread_id: str, text: str, files: list[str] | None = None,
@@ -176,6 +184,7 @@ class Assistant:
                         continue
                     yield ("" if first else "\n\n") + message["content"]
                     first = False
+            prune_thread(self._saver, thread_id)
             turn = self._turn(thread_id, before)
             if error:
                 turn.reply = f"{turn.reply}\n\n{error}".strip()

@@ -23,7 +23,7 @@ from tools import paths
 from tools.serve import server as vllm_server
 from ui import tabs
 from ui.callbacks import Callbacks
-from ui.guard import LOOPBACK, AccessGuard, AccessPolicy, new_token
+from ui.guard import LOOPBACK, AccessGuard, AccessPolicy, ExpiringTokens, login_ttl_s, new_token
 from ui.monitor_tab import build_monitor_tab
 from ui.services import (
     AppConfig,
@@ -77,6 +77,17 @@ class GuardedApp(App):
     def __init__(self, policy: AccessPolicy):
         super().__init__(default_response_class=ORJSONResponse)
         self.policy = policy
+
+    # Gradio assigns `app.tokens = {}` (its logins) when it configures the app; keep them expiring instead (M5).
+    @property
+    def tokens(self) -> ExpiringTokens:
+        return self._tokens
+
+    @tokens.setter
+    def tokens(self, value: dict) -> None:
+        self._tokens = ExpiringTokens(login_ttl_s())
+        for token, user in dict(value).items():
+            self._tokens[token] = user
 
     def build_middleware_stack(self):
         return AccessGuard(super().build_middleware_stack(), self.policy)

@@ -14,8 +14,10 @@ The guard wraps the whole ASGI app, outside Gradio's own middleware, so no route
 from __future__ import annotations
 
 import hmac
+import os
 import secrets
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
@@ -130,3 +132,57 @@ async def _refuse(scope, receive, send, status: int, text: str) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+LOGIN_HOURS_ENV = "FINETUNE_ASSISTANT_LOGIN_HOURS"
+
+
+def login_ttl_s() -> float:
+    """How long a login lasts: `FINETUNE_ASSISTANT_LOGIN_HOURS` (default 12)."""
+    value = os.environ.get(LOGIN_HOURS_ENV, "12").strip()
+    try:
+        hours = float(value)
+    except ValueError:
+        raise ValueError(f"{LOGIN_HOURS_ENV}={value!r} is not a number of hours; use e.g. 12") from None
+    if hours <= 0:
+        raise ValueError(f"{LOGIN_HOURS_ENV} must be more than 0 hours (got {value})")
+    return hours * 3600
+
+
+class ExpiringTokens(dict):
+    """Gradio's login sessions (cookie token -> user name), each valid for `ttl_s` after its login (M5).
+
+    Gradio keeps them in a plain dict on its app until the process ends, so a stolen or forgotten session
+    cookie worked forever. Gradio only sets, reads, tests and deletes entries, so expiring them here is enough:
+    an expired token reads as absent (the browser is asked to log in again) and is dropped on that read."""
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.ttl_s, self._clock, self._issued = ttl_s, clock, {}
+
+    def __setitem__(self, token, user) -> None:
+        self._issued[token] = self._clock()
+        super().__setitem__(token, user)
+
+    def __delitem__(self, token) -> None:
+        self._issued.pop(token, None)
+        super().__delitem__(token)
+
+    def _live(self, token) -> bool:
+        issued = self._issued.get(token)
+        if issued is not None and self._clock() - issued <= self.ttl_s:
+            return True
+        self._issued.pop(token, None)
+        super().pop(token, None)
+        return False
+
+    def __contains__(self, token) -> bool:
+        return self._live(token)
+
+    def __getitem__(self, token):
+        if not self._live(token):
+            raise KeyError(token)
+        return super().__getitem__(token)
+
+    def get(self, token, default=None):
+        return super().get(token, default) if self._live(token) else default

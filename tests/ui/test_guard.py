@@ -99,3 +99,42 @@ def test_several_users_log_in_each_with_their_own_password():
     login = LoginLimiter({"ann": "a-pw", "bob": "b-pw"})
     assert login("ann", "a-pw") and login("bob", "b-pw")
     assert not login("ann", "b-pw") and not login("eve", "a-pw") and not login("eve", "\x00a-pw")
+
+
+def test_a_login_expires_after_its_hours_and_the_browser_must_log_in_again(monkeypatch):
+    import gradio as gr
+
+    from gradio.routes import App
+
+    from ui.app import GuardedApp
+    from ui.guard import ExpiringTokens
+
+    monkeypatch.setenv("FINETUNE_ASSISTANT_LOGIN_HOURS", "2")
+    with gr.Blocks() as demo:
+        gr.Markdown("hi")
+    demo.auth = LoginLimiter(("ann", "pw"))  # what launch(auth=...) sets, without opening a port
+    app = App.create_app(demo, app=GuardedApp(_policy()))
+    try:
+        now = [1000.0]
+        assert isinstance(app.tokens, ExpiringTokens) and app.tokens.ttl_s == 7200
+        app.tokens._clock = lambda: now[0]
+        client = TestClient(app, base_url="http://127.0.0.1:7860", headers={TOKEN_HEADER: TOKEN})
+        assert client.post("/login", data={"username": "ann", "password": "pw"}).status_code == 200
+        assert client.get("/gradio_api/user").json() == "ann"
+        now[0] += 7199
+        assert client.get("/gradio_api/user").json() == "ann", "within the two hours"
+        now[0] += 2
+        assert client.get("/gradio_api/user").json() is None, "expired: Gradio reads no user, so it shows its login page"
+        assert len(app.tokens) == 0, "and the expired session is dropped"
+        assert client.post("/login", data={"username": "ann", "password": "pw"}).status_code == 200
+        assert client.get("/gradio_api/user").json() == "ann"
+    finally:
+        demo.close()
+
+
+def test_a_bad_login_hours_setting_says_what_to_write(monkeypatch):
+    from ui.guard import login_ttl_s
+
+    monkeypatch.setenv("FINETUNE_ASSISTANT_LOGIN_HOURS", "a day")
+    with pytest.raises(ValueError, match="'a day' is not a number of hours"):
+        login_ttl_s()
