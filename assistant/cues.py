@@ -52,7 +52,9 @@ _NOT_CANDIDATES = {"thousand", "hundred", "million", "k", "m", "gpus", "gpu", "c
                    "people", "teams", "languages", "billion", "b", "gb", "mb", "tb", "gigs", "epochs",
                    "times", "more", "less", "other", "of", "or", "and", "to", "x", "annotators", "reviewers", "raters",
                    "editors", "experts", "users", "customers", "agents", "labelers", "labellers", "judges",
-                   "associates", "writers", "senior", "humans", "persons", "doctors", "lawyers", "tutors", "staff"}
+                   "associates", "writers", "senior", "humans", "persons", "doctors", "lawyers", "tutors", "staff",
+                   "fields", "columns", "keys", "attributes", "entities", "slots", "values", "parts", "sections",
+                   "steps", "stages", "levels", "tiers", "types", "kinds", "buckets", "tags"}
 _CANDIDATE_WORDS = ["side by side", "side-by-side", "matchup", "versus", "vs", "the other one", "comparison",
                     "compared", "compare", "pairs of", "pair of", "one of two", "out of two", "of the two",
                     "competing", "rival", "alternatives", "alternative", "twice", "this one", "another one"]
@@ -118,12 +120,14 @@ _CHANGE = {"change", "changes", "changed", "changing", "update", "updates", "upd
            "shifts", "vary", "varies", "fluctuate", "fluctuates", "different", "differs", "rotate", "rotates",
            "expire", "expires", "cancelled", "canceled", "reset", "resets", "adjusted", "adjust", "adjusts",
            "trending", "trends", "fluctuating", "replaced", "rotated", "progress", "progresses", "evolve",
-           "evolves", "develops"}
+           "evolves", "develops", "amend", "amends", "amended", "amending", "amendments", "switch", "switches",
+           "switched", "swap", "swaps", "swapped", "rewritten", "reissued", "repriced", "renegotiated", "overhauled"}
 _FREQUENT = {"hourly", "daily", "nightly", "weekly", "constantly", "continuously", "frequently", "often",
              "realtime", "real-time", "intraday"}
 _PERIODS = {"minute", "hour", "day", "night", "morning", "evening", "week", "weekend", "month", "game", "match",
             "shift", "season", "release", "few", "couple", "other", "sprint", "quarter", "cycle", "monday",
-            "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "weekday", "round", "race"}
+            "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "weekday", "round", "race",
+            "renewal", "term", "semester", "year", "audit", "tender", "budget", "version", "shipment", "batch"}
 _NOW = {"today", "today's", "tonight", "tonight's", "current", "present", "latest", "live", "breaking", "realtime",
         "real-time", "up-to-date", "up-to-the-minute", "trending", "intraday"}
 _NOW_PHRASES = ["this week", "this week's", "this weekend", "this month", "this month's", "this hour", "this morning",
@@ -217,9 +221,24 @@ def affirmed(sentence: str) -> str:
     return ""
 
 
+def _without_wishes(ws: list[str]) -> list[str]:
+    """Drop the user's own wish ("I'd rather it took longer", "we would prefer a small model"): a choice the
+    user makes about the project, not one made between candidate answers in the data."""
+    out = []
+    for i, w in enumerate(ws):
+        wish = w in _WISHED and (i > 0 and ws[i - 1] in ("i'd", "we'd", "id", "wed", "i", "we") or (
+            i > 1 and ws[i - 1] == "would" and ws[i - 2] in ("i", "we")))  # fmt: skip
+        if not wish:
+            out.append(w)
+    return out
+
+
+_WISHED = {"rather", "prefer", "choose", "pick", "favour", "favor", "opt"}
+
+
 def preference(sentence: str) -> bool:
     """Two or more candidates and a choice among them, in one affirmed sentence."""
-    ws = words(affirmed(sentence))
+    ws = _without_wishes(words(affirmed(sentence)))
     if not ws:
         return False
     if _has(ws, _PAIRED):
@@ -282,6 +301,24 @@ def _opposites(a: str, b: str) -> bool:
     return len(a) > 3 and b != a and b.endswith(a) and b[: len(b) - len(a)].rstrip("-") in ("un", "non", "in", "im", "ir", "il", "dis")
 
 
+def io_pairs(sentence: str) -> bool:
+    """Inputs and what people made of each: "the OCR text plus what our clerks typed", "the emails along
+    with what the agents replied". Text with its human-made output is labelled data, not a raw corpus."""
+    ws = words(affirmed(sentence))
+    for i, w in enumerate(ws):
+        if w != "what" or not any(b in _ALONG for b in ws[max(0, i - 3) : i]):
+            continue
+        if any(_stems(v) & _MADE_BY_PEOPLE for v in ws[i + 1 : i + 6]):
+            return True
+    return False
+
+
+_ALONG = {"plus", "and", "with", "alongside", "together", "paired", "next"}
+_MADE_BY_PEOPLE = {"type", "enter", "write", "wrote", "key", "fill", "extract", "answer", "reply", "respond", "code",
+                   "tag", "label", "record", "capture", "input", "transcribe", "translate", "summarize", "summarise",
+                   "correct", "fix", "classify", "put", "said", "say", "decide"}
+
+
 def verdict(sentence: str) -> bool:
     """One output and a verdict on it (good or bad, pass/fail, thumbs, stars), in one affirmed sentence."""
     ws = [w for w in words(affirmed(sentence)) if w not in _QUOTES]  # "that helped" or "that didn't help"
@@ -296,7 +333,7 @@ def verdict(sentence: str) -> bool:
         if w not in ("or", "/"):
             continue
         before, after = ws[max(0, i - 4) : i], ws[i + 1 : i + 3]  # "approve it as is or reject it"
-        judged = any(j in _JUDGED for j in ws[max(0, i - 8) : i + 10])
+        judged = _judging(ws[max(0, i - 8) : i + 10])
         denied = any(a in _NEGATION or a.endswith("n't") for a in ws[i + 1 : i + 4])
         if judged and (any(_opposites(b, a) for b in before for a in after) or (
                 denied and any(b in _GOOD or b in ws[i + 1 : i + 5] for b in before))):
@@ -310,8 +347,38 @@ _QUOTES = {'"', "“", "”", "'", "«", "»"}
 
 
 def _about_outputs(ws: list[str]) -> bool:
-    """Something a model or a person produced is being judged ("replies", "AI-generated descriptions")."""
-    return any(w in _OUTPUTS or w.rsplit("-", 1)[-1] in _OUTPUTS for w in ws)
+    """Something a model or a person produced is being judged ("replies", "AI-generated descriptions", "the
+    app writes a post-match insight")."""
+    return any(w in _OUTPUTS or w.rsplit("-", 1)[-1] in _OUTPUTS or _stems(w) & _PRODUCES for w in ws)
+
+
+# Verbs of making an output: what "the app writes / generates / suggests" is an output, whatever its noun.
+_PRODUCES = {"write", "generate", "produce", "draft", "suggest", "compose", "summarize", "summarise", "translate",
+             "answer", "reply", "respond", "predict", "autocomplete", "autofill"}
+
+
+def _stems(word: str) -> set[str]:
+    """The bases a word may inflect ("clicks", "writes", "tapped", "approved", "reviewing" -> click, write,
+    tap, approve, review), the word itself included; a set, so no guess has to be right alone."""
+    out = {word}
+    if word.endswith(("ied", "ies")) and len(word) > 4:
+        out.add(word[:-3] + "y")  # replied -> reply, classifies -> classify
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 2:
+            base = word[: -len(suffix)]
+            out |= {base, base + "e"} if suffix in ("ing", "ed") else {base}
+            if suffix in ("ing", "ed") and len(base) > 2 and base[-1] == base[-2]:
+                out.add(base[:-1])  # tapped -> tap, flagged -> flag
+    return out
+
+
+def _judging(ws: list[str]) -> bool:
+    return any(w in _JUDGED or _stems(w) & _JUDGED_STEMS for w in ws)
+
+
+_JUDGED_STEMS = {"mark", "flag", "grade", "score", "label", "tag", "rate", "judge", "annotate", "review", "evaluate",
+                 "assess", "click", "press", "tap", "tick", "vote", "audit", "check", "decide", "approve", "reject",
+                 "verify", "confirm", "moderate", "sign"}
 
 
 def _emoji_pair(ws: list[str]) -> bool:
@@ -328,7 +395,7 @@ def volatile(sentence: str) -> bool:
     frequent = any(w in _FREQUENT for w in ws) or _has(ws, [
         "all day", "all the time", "by the minute", "by the hour", "times a day", "times per day", "day to day",
         "week to week", "day by day", "to the next", "every few", "minute to minute", "hour to hour",
-        "by the second"]) or any(
+        "by the second"]) or _times_per(ws) or any(
         w in ("every", "each") and i + 1 < len(ws) and (ws[i + 1] in _PERIODS or ws[i + 1].rstrip("s") in _PERIODS
                                                          or ws[i + 1].isdigit())
         for i, w in enumerate(ws))
@@ -344,6 +411,16 @@ def volatile(sentence: str) -> bool:
         if w == "now" and _asked_about_the_world(ws[max(0, i - 8) : i]):
             return True  # "where is my package now"; not "what can we do now"
         if w == "live" and any(v in ("results", "scores", "updates", "feed", "data") for v in ws[i + 1 : i + 4]):
+            return True
+    return False
+
+
+def _times_per(ws: list[str]) -> bool:
+    """"three times this quarter", "twice a month", "2x per week": a repeated change within a period."""
+    for i, w in enumerate(ws):
+        repeated = w in ("twice", "thrice") or (w in ("times", "x") and i > 0 and (
+            ws[i - 1][0].isdigit() or ws[i - 1] in ("two", "three", "four", "five", "six", "several", "many", "few")))
+        if repeated and any(p in _PERIODS or p.rstrip("s") in _PERIODS for p in ws[i + 1 : i + 4]):
             return True
     return False
 
@@ -367,21 +444,29 @@ _RAW_PHRASES = ["no labels", "no label", "without labels", "without any label", 
 
 def hints(text: str, affirmed_text: str | None = None) -> set[str]:
     """Half of a two-part meaning anywhere in `text`: "pairs" (candidates or a choice), "ratings" (a verdict
-    word, about an output), "raw" (a body of text). Pairs and ratings are read from `affirmed_text` (what
+    word, about an output), "raw" (a body of text), "changes" (a word of change or time). Pairs and ratings are read from `affirmed_text` (what
     the user says they have), raw text also from denials ("no labels"). A paraphrase match for pairs or ratings needs its half: "customer questions with the answers our
     team wrote" sits 0.62 from "customers gave each answer a score" and has no verdict in it."""
     raw = words(text)
-    ws = raw if affirmed_text is None else words(affirmed_text)
+    ws = _without_wishes(raw if affirmed_text is None else words(affirmed_text))
     out = set()
     if (_has(ws, _PAIRED) or _has(ws, _CANDIDATE_WORDS) or any(w in _CHOICE_WORDS for w in ws)
-            or _has(ws, _CHOICE_PHRASES) or _several(ws) or any(w.startswith("pair") for w in ws)):
+            or _has(ws, [p for p in _CHOICE_PHRASES if p not in ("more ", "less ")])  # "cost more" is no choice
+            or _several(ws) or any(w.startswith("pair") for w in ws)):
         out.add("pairs")
     verdict_word = any(w in _RATING_WORDS or w in _VERDICT_WORDS or w in _RATING_VERBS for w in ws) or _emoji_pair(ws)
     if verdict_word and _about_outputs(ws):
         out.add("ratings")
     if any(w in _RAW or w.startswith(("unlabel", "unannotat", "text")) for w in raw) or _has(raw, _RAW_PHRASES):
         out.add("raw")
+    if any(w in _CHANGE or w in _FREQUENT or w in _NOW or w in _VOLATILE or w in _STALE for w in raw) or _has(
+            raw, _NOW_PHRASES + _NOW_ASKED + ["out of date", "real time", "right now"]):
+        out.add("changes")  # facts that change need a word of change, time or a moving thing somewhere
     return out
+
+
+_STALE = {"outdated", "stale", "obsolete", "new", "newest", "recent", "fresh", "expired", "expiring", "seasonal",
+          "temporary", "volatile", "dynamic", "moving", "ongoing", "now"}
 
 
 _VOCAB = {w for group in (_NEGATION, _CHOICE_WORDS, _COMPARATIVES, _OUTPUTS, _GOOD, _BAD, _RATING_WORDS, _JUDGED,

@@ -78,7 +78,12 @@ _FLAGS: list[tuple[str, Any, str]] = [
     ("priority", "speed", r"\basap\b|quickly|fast as possible|by tomorrow|quick win"),
     # Deployment.
     ("many_adapters", True, r"per (customer|client|tenant|user)|many (adapters|customers|tasks|tenants)|"
-                            r"multi[- ]tenant|hundreds of (tasks|customers)|one (model|adapter) (per|for each)"),
+                            r"multi[- ]tenant|hundreds of (tasks|customers)|one (model|adapter) (per|for each)|"
+                            # "every server owner wants their own", "all off the same base model"
+                            r"(each|every) (\w{1,20} ){0,2}(owner|customer|client|tenant|user|team|store|school|brand|"
+                            r"account|department|shop|franchise|partner|site)s? (wants|gets|needs|has|should have) "
+                            r"(their|its|his|her) own|(off|on|from|sharing|share) (the )?(same|one|a single) base model|"
+                            r"without a (separate )?copy (for|per) each"),
     ("deployment_target", "edge device", r"\bphone\b|mobile|on[- ]device|raspberry|\bedge\b|in the browser"),
     ("deployment_target", "server", r"\b(server|api|production|kubernetes|cloud|endpoint)\b"),
 ]
@@ -122,12 +127,29 @@ def extract(text: str) -> tuple[StateUpdate, dict[str, str]]:
             found[key] = value
             quotes[key] = _around(text, match)
     _drop_conflicts(found, text)
+    _one_stage(text, found, quotes)
     for finder in (_files, _sizes, _hardware, _time, _criteria, _domain, _tone, _model):
         finder(text, found, quotes)
     # A message about hardware or data ("I have one RTX 4090") must not replace the user's goal.
     if "task_kind" in found or (len(text.split()) >= 6 and not found):
         found.setdefault("description", text.strip()[:300])
     return StateUpdate(**found), quotes
+
+
+# "the normal training and the preference training in a single go": ORPO's point (SFT and preference in one
+# loss), asked for without its name. Only with preference words in the same message: "train it in one go"
+# alone says nothing about the objective.
+_ONE_STAGE = re.compile(r"\b(?:single|one) (?:go|step|stage|pass|run|shot)\b|\bat once\b|\bat the same time\b|"
+                        r"\binstead of two (?:separate )?(?:steps|stages|runs|trainings|phases)\b|\btogether in one\b", _I)
+_PREFERENCE_TALK = re.compile(r"\bprefer\w{0,6}|\bchosen\b|\brejected\b|\bthrow out\b|\bover (?:that|the other) one\b|"
+                              r"\bbetter (?:one|answer|response)\b|\bpreference\b", _I)
+
+
+def _one_stage(text: str, found: dict, quotes: dict) -> None:
+    match = _ONE_STAGE.search(text)
+    if match and "wants_objective" not in found and _PREFERENCE_TALK.search(text):
+        found["wants_objective"] = "orpo"
+        quotes["wants_objective"] = _around(text, match)
 
 
 def _around(text: str, match: re.Match, width: int = 14) -> str:
@@ -227,7 +249,9 @@ _DOMAINS = {
     "e-commerce": r"e-?commerce|shop|product descriptions|retail", "software": r"software|devops|code|api docs",
     "marketing": r"marketing|brand|blog|newsletter", "education": r"education|students|teach|course",
 }
-_TONES = r"friendly|formal|casual|concise|empathetic|playful|professional|warm|witty|plain|short"
+# "plain text" is a file format and "a short post" a length, not a tone the answers should take.
+_TONES = (r"friendly|formal|casual|concise|empathetic|playful|professional|warm|witty"
+          r"|plain(?!\s{1,3}(?:text|txt|files?|ascii|utf))|short(?!\s{1,3}(?:post|text|insight|summar))")
 
 
 def _domain(text: str, found: dict, quotes: dict) -> None:

@@ -29,6 +29,7 @@ __all__ = ["Alternative", "Recommendation", "hyperparameters", "recommend"]
 MIN_ROWS = 30  # below this, a few-shot prompt is the honest answer (OpenAI suggests 50-100 to see gains)
 CPT_ROWS, CPT_MB = 10_000, 20.0  # roughly 5M+ tokens of raw text before continued pretraining pays off
 CPT_TOKENS = 5_000_000  # the same threshold on the token estimate from any unit (assistant.sizes)
+STYLE_CPT_TOKENS = 20_000_000  # for a style goal: above this, raw text is a corpus to pretrain on
 
 
 class Recommendation(BaseModel):
@@ -135,7 +136,9 @@ def _raw_text_objective(state: ConversationState) -> tuple[Objective, list[str],
     tokens = corpus_tokens(d.rows, d.tokens, d.size_mb)
     big = (d.rows or 0) >= CPT_ROWS or (d.size_mb or 0) >= CPT_MB or tokens >= CPT_TOKENS
     size_words = q("data.tokens") or q("data.size_mb") or q("data.rows") or "a large corpus"
-    if big and state.use_case.task_kind != "style":
+    # A voice is learned from a modest pile of texts by SFT on them; tens of millions of tokens of one world's
+    # writing ("30 million words of fan fiction") is continued pretraining, whatever the goal is called.
+    if big and (state.use_case.task_kind != "style" or tokens >= STYLE_CPT_TOKENS):
         why = (f'Your data is unlabelled text, and a lot of it ("{size_words}"). Continued pretraining teaches the '
                "model your domain's vocabulary and facts; an SFT step on a few examples can follow for the format.")
         return "continued_pretraining", [why], [Alternative(objective="sft", method="lora", why=(

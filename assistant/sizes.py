@@ -43,6 +43,12 @@ _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "si
 _SCALES = {"hundred": 100, "hundreds": 100, "thousand": 1e3, "thousands": 1e3, "millions": 1e6, "k": 1e3, "million": 1e6, "mio": 1e6, "m": 1e6, "mn": 1e6,
            "billion": 1e9, "b": 1e9, "bn": 1e9}
 
+_BIG = {"hundred", "thousand", "million", "billion"}
+_SCALE_AFTER = {"hundred", "hundreds", "thousand", "thousands", "million", "millions", "billion"}
+# Vague quantities, for their order of magnitude only: "a few thousand" ~ 3,000, "tens of thousands" ~ 30,000.
+_VAGUE = {"few": 3, "several": 5, "tens": 30, "dozens": 30, "many": 5}
+_STARTS = {*_VAGUE, "half", "hundreds"}
+
 # Nouns that count rows, with tokens per row where a row is usually longer than a short example.
 _ROW_TOKENS: dict[str, float] = {
     **dict.fromkeys("rows examples samples pairs records lines questions clauses reviews answers items entries "
@@ -111,18 +117,33 @@ def number_at(tokens: list[str], i: int) -> tuple[float, int] | None:
         if len(raw) > MAX_DIGITS or raw.count(".") > 1:
             return None
         value, j = float(raw), i + 1
+        # "25 000", "1 250 000": thousands grouped by spaces, as much of Europe writes them
+        while (raw.isdigit() and len(tok) <= 3 and j < len(tokens) and len(tokens[j]) == 3 and tokens[j].isdigit()
+               and len(str(int(value))) <= MAX_DIGITS - 3):  # fmt: skip
+            value, j = value * 1000 + int(tokens[j]), j + 1
+        value, j = _and_a_half(tokens, j, value)
         if j < len(tokens) and tokens[j] in _SCALES:
             value, j = value * _SCALES[tokens[j]], j + 1
         return value, j
     return _word_number(tokens, i)
 
 
+def _and_a_half(tokens: list[str], j: int, value: float) -> tuple[float, int]:
+    """"two and a half (thousand)": the half belongs to the number when a scale word follows it."""
+    if tokens[j : j + 3] == ["and", "a", "half"] and j + 3 < len(tokens) and tokens[j + 3] in _SCALES:
+        return value + 0.5, j + 3
+    return value, j
+
+
 def _word_number(tokens: list[str], i: int) -> tuple[float, int] | None:
-    if tokens[i] in ("a", "an"):  # "a dozen", "a hundred": never "a" alone
+    if tokens[i] == "half" and tokens[i + 1 : i + 2] == ["a"] and tokens[i + 2 : i + 3] and tokens[i + 2] in _BIG:
+        return 0.5 * _SCALES[tokens[i + 2]], i + 3  # "half a million"
+    if tokens[i] in ("a", "an"):  # "a dozen", "a hundred", "a few thousand": never "a" alone
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
-        if nxt in ("dozen", "handful", "couple"):
-            return float(_ONES[nxt]), i + 2
-        if nxt not in ("hundred", "thousand", "million", "billion"):
+        scaled = any(t in _SCALE_AFTER for t in tokens[i + 2 : i + 4]) and tokens[i + 2 : i + 3] != ["and"]
+        if nxt in ("dozen", "handful", "couple", "few") and not scaled:  # "a couple" vs "a couple (of) thousand"
+            return (float(_ONES[nxt]), i + 2) if nxt in _ONES else None
+        if nxt not in ("hundred", "thousand", "million", "billion", "couple", "few"):
             return None
         i += 1
     total, current, j = 0.0, 0.0, i
@@ -130,17 +151,31 @@ def _word_number(tokens: list[str], i: int) -> tuple[float, int] | None:
         tok = tokens[j]
         if tok in _ONES and tok not in ("a", "an"):
             current += _ONES[tok]
+        elif tok in _VAGUE and j == i:  # "a few thousand", "several hundred", "tens of thousands"; never alone
+            if not any(t in _SCALE_AFTER for t in tokens[j + 1 : j + 3]):
+                return None
+            current = _VAGUE[tok]
         elif tok in _TENS:
             current += _TENS[tok]
         elif tok in ("hundred", "hundreds"):
             current = (current or 1) * 100
         elif tok in ("thousand", "million", "billion", "thousands", "millions") or (tok in ("k", "m", "b") and j > i):
             total, current = total + (current or 1) * _SCALES[tok], 0.0
+        elif tokens[j : j + 3] == ["and", "a", "half"] and j > i and j + 3 < len(tokens) and tokens[j + 3] in _BIG:
+            current, j = current + 0.5, j + 3  # "seven and a half thousand"
+            continue
+        elif tokens[j : j + 3] == ["and", "a", "half"] and j > i and total and not current:
+            total, j = total * 1.5, j + 3  # "a million and a half"
+            continue
+        elif tok == "of" and j > i and j + 1 < len(tokens) and tokens[j + 1] in _SCALE_AFTER and (current or total):
+            pass  # "a couple of thousand", "tens of thousands"
         elif not (tok in ("and", "-") and j > i and j + 1 < len(tokens)
                   and (tokens[j + 1] in _ONES or tokens[j + 1] in _TENS)):
             break
         j += 1
     value = total + current
+    if j > i and tokens[j - 1] == "of":  # "a couple of" without a scale after it
+        j -= 1
     return (value, j) if j > i and value > 0 else None
 
 
@@ -160,7 +195,8 @@ def read_sizes(text: str) -> Sizes:
     out = Sizes()
     i = 0
     while i < len(tokens):
-        found = number_at(tokens, i) if tokens[i][0].isdigit() or tokens[i] in _ONES or tokens[i] in _TENS else None
+        starts = tokens[i][0].isdigit() or tokens[i] in _ONES or tokens[i] in _TENS or tokens[i] in _STARTS
+        found = number_at(tokens, i) if starts else None
         if not found:
             i += 1
             continue

@@ -295,6 +295,8 @@ def _embedding_reading(parts: list[str], status: list[str], hints: set[str], fou
                   for s, neg in zip(bank.scores(slot, vectors, negations), negations, strict=True)]
         if slot == "data_layout":  # pairs and ratings need their half somewhere in the message (cues.hints)
             scores = [{k: v for k, v in s.items() if k not in _HALF or _HALF[k] in hints} for s in scores]
+        if slot == "facts_change_often" and "changes" not in hints:  # "pull the policy number" is no moving fact
+            scores = [{k: v for k, v in s.items() if k != "true"} for s in scores]
         best = _best_reading(scores, parts, _SLOT_MIN.get(slot, MIN_SIMILARITY))
         said = quotes.get(slot, "")
         denied = any(said[:24].lower() in p.lower() and negated(p) for p in parts) if said else False
@@ -321,12 +323,13 @@ def _cue_reading(sentences: list[str], ruled: dict[str, Any], found: dict[str, A
     frequency, or a moving thing pinned to now, is facts that change."""
     pairs = next((s for s in sentences if cues.preference(s)), None)
     verdict = next((s for s in sentences if cues.verdict(s)), None)
-    layout = "preference_pairs" if pairs else "ratings" if verdict else None
+    made = next((s for s in sentences if cues.io_pairs(s)), None)
+    layout = "preference_pairs" if pairs else "ratings" if verdict else "labelled" if made else None
     if layout == "ratings" and (ruled.get("data_layout") == "preference_pairs" or ruled.get("has_pairs")):
         layout = None  # the user's explicit "chosen/rejected" wins over "accepted or rejected"
     if layout:
         found["data_layout"] = layout
-        quotes["data_layout"] = pairs or verdict
+        quotes["data_layout"] = pairs or verdict or made
         unclear[:] = [u for u in unclear if not u.startswith("data_layout:")]
     changing = next((s for s in sentences if cues.volatile(s)), None)
     if changing and found.get("facts_change_often") is not False:

@@ -25,6 +25,8 @@ OBJECTIVES = [
     ("thumbs -> kto", state(data={"has_ratings": True, "rows": 5000}, constraints=A100), "kto"),
     ("big raw corpus -> cpt", state(use_case={"task_kind": "domain"}, data={"layout": "unlabelled_text", "size_mb": 5000}, constraints=A100), "continued_pretraining"),
     ("small raw text -> sft", state(use_case={"task_kind": "style"}, data={"layout": "unlabelled_text", "rows": 300}, constraints=A100), "sft"),
+    ("a voice from 8M tokens -> sft", state(use_case={"task_kind": "style"}, data={"layout": "unlabelled_text", "tokens": 8_000_000}, constraints=A100), "sft"),
+    ("a world's 40M tokens -> cpt", state(use_case={"task_kind": "style"}, data={"layout": "unlabelled_text", "tokens": 40_000_000}, constraints=A100), "continued_pretraining"),
     ("20 rows -> none", state(data={"layout": "chat", "rows": 20}, constraints=CPU), "none"),
     ("changing facts -> none", state(use_case={"facts_change_often": True}, data={"layout": "chat", "rows": 5000}, constraints=A100), "none"),
     ("asked for kto on ratings", state(data={"layout": "ratings", "rows": 900}, preferences={"objective": "kto"}, constraints=GPU24), "kto"),
