@@ -103,7 +103,6 @@ def test_several_users_log_in_each_with_their_own_password():
 
 def test_a_login_expires_after_its_hours_and_the_browser_must_log_in_again(monkeypatch):
     import gradio as gr
-
     from gradio.routes import App
 
     from ui.app import GuardedApp
