@@ -103,8 +103,10 @@ class Services:
     def follow_up(self, session: str, run_id: str) -> None:
         """Once per finished run: let the assistant narrate it (the job's evaluation, one side-by-side answer).
 
-        The job evaluated itself; the side-by-side still loads both models, which in a callback would freeze
-        that user's chat. The assistant's reply waits in `take_notes` for the session's next monitor tick.
+        The job evaluated itself; the side-by-side still has both models answer, which in a callback would
+        freeze that user's chat, so it runs here, on the app's shared engine, and before the conversation's lock
+        is taken (`Assistant.advance`): the user can chat meanwhile. The assistant's reply waits in
+        `take_notes` for the session's next monitor tick.
         """
         with self._lock:
             if (session, run_id) in self._followed:
