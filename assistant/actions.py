@@ -12,7 +12,11 @@ tool's own message, ready for the chat.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,7 @@ from tools.train.hardware import Hardware
 from tools.train.plan import Plan, TrainingPlan
 
 _KEEP_CALLS = 1000  # the UI's one Actions serves every session for the app's lifetime: keep the latest only
+_KEEP_AHEAD = 32  # comparisons computed ahead and not (yet) taken: a thread that moved on leaves its own behind
 
 
 class ToolError(RuntimeError):
@@ -37,11 +42,14 @@ class ToolError(RuntimeError):
 class Actions:
     """The acting steps of the graph, each a typed method; `calls` records every call, newest last."""
 
-    def __init__(self, engines: Callable[[str, dict[str, str]], Any] | None = None) -> None:
-        """`engines(base_model, {name: adapter or model folder})`: a shared serving engine to compare on (the
-        app's, which it frees before a training run starts); None opens a private one per comparison."""
+    def __init__(self, engines: Callable[[str, dict[str, str]], AbstractContextManager] | None = None) -> None:
+        """`engines(base_model, {name: adapter or model folder})`: a context manager holding a shared serving
+        engine to compare on while the block runs (the app's `SharedBackends.use`, which neither evicts it
+        meanwhile nor keeps it past a training run's start); None opens a private one per comparison."""
         self.calls: list[dict[str, Any]] = []
         self.engines = engines
+        self._ahead: OrderedDict[tuple, Future] = OrderedDict()
+        self._ahead_lock = threading.Lock()
 
     def _record(self, tool: str, **args: Any) -> list[dict]:
         record = [{"tool": tool, "args": args}]
@@ -85,18 +93,59 @@ class Actions:
 
     def compare_models(self, base_model: str, tuned_path: str, prompt: str, backend: str = "transformers",
                        max_tokens: int = 128) -> dict:
-        """The same prompt answered by the base and the tuned model (greedy, same chat template)."""
+        """The same prompt answered by the base and the tuned model (greedy, same chat template).
+
+        Taken as it is when `compare_ahead` computed it already for these arguments (waiting for it to end)."""
         self._record("compare_models", base_model=base_model, tuned_path=tuned_path)
+        key = (base_model, tuned_path, prompt, backend, max_tokens)
+        with self._ahead_lock:
+            ahead = self._ahead.pop(key, None)
         with _as_tool_error("compare_models"):
-            if self.engines is not None:
-                # The app's engine: one copy of the base in memory, counted and freed like every comparison (H5, M7).
-                name = Path(tuned_path).parent.name or "tuned"
-                result = compare(self.engines(base_model, {name: str(Path(tuned_path))}), prompt, tuned=name,
-                                 sampling=Sampling(max_tokens=max_tokens))
-                return {**asdict(result), "base": result.answers["base"], "tuned": result.answers["tuned"]}
+            if ahead is not None:
+                return ahead.result()
+            return self._compare(*key)
+
+    def compare_ahead(self, base_model: str, tuned_path: str, prompt: str, backend: str = "transformers",
+                      max_tokens: int = 128) -> None:
+        """Compute `compare_models(...)` now, unrecorded, for its next call with these arguments to take.
+
+        `Assistant.advance` runs this slow side-by-side before it takes the conversation's lock (M7), so the
+        user's chat answers meanwhile; the graph's compare node then takes the result under the lock. A
+        second call with the same arguments waits for the first instead of comparing again. Never raises:
+        a failure is kept and raised by the `compare_models` call that takes it."""
+        key = (base_model, tuned_path, prompt, backend, max_tokens)
+        with self._ahead_lock:
+            running = self._ahead.get(key)
+            if running is None:
+                mine = self._ahead[key] = Future()
+                while len(self._ahead) > _KEEP_AHEAD:
+                    self._ahead.popitem(last=False)
+        if running is not None:
+            running.exception()  # waits for the first caller's comparison
+            return
+        try:
+            mine.set_result(self._compare(*key))
+        except Exception as exc:
+            mine.set_exception(exc)
+
+    def comparing(self, base_model: str, tuned_path: str, prompt: str, backend: str = "transformers",
+                  max_tokens: int = 128) -> bool:
+        """Whether `compare_ahead` is still computing this comparison."""
+        with self._ahead_lock:
+            ahead = self._ahead.get((base_model, tuned_path, prompt, backend, max_tokens))
+        return ahead is not None and not ahead.done()
+
+    def _compare(self, base_model: str, tuned_path: str, prompt: str, backend: str, max_tokens: int) -> dict:
+        sampling = Sampling(max_tokens=max_tokens)
+        if self.engines is not None:
+            # The app's engine: one copy of the base in memory, counted and freed like every comparison (H5, M7).
+            name = Path(tuned_path).parent.name or "tuned"
+            with self.engines(base_model, {name: str(Path(tuned_path))}) as engine:
+                result = compare(engine, prompt, tuned=name, sampling=sampling)
+        else:
             engine = open_backend(base_model, {"tuned": str(Path(tuned_path))}, backend=backend)
             try:
-                result = compare(engine, prompt, tuned="tuned", sampling=Sampling(max_tokens=max_tokens))
+                result = compare(engine, prompt, tuned="tuned", sampling=sampling)
             finally:
                 engine.close()
         return {**asdict(result), "base": result.answers["base"], "tuned": result.answers["tuned"]}

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from assistant.actions import Actions
 from assistant.graph import build_graph
 from assistant.llm import REPLY_TAG, Brain, default_brain
+from assistant.pipeline import compare_ahead
 from assistant.plan import PlanProposal, plan_card
 from assistant.recommend import Recommendation
 from assistant.retention import prune_all, prune_thread
@@ -142,7 +143,14 @@ class Assistant:
         return self.send(thread_id, "just recommend")
 
     def advance(self, thread_id: str) -> Turn:
-        """Check the thread's training run; once it has finished, evaluate it and compare base and tuned."""
+        """Check the thread's training run; once it has finished, evaluate it and compare base and tuned.
+
+        The comparison (both models answer a held-out prompt: minutes on a CPU) runs before the thread's lock
+        is taken, so the user's chat answers meanwhile (M7); the graph then writes its result under the lock.
+        """
+        config = self._config(thread_id)
+        if not self._awaiting(config):
+            compare_ahead(self.actions, self.graph.get_state(config).values)
         with self._lock_of(thread_id):
             config = self._config(thread_id)
             values = self.graph.get_state(config).values

@@ -20,6 +20,7 @@ from langgraph.constants import (
 from assistant.actions import Actions
 from assistant.narrate import progress_text, results_text
 from assistant.tools import ToolError
+from tools.train import jobs
 from tools.train.run_dir import RunDir
 from tools.train.runs import ACTIVE as _RUNNING
 from tools.train.runs import QUEUED
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from langgraph.types import Command
 
 ACTIVE = (*_RUNNING, QUEUED)
+COMPARING = ("I'm answering a held-out prompt with the base and the tuned model now; the results follow here "
+             "in a moment.")
 
 
 def _say(text: str) -> dict:
@@ -59,6 +62,11 @@ class Pipeline:
         if status.get("status") != "completed":
             hint = " It can be resumed from its last checkpoint." if status.get("resumable") else ""
             return Command(goto=END, update={**update, "phase": "failed", "messages": heard + [_say(text + hint)]})
+        ahead = comparison_args(state, status)
+        if ahead and self.actions.comparing(**ahead):
+            # `Assistant.advance` is comparing outside this conversation's lock: answer now, and leave the
+            # results to it (it writes them under the lock once both models have answered).
+            return Command(goto=END, update={**update, "messages": heard + [_say(f"{text} {COMPARING}")]})
         return Command(goto="evaluate", update={**update, "results": {"status": status}})
 
     def evaluate(self, state: dict) -> Command:
@@ -82,17 +90,11 @@ class Pipeline:
         from langgraph.types import Command
 
         results = dict(state.get("results") or {})
-        status = results.get("status", {})
-        approved = (state.get("proposal") or {}).get("plan") or {}
-        plan = approved.get("training", {})
-        answer_tokens = (approved.get("eval_settings") or {}).get("max_new_tokens", 128)  # as long as the evaluation's
-        prompt = held_out_prompt((state.get("dataset") or {}).get("out_dir") or plan.get("data_dir"))
-        tuned = status.get("output_dir") or str(Path(status.get("run_dir", ".")) / "adapter")
+        args = comparison_args(state, results.get("status", {}))
         comparison, calls = None, []
-        if prompt:
+        if args:
             try:
-                comparison, calls = self.actions.traced(self.actions.compare_models, base_model=plan.get("base_model", "default"),
-                                                        tuned_path=tuned, prompt=prompt, max_tokens=answer_tokens)
+                comparison, calls = self.actions.traced(self.actions.compare_models, **args)
             except ToolError as exc:
                 results["compare_error"] = str(exc)
         results["comparison"] = {k: comparison.get(k) for k in ("prompt", "base", "tuned")} if comparison else None
@@ -103,6 +105,38 @@ class Pipeline:
         # The verdict on the success checks (and the next round) follows: assistant.next_round.
         return Command(goto="verdict", update={"tools_called": calls, "results": results, "phase": "done",
                                                "messages": [_say(text)]})
+
+
+def comparison_args(state: dict, status: dict) -> dict | None:
+    """What the compare node asks `Actions.compare_models` for a finished run: the approved base model, the
+    run's output, the held-out prompt and the evaluation's answer length (None: no held-out prompt)."""
+    approved = (state.get("proposal") or {}).get("plan") or {}
+    plan = approved.get("training", {})
+    prompt = held_out_prompt((state.get("dataset") or {}).get("out_dir") or plan.get("data_dir"))
+    if not prompt:
+        return None
+    tuned = status.get("output_dir") or str(Path(status.get("run_dir", ".")) / "adapter")
+    return {"base_model": plan.get("base_model", "default"), "tuned_path": tuned, "prompt": prompt,
+            "max_tokens": (approved.get("eval_settings") or {}).get("max_new_tokens", 128)}  # as long as the evaluation's
+
+
+def compare_ahead(actions: Actions, state: dict) -> None:
+    """The slow part of advancing a thread whose run has finished, done before its lock is taken (M7).
+
+    Answering a held-out prompt with both models takes minutes on a CPU; under the conversation's lock the
+    user's chat would hang meanwhile. `state`: the thread's graph values. Nothing happens unless the thread
+    is training and its run completed; the graph's compare node then takes the result (`Actions.compare_ahead`).
+    """
+    run_id = state.get("run_id")
+    if state.get("phase") != "training" or not run_id:
+        return
+    try:
+        status = jobs.status(run_id).model_dump(mode="json")
+    except Exception:  # the monitor node says why, under the lock
+        return
+    args = comparison_args(state, status) if status.get("status") == "completed" else None
+    if args:
+        actions.compare_ahead(**args)
 
 
 def _brief(report: dict) -> dict:

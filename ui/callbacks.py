@@ -293,21 +293,22 @@ class Callbacks:
         try:
             st = jobs.status(run_id, owner_of(request))
             yield out("", "", "Loading the base and tuned models…")
-            backend = self.s.serving.get(st.base_model or "default", {run_id: st.output_dir or ""},
-                                         self.s.config.backend)
-            notice = backend.fallback_reason or f"Served by {backend.kind}."
-            base, messages = "base", None
-            if against_old:
-                golden = self._golden(run_id)
-                if golden is None:
-                    raise ValueError(f"{run_id} was not compared with an old model's recorded answers; compare it with its base.")
-                backend, base, messages = RecordedBackend(backend, golden), OLD, recorded_messages(golden, recorded)
-                prompt = self.recorded_prompt(run_id, recorded)
-                notice += " The other side is the old model's recorded answer."
-            sampling = Sampling(max_tokens=self.s.config.max_new_tokens)
-            for comp in compare_stream(backend, prompt, tuned=run_id, base=base, sampling=sampling, blind=blind,
-                                       messages=messages):  # fmt: skip
-                yield out(comp.answer_a, comp.answer_b, notice)
+            # Held while both answers stream: the pool evicts idle engines and adapters only (M7).
+            with self.s.serving.use(st.base_model or "default", {run_id: st.output_dir or ""},
+                                    self.s.config.backend) as backend:  # fmt: skip
+                notice = backend.fallback_reason or f"Served by {backend.kind}."
+                base, messages = "base", None
+                if against_old:
+                    golden = self._golden(run_id)
+                    if golden is None:
+                        raise ValueError(f"{run_id} was not compared with an old model's recorded answers; compare it with its base.")
+                    backend, base, messages = RecordedBackend(backend, golden), OLD, recorded_messages(golden, recorded)
+                    prompt = self.recorded_prompt(run_id, recorded)
+                    notice += " The other side is the old model's recorded answer."
+                sampling = Sampling(max_tokens=self.s.config.max_new_tokens)
+                for comp in compare_stream(backend, prompt, tuned=run_id, base=base, sampling=sampling, blind=blind,
+                                           messages=messages):  # fmt: skip
+                    yield out(comp.answer_a, comp.answer_b, notice)
         except Exception as exc:
             yield out(gr.skip(), gr.skip(), _friendly(exc))
             return
@@ -326,9 +327,10 @@ class Callbacks:
                        for msgs, _ in test_prompts(st.run_dir)]  # fmt: skip
             listed = "\n".join(" ".join(p.split())[:300] for p in prompts)
             yield listed, [], f"Loading the base and tuned models to replay {len(prompts)} test prompts…"
-            backend = self.s.serving.get(st.base_model or "default", {run_id: st.output_dir or ""}, self.s.config.backend)
-            for rows in replay(backend, st.run_dir, tuned=run_id):
-                yield gr.skip(), views.replay_rows(rows), f"Answered {len(rows)} of {len(prompts)}…"
+            with self.s.serving.use(st.base_model or "default", {run_id: st.output_dir or ""},
+                                    self.s.config.backend) as backend:  # fmt: skip
+                for rows in replay(backend, st.run_dir, tuned=run_id):
+                    yield gr.skip(), views.replay_rows(rows), f"Answered {len(rows)} of {len(prompts)}…"
         except Exception as exc:
             yield gr.skip(), views.replay_rows(rows) if rows else gr.skip(), _friendly(exc)
             return

@@ -30,6 +30,7 @@ from tools.models import cli as models_cli
 from tools.monitor import cli as monitor_cli
 from tools.quickstart import cli as quickstart_cli
 from tools.serve import cli as serve_cli
+from tools.serve.shared import pool_limits
 from tools.train import cli as train_cli
 from ui.guard import LOOPBACK
 
@@ -92,6 +93,7 @@ def ui_cmd(
     """Start the web app (chat, data, training, comparison)."""
     try:
         credentials = read_auth(auth, auth_file)
+        pool_limits()  # a bad FINETUNE_ASSISTANT_MAX_ENGINES / _MAX_ADAPTERS is said now, not as a traceback
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

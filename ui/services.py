@@ -2,8 +2,8 @@
 
 Gradio runs callbacks for every browser session in worker threads, so anything here is shared by all
 users: the assistant (which keeps each session's conversation under its own thread id), the serving
-engines (`tools.serve.backends.SharedBackends`: one per base model, each run's adapter added under its run id)
-and uploaded files (kept under the data dir). The training queue is `tools.train.jobs`.
+engines (`tools.serve.shared.SharedBackends`: one per base model, each run's adapter added under its run id,
+the least recently used idle ones evicted past their limits) and uploaded files (kept under the data dir). The training queue is `tools.train.jobs`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict
 from assistant import Assistant
 from assistant.actions import Actions
 from tools import paths
-from tools.serve.backends import BackendName, SharedBackends
+from tools.serve.backends import BackendName
+from tools.serve.shared import SharedBackends
 from tools.train import jobs
 from tools.train.estimate import estimate
 from tools.train.run_dir import RunDir
@@ -102,8 +103,10 @@ class Services:
     def follow_up(self, session: str, run_id: str) -> None:
         """Once per finished run: let the assistant narrate it (the job's evaluation, one side-by-side answer).
 
-        The job evaluated itself; the side-by-side still loads both models, which in a callback would freeze
-        that user's chat. The assistant's reply waits in `take_notes` for the session's next monitor tick.
+        The job evaluated itself; the side-by-side still has both models answer, which in a callback would
+        freeze that user's chat, so it runs here, on the app's shared engine, and before the conversation's lock
+        is taken (`Assistant.advance`): the user can chat meanwhile. The assistant's reply waits in
+        `take_notes` for the session's next monitor tick.
         """
         with self._lock:
             if (session, run_id) in self._followed:
@@ -132,8 +135,9 @@ class Services:
         with self._lock:
             if self._assistant is None:
                 # The web UI opens no user-typed path outside the data dir.
-                # Its follow-up comparisons run on the app's shared engine, not a second copy of the models.
-                actions = Actions(engines=lambda base, tuned: self.serving.get(base, tuned, self.config.backend))
+                # Its follow-up comparisons run on the app's shared engine, not a second copy of the models,
+                # and hold it while they generate (no eviction closes it under them).
+                actions = Actions(engines=lambda base, tuned: self.serving.use(base, tuned, self.config.backend))
                 self._assistant = Assistant(llm=None if self.config.llm == "rules" else "auto", confine_paths=True,
                                             actions=actions)
             return self._assistant

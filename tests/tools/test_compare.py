@@ -179,7 +179,7 @@ def test_closing_a_comparison_stream_stops_both_generations(backend):
 def test_shared_backends_start_one_engine_per_base_and_add_new_runs_to_it(serve_model_dir, adapter_dir, tmp_path):
     import shutil
 
-    from tools.serve.backends import SharedBackends
+    from tools.serve.shared import SharedBackends
 
     pool = SharedBackends()
     try:
@@ -238,8 +238,9 @@ class _FakeEngine:
 def test_shared_backends_reopen_a_dead_engine_and_start_bases_independently(backend):
     import threading
 
-    from tools.serve.backends import SharedBackends, VLLMBackend
+    from tools.serve.backends import VLLMBackend
     from tools.serve.server import ServeConfig, VLLMServer
+    from tools.serve.shared import SharedBackends
 
     # A vLLM backend whose server process is not running is not alive; transformers always is.
     assert not VLLMBackend(VLLMServer(ServeConfig())).alive() and backend.alive()

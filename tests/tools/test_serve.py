@@ -35,7 +35,7 @@ def test_importing_the_serving_tools_loads_no_heavy_library():
     import subprocess
     import sys
 
-    code = ("import sys, tools.serve.server, tools.serve.backends, tools.evaluate.compare, tools.evaluate.heldout, tools.serve.cli; "
+    code = ("import sys, tools.serve.server, tools.serve.backends, tools.serve.shared, tools.evaluate.compare, tools.evaluate.heldout, tools.serve.cli; "
             "print([m for m in ('torch', 'transformers', 'vllm', 'peft', 'matplotlib') if m in sys.modules])")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert out.stdout.strip() == "[]", out.stderr
@@ -119,6 +119,52 @@ def test_cli_failures_a_user_can_fix_are_one_error_line_not_a_traceback(tmp_path
     assert out.stderr.startswith("error: --backend must be one of auto, vllm, transformers")
 
 
+def test_unloading_a_vllm_adapter_posts_vllms_runtime_lora_request_and_forgets_the_name(served_models):
+    """vLLM's own route and body (`/v1/unload_lora_adapter`, {"lora_name"}), checked against a stand-in for
+    its HTTP API: a 404 (vLLM no longer knows the name) is what we wanted, another error is said."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tools.serve.server import VLLMServer
+
+    _, adapter = served_models
+    seen: list[tuple[str, dict, str]] = []
+
+    class _VLLM(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append((self.path, body, self.headers.get("Authorization", "")))
+            code = {"tuned": 200, "gone": 404}.get(body.get("lora_name"), 500)
+            reply = json.dumps({"error": {"message": f"nope {code}"}}).encode()
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args):
+            pass
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), _VLLM)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        server = VLLMServer(ServeConfig(port=http.server_address[1], adapters={"tuned": str(adapter)}))
+        backend = VLLMBackend(server)
+        backend.remove_adapter("tuned")
+        assert seen == [("/v1/unload_lora_adapter", {"lora_name": "tuned"}, f"Bearer {server.api_key}")]
+        assert set(backend.models()) == {"base"} and "tuned" not in server.adapters
+        with pytest.raises(KeyError, match="no model named 'tuned'"):
+            backend.chat("tuned", HELLO, SHORT)
+        server.adapters.update(gone=str(adapter), broken=str(adapter))
+        server.unload_adapter("gone")
+        assert "gone" not in server.adapters
+        with pytest.raises(ServeError, match="could not unload adapter 'broken': nope 500"):
+            server.unload_adapter("broken")
+        with pytest.raises(ValueError, match="base model"):
+            backend.remove_adapter("base")
+    finally:
+        http.shutdown()
+
+
 # --- vLLM: one server for the module --------------------------------------------------------------------
 
 
@@ -162,6 +208,21 @@ def test_vllm_loads_a_new_runs_adapter_at_runtime(vllm_backend, served_models, t
     assert vllm_backend.chat("run2", HELLO, SHORT) == vllm_backend.chat("tuned", HELLO, SHORT)
     with pytest.raises(ValueError, match="adapter_config.json"):
         vllm_backend.add_adapter("broken", tmp_path)
+
+
+@pytest.mark.vllm
+def test_vllm_unloads_an_adapter_at_runtime_and_loads_it_again(vllm_backend, served_models, tmp_path):
+    _, adapter = served_models
+    run = tmp_path / "run3" / "adapter"
+    shutil.copytree(adapter, run)
+    vllm_backend.add_adapter("run3", run)
+    answer = vllm_backend.chat("run3", HELLO, SHORT)
+    vllm_backend.remove_adapter("run3")
+    headers = {"Authorization": f"Bearer {vllm_backend.api_key}"}
+    listed = [m["id"] for m in httpx.get(f"{vllm_backend.url}/v1/models", headers=headers).json()["data"]]
+    assert "run3" not in listed and "tuned" in listed, "vLLM itself no longer serves it"
+    vllm_backend.add_adapter("run3", run)  # what SharedBackends does on the evicted run's next comparison
+    assert vllm_backend.chat("run3", HELLO, SHORT) == answer
 
 
 @pytest.mark.vllm

@@ -159,7 +159,7 @@ class _GpuEngine:
 
 
 def test_the_queue_hook_stops_or_shrinks_the_server_and_the_next_open_uses_the_smaller_share():
-    from tools.serve.backends import SharedBackends
+    from tools.serve.shared import SharedBackends
 
     opened = []
 

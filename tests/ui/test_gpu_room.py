@@ -20,7 +20,7 @@ from tools import procs
 from tools.data import DataSpec, prepare_data
 from tools.quickstart.demo import demo_dataset_path
 from tools.serve import holds
-from tools.serve.backends import SharedBackends
+from tools.serve.shared import SharedBackends
 from tools.train import jobs, runner, runs
 from tools.train.plan import Plan, TrainingPlan
 from ui.services import AppConfig, Services

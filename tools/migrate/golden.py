@@ -62,6 +62,9 @@ class RecordedBackend:
     def add_model(self, name: str, path: str | Path) -> None:
         self.inner.add_model(name, path)
 
+    def remove_adapter(self, name: str) -> None:
+        self.inner.remove_adapter(name)
+
     def alive(self) -> bool:
         return self.inner.alive()
 

@@ -14,7 +14,6 @@ to transformers, `backend.fallback_reason` says why, for the UI to show.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,19 +22,8 @@ from typing import Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools.models.resolve import resolve_model
-from tools.serve import holds
-from tools.serve.server import (
-    RoomDecision,
-    ServeConfig,
-    ServeError,
-    VLLMServer,
-    error_text,
-    gpu_memory_gb,
-    make_room,
-    start_server,
-)
+from tools.serve.server import ServeConfig, ServeError, VLLMServer, error_text, start_server
 
-log = logging.getLogger(__name__)
 BASE = "base"
 BackendName = Literal["auto", "vllm", "transformers"]
 
@@ -66,6 +54,10 @@ class ChatBackend(Protocol):
     def add_adapter(self, name: str, path: str | Path) -> None: ...
 
     def add_model(self, name: str, path: str | Path) -> None: ...
+
+    def remove_adapter(self, name: str) -> None:
+        """Stop serving the tuned model `name` (an adapter, or a fully fine-tuned model) and free what it held;
+        adding it again serves it again. `SharedBackends` unloads the least recently used ones this way."""
 
     def alive(self) -> bool:
         """False once the engine can no longer answer (a vLLM server that died); SharedBackends reopens it."""
@@ -270,6 +262,19 @@ class VLLMBackend:
         self._servers.append(server)
         self._routes[name], self._sources[name] = server, str(Path(path).resolve())
 
+    def remove_adapter(self, name: str) -> None:
+        """Unload an adapter from the base model's server (vLLM's runtime LoRA API), or stop the server of a
+        fully fine-tuned model."""
+        server = self._server(name)
+        if name == server.config.served_name and server is self._servers[0]:
+            raise ValueError(f"'{name}' is the base model; close the backend to stop serving it")
+        if server is self._servers[0]:
+            server.unload_adapter(name)
+        else:
+            server.stop()
+            self._servers.remove(server)
+        del self._routes[name], self._sources[name]
+
     def alive(self) -> bool:
         return all(server.is_running() for server in self._servers)
 
@@ -338,6 +343,25 @@ class TransformersBackend:
             raise ValueError(f"a model named '{name}' is already served; pick another name")
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=self._dtype).to(self.device).eval()
         self._full[name], self._sources[name] = model, folder
+
+    def remove_adapter(self, name: str) -> None:
+        """Drop the adapter's weights from the PEFT model, or the fully fine-tuned model, once no generation
+        runs (the lock); its memory is free once nothing else refers to it."""
+        if name == BASE:
+            raise ValueError(f"'{name}' is the base model; close the backend to stop serving it")
+        if name not in self._sources:
+            raise KeyError(f"no model named '{name}' is served (have: {', '.join(self._sources)})")
+        with self._lock:
+            if name in self._full:
+                del self._full[name]
+            elif len(self._adapters) == 1:
+                # PEFT can't switch off a model left without adapters: take the plain base model back.
+                peft = self._model
+                self._model = peft.unload() if hasattr(peft.base_model, "unload") else peft.get_base_model()
+            else:
+                self._model.delete_adapter(name)
+            self._adapters.pop(name, None)
+            del self._sources[name]
 
     def model_for(self, name: str):
         """A context manager giving the torch model that answers as `name` (lock held, adapter set)."""
@@ -432,111 +456,3 @@ class _ActiveModel:
                 self._disabled.__exit__(*exc)
         finally:
             self.backend._lock.release()
-
-
-class SharedBackends:
-    """The app's serving engines, one per (base model, engine), shared by every browser session.
-
-    Gradio runs callbacks in threads for many users at once; this is the one explicit, locked place that
-    starts an engine (a minute for vLLM) and adds a new run's adapter to a running one instead of restarting.
-    Each (base, engine) has its own lock, so starting one base model never blocks comparisons on another;
-    an engine found dead (its vLLM server exited) is closed and started again instead of failing every call.
-    `opener` is how an engine is opened (`open_backend`; tests pass a fake one).
-    """
-
-    def __init__(self, opener=None, memory=gpu_memory_gb):
-        self._opener = opener or open_backend
-        self._memory = memory  # () -> (total GB, free GB) of the GPU; tests pass figures
-        self._lock = threading.Lock()  # guards the dicts only; never held while an engine starts
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
-        self._open: dict[tuple[str, str], ChatBackend] = {}
-        self._shares: dict[tuple[str, str], float] = {}  # a smaller GPU share for an engine reopened after a shrink
-
-    def _key_lock(self, key: tuple[str, str]) -> threading.Lock:
-        with self._lock:
-            return self._locks.setdefault(key, threading.Lock())
-
-    def get(self, base: str = "default", adapters: dict[str, str] | None = None,
-            backend: BackendName = "auto") -> ChatBackend:  # fmt: skip
-        """The engine serving `base`, started on first use (or again if it died), with `adapters` added."""
-        adapters, key = dict(adapters or {}), (base, backend)
-        with self._key_lock(key):
-            with self._lock:
-                opened = self._open.get(key)
-            if opened is not None and not opened.alive():
-                with self._lock:
-                    self._open.pop(key, None)
-                opened.close()  # frees what is left of it (its process group, its port)
-                opened = None
-            if opened is None:
-                share = self._shares.get(key)
-                extra = [ServeConfig(gpu_memory_utilization=share)] if share else []
-                opened = self._opener(base, adapters, backend, *extra)
-                with self._lock:
-                    self._open[key] = opened
-                self._record_hold()
-                return opened
-            served = opened.models()
-            for name, path in adapters.items():
-                if served.get(name) != str(Path(path).expanduser().resolve()):
-                    add_tuned(opened, name, path)
-            return opened
-
-    def holds_gpu(self) -> bool:
-        """Whether an open engine reserved GPU memory (a vLLM server started on a GPU)."""
-        with self._lock:
-            engines = list(self._open.values())
-        return any(e.gpu_footprint(1.0)[0] > 0 for e in engines if hasattr(e, "gpu_footprint"))
-
-    def held_gb(self) -> float:
-        """GB of GPU memory the open engines reserve (0 without a GPU)."""
-        total, _ = self._memory()
-        with self._lock:
-            engines = list(self._open.values())
-        return sum(e.gpu_footprint(total)[0] for e in engines if hasattr(e, "gpu_footprint"))
-
-    def _record_hold(self) -> None:
-        """Tell every process that may start a run what these engines hold (see `tools.serve.holds`)."""
-        try:
-            holds.record(self.held_gb())
-        except Exception as exc:  # a locked store must not fail a comparison; the queue worker records it again
-            log.warning("recording the GPU hold: %s", exc)
-
-    def before_run_starts(self, run_gb: float) -> list[RoomDecision]:
-        """Make GPU room for a training run of `run_gb` (its estimated peak) before it starts (H5).
-
-        Each vLLM engine is kept, closed to be reopened later at a smaller share (shrink), or closed (stop),
-        as `make_room` decides from the GPU's figures; the next comparison reopens it. Call it from the place
-        that starts queued runs, before the launch.
-        """
-        total, free = self._memory()
-        decisions = []
-        with self._lock:
-            engines = [(k, e) for k, e in self._open.items() if hasattr(e, "gpu_footprint")]
-        for key, engine in engines:
-            reserved, weights = engine.gpu_footprint(total)
-            decision = make_room(total, free, run_gb, reserved, weights)
-            decisions.append(decision)
-            if decision.action == "keep":
-                continue
-            with self._key_lock(key):
-                with self._lock:
-                    self._open.pop(key, None)
-                    if decision.share:
-                        self._shares[key] = decision.share
-                engine.close()
-            free += reserved
-        self._record_hold()
-        return decisions
-
-    def close_all(self) -> None:
-        """Close every engine; waits for a start in progress so that its server is closed too."""
-        with self._lock:
-            keys = list(self._locks)
-        for key in keys:
-            with self._key_lock(key):
-                with self._lock:
-                    opened = self._open.pop(key, None)
-                if opened is not None:
-                    opened.close()
-        self._record_hold()

@@ -8,7 +8,7 @@ The app's comparison engine (a vLLM server on a GPU) belongs to the app's proces
 started by another process: the job that just finished hands the machine over, and `finetune-assistant
 train` submits from a terminal. Neither can shrink or stop the app's engine, so while a live process holds
 GPU memory, `tools.train.jobs.start_next` leaves queued runs to that process, which starts them once it
-has made room (`tools.serve.backends.SharedBackends.before_run_starts`, called by the app's queue worker).
+has made room (`tools.serve.shared.SharedBackends.before_run_starts`, called by the app's queue worker).
 """
 
 from __future__ import annotations

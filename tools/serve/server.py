@@ -65,7 +65,8 @@ class ServeConfig(BaseModel):
     startup_timeout_s: float = Field(300.0, gt=0)
     gpu_memory_utilization: float | None = Field(
         None, gt=0, le=0.95, description="vLLM's share of GPU memory; None leaves room for training (gpu_share)")
-    runtime_lora: bool = Field(True, description="allow /v1/load_lora_adapter (the app adds new runs' adapters)")
+    runtime_lora: bool = Field(True, description="allow /v1/load_lora_adapter and /v1/unload_lora_adapter (the "
+                               "app adds new runs' adapters and unloads idle ones)")
     extra_args: list[str] = Field(default_factory=list)
 
     @field_validator("served_name")
@@ -228,6 +229,20 @@ class VLLMServer:
         if resp.status_code != 200:
             raise ServeError(f"vLLM refused adapter '{name}' ({folder}): {error_text(resp)}")
         self.adapters[name] = str(folder)
+
+    def unload_adapter(self, name: str) -> None:
+        """Stop serving the adapter `name` (`/v1/unload_lora_adapter`, enabled with `runtime_lora`).
+
+        vLLM forgets the name at once; the adapter's weights leave its LoRA caches as newer ones replace them."""
+        import httpx
+
+        if name not in self.adapters:
+            return
+        resp = httpx.post(f"{self.url}/v1/unload_lora_adapter", json={"lora_name": name}, headers=self.headers,
+                          timeout=120)  # fmt: skip
+        if resp.status_code not in (200, 404):  # 404: vLLM has no adapter of that name, which is what we want
+            raise ServeError(f"vLLM could not unload adapter '{name}': {error_text(resp)}")
+        del self.adapters[name]
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM the whole process group, then SIGKILL whatever is left after `timeout` seconds."""
