@@ -122,6 +122,9 @@ _CHANGE = {"change", "changes", "changed", "changing", "update", "updates", "upd
            "trending", "trends", "fluctuating", "replaced", "rotated", "progress", "progresses", "evolve",
            "evolves", "develops", "amend", "amends", "amended", "amending", "amendments", "switch", "switches",
            "switched", "swap", "swaps", "swapped", "rewritten", "reissued", "repriced", "renegotiated", "overhauled"}
+_CHANGE_STEMS = {"change", "update", "revise", "refresh", "shift", "vary", "fluctuate", "rotate", "expire", "reset",
+                 "adjust", "replace", "evolve", "amend", "switch", "swap", "rewrite", "reissue", "reprice", "edit",
+                 "modify", "alter", "renegotiate", "overhaul", "redo", "rework", "republish"}
 _FREQUENT = {"hourly", "daily", "nightly", "weekly", "constantly", "continuously", "frequently", "often",
              "realtime", "real-time", "intraday"}
 _PERIODS = {"minute", "hour", "day", "night", "morning", "evening", "week", "weekend", "month", "game", "match",
@@ -301,14 +304,24 @@ def _opposites(a: str, b: str) -> bool:
     return len(a) > 3 and b != a and b.endswith(a) and b[: len(b) - len(a)].rstrip("-") in ("un", "non", "in", "im", "ir", "il", "dis")
 
 
+_RATING_STEMS = {"rate", "grade", "score", "upvote", "downvote", "star"}
+
+
+def _scale(ws: list[str]) -> bool:
+    """"from 1 to 5", "out of 10", "on a 1-5 scale"."""
+    return any(w in ("from", "out", "scale") and any(t[0].isdigit() for t in ws[j + 1 : j + 3])
+               or w == "scale" for j, w in enumerate(ws))
+
+
 def io_pairs(sentence: str) -> bool:
     """Inputs and what people made of each: "the OCR text plus what our clerks typed", "the emails along
     with what the agents replied". Text with its human-made output is labelled data, not a raw corpus."""
     ws = words(affirmed(sentence))
     for i, w in enumerate(ws):
-        if w != "what" or not any(b in _ALONG for b in ws[max(0, i - 3) : i]):
-            continue
-        if any(_stems(v) & _MADE_BY_PEOPLE for v in ws[i + 1 : i + 6]):
+        # "... plus what our clerks typed"; "for each page the team wrote a summary"
+        along = w == "what" and any(b in _ALONG for b in ws[max(0, i - 3) : i])
+        each = w in ("each", "every") and i > 0 and ws[i - 1] in ("for", "to", "with", "on")
+        if (along or each) and any(_stems(v) & _MADE_BY_PEOPLE for v in ws[i + 1 : i + 7]):
             return True
     return False
 
@@ -316,7 +329,8 @@ def io_pairs(sentence: str) -> bool:
 _ALONG = {"plus", "and", "with", "alongside", "together", "paired", "next"}
 _MADE_BY_PEOPLE = {"type", "enter", "write", "wrote", "key", "fill", "extract", "answer", "reply", "respond", "code",
                    "tag", "label", "record", "capture", "input", "transcribe", "translate", "summarize", "summarise",
-                   "correct", "fix", "classify", "put", "said", "say", "decide"}
+                   "correct", "fix", "classify", "put", "said", "say", "decide", "assign", "add", "attach", "give",
+                   "gave", "mark", "grade", "score", "rate"}
 
 
 def verdict(sentence: str) -> bool:
@@ -326,9 +340,10 @@ def verdict(sentence: str) -> bool:
         return False
     if any(w in _RATING_WORDS for w in ws) or _emoji_pair(ws):
         return True
-    if any(w in _RATING_VERBS and (any(o in _OVER for o in ws) or (i + 1 < len(ws) and ws[i + 1][0].isdigit()))
+    if any((w in _RATING_VERBS or _stems(w) & _RATING_STEMS) and (
+            any(o in _OVER for o in ws) or (i + 1 < len(ws) and ws[i + 1][0].isdigit()) or _scale(ws[i + 1 : i + 9]))
            for i, w in enumerate(ws)):
-        return True  # "every reply was rated", "rated by users", "scored 1-5"
+        return True  # "every reply was rated", "rated by users", "scored 1-5", "score each one from 1 to 5"
     for i, w in enumerate(ws):
         if w not in ("or", "/"):
             continue
@@ -391,7 +406,8 @@ def volatile(sentence: str) -> bool:
     ws = words(affirmed(sentence))
     if not ws:
         return False
-    changes = any(w in _CHANGE for w in ws) or _has(ws, ["is new", "are new", "'s new", "is different", "come and go"])
+    changes = any(w in _CHANGE or _stems(w) & _CHANGE_STEMS for w in ws) or _has(
+        ws, ["is new", "are new", "'s new", "is different", "come and go"])
     frequent = any(w in _FREQUENT for w in ws) or _has(ws, [
         "all day", "all the time", "by the minute", "by the hour", "times a day", "times per day", "day to day",
         "week to week", "day by day", "to the next", "every few", "minute to minute", "hour to hour",
@@ -454,15 +470,30 @@ def hints(text: str, affirmed_text: str | None = None) -> set[str]:
             or _has(ws, [p for p in _CHOICE_PHRASES if p not in ("more ", "less ")])  # "cost more" is no choice
             or _several(ws) or any(w.startswith("pair") for w in ws)):
         out.add("pairs")
-    verdict_word = any(w in _RATING_WORDS or w in _VERDICT_WORDS or w in _RATING_VERBS for w in ws) or _emoji_pair(ws)
+    verdict_word = any((w in _RATING_WORDS or w in _VERDICT_WORDS or w in _RATING_VERBS) and not _attributive(ws, i)
+                       for i, w in enumerate(ws)) or _emoji_pair(ws)
     if verdict_word and _about_outputs(ws):
         out.add("ratings")
     if any(w in _RAW or w.startswith(("unlabel", "unannotat", "text")) for w in raw) or _has(raw, _RAW_PHRASES):
         out.add("raw")
-    if any(w in _CHANGE or w in _FREQUENT or w in _NOW or w in _VOLATILE or w in _STALE for w in raw) or _has(
+    if any(w in _OWN_MODELS for w in raw):
+        out.add("tenants")  # many adapters: models, versions or owners of their own are named
+    if any(w in _CHANGE or w in _FREQUENT or w in _NOW or w in _VOLATILE or w in _STALE or _stems(w) & _CHANGE_STEMS
+           for w in raw) or _has(
             raw, _NOW_PHRASES + _NOW_ASKED + ["out of date", "real time", "right now"]):
         out.add("changes")  # facts that change need a word of change, time or a moving thing somewhere
     return out
+
+
+_OWN_MODELS = {"model", "models", "adapter", "adapters", "tenant", "tenants", "customer", "customers", "client",
+               "clients", "version", "versions", "variant", "variants", "copy", "copies", "own", "owners", "brands",
+               "tasks", "teams", "departments", "per-customer", "per-client", "multi-tenant"}
+
+
+def _attributive(ws: list[str], i: int) -> bool:
+    """"the approved answer", "its correct label": the verdict names the reference, it is not one given."""
+    return (i > 0 and ws[i - 1] in ("the", "a", "an", "its", "their", "our", "his", "her") and i + 1 < len(ws)
+            and (ws[i + 1] in _OUTPUTS or ws[i + 1] in ("label", "labels", "category", "version", "text")))
 
 
 _STALE = {"outdated", "stale", "obsolete", "new", "newest", "recent", "fresh", "expired", "expiring", "seasonal",

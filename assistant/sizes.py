@@ -81,6 +81,9 @@ _NOT_ROWS = set("categories classes queues departments labels label gpus gpu car
 _PER_ROW = set("answer answers response responses reply replies completion completions output outputs draft drafts "
                "version versions option options candidates summaries translations rewrites variants alternatives "
                "suggestions generations blurbs takes".split())
+_CARD_DATA = {"transactions", "transaction", "payments", "payment", "statements", "data", "holders", "numbers",
+              "applications", "disputes", "fraud", "swipes", "purchases", "records", "games", "decks", "catalogue"}
+_DISTRIBUTIVE = {"each", "every", "per", "any", "no", "which", "that", "this", "the"}
 _HAVE = {"have", "got", "only", "just", "collected", "wrote", "written", "gathered", "assembled"}
 _GPU_HINTS = {"gpu", "gpus", "vram", "card", "cards", "cuda", "nvidia", "rtx", "geforce", "ram", "memory"}
 _BREAK = set(".,;:!?()[]\n")
@@ -201,6 +204,9 @@ def read_sizes(text: str) -> Sizes:
             i += 1
             continue
         value, j = found
+        if tokens[i] in ("one", "a", "an") and i > 0 and tokens[i - 1] in _DISTRIBUTIVE:
+            i += 1  # "each one labelled", "every one of them": one item, not the dataset's size
+            continue
         unit, k = _unit_after(tokens, j)
         if unit and _describes_a_row(value, unit, tokens, i, k):
             unit = None
@@ -238,7 +244,9 @@ def _describes_a_row(value: float, unit: str, tokens: list[str], i: int, k: int)
     return each or before not in _HAVE or after in ("per", "for", "each", "of")
 
 
-def _is_hardware(tok: str) -> bool:
+def _is_hardware(tok: str, after: str = "") -> bool:
+    if tok in ("card", "cards") and after in _CARD_DATA:
+        return False  # "3 GB of card transactions" is data; "a 24 GB card" is a GPU
     # GPU model names are letters then digits ("a100", "t4", "l40s", "a6000"); RAM and VRAM are memory too.
     return tok in _GPU_HINTS or (tok[0].isalpha() and any(c.isdigit() for c in tok))
 
@@ -254,7 +262,8 @@ def _clause(tokens: list[str], i: int) -> list[str]:
 
 def _record(out: Sizes, value: float, unit: str, tokens: list[str], i: int, k: int, quote: str) -> None:
     if unit in _BYTE_UNITS:
-        if any(_is_hardware(t) for t in _clause(tokens, i)) or out.size_mb is not None:
+        clause = _clause(tokens, i)
+        if any(_is_hardware(t, after) for t, after in zip(clause, [*clause[1:], ""], strict=True)) or out.size_mb is not None:
             return  # "A100 80GB", "16 GB RAM": memory, not data
         size_bytes = value * _BYTE_UNITS[unit]
         out.size_mb = size_bytes / 1e6

@@ -297,6 +297,8 @@ def _embedding_reading(parts: list[str], status: list[str], hints: set[str], fou
             scores = [{k: v for k, v in s.items() if k not in _HALF or _HALF[k] in hints} for s in scores]
         if slot == "facts_change_often" and "changes" not in hints:  # "pull the policy number" is no moving fact
             scores = [{k: v for k, v in s.items() if k != "true"} for s in scores]
+        if slot == "many_adapters" and "tenants" not in hints:  # "one description per product" is one model
+            scores = [{k: v for k, v in s.items() if k != "true"} for s in scores]
         best = _best_reading(scores, parts, _SLOT_MIN.get(slot, MIN_SIMILARITY))
         said = quotes.get(slot, "")
         denied = any(said[:24].lower() in p.lower() and negated(p) for p in parts) if said else False

@@ -23,9 +23,15 @@ from assistant.sizes import number_words, read_sizes
     ("tens of thousands of messages", 30_000),
     ("12 500 invoices", 12_500),
     ("1 250 000 records", 1_250_000),
+    ("about 40,000 invoices, each one labelled with its cost centre", 40_000),
 ])  # fmt: skip
 def test_row_counts_in_the_forms_people_write_them(text, rows):
     assert read_sizes(text).rows == rows
+
+
+def test_card_data_is_data_and_a_card_with_memory_is_a_gpu():
+    assert read_sizes("We have 3 GB of card transactions").size_mb == 3000
+    assert read_sizes("I have a 24 GB card").size_mb is None
 
 
 @pytest.mark.parametrize("text", ["a few", "many GPUs", "several of them", "a couple"])
@@ -33,13 +39,24 @@ def test_vague_words_alone_are_no_count(text):
     assert read_sizes(text).rows is None and number_words(text) in (None, 2.0)
 
 
+def test_each_one_is_an_item_not_the_size_of_the_data():
+    assert read_sizes("each one labelled by hand").rows is None
+
+
 @pytest.mark.parametrize("sentence", [
     "after each reply the dispatcher clicks ok or not ok",
+    "our editors score each generated headline from 1 to 10",
+    "every suggested reply gets rated by the agent who used it",
     "the tool drafts a caption for every photo and editors tap 'keep' or 'drop' under it",
     "our app generates a workout plan and members mark it helpful or unhelpful",
 ])  # fmt: skip
 def test_a_verdict_clicked_or_tapped_on_one_output_is_a_rating(sentence):
     assert cues.verdict(sentence) and not cues.preference(sentence)
+
+
+def test_the_approved_answer_is_a_reference_not_a_rating():
+    assert "ratings" not in cues.hints("each row is a question and the approved answer")
+    assert "ratings" in cues.hints("each answer was approved or rejected by a lawyer")
 
 
 @pytest.mark.parametrize("sentence", [
@@ -53,7 +70,10 @@ def test_the_users_own_wish_is_no_choice_between_candidates(sentence):
 @pytest.mark.parametrize(("sentence", "paired"), [
     ("we kept the scanned forms plus what the clerks entered", True),
     ("the chat transcripts together with what the agent replied", True),
+    ("for every listing the agent wrote a two-line teaser", True),
+    ("2 million pages, and for each page the team added a summary", True),
     ("we have scanned forms and what a nightmare they are to read", False),
+    ("for each store we have the opening hours", False),
 ])  # fmt: skip
 def test_inputs_with_what_people_made_of_them_are_labelled_data(sentence, paired):
     assert cues.io_pairs(sentence) is paired
@@ -63,6 +83,7 @@ def test_inputs_with_what_people_made_of_them_are_labelled_data(sentence, paired
     ("the refund policy gets amended constantly", True),
     ("the fee table changed twice this quarter", True),
     ("carriers switch at every renewal and the rates changed 3 times this year", True),
+    ("the board rewrites the bylaws every term", True),
     ("we pull the order number and the address out of each email", False),
 ])  # fmt: skip
 def test_facts_that_change_need_a_change_and_a_frequency(sentence, changes):
