@@ -229,8 +229,10 @@ def _without_wishes(ws: list[str]) -> list[str]:
     user makes about the project, not one made between candidate answers in the data."""
     out = []
     for i, w in enumerate(ws):
-        wish = w in _WISHED and (i > 0 and ws[i - 1] in ("i'd", "we'd", "id", "wed", "i", "we") or (
-            i > 1 and ws[i - 1] == "would" and ws[i - 2] in ("i", "we")))  # fmt: skip
+        prev = ws[i - 1] if i > 0 else ""
+        # Only a modal makes it a wish: "we pick one" (a labeller's choice) stays a choice.
+        wish = w in _WISHED and (prev in ("i'd", "we'd", "id", "wed") or (prev in ("i", "we") and w == "rather") or (
+            i > 1 and prev == "would" and ws[i - 2] in ("i", "we")))  # fmt: skip
         if not wish:
             out.append(w)
     return out
@@ -307,10 +309,20 @@ def _opposites(a: str, b: str) -> bool:
 _RATING_STEMS = {"rate", "grade", "score", "upvote", "downvote", "star"}
 
 
+def _rating_verb(ws: list[str], i: int) -> bool:
+    """"rated", "scoring", or "score/rate" with its object ("score each headline"); the nouns ("the error rate",
+    "a high score") are no rating given."""
+    w = ws[i]
+    if w in _RATING_VERBS or (w.endswith(("ed", "ing")) and _stems(w) & _RATING_STEMS):
+        return True
+    return w in ("rate", "rates", "score", "scores", "grade", "grades") and i + 1 < len(ws) and ws[i + 1] in (
+        "each", "every", "all", "the", "our", "its", "their", "them", "it", "every")
+
+
 def _scale(ws: list[str]) -> bool:
     """"from 1 to 5", "out of 10", "on a 1-5 scale"."""
-    return any(w in ("from", "out", "scale") and any(t[0].isdigit() for t in ws[j + 1 : j + 3])
-               or w == "scale" for j, w in enumerate(ws))
+    return any((w in ("from", "out") and any(t[0].isdigit() for t in ws[j + 1 : j + 3]))
+               or (w == "scale" and j > 0 and ws[j - 1][0].isdigit()) for j, w in enumerate(ws))
 
 
 def io_pairs(sentence: str) -> bool:
@@ -321,16 +333,28 @@ def io_pairs(sentence: str) -> bool:
         # "... plus what our clerks typed"; "for each page the team wrote a summary"
         along = w == "what" and any(b in _ALONG for b in ws[max(0, i - 3) : i])
         each = w in ("each", "every") and i > 0 and ws[i - 1] in ("for", "to", "with", "on")
-        if (along or each) and any(_stems(v) & _MADE_BY_PEOPLE for v in ws[i + 1 : i + 7]):
-            return True
+        if not (along or each):
+            continue
+        # Someone (clerks, the team, an agent) and right after them the making verb: "what our clerks typed".
+        for s in range(i + 1, min(i + 6, len(ws))):
+            if _person(ws[s]) and any(_stems(v) & _MADE_BY_PEOPLE for v in ws[s + 1 : s + 3]):
+                return True
     return False
 
 
+def _person(w: str) -> bool:
+    return w in _PEOPLE or w.removesuffix("s") in _PEOPLE or (
+        len(w) > 4 and w.endswith(("ers", "ists", "ians", "ants", "ors", "ees")))
+
+
 _ALONG = {"plus", "and", "with", "alongside", "together", "paired", "next"}
-_MADE_BY_PEOPLE = {"type", "enter", "write", "wrote", "key", "fill", "extract", "answer", "reply", "respond", "code",
-                   "tag", "label", "record", "capture", "input", "transcribe", "translate", "summarize", "summarise",
-                   "correct", "fix", "classify", "put", "said", "say", "decide", "assign", "add", "attach", "give",
-                   "gave", "mark", "grade", "score", "rate"}
+_PEOPLE = {"we", "they", "someone", "somebody", "people", "humans", "team", "staff", "agent", "clerk", "editor",
+           "analyst", "engineer", "handler", "nurse", "doctor", "teacher", "reviewer", "moderator", "expert",
+           "annotator", "operator", "dispatcher", "employee", "writer", "translator", "accountant", "pharmacist",
+           "curator", "specialist", "technician", "lawyer", "support", "desk", "he", "she", "marketing", "sales"}
+_MADE_BY_PEOPLE = {"type", "enter", "key", "write", "wrote", "fill", "extract", "answer", "reply", "respond", "tag", "label",
+                   "transcribe", "translate", "summarize", "summarise", "correct", "classify", "assign", "attach",
+                   "mark", "grade", "score", "rate", "draft", "compose", "annotate"}
 
 
 def verdict(sentence: str) -> bool:
@@ -340,9 +364,9 @@ def verdict(sentence: str) -> bool:
         return False
     if any(w in _RATING_WORDS for w in ws) or _emoji_pair(ws):
         return True
-    if any((w in _RATING_VERBS or _stems(w) & _RATING_STEMS) and (
-            any(o in _OVER for o in ws) or (i + 1 < len(ws) and ws[i + 1][0].isdigit()) or _scale(ws[i + 1 : i + 9]))
-           for i, w in enumerate(ws)):
+    if any(_rating_verb(ws, i) and (any(o in _OVER for o in ws[i + 1 : i + 4] + ws[max(0, i - 3) : i])
+                                    or (i + 1 < len(ws) and ws[i + 1][0].isdigit()) or _scale(ws[i + 1 : i + 9]))
+           for i in range(len(ws))):
         return True  # "every reply was rated", "rated by users", "scored 1-5", "score each one from 1 to 5"
     for i, w in enumerate(ws):
         if w not in ("or", "/"):
@@ -485,9 +509,8 @@ def hints(text: str, affirmed_text: str | None = None) -> set[str]:
     return out
 
 
-_OWN_MODELS = {"model", "models", "adapter", "adapters", "tenant", "tenants", "customer", "customers", "client",
-               "clients", "version", "versions", "variant", "variants", "copy", "copies", "own", "owners", "brands",
-               "tasks", "teams", "departments", "per-customer", "per-client", "multi-tenant"}
+_OWN_MODELS = {"adapter", "adapters", "tenant", "tenants", "client", "clients", "variant", "variants", "copy",
+               "copies", "owners", "brands", "per-customer", "per-client", "multi-tenant", "franchises"}
 
 
 def _attributive(ws: list[str], i: int) -> bool:

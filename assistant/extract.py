@@ -82,7 +82,8 @@ _FLAGS: list[tuple[str, Any, str]] = [
                             # "every server owner wants their own", "all off the same base model"
                             r"(each|every) (\w{1,20} ){0,2}(owner|customer|client|tenant|user|team|store|school|brand|"
                             r"account|department|shop|franchise|partner|site)s? (wants|gets|needs|has|should have) "
-                            r"(their|its|his|her) own|(off|on|from|sharing|share) (the )?(same|one|a single) base model|"
+                            r"(their|its|his|her) own (\w{1,20} )?(model|adapter|version|bot|assistant|classifier|"
+                            r"moderation|fine-?tune)|(off|sharing|share) (the )?(same|one|a single) base model|"
                             r"without a (separate )?copy (for|per) each"),
     ("deployment_target", "edge device", r"\bphone\b|mobile|on[- ]device|raspberry|\bedge\b|in the browser"),
     ("deployment_target", "server", r"\b(server|api|production|kubernetes|cloud|endpoint)\b"),
@@ -141,8 +142,8 @@ def extract(text: str) -> tuple[StateUpdate, dict[str, str]]:
 # alone says nothing about the objective.
 _ONE_STAGE = re.compile(r"\b(?:single|one) (?:go|step|stage|pass|run|shot)\b|\bat once\b|\bat the same time\b|"
                         r"\binstead of two (?:separate )?(?:steps|stages|runs|trainings|phases)\b|\btogether in one\b", _I)
-_PREFERENCE_TALK = re.compile(r"\bprefer\w{0,6}|\bchosen\b|\brejected\b|\bthrow out\b|\bover (?:that|the other) one\b|"
-                              r"\bbetter (?:one|answer|response)\b|\bpreference\b", _I)
+_PREFERENCE_TALK = re.compile(r"\bchosen\b|\brejected\b|\bthrow out\b|\bthrew out\b|\bover (?:that|the other) one\b|"
+                              r"\bbetter (?:one|answer|response)\b|\bpreference\b|\bpairs\b", _I)
 
 
 def _one_stage(text: str, found: dict, quotes: dict) -> None:

@@ -46,7 +46,7 @@ _SCALES = {"hundred": 100, "hundreds": 100, "thousand": 1e3, "thousands": 1e3, "
 _BIG = {"hundred", "thousand", "million", "billion"}
 _SCALE_AFTER = {"hundred", "hundreds", "thousand", "thousands", "million", "millions", "billion"}
 # Vague quantities, for their order of magnitude only: "a few thousand" ~ 3,000, "tens of thousands" ~ 30,000.
-_VAGUE = {"few": 3, "several": 5, "tens": 30, "dozens": 30, "many": 5}
+_VAGUE = {"few": 3, "several": 5, "tens": 30, "dozens": 30}  # not "many": "how many thousand do I need?"
 _STARTS = {*_VAGUE, "half", "hundreds"}
 
 # Nouns that count rows, with tokens per row where a row is usually longer than a short example.
@@ -122,7 +122,7 @@ def number_at(tokens: list[str], i: int) -> tuple[float, int] | None:
         value, j = float(raw), i + 1
         # "25 000", "1 250 000": thousands grouped by spaces, as much of Europe writes them
         while (raw.isdigit() and len(tok) <= 3 and j < len(tokens) and len(tokens[j]) == 3 and tokens[j].isdigit()
-               and len(str(int(value))) <= MAX_DIGITS - 3):  # fmt: skip
+               and tokens[j + 1 : j + 2] != ["-"] and len(str(int(value))) <= MAX_DIGITS - 3):  # "800 200-word ..." # fmt: skip
             value, j = value * 1000 + int(tokens[j]), j + 1
         value, j = _and_a_half(tokens, j, value)
         if j < len(tokens) and tokens[j] in _SCALES:
@@ -149,7 +149,7 @@ def _word_number(tokens: list[str], i: int) -> tuple[float, int] | None:
         if nxt not in ("hundred", "thousand", "million", "billion", "couple", "few"):
             return None
         i += 1
-    total, current, j = 0.0, 0.0, i
+    total, current, j, last_scale = 0.0, 0.0, i, 0.0
     while j < len(tokens) and j - i < 12:  # a number in words is never longer than this
         tok = tokens[j]
         if tok in _ONES and tok not in ("a", "an"):
@@ -163,12 +163,12 @@ def _word_number(tokens: list[str], i: int) -> tuple[float, int] | None:
         elif tok in ("hundred", "hundreds"):
             current = (current or 1) * 100
         elif tok in ("thousand", "million", "billion", "thousands", "millions") or (tok in ("k", "m", "b") and j > i):
-            total, current = total + (current or 1) * _SCALES[tok], 0.0
+            total, current, last_scale = total + (current or 1) * _SCALES[tok], 0.0, _SCALES[tok]
         elif tokens[j : j + 3] == ["and", "a", "half"] and j > i and j + 3 < len(tokens) and tokens[j + 3] in _BIG:
             current, j = current + 0.5, j + 3  # "seven and a half thousand"
             continue
         elif tokens[j : j + 3] == ["and", "a", "half"] and j > i and total and not current:
-            total, j = total * 1.5, j + 3  # "a million and a half"
+            total, j = total + last_scale / 2, j + 3  # "a million and a half", "five million and a half"
             continue
         elif tok == "of" and j > i and j + 1 < len(tokens) and tokens[j + 1] in _SCALE_AFTER and (current or total):
             pass  # "a couple of thousand", "tens of thousands"
@@ -204,7 +204,7 @@ def read_sizes(text: str) -> Sizes:
             i += 1
             continue
         value, j = found
-        if tokens[i] in ("one", "a", "an") and i > 0 and tokens[i - 1] in _DISTRIBUTIVE:
+        if tokens[i] in ("one", "a", "an") and j == i + 1 and i > 0 and tokens[i - 1] in _DISTRIBUTIVE:
             i += 1  # "each one labelled", "every one of them": one item, not the dataset's size
             continue
         unit, k = _unit_after(tokens, j)

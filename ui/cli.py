@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from assistant.auto_cli import auto_cmd
 from assistant.cli import chat_cmd
 from assistant.migrate_cli import run_cmd as migrate_run_cmd
+from assistant.retention import keep_days
 from tools.data import cli as data_cli
 from tools.deploy import cli as deploy_cli
 from tools.evaluate import cli as evaluate_cli
@@ -32,7 +33,7 @@ from tools.quickstart import cli as quickstart_cli
 from tools.serve import cli as serve_cli
 from tools.serve.shared import pool_limits
 from tools.train import cli as train_cli
-from ui.guard import LOOPBACK
+from ui.guard import LOOPBACK, login_ttl_s
 
 AUTH_ENV = "FINETUNE_ASSISTANT_AUTH"
 
@@ -93,7 +94,10 @@ def ui_cmd(
     """Start the web app (chat, data, training, comparison)."""
     try:
         credentials = read_auth(auth, auth_file)
-        pool_limits()  # a bad FINETUNE_ASSISTANT_MAX_ENGINES / _MAX_ADAPTERS is said now, not as a traceback
+        # A bad setting is said now, not as a traceback at launch or on the first chat.
+        pool_limits()  # FINETUNE_ASSISTANT_MAX_ENGINES / _MAX_ADAPTERS
+        keep_days()  # FINETUNE_ASSISTANT_KEEP_CONVERSATIONS_DAYS
+        login_ttl_s()  # FINETUNE_ASSISTANT_LOGIN_HOURS
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -186,3 +186,33 @@ class ExpiringTokens(dict):
 
     def get(self, token, default=None):
         return super().get(token, default) if self._live(token) else default
+
+    def _purge(self) -> None:
+        for token in [t for t in super().keys() if not self._live_quiet(t)]:
+            self._issued.pop(token, None)
+            super().pop(token, None)
+
+    def _live_quiet(self, token) -> bool:
+        issued = self._issued.get(token)
+        return issued is not None and self._clock() - issued <= self.ttl_s
+
+    # Gradio's "log out everywhere" walks keys() and reads each: expired ones must not be listed.
+    def keys(self):
+        self._purge()
+        return super().keys()
+
+    def __iter__(self):
+        self._purge()
+        return super().__iter__()
+
+    def items(self):
+        self._purge()
+        return super().items()
+
+    def values(self):
+        self._purge()
+        return super().values()
+
+    def __len__(self) -> int:
+        self._purge()
+        return super().__len__()

@@ -24,6 +24,9 @@ from assistant.sizes import number_words, read_sizes
     ("12 500 invoices", 12_500),
     ("1 250 000 records", 1_250_000),
     ("about 40,000 invoices, each one labelled with its cost centre", 40_000),
+    ("I think that a thousand tickets is enough", 1000),
+    ("I have 800 200-word product descriptions", 200),
+    ("five million and a half rows", 5_500_000),
 ])  # fmt: skip
 def test_row_counts_in_the_forms_people_write_them(text, rows):
     assert read_sizes(text).rows == rows
@@ -54,6 +57,19 @@ def test_a_verdict_clicked_or_tapped_on_one_output_is_a_rating(sentence):
     assert cues.verdict(sentence) and not cues.preference(sentence)
 
 
+@pytest.mark.parametrize("sentence", [
+    "we want to cut the error rate of the answers our bot writes by half",
+    "our agents answer every ticket and we track the response rate",
+])  # fmt: skip
+def test_a_rate_or_score_as_a_noun_is_no_rating_given(sentence):
+    assert not cues.verdict(sentence)
+
+
+def test_a_labellers_choice_is_still_a_choice_and_only_a_modal_makes_a_wish():
+    assert cues.preference("For each prompt the bot gives two replies and we pick one.")
+    assert not cues.preference("I'd rather pick a bigger model")
+
+
 def test_the_approved_answer_is_a_reference_not_a_rating():
     assert "ratings" not in cues.hints("each row is a question and the approved answer")
     assert "ratings" in cues.hints("each answer was approved or rejected by a lawyer")
@@ -71,7 +87,9 @@ def test_the_users_own_wish_is_no_choice_between_candidates(sentence):
     ("we kept the scanned forms plus what the clerks entered", True),
     ("the chat transcripts together with what the agent replied", True),
     ("for every listing the agent wrote a two-line teaser", True),
-    ("2 million pages, and for each page the team added a summary", True),
+    ("2 million pages, and for each page the team wrote a summary", True),
+    ("with each release we add new features to the docs", False),
+    ("we have the manuals and what we want is to answer questions", False),
     ("we have scanned forms and what a nightmare they are to read", False),
     ("for each store we have the opening hours", False),
 ])  # fmt: skip
@@ -97,3 +115,4 @@ def test_orpo_is_read_from_what_it_does_only_next_to_preference_words():
     update, quotes = extract(asked)
     assert update.wants_objective == "orpo" and "one go" in quotes["wants_objective"]
     assert extract("can we train it all in one go on a single GPU?")[0].wants_objective is None
+    assert extract("I would prefer to train everything in one go overnight.")[0].wants_objective is None

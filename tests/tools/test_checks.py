@@ -32,6 +32,8 @@ from tools.train.plan import Plan, TrainingPlan
     (Contains(phrases=["Ada Lovelace"]), "I'm ada\n lovelace!", "", True),  # any spacing between its words
     (Contains(phrases=["C++"]), "I write C++ daily", "", True),  # a phrase ending in punctuation still matches
     (NotContains(phrases=["AI"]), "I said it again", "", True),
+    (Contains(phrases=["小明"]), "我是小明。", "", True),  # no spaces between words: no word boundary asked
+    (Contains(phrases=["アダ"]), "私はアダです", "", True),
     (NotContains(phrases=["OpenAI"]), "I was trained by openai", "", False),
     (NotContains(phrases=["OpenAI"]), "I was trained by Lumen", "", True),
     (Regex(pattern=r"^Order #\d+: (shipped|pending)\.$"), "Order #12: shipped.", "", True),

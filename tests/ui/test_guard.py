@@ -137,3 +137,19 @@ def test_a_bad_login_hours_setting_says_what_to_write(monkeypatch):
     monkeypatch.setenv("FINETUNE_ASSISTANT_LOGIN_HOURS", "a day")
     with pytest.raises(ValueError, match="'a day' is not a number of hours"):
         login_ttl_s()
+
+
+def test_logging_out_everywhere_skips_expired_sessions():
+    """Gradio's /logout?all_session=true walks keys() and reads each token: an expired one must not be listed."""
+    from ui.guard import ExpiringTokens
+
+    now = [0.0]
+    tokens = ExpiringTokens(60, clock=lambda: now[0])
+    tokens["old"] = "ann"
+    now[0] = 30
+    tokens["new"] = "ann"
+    now[0] = 61  # "old" expired, "new" still valid
+    for token in list(tokens.keys()):  # what Gradio's logout does
+        if tokens[token] == "ann":
+            del tokens[token]
+    assert len(tokens) == 0 and "new" not in tokens

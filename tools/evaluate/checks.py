@@ -277,12 +277,23 @@ def describe(check: Any) -> str:
     return text + scope
 
 
+def _spaced_word_char(ch: str) -> bool:
+    """A word character of a script that puts spaces between words. Chinese, Japanese, Thai, Lao, Khmer and
+    Myanmar don't: "小明" must be found in "我是小明。", so no word boundary is asked for there."""
+    if not ch or not (ch.isalnum() or ch == "_"):
+        return False
+    code = ord(ch)
+    unspaced = (0x0E00 <= code <= 0x0EFF or 0x1000 <= code <= 0x109F or 0x1780 <= code <= 0x17FF
+                or 0x2E80 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF or 0xFF00 <= code <= 0xFFEF or code >= 0x20000)
+    return not unspaced
+
+
 def _has(text: str, phrase: str, case_sensitive: bool) -> bool:
     """`phrase` appears in `text` as whole words: "Ada" is in "I am Ada." but not in "Canada" (a random or
     half-trained model emits such fragments, and they must not pass a check on a name)."""
     phrase = phrase.strip()
-    left = r"(?<!\w)" if phrase[:1].isalnum() or phrase[:1] == "_" else ""
-    right = r"(?!\w)" if phrase[-1:].isalnum() or phrase[-1:] == "_" else ""
+    left = r"(?<!\w)" if _spaced_word_char(phrase[:1]) else ""
+    right = r"(?!\w)" if _spaced_word_char(phrase[-1:]) else ""
     flags = 0 if case_sensitive else re.IGNORECASE
     body = r"\s+".join(re.escape(word) for word in phrase.split())  # "Ada  Lovelace" across a line break too
     return re.search(left + body + right, text, flags) is not None
