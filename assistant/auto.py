@@ -94,6 +94,9 @@ def draft(goal: str, data: str | Path, hardware: str | None = None, output: str 
     if not source.exists():
         raise AutoError(f"{source}: data file not found; pass --data FILE (jsonl, csv, json, txt...).")
     out = Path(output).expanduser().resolve() if output else paths.home() / "auto" / time.strftime("%Y%m%d-%H%M%S")
+    first_round = out / "rounds" / "round-1"
+    if first_round.is_dir() and any(first_round.iterdir()):  # said before a minute of preparing, not after
+        raise AutoError(f"{first_round} exists and is not empty; choose a new output folder (--output).")
     state = _state(goal, hardware)
     first = inspect_data(source, DataSpec(model=model or "default"))  # counts rows; the tokenizer is the model's
     state.data.location, state.data.rows = str(source), first.usable_rows
