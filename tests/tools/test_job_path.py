@@ -49,7 +49,9 @@ def test_two_train_commands_at_once_the_second_waits_then_runs(tiny_model_dir, t
     prepare_data(demo_dataset_path(), data, DataSpec(model=str(tiny_model_dir), max_length=64))
     first_dir, second_dir, third_dir = tmp_path / "first", tmp_path / "second", tmp_path / "third"
 
-    first = _cli(*_train_args(tiny_model_dir, data, first_dir, steps=8))  # long enough to queue three behind it
+    # Long enough to stay training while three more commands start (~5 s each) and queue behind it, even on
+    # a fast idle machine (8 steps finished before the fourth was interrupted there).
+    first = _cli(*_train_args(tiny_model_dir, data, first_dir, steps=120))
     _wait_for(lambda: (_row(first_dir) or {}).get("status") in runs.ACTIVE, what="the first run to start")
     first_id = _row(first_dir)["run_id"]
     second = _cli(*_train_args(tiny_model_dir, data, second_dir))
