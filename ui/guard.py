@@ -168,12 +168,19 @@ class ExpiringTokens(dict):
         self._issued.pop(token, None)
         super().__delitem__(token)
 
-    def _live(self, token) -> bool:
+    def _fresh(self, token) -> bool:
         issued = self._issued.get(token)
-        if issued is not None and self._clock() - issued <= self.ttl_s:
-            return True
+        return issued is not None and self._clock() - issued <= self.ttl_s
+
+    def _drop(self, token) -> None:
         self._issued.pop(token, None)
         super().pop(token, None)
+
+    def _live(self, token) -> bool:
+        """Fresh, or dropped on this read."""
+        if self._fresh(token):
+            return True
+        self._drop(token)
         return False
 
     def __contains__(self, token) -> bool:
@@ -188,13 +195,8 @@ class ExpiringTokens(dict):
         return super().get(token, default) if self._live(token) else default
 
     def _purge(self) -> None:
-        for token in [t for t in super().keys() if not self._live_quiet(t)]:
-            self._issued.pop(token, None)
-            super().pop(token, None)
-
-    def _live_quiet(self, token) -> bool:
-        issued = self._issued.get(token)
-        return issued is not None and self._clock() - issued <= self.ttl_s
+        for token in [t for t in super().keys() if not self._fresh(t)]:
+            self._drop(token)
 
     # Gradio's "log out everywhere" walks keys() and reads each: expired ones must not be listed.
     def keys(self):
