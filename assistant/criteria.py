@@ -18,6 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from assistant.paths_in_text import without_paths
 from tools.evaluate.checks import (
     Contains,
     JsonSchema,
@@ -54,7 +55,7 @@ _MUST_NOT = re.compile(r"\b(?:never|must not|mustn't|should not|shouldn't|doesn'
 _MUST = re.compile(r"\b(?:mentions?|says?|includes?|contains?|gives?|names?|requires? it to mention|must mention)\s{1,3}(.{1,80}?)(?:[.;!?\n]|$)", _I)
 _ENDS = re.compile(r"\bends? with\s{1,3}([\"“'][^\"”'\n]{1,80}[\"”']|.{1,80}?(?:[.;!?\n]|$))", _I)
 _STARTS = re.compile(r"\b(?:starts?|begins?) with\s{1,3}([\"“'][^\"”'\n]{1,80}[\"”']|.{1,80}?(?:[.;!?\n]|$))", _I)
-_PATTERN = re.compile(r"/([^/\n]{1,200})/")
+_PATTERN = re.compile(r"(?<![\w/])/([^/\n]{1,200})/(?![\w/])")  # /…/ standing alone, not a piece of a path
 _SIMILAR = re.compile(r"\b(?:like the (?:examples?|references?|answers?)|close to the (?:reference|answers?)|similar to)\b", _I)
 _TARGET = re.compile(r"\b(\d{1,3})\s{0,2}(?:%|percent)|\b(\d{1,3}) (?:out of|of) (\d{1,3})\b", _I)
 _REMOVE = re.compile(r"\b(?:drop|remove|delete|no longer require|don't require|do not require)\b", _I)
@@ -78,7 +79,7 @@ def criteria_for(words: str | None, rows: Rows = ()) -> tuple[SuccessCriteria, s
 
 def parse_criteria(words: str, rows: Rows = ()) -> SuccessCriteria:
     """Every check the words state (none when they state none); see the module docstring for the phrases."""
-    text = " ".join(words.split()[:_MAX_WORDS])
+    text = without_paths(" ".join(words.split()[:_MAX_WORDS]))
     checks, prompts = [], []
     identity = _identity_check(text)
     if identity:
@@ -104,7 +105,7 @@ def parse_criteria(words: str, rows: Rows = ()) -> SuccessCriteria:
 def edit_criteria(criteria: SuccessCriteria, words: str, rows: Rows = ()) -> SuccessCriteria:
     """Apply an edit in words: "also require ..." adds checks, "drop the length check" removes by kind,
     "at least 90%" changes the target. Unrecognised words leave the criteria as they were."""
-    text = " ".join(words.split()[:_MAX_WORDS])
+    text = without_paths(" ".join(words.split()[:_MAX_WORDS]))
     checks = list(criteria.checks)
     if _REMOVE.search(text):
         kinds = _kinds_named(text)
@@ -119,7 +120,7 @@ def edit_criteria(criteria: SuccessCriteria, words: str, rows: Rows = ()) -> Suc
     return SuccessCriteria(checks=_unique(checks + added), target=target, prompts=prompts, proposed=False, **rounds)
 
 
-_ABOUT_CHECKS = re.compile(r"\b(?:checks?|criteri\w{0,4}|success|must|mentions?|never|says?|pass(?:es)?|target|rounds?|"
+_ABOUT_CHECKS = re.compile(r"\b(?:checks?|criteri\w{0,4}|success|must|requires?|mentions?|never|says?|pass(?:es)?|target|rounds?|"
                            r"keep going|until met|words|characters|json|labels?|regex|similar|judge|ends? with|starts? with)\b", _I)
 _VALIDATION_SHARE = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3})? ?% ?(?:for |as )?(?:validation|holdout|held[- ]out|eval)", _I)
 
@@ -127,8 +128,8 @@ _VALIDATION_SHARE = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3})? ?% ?(?:for |as 
 def edit_in_words(criteria: SuccessCriteria, words: str, rows: Rows = ()) -> tuple[SuccessCriteria, list[str]]:
     """`edit_criteria` for a plan edit that may also change other settings ("use rank 32, and it must mention
     Acme"): words that say nothing about the checks leave them alone. Returns (criteria, what changed)."""
-    text = _VALIDATION_SHARE.sub(" ", " ".join(words.split()[:_MAX_WORDS]))  # "20% for validation" is no target
-    if not _ABOUT_CHECKS.search(text):
+    text = _VALIDATION_SHARE.sub(" ", without_paths(" ".join(words.split()[:_MAX_WORDS])))  # "20% for validation" is no target
+    if not (_ABOUT_CHECKS.search(text) or _PATTERN.search(text)):  # a lone /…/ in an edit is a regex to add
         return criteria, []
     new = edit_criteria(criteria, text, rows)
     before, after = criteria.describe(), new.describe()

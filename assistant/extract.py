@@ -15,6 +15,7 @@ from typing import Any
 
 from assistant import catalogue
 from assistant.machines import read_hardware
+from assistant.paths_in_text import without_paths
 from assistant.sizes import MAX_CHARS, read_sizes
 from assistant.state import StateUpdate
 from tools.vocab import DATA_SUFFIX_PATTERN
@@ -115,7 +116,8 @@ _FILE = re.compile(rf"(?<![\w~./\\-])([\w~./\\-]{{1,255}}\.({DATA_SUFFIX_PATTERN
 
 def extract(text: str) -> tuple[StateUpdate, dict[str, str]]:
     """Facts stated in `text` and, for each, the words that stated it."""
-    text = text[:MAX_CHARS]  # the interview reads this much of one message (graph tells the user)
+    written = text[:MAX_CHARS]  # the interview reads this much of one message (graph tells the user)
+    text = without_paths(written)  # statements only: "/srv/a100/dpo-runs/x" says no A100, no DPO
     found: dict[str, Any] = {}
     quotes: dict[str, str] = {}
     for key, value, pattern in _FLAGS + _WANTS:
@@ -129,11 +131,13 @@ def extract(text: str) -> tuple[StateUpdate, dict[str, str]]:
             quotes[key] = _around(text, match)
     _drop_conflicts(found, text)
     _one_stage(text, found, quotes)
-    for finder in (_files, _sizes, _hardware, _time, _criteria, _domain, _tone, _model):
+    for finder in (_sizes, _hardware, _time, _criteria, _domain, _tone):
         finder(text, found, quotes)
+    for finder in (_files, _model):  # places and names: the words as written
+        finder(written, found, quotes)
     # A message about hardware or data ("I have one RTX 4090") must not replace the user's goal.
     if "task_kind" in found or (len(text.split()) >= 6 and not found):
-        found.setdefault("description", text.strip()[:300])
+        found.setdefault("description", written.strip()[:300])
     return StateUpdate(**found), quotes
 
 

@@ -37,6 +37,7 @@ from typing import Any
 import prompts
 from assistant import cues, embed
 from assistant.extract import extract
+from assistant.paths_in_text import without_paths
 from assistant.sizes import MAX_CHARS
 from assistant.state import StateUpdate
 from tools import paths
@@ -87,7 +88,7 @@ def read(text: str) -> Reading:
     found = update.model_dump(exclude_none=True)
     unclear: list[str] = []
     if embed.available():
-        _meaning(text, found, quotes, unclear)
+        _meaning(without_paths(text), found, quotes, unclear)  # a path or URL names a place, it says nothing
     else:
         notes.append(RULES_ONLY_NOTE)
     _derive(found)

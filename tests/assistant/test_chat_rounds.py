@@ -69,6 +69,16 @@ def test_checks_are_edited_in_words_on_the_same_path_as_settings(bot):
     assert bot.actions.calls == [], "editing runs nothing"
 
 
+def test_a_model_folder_whose_path_holds_check_words_changes_the_model_and_no_check(bot, tiny_model_dir, tmp_path):
+    # CI clones under /check/…: "use model /check/…/tests/tiny-llama" once added regexes /check/ and /tests/.
+    folder = tmp_path / "check" / "main" / "tests" / "tiny-llama"
+    folder.parent.mkdir(parents=True)
+    folder.symlink_to(tiny_model_dir, target_is_directory=True)
+    before = bot.send("t", GOAL, files=[IDENTITY]).plan["checks"]
+    turn = bot.edit("t", f"use model {folder}")
+    assert Path(turn.plan["training"]["base_model"]).resolve() == folder.resolve() and turn.plan["checks"] == before, turn.reply
+
+
 def test_keep_going_counts_rounds_and_minutes_from_the_approval_that_granted_them():
     loop = Loop(loop_id="l", started=time.time(), max_rounds=1)
     assert loop.no_room(1.0) is None  # the first round always runs

@@ -12,6 +12,7 @@ from assistant.criteria import (
     card_lines,
     criteria_for,
     edit_criteria,
+    edit_in_words,
     parse_criteria,
     propose_from_data,
 )
@@ -127,3 +128,22 @@ def test_a_sorting_task_over_label_data_is_checked_by_its_labels(words):
 def test_sorting_words_over_free_text_answers_give_no_label_check():
     rows = [(f"question {i}", f"a long and different answer number {i} with details") for i in range(12)]
     assert parse_criteria("sort out the support answers", rows).checks == []
+
+
+@pytest.mark.parametrize("words", [
+    "use model /check/work/main/.cache/tests/tiny-llama",  # the words 'check' and /main/ sit inside a path
+    "train on ./data/checks/train.jsonl and save to ~/runs/checks/out",
+    "the docs at https://example.com/checks/regex/ say how",
+    "base model C:/models/check/smol",
+])
+def test_a_path_or_url_in_an_edit_is_neither_a_regex_nor_a_word_about_checks(words):
+    criteria = parse_criteria("it must mention Ada")
+    assert edit_in_words(criteria, words) == (criteria, [])
+    assert [c.kind for c in parse_criteria(words).checks] == []
+
+
+def test_a_lone_slash_pattern_is_still_a_regex_next_to_a_path():
+    checks = parse_criteria("answers match /^[A-Z]{3}-\\d{4}$/ (data in /srv/data/tickets.jsonl)").checks
+    assert [(c.kind, c.pattern) for c in checks] == [("regex", "^[A-Z]{3}-\\d{4}$")]
+    checks = edit_in_words(parse_criteria("it must mention Ada"), "also require answers to match /yes|no/")[0].checks
+    assert [c.kind for c in checks] == ["contains", "regex"]

@@ -1,0 +1,49 @@
+"""A file path or URL in a message names a place and states nothing: no hardware, size, objective or data
+layout is read from its folder names, and no success check from its slashes. The file itself and a Hub
+model id are still read where they are places or names."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.extract import extract
+from assistant.paths_in_text import is_path, without_paths
+from assistant.understand import read
+
+
+@pytest.mark.parametrize("token", [
+    "/srv/a100/dpo-models/llama-7b", "./data/x.jsonl", "~/corpora/10gb/", "data/train.jsonl", "C:\\data\\kto\\x.csv",
+    "C:/models/check/smol", "\\\\nas\\share\\pairs", '"/home/me/ratings/set"', "(/opt/h100/)",
+])  # fmt: skip
+def test_paths_in_the_forms_people_paste_them(token):
+    assert is_path(token)
+
+
+@pytest.mark.parametrize("token", ["/Ada/", "/^\\d{3}$/", "Qwen/Qwen2.5-7B", "and/or", "24/7", "chosen/rejected", "Q&A",
+                                   "prompt/winner/loser", "question/answer/context"])
+def test_a_lone_pattern_a_hub_id_and_word_pairs_are_no_path(token):
+    assert not is_path(token)
+
+
+def test_only_paths_and_urls_are_blanked_and_line_breaks_stay():
+    text = "Train on /data/h100/dpo/pairs.jsonl\nthen see https://example.com/a100/qlora?x=1 (3 GB)."
+    assert without_paths(text) == "Train on  \nthen see   (3 GB)."
+
+
+@pytest.mark.parametrize("message", [
+    "use model /srv/a100/dpo-models/llama-7b",
+    "the checkpoints live under /mnt/h100-pool/qlora/kto-runs/",
+    "see https://huggingface.co/datasets/acme/dpo-pairs-50k for the format",
+    "weights are in C:\\models\\4090\\orpo",
+])  # fmt: skip
+def test_folder_names_state_no_hardware_objective_method_or_size(message):
+    found = read(message).update.model_dump(exclude_none=True)
+    stated = {"hardware", "gpu_name", "wants_objective", "wants_method", "rows", "tokens", "size_mb", "data_layout"}
+    assert not stated & set(found), found
+
+
+def test_the_file_is_still_the_data_and_the_words_around_it_still_count():
+    update, _ = extract("I have 12,000 preference pairs (chosen and rejected) in /home/me/10gb-corpus/pairs.jsonl, one A100")
+    assert update.data_location == "/home/me/10gb-corpus/pairs.jsonl" and update.data_format == "jsonl"
+    assert update.rows == 12_000 and update.size_mb is None  # the folder's "10gb" is a name, not a size
+    assert update.data_layout == "preference_pairs" and update.gpu_name == "A100"
