@@ -127,11 +127,14 @@ def verdict_text(outcome: dict[str, Any], number: int, target: float) -> str:
     return "\n\n".join(lines)
 
 
-def next_round_text(number: int, before: dict[str, Any], after: dict[str, Any], reasons: list[str]) -> str:
-    """The next round's plan in words: what changes (training settings) and why."""
+def next_round_text(number: int, before: dict[str, Any], after: dict[str, Any], reasons: list[str],
+                    optional: bool = False) -> str:  # fmt: skip
+    """The next round's plan in words: what changes (training settings) and why. `optional`: offered after a
+    met round, not needed to reach the goal."""
     changes = [f"{name} {_num(before.get(key))} → {_num(after.get(key))}" for key, name in _SETTINGS.items()
                if before.get(key) != after.get(key) and after.get(key) is not None]  # fmt: skip
-    lines = [f"**Next: round {number}**" + (f" ({', '.join(changes)})" if changes else "") + ", because:"]
+    head = f"**Optional: round {number}**" if optional else f"**Next: round {number}**"
+    lines = [head + (f" ({', '.join(changes)})" if changes else "") + ", because:"]
     return "\n".join(lines + [f"- {r}" for r in reasons or ["the checks still fail."]])
 
 

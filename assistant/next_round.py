@@ -112,11 +112,28 @@ class NextRound:
             text += "\n\n" + rounds_table(rounds_side_by_side(outcome.run_id))
         update: dict[str, Any] = {"loop": loop.model_dump(mode="json"),
                                   "results": {**state["results"], "round": outcome.model_dump(mode="json")}}  # fmt: skip
+        if decided.offer is not None:
+            return self._offer(state, proposal, loop, decided, text, update, outcome.met)
         if decided.plan is None:
             said = f"{text}\n\n{_ending(outcome.met, decided.stopped or '')}{_traffic_offer()}"
             phase = "done" if outcome.status == "completed" else "failed"
             return _go(END, {**update, "phase": phase, "messages": [_say(said)]})
         return self._next(state, proposal, loop, decided, text, update)
+
+    def _offer(self, state: dict, proposal: PlanProposal, loop: Loop, decided: Any, text: str, update: dict,
+               met: bool) -> Command:  # fmt: skip
+        """Met, but general skills were lost: the goal is reached, and a gentler round is offered for approval."""
+        conv = ConversationState(**(state.get("conv") or {}))
+        new = proposal.model_copy(update={"plan": decided.offer, "version": proposal.version + 1,
+                                          "estimate": reestimate(decided.offer.training, conv)})  # fmt: skip
+        offer = next_round_text(loop.number + 1, _settings(proposal.plan), _settings(decided.offer), decided.reasons,
+                                optional=True)  # fmt: skip
+        ask = (f"Approve to train round {loop.number + 1}, or keep round {loop.number} as it is: it meets the "
+               "checks. You can also change the plan in words.")  # fmt: skip
+        card = plan_card(new, Recommendation.model_validate(state["recommendation"]))
+        said = f"{text}\n\n{_ending(met, decided.stopped or '')}\n\n{offer}\n\n{ask}{_traffic_offer()}\n\n{card}"
+        update["proposal"] = new.model_dump(mode="json")
+        return _go("approval", {**update, "phase": "review", "messages": [_say(said)]})
 
     def _next(self, state: dict, proposal: PlanProposal, loop: Loop, decided: Any, text: str, update: dict) -> Command:
         """Not met: the next round's plan, started now when "keep going" has room, else proposed for approval."""

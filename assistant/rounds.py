@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tools import store
-from tools.train.diagnose import diagnose, next_plan
+from tools.train.diagnose import diagnose, gentler_plan, next_plan
 from tools.train.estimate import estimate
 from tools.train.plan import Plan, TrainingPlan
 from tools.train.run_dir import RunDir
@@ -91,6 +91,9 @@ class Loop(BaseModel):
     data_key: str | None = Field(
         None, description="What the rounds' data was prepared from (the chat skips preparing it again)."
     )
+    offered_gentler: bool = Field(
+        False, description="A gentler round was offered after a met round that lost general skills (once)."
+    )
 
     def minutes_left(self) -> float | None:
         return None if self.budget_min is None else self.budget_min - (time.time() - self.started) / 60
@@ -142,6 +145,7 @@ class Decision(BaseModel):
     stopped: str | None = None
     plan: Plan | None = None
     reasons: list[str] = Field(default_factory=list)
+    offer: Plan | None = Field(None, description="Stopped, met: an optional round offered for approval, never started on its own.")
 
 
 def new_loop(plan: Plan, budget_min: float | None = None, max_rounds: int | None = None,
@@ -197,7 +201,13 @@ def step(loop: Loop, plan: Plan, outcome: Round) -> tuple[Loop, Decision]:
         update={"parent": outcome.run_id, "per_update": outcome.minutes / max(1, updates) or None}
     )
     if (outcome.validation_pass_rate or 0.0) >= plan.checks.target:  # validation decides; test only reports
-        return loop, Decision(stopped="met on validation")
+        if not outcome.probe_flag or loop.offered_gentler:
+            return loop, Decision(stopped="met on validation")
+        gentle, reasons = gentler_plan(plan, outcome.probe_flag)
+        outcome.next_reasons = reasons
+        record(loop.loop_id, loop.number, outcome)
+        loop = loop.model_copy(update={"offered_gentler": True})
+        return loop, Decision(stopped="met on validation", offer=_round_output(gentle, loop), reasons=reasons)
     found = diagnose(RunDir(outcome.run_dir).metrics(), plan.training, train_rows(plan), plan.training.data_dir,
                      fits_but_fails=True)  # fmt: skip
     following, reasons = next_plan(
@@ -217,11 +227,13 @@ def _round_output(plan: Plan, loop: Loop) -> Plan:
 
 
 def best(rounds: list[Round]) -> Round | None:
-    """Chosen on validation only: the checks' pass rate on validation answers, then the lower validation loss."""
+    """Chosen on validation only: the checks' pass rate on validation answers, then no loss of general skills,
+    then the lower validation loss."""
     done = [r for r in rounds if r.status == "completed"]
     if not done:
         return None
-    return max(done, key=lambda r: (r.validation_pass_rate or 0.0, -(r.validation_loss or 0.0)))
+    # Equal on validation, a round that kept its general skills beats one the regression probe flagged.
+    return max(done, key=lambda r: (r.validation_pass_rate or 0.0, r.probe_flag is None, -(r.validation_loss or 0.0)))
 
 
 def train_rows(plan: Plan) -> int:

@@ -32,12 +32,15 @@ from tools.train.run_dir import RunDir  # noqa: E402
 
 DEMO = REPO / "tools" / "demo" / "larkspur_support.jsonl"
 IDENTITY = REPO / "tools" / "demo" / "identity_ada.jsonl"
+BOOKING = REPO / "benchmarks" / "tasks" / "booking_json.jsonl"
 GOALS = {DEMO: "A friendly support assistant for Larkspur Bikes that answers like the examples",
-         IDENTITY: "when someone asks who it is, it says it is Ada from Lumen"}  # fmt: skip
+         IDENTITY: "when someone asks who it is, it says it is Ada from Lumen",
+         BOOKING: "Read a guest's booking message and answer with JSON only, with the fields name, party_size, day and time."}  # fmt: skip
 
 CONFIGS = [  # name, data, changes to the default plan (None: the default plan itself)
     ("demo-default", DEMO, {}),
     ("identity-default", IDENTITY, {}),
+    ("booking-default", BOOKING, {}),
     ("identity-issue-plan r8 bs2x4 3ep", IDENTITY, dict(lora_r=8, lora_alpha=16, batch_size=2, gradient_accumulation=4, epochs=3, learning_rate=2e-4)),
     ("identity r16 bs8 len256 2ep", IDENTITY, dict(batch_size=8, max_length=256, epochs=2)),
     ("identity full bs4 2ep", IDENTITY, dict(method="full", epochs=2)),

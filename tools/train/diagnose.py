@@ -165,6 +165,32 @@ def next_plan(plan: Plan, found: Diagnosis, minutes_left: float | None = None,
     return plan.model_copy(update={"training": training}), reasons
 
 
+def gentler_plan(plan: Plan, probe_flag: str) -> tuple[Plan, list[str]]:
+    """A round for a model that met its checks but lost general skills (the regression probe's flag).
+
+    One lever, the one that forgets least for what it keeps: train half as long (fewer updates move the
+    weights less; the task, already met, is usually learned well before the end). At one epoch already,
+    half the learning rate instead. The user decides: a model that only ever does this task may keep the
+    met round as it is."""
+    t = plan.training
+    changes: dict = {"output_dir": None}
+    if t.max_steps and t.max_steps > 1:
+        changes["max_steps"] = math.ceil(t.max_steps / 2)
+        lever = f"Half the training length (max steps {t.max_steps} -> {changes['max_steps']})"
+    elif not t.max_steps and t.epochs > 1:
+        changes["epochs"] = float(max(1.0, math.ceil(t.epochs * 5) / 10))
+        lever = f"Half the training length (epochs {t.epochs:g} -> {changes['epochs']:g})"
+    else:
+        lr = t.resolved_learning_rate / 2
+        changes["learning_rate"] = float(f"{lr:.2g}")
+        lever = f"Half the learning rate ({t.resolved_learning_rate:.2g} -> {lr:.2g})"
+    reasons = [f"{lever}: the checks pass, but {probe_flag[0].lower()}{probe_flag[1:].rstrip('.')}. A shorter, "
+               "gentler run usually keeps the task and forgets less of what the base model could do.",
+               "Only if the model must still handle requests outside this task: the met round stays, and the "
+               "better of the two on validation is kept."]  # fmt: skip
+    return plan.model_copy(update={"training": TrainingPlan(**{**t.model_dump(), **changes})}), reasons
+
+
 _ADVICE = {
     "inconsistent_data": "Some prompts have conflicting answers in the data; settings can't fix that, make them agree.",
     "data_too_small": "The data is small: add more varied examples of the behaviour (50-100 or more).",
