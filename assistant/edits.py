@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant import catalogue
+from assistant.paths_in_text import without_paths
 from assistant.sizes import MAX_CHARS
 from tools.vocab import DATA_SUFFIX_PATTERN
 
@@ -53,7 +54,8 @@ _OBJECTIVES = [("orpo", r"\borpo\b"), ("kto", r"\bkto\b"), ("dpo", r"\bdpo\b"), 
 
 def parse_edit(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(training field changes, data-prep changes) named in `text`; empty when it names none."""
-    text = text[:MAX_CHARS]
+    written = text[:MAX_CHARS]
+    text = without_paths(written)  # "use /srv/dpo-runs/llama-8b" names a model folder, not DPO nor 8 of anything
     changes: dict[str, Any] = {}
     for pattern, field, kind in _FIELD_EDITS:
         match = re.search(pattern, text, _I)
@@ -73,7 +75,7 @@ def parse_edit(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
         if re.search(rf"\b(use|with|switch to|try|do|go with)\b[^.]{{0,12}}{pattern}", text, _I):
             changes["objective"] = value
             break
-    model = _model_in(text)
+    model = _model_in(written)
     if model:
         changes["base_model"] = model
     return changes, _data_edits(text)
@@ -90,7 +92,7 @@ _PROBE = r"(?:the[ \t]{1,3})?(?:general[- ](?:skills?|ability)[ \t]{1,3}|regress
 
 def parse_eval_edit(text: str) -> dict[str, Any]:
     """Changes to the evaluation after training ("evaluate on 16 examples", "32 new tokens", "no probe")."""
-    text = text[:MAX_CHARS]
+    text = without_paths(text[:MAX_CHARS])
     changes: dict[str, Any] = {}
     for pattern, field in _EVAL_EDITS:
         match = re.search(pattern, text, _I)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from assistant.edits import parse_edit, parse_eval_edit
 from assistant.extract import extract
 from assistant.paths_in_text import is_path, without_paths
 from assistant.understand import read
@@ -47,3 +48,13 @@ def test_the_file_is_still_the_data_and_the_words_around_it_still_count():
     assert update.data_location == "/home/me/10gb-corpus/pairs.jsonl" and update.data_format == "jsonl"
     assert update.rows == 12_000 and update.size_mb is None  # the folder's "10gb" is a name, not a size
     assert update.data_layout == "preference_pairs" and update.gpu_name == "A100"
+
+
+def test_a_plan_edit_takes_no_setting_from_a_folder_name_and_still_finds_the_model(tmp_path):
+    assert parse_edit("use model /srv/dpo/qlora-runs/llama") == ({}, {})
+    assert parse_eval_edit("use /data/eval-32-examples/no-probe/model") == {}
+    folder = tmp_path / "kto" / "rank-64" / "model"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    changes, _ = parse_edit(f"use model {folder} with 3 epochs")
+    assert changes == {"base_model": str(folder.resolve()), "epochs": 3.0}

@@ -63,6 +63,8 @@ def test_two_train_commands_at_once_the_second_waits_then_runs(tiny_model_dir, t
     first_id = _row(first_dir)["run_id"]
     second = _cli(*_train_args(tiny_model_dir, data, second_dir))
     _wait_for(lambda: (_row(second_dir) or {}).get("status") == "queued", what="the second run to queue")
+    assert jobs.queue_position(_row(second_dir)["run_id"]) == 1
+    assert jobs.start_next() is None, "nothing may start while a run trains"
 
     # --detach returns at once, queued, and says so; a queued job can be taken out again.
     detached = _cli(*_train_args(tiny_model_dir, data, third_dir), "--detach")

@@ -102,30 +102,8 @@ def test_a_job_spawned_by_a_starter_killed_before_recording_it_is_adopted_not_st
         job.wait()
 
 
-def test_second_run_waits_in_the_queue_until_the_first_ends(plan):
-    first = jobs.submit(plan)
-    second = jobs.submit(plan)
-
-    assert status(first).status in runs.ACTIVE
-    assert status(second).status == "queued"
-    assert jobs.queue_position(second) == 1
-    assert jobs.start_next() is None, "nothing may start while a run trains"
-
-    # Nobody here calls start_next again: the first job's process hands the machine over when it exits.
-    assert runs.wait(second, timeout_s=300).status == "completed"
-    first_done, second_started = status(first).finished_at, status(second).started_at
-    assert first_done and second_started and second_started >= first_done
-
-
-def test_a_queued_run_can_be_taken_out_before_it_starts(plan):
-    first = jobs.submit(plan)
-    second = jobs.submit(plan)
-    assert jobs.cancel(second).status == "cancelled"
-    assert status(second).error == "removed from the queue before it started"
-    assert jobs.queue_position(second) is None
-    assert wait(first, timeout_s=180).status == "completed"
-    assert jobs.start_next() is None
-    assert status(second).status == "cancelled", "a cancelled job never starts"
+# Waiting in the queue behind a training run, the hand-over when it ends, and taking a queued job out before
+# it starts are shown end to end, through the `train` command, in tests/tools/test_job_path.py.
 
 
 def test_resume_waits_for_the_machine_to_be_free(plan):
