@@ -54,7 +54,8 @@ def auto_cmd(
                    f"{outcome.estimated_minutes:.1f})", err=as_json)  # fmt: skip
         if outcome.probe_flag:
             typer.echo(f"  general skills: {outcome.probe_flag}", err=as_json)
-        if outcome.met and outcome.next_reasons:  # a gentler round, offered: headless runs never start it
+        offered = (outcome.validation_pass_rate or 0.0) >= drafted.plan.checks.target and outcome.next_reasons
+        if offered:  # met on validation with reasons: a gentler round, offered; headless runs never start it
             typer.echo("  worth a try if it must keep them (not run): " + " ".join(outcome.next_reasons), err=as_json)
 
     # The goal's own "keep going until met, at most N rounds or M minutes" when the flags don't say.

@@ -51,17 +51,19 @@ _JSON = re.compile(r"\bjson\b", _I)
 _SORT = re.compile(r"\b(?:sort|route|tag|bucket|triage|classif\w{0,8}|categori[sz]\w{0,3})\b", _I)
 _FIELDS = re.compile(r"\b(?:fields?|keys?|properties)\s{1,3}([\w\-]{1,40}(?:\s{0,3}(?:,|and|&)\s{0,3}[\w\-]{1,40}){0,15})", _I)
 _LABEL = re.compile(r"\b(?:labels?|categor(?:y|ies)|class(?:es|ify|ification)?|sentiment)\b", _I)
-_MUST_NOT = re.compile(r"\b(?:never|must not|mustn't|should not|shouldn't|doesn't|does not|don't|do not|without)\s{1,3}(?:mention|say|include|use|name|reveal|contain)s?\s{1,3}(.{1,80}?)(?:[.;!?\n]|$)", _I)
-_MUST = re.compile(r"\b(?:mentions?|says?|includes?|contains?|gives?|names?|requires? it to mention|must mention)\s{1,3}(.{1,80}?)(?:[.;!?\n]|$)", _I)
+_MUST_NOT = re.compile(r"\b(?:never|must not|mustn't|should not|shouldn't|doesn't|does not|don't|do not|without)\s{1,3}(?:mention|say|include|use|name|reveal|contain)s?\s{1,3}(.{1,80}?)(?:[.;!?](?!\S)|\n|$)", _I)
+_MUST = re.compile(r"\b(?:mentions?|says?|includes?|contains?|gives?|names?|requires? it to mention|must mention)\s{1,3}(.{1,80}?)(?:[.;!?](?!\S)|\n|$)", _I)
 _ENDS = re.compile(r"\bends? with\s{1,3}([\"“'][^\"”'\n]{1,80}[\"”']|.{1,80}?(?:[.;!?\n]|$))", _I)
 _STARTS = re.compile(r"\b(?:starts?|begins?) with\s{1,3}([\"“'][^\"”'\n]{1,80}[\"”']|.{1,80}?(?:[.;!?\n]|$))", _I)
-_PATTERN = re.compile(r"(?<![\w/])/([^/\n]{1,200})/(?![\w/])")  # /…/ standing alone, not a piece of a path
+# /…/ standing alone (flags after it allowed: /ada/i), not a piece of a path or a URL
+_PATTERN = re.compile(r"(?<![\w/:])/([^/\n]{1,200})/([imsx]{0,4})(?![\w/])")
 _SIMILAR = re.compile(r"\b(?:like the (?:examples?|references?|answers?)|close to the (?:reference|answers?)|similar to)\b", _I)
 _TARGET = re.compile(r"\b(\d{1,3})\s{0,2}(?:%|percent)|\b(\d{1,3}) (?:out of|of) (\d{1,3})\b", _I)
 _REMOVE = re.compile(r"\b(?:drop|remove|delete|no longer require|don't require|do not require)\b", _I)
 _ROUNDS = re.compile(r"\b(?:keep going|keep training|until (?:it is |it's )?met|try again)\b", _I)
 _ROUND_N = re.compile(r"\b(?:at most|up to|max(?:imum)?)?\s{0,3}(\d{1,2})\s{1,3}rounds?\b", _I)
 _MINUTES = re.compile(r"\b(\d{1,4})\s{0,3}(?:min(?:ute)?s?|m)\b|\b(\d{1,2}(?:\.\d)?)\s{0,3}(?:hours?|h)\b", _I)
+_LINK = re.compile(r"\b(?:https?://|www\.)[^\s\"'<>]{1,200}", _I)
 _PHONE = re.compile(r"\+?\d[\d\-\s().]{6,18}\d")
 _EMAIL = re.compile(r"[\w.+\-]{1,64}@[\w\-]{1,63}(?:\.[\w\-]{1,63}){1,4}")
 _NOISE = {"the", "a", "an", "it", "that", "this", "its", "their", "always", "clearly", "also"}
@@ -79,7 +81,7 @@ def criteria_for(words: str | None, rows: Rows = ()) -> tuple[SuccessCriteria, s
 
 def parse_criteria(words: str, rows: Rows = ()) -> SuccessCriteria:
     """Every check the words state (none when they state none); see the module docstring for the phrases."""
-    text = without_paths(" ".join(words.split()[:_MAX_WORDS]))
+    text = without_paths(" ".join(words.split()[:_MAX_WORDS]), urls=False, quoted=False)
     checks, prompts = [], []
     identity = _identity_check(text)
     if identity:
@@ -105,7 +107,7 @@ def parse_criteria(words: str, rows: Rows = ()) -> SuccessCriteria:
 def edit_criteria(criteria: SuccessCriteria, words: str, rows: Rows = ()) -> SuccessCriteria:
     """Apply an edit in words: "also require ..." adds checks, "drop the length check" removes by kind,
     "at least 90%" changes the target. Unrecognised words leave the criteria as they were."""
-    text = without_paths(" ".join(words.split()[:_MAX_WORDS]))
+    text = without_paths(" ".join(words.split()[:_MAX_WORDS]), urls=False, quoted=False)
     checks = list(criteria.checks)
     if _REMOVE.search(text):
         kinds = _kinds_named(text)
@@ -120,7 +122,7 @@ def edit_criteria(criteria: SuccessCriteria, words: str, rows: Rows = ()) -> Suc
     return SuccessCriteria(checks=_unique(checks + added), target=target, prompts=prompts, proposed=False, **rounds)
 
 
-_ABOUT_CHECKS = re.compile(r"\b(?:checks?|criteri\w{0,4}|success|must|requires?|mentions?|never|says?|pass(?:es)?|target|rounds?|"
+_ABOUT_CHECKS = re.compile(r"\b(?:checks?|criteri\w{0,4}|success|must|requires?|match(?:es|ing)?|pattern|mentions?|never|says?|pass(?:es)?|target|rounds?|"
                            r"keep going|until met|words|characters|json|labels?|regex|similar|judge|ends? with|starts? with)\b", _I)
 _VALIDATION_SHARE = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3})? ?% ?(?:for |as )?(?:validation|holdout|held[- ]out|eval)", _I)
 
@@ -128,8 +130,8 @@ _VALIDATION_SHARE = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3})? ?% ?(?:for |as 
 def edit_in_words(criteria: SuccessCriteria, words: str, rows: Rows = ()) -> tuple[SuccessCriteria, list[str]]:
     """`edit_criteria` for a plan edit that may also change other settings ("use rank 32, and it must mention
     Acme"): words that say nothing about the checks leave them alone. Returns (criteria, what changed)."""
-    text = _VALIDATION_SHARE.sub(" ", without_paths(" ".join(words.split()[:_MAX_WORDS])))  # "20% for validation" is no target
-    if not (_ABOUT_CHECKS.search(text) or _PATTERN.search(text)):  # a lone /…/ in an edit is a regex to add
+    text = _VALIDATION_SHARE.sub(" ", without_paths(" ".join(words.split()[:_MAX_WORDS]), urls=False, quoted=False))  # "20% for validation" is no target
+    if not _ABOUT_CHECKS.search(text):
         return criteria, []
     new = edit_criteria(criteria, text, rows)
     before, after = criteria.describe(), new.describe()
@@ -244,6 +246,12 @@ def _phrases(fragment: str, rows: Rows) -> list[str]:
             found = Counter(m.strip() for _, a in rows for m in finder.findall(a))
             if found:
                 return [found.most_common(1)[0][0]]
+    # "must include (the link) https://acme.com/returns", "give support@acme.com": the exact string, when it is
+    # what the words name first (not a link mentioned later in the clause: "mention Ada, docs at https://…").
+    head = " ".join(fragment.split()[:3])
+    literal = [m.rstrip(".,;:!?)'\"") for m in _LINK.findall(head)] + _EMAIL.findall(head)
+    if literal:
+        return literal[:4]
     names = re.findall(r"\b[A-Z][\w\-]{1,40}\b", fragment)
     return [n for n in names if n.lower() not in _NOISE and n != "I"][:4]
 

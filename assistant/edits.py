@@ -78,7 +78,7 @@ def parse_edit(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
     model = _model_in(written)
     if model:
         changes["base_model"] = model
-    return changes, _data_edits(text)
+    return changes, _data_edits(text, written)
 
 
 _EVAL_EDITS: list[tuple[str, str]] = [
@@ -119,7 +119,8 @@ def _model_in(text: str) -> str | None:
     return candidate if candidate.count("/") == 1 and not candidate.startswith((".", "/", "~")) else None
 
 
-def _data_edits(text: str) -> dict[str, Any]:
+def _data_edits(text: str, written: str) -> dict[str, Any]:
+    """Data-prep changes: settings from `text` (paths blanked), the data file from `written` (as typed)."""
     out: dict[str, Any] = {}
     if re.search(r"(no|without|skip|turn off|disable|don'?t) (the )?(pii|personal data) ?(redaction|scrubbing)?|"
                  r"don'?t redact|keep (the )?personal data", text, _I):
@@ -129,7 +130,7 @@ def _data_edits(text: str) -> dict[str, Any]:
     val = re.search(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3})?) ?% ?(?:for |as )?(?:validation|holdout|held[- ]out|eval)", text, _I)
     if val:
         out["val_fraction"] = float(val.group(1)) / 100
-    data_file = re.search(rf"(?<![\w~./\\-])([\w~./\\-]{{1,255}}\.(?:{DATA_SUFFIX_PATTERN}))\b", text, _I)
+    data_file = re.search(rf"(?<![\w~./\\-])([\w~./\\-]{{1,255}}\.(?:{DATA_SUFFIX_PATTERN}))\b", written, _I)
     if data_file:
         out["source"] = data_file.group(1)
     return out

@@ -32,9 +32,11 @@ from assistant.peek import peek
 from assistant.pipeline import Pipeline
 from assistant.plan import PlanProposal, apply_edit, attach_source, build_proposal, plan_card, problems_here
 from assistant.recommend import Recommendation, recommend
+from assistant.rounds import Loop
 from assistant.state import ConversationState, apply_update
 from tools import paths
 from tools.train.plan import PlanError, check_runnable
+from tools.train.run_dir import RunDir
 from tools.vocab import DATA_SUFFIX_PATTERN
 
 if TYPE_CHECKING:
@@ -44,6 +46,9 @@ if TYPE_CHECKING:
 _APPROVE = re.compile(r"^\W*(yes|y|yep|yeah|ok|okay|approved?|go|go ahead|start|start it|run it|do it|"
                       r"looks good|lgtm|sounds good|ship it|let'?s go|proceed|confirm(ed)?)\b", re.I)
 _REJECT = re.compile(r"^\W*(no|n|nope|reject(ed)?|cancel|stop|abort|don'?t|do not)\b", re.I)
+# Declining an optional round offered after a met one ("keep round 1", "no thanks", "that's fine").
+_KEEP = re.compile(r"^\W*(keep(?! going)|no|n|nope|reject(ed)?|cancel|stop|don'?t|do not|that'?s (fine|enough|good)|"
+                   r"(it'?s )?good enough|done|skip( it)?)\b", re.I)
 _FILE = re.compile(rf"(?<![\w~./\\-])([\w~./\\-]{{1,255}}\.(?:{DATA_SUFFIX_PATTERN}))\b", re.I)  # H1: bounded
 
 
@@ -209,6 +214,9 @@ class Nodes:
         if changed:
             return _go("approval", update={"proposal": new.model_dump(mode="json"), "messages": heard + [
                 _say(f"Updated: {', '.join(changed)}.\n\n{plan_card(new, rec)}")]})
+        loop = Loop.model_validate(state["loop"]) if state.get("loop") else None
+        if loop and loop.offer_open() and _KEEP.search(text):
+            return self._keep(proposal, loop, heard)
         if _APPROVE.search(text) and not _REJECT.search(text):
             return self._approve(proposal, heard)
         if not files and wants_feedback_round(text, bool(state.get("run_id"))):
@@ -218,6 +226,17 @@ class Nodes:
                 "Understood: nothing was run. Tell me what to change (the goal, the data, the hardware), "
                 "or ask for a new recommendation.")], "phase": "interview", "proposal": None})
         return _go("understand", update={"input": text, "files": files, "phase": "interview"})
+
+    def _keep(self, proposal: PlanProposal, loop: Loop, heard: list[dict]) -> Command:
+        """The offered gentler round declined: the met round stays, with its own plan, and the goal is done."""
+        kept = loop.met_round or {}
+        try:
+            proposal = proposal.model_copy(update={"plan": RunDir(kept["run_dir"]).plan()})
+        except (KeyError, OSError, ValueError):
+            pass  # its folder is gone: the offered plan stays on record, and nothing runs either way
+        return _go(END, update={"proposal": proposal.model_dump(mode="json"), "phase": "done", "messages": heard + [_say(
+            f"Kept round {kept.get('round')} (`{kept.get('run_id')}`): it meets the checks. Nothing else runs; try it "
+            "in the Compare tab, or deploy it.")]})  # fmt: skip
 
     def _approve(self, proposal: PlanProposal, heard: list[dict]) -> Command:
         """Approval checks the plan against this machine first; a plan that can't run here is refused."""

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import re
 
+from tools.vocab import DATA_SUFFIX_PATTERN
+
 _TOKEN = re.compile(r"\S{1,4000}")
+_TRAILING = re.compile(r"[.,;:!?)\]}'\"”’]{1,20}$")  # the sentence's own punctuation after a path or URL
+_QUOTED = re.compile(r"(?<!\w)'[^'\n]{1,300}'(?!\w)|\"[^\"\n]{1,300}\"|“[^”\n]{1,300}”")
 _URL = re.compile(r"\b[a-z][a-z0-9+.\-]{1,15}://\S{0,2000}", re.IGNORECASE)
 _PATH_CHARS = re.compile(r"[\w.\-~:/\\]{1,2000}")
 _LONE_PATTERN = re.compile(r"/[\w\-]{1,200}/\.?")  # "/Ada/" is how people write a regex, not a folder
-_ONE_SLASH_FILE = re.compile(r"[\w.\-~]{0,200}/[\w\-]{1,200}\.\w{1,8}")  # data/train.jsonl
+_FILE_SUFFIXES = rf"(?:{DATA_SUFFIX_PATTERN}|ya?ml|txt|md|py|sh|gguf|safetensors|bin|pt|zip|tar|gz|log)"
+# data/train.jsonl is a file; Qwen/Qwen2.5 and HuggingFaceTB/SmolLM2-1.7B are Hub ids (one slash, no file suffix)
+_ONE_SLASH_FILE = re.compile(rf"[\w.\-~]{{0,200}}/[\w.\-]{{0,200}}\.{_FILE_SUFFIXES}", re.IGNORECASE)
 _SUFFIX = re.compile(r"/[\w\-]{1,200}\.\w{1,8}$")
 _WINDOWS = re.compile(r"[a-z]:[\\/]\S{0,2000}|\\\\\S{1,2000}", re.IGNORECASE)  # C:\data\x, \\server\share
 
@@ -32,7 +38,22 @@ def is_path(token: str) -> bool:
     return bare.count("/") == 1 and bool(_ONE_SLASH_FILE.fullmatch(bare))
 
 
-def without_paths(text: str) -> str:
-    """`text` with every URL and file path replaced by a space; all other characters, line breaks included,
-    stay where they were. A Hub id ("Qwen/Qwen2.5-7B") is kept: it has one slash and no file suffix."""
-    return _TOKEN.sub(lambda m: " " if is_path(m.group()) else m.group(), _URL.sub(" ", text))
+def without_paths(text: str, urls: bool = True, quoted: bool = True) -> str:
+    """`text` with every file path (and URL, unless `urls=False`) replaced by a space; the punctuation that
+    ends the sentence after one, and all other characters, line breaks included, stay. `quoted=False` leaves
+    quoted spans alone (a success check may quote the very path or link an answer must give). A Hub id
+    ("Qwen/Qwen2.5-7B") is kept: it has one slash and no file suffix."""
+    if not quoted:
+        parts, last = [], 0
+        for match in _QUOTED.finditer(text):
+            parts += [without_paths(text[last : match.start()], urls), match.group()]
+            last = match.end()
+        return "".join(parts + [without_paths(text[last:], urls)])
+    if urls:
+        text = _URL.sub(lambda m: _blank(m.group()), text)
+    return _TOKEN.sub(lambda m: _blank(m.group()) if is_path(m.group()) else m.group(), text)
+
+
+def _blank(token: str) -> str:
+    trailing = _TRAILING.search(token)
+    return " " + (trailing.group() if trailing else "")

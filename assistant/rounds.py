@@ -91,9 +91,13 @@ class Loop(BaseModel):
     data_key: str | None = Field(
         None, description="What the rounds' data was prepared from (the chat skips preparing it again)."
     )
-    offered_gentler: bool = Field(
-        False, description="A gentler round was offered after a met round that lost general skills (once)."
+    met_round: dict[str, Any] | None = Field(
+        None, description="The met round a gentler one was offered after (round, run_id, run_dir); offered once."
     )
+
+    def offer_open(self) -> bool:
+        """A gentler round was offered after the last round and no round has started since."""
+        return bool(self.met_round) and self.met_round["round"] == self.number
 
     def minutes_left(self) -> float | None:
         return None if self.budget_min is None else self.budget_min - (time.time() - self.started) / 60
@@ -201,13 +205,19 @@ def step(loop: Loop, plan: Plan, outcome: Round) -> tuple[Loop, Decision]:
         update={"parent": outcome.run_id, "per_update": outcome.minutes / max(1, updates) or None}
     )
     if (outcome.validation_pass_rate or 0.0) >= plan.checks.target:  # validation decides; test only reports
-        if not outcome.probe_flag or loop.offered_gentler:
+        if not outcome.probe_flag or loop.met_round:
             return loop, Decision(stopped="met on validation")
         gentle, reasons = gentler_plan(plan, outcome.probe_flag)
         outcome.next_reasons = reasons
         record(loop.loop_id, loop.number, outcome)
-        loop = loop.model_copy(update={"offered_gentler": True})
+        met = {"round": loop.number, "run_id": outcome.run_id, "run_dir": outcome.run_dir}
+        loop = loop.model_copy(update={"met_round": met})
         return loop, Decision(stopped="met on validation", offer=_round_output(gentle, loop), reasons=reasons)
+    if loop.met_round and loop.met_round["round"] == loop.number - 1:
+        # The optional gentler round missed: the goal was already reached, so no round is planned to chase it.
+        kept = loop.met_round
+        return loop, Decision(stopped=f"the gentler round missed the checks, so round {kept['round']} "
+                                      f"(`{kept['run_id']}`), which meets them, stays the one to use")  # fmt: skip
     found = diagnose(RunDir(outcome.run_dir).metrics(), plan.training, train_rows(plan), plan.training.data_dir,
                      fits_but_fails=True)  # fmt: skip
     following, reasons = next_plan(

@@ -133,7 +133,7 @@ def test_sorting_words_over_free_text_answers_give_no_label_check():
 @pytest.mark.parametrize("words", [
     "use model /check/work/main/.cache/tests/tiny-llama",  # the words 'check' and /main/ sit inside a path
     "train on ./data/checks/train.jsonl and save to ~/runs/checks/out",
-    "the docs at https://example.com/checks/regex/ say how",
+    "the docs at https://example.com/checks/regex/ explain it",
     "base model C:/models/check/smol",
 ])
 def test_a_path_or_url_in_an_edit_is_neither_a_regex_nor_a_word_about_checks(words):

@@ -10,8 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, StateGraph
+from langgraph.types import Command
 
 from assistant import Assistant
+from assistant.graph import _KEEP, GraphState, Nodes
 from assistant.next_round import NextRound
 from assistant.plan import PlanProposal
 from assistant.rounds import Round, best, new_loop, step
@@ -49,10 +53,20 @@ def test_met_with_lost_skills_stops_met_and_offers_a_gentler_round_once(app_home
     loop, decided = step(loop, plan, _round(tmp_path, flag=FLAG))
     assert decided.stopped == "met on validation" and decided.plan is None, "nothing starts on its own"
     assert decided.offer is not None and decided.offer.training.epochs == 4 and decided.reasons
+    assert loop.offer_open() and not loop.begin(1.0).offer_open(), "open until the next round starts"
     _, again = step(loop.begin(1.0), decided.offer, _round(tmp_path, flag=FLAG, name="r2"))
     assert again.stopped == "met on validation" and again.offer is None, "offered once per goal"
     _, clean = step(new_loop(plan).begin(1.0), plan, _round(tmp_path, flag=None, name="r3"))
     assert clean.offer is None
+
+
+def test_a_gentler_round_that_misses_stops_and_keeps_the_met_round(app_home, tmp_path):
+    plan = _plan(tmp_path)
+    loop, decided = step(new_loop(plan, max_rounds=3).begin(1.0), plan, _round(tmp_path, flag=FLAG))
+    missed = _round(tmp_path, flag=None, name="r2", validation=0.4)
+    _, after = step(loop.begin(1.0), decided.offer, missed)
+    assert after.plan is None and after.offer is None, "no round is planned to chase a goal already met"
+    assert "round 1 (`r1`), which meets them, stays the one to use" in after.stopped
 
 
 def test_equal_on_validation_the_round_that_kept_its_general_skills_wins(tmp_path):
@@ -95,3 +109,32 @@ def test_in_chat_the_met_verdict_names_the_loss_and_offers_the_round_for_approva
     else:
         assert offered.epochs == max(1.0, before.epochs / 2)
     assert bot.actions.calls == []
+
+
+@pytest.mark.parametrize("answer", ["keep round 1 as it is", "no thanks", "that's fine", "Keep it", "done"])
+def test_declining_the_offer_keeps_the_met_round_and_its_plan(bot, tmp_path, answer):
+    bot.send("t", GOAL, files=[IDENTITY])
+    values = bot.graph.get_state({"configurable": {"thread_id": "t"}}).values
+    proposal = PlanProposal.model_validate(values["proposal"])
+    met_plan = proposal.plan
+    run = tmp_path / "run"
+    run.mkdir()
+    met_plan.to_yaml(run / "plan.yaml")  # the met round's folder holds the plan it ran
+    offered = proposal.model_copy(update={"plan": gentler_plan(met_plan, FLAG)[0], "version": proposal.version + 1})
+    loop = new_loop(met_plan).begin(1.0).model_copy(update={"met_round": {"round": 1, "run_id": "r1", "run_dir": str(run)}})
+    # The real approval node in a one-node graph, waiting on the offered plan as the chat does after a verdict.
+    graph = StateGraph(GraphState)
+    graph.add_node("approval", Nodes(bot.brain, bot.actions).approval)
+    graph.add_edge(START, "approval")
+    app = graph.compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "k"}}
+    app.invoke({**values, "proposal": offered.model_dump(mode="json"), "loop": loop.model_dump(mode="json"),
+                "phase": "review", "messages": []}, config)  # fmt: skip
+    out = app.invoke(Command(resume={"text": answer, "files": []}), config)
+    assert out["phase"] == "done" and "Kept round 1 (`r1`)" in out["messages"][-1]["content"]
+    assert PlanProposal.model_validate(out["proposal"]).plan.training == met_plan.training
+    assert bot.actions.calls == []
+
+
+def test_keep_going_is_an_edit_of_the_offer_not_a_decline():
+    assert not _KEEP.search("keep going until met, at most 3 rounds") and _KEEP.search("keep round 2")

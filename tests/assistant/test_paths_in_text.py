@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from assistant.criteria import edit_in_words, parse_criteria
 from assistant.edits import parse_edit, parse_eval_edit
 from assistant.extract import extract
 from assistant.paths_in_text import is_path, without_paths
@@ -21,7 +22,8 @@ def test_paths_in_the_forms_people_paste_them(token):
 
 
 @pytest.mark.parametrize("token", ["/Ada/", "/^\\d{3}$/", "Qwen/Qwen2.5-7B", "and/or", "24/7", "chosen/rejected", "Q&A",
-                                   "prompt/winner/loser", "question/answer/context"])
+                                   "prompt/winner/loser", "question/answer/context", "HuggingFaceTB/SmolLM2-1.7B",
+                                   "EleutherAI/pythia-1.4b", "12/05/2024", "1/2"])
 def test_a_lone_pattern_a_hub_id_and_word_pairs_are_no_path(token):
     assert not is_path(token)
 
@@ -29,6 +31,9 @@ def test_a_lone_pattern_a_hub_id_and_word_pairs_are_no_path(token):
 def test_only_paths_and_urls_are_blanked_and_line_breaks_stay():
     text = "Train on /data/h100/dpo/pairs.jsonl\nthen see https://example.com/a100/qlora?x=1 (3 GB)."
     assert without_paths(text) == "Train on  \nthen see   (3 GB)."
+    # The sentence's own punctuation stays: "…/help. Keep answers short" is two sentences, not one.
+    assert without_paths("docs at https://acme.com/help. Keep it short") == "docs at  . Keep it short"
+    assert without_paths("(see ./runs/a/b), then") == "(see  ), then"
 
 
 @pytest.mark.parametrize("message", [
@@ -58,3 +63,24 @@ def test_a_plan_edit_takes_no_setting_from_a_folder_name_and_still_finds_the_mod
     (folder / "config.json").write_text("{}")
     changes, _ = parse_edit(f"use model {folder} with 3 epochs")
     assert changes == {"base_model": str(folder.resolve()), "epochs": 3.0}
+
+
+def test_a_data_file_named_in_a_plan_edit_is_still_the_new_data():
+    for words, source in [("use data /home/me/new.jsonl", "/home/me/new.jsonl"), ("switch the data to data/train2.jsonl",
+                          "data/train2.jsonl"), ("use the file ./pairs.csv", "./pairs.csv")]:  # fmt: skip
+        assert parse_edit(words)[1] == {"source": source}
+
+
+@pytest.mark.parametrize(("words", "phrases"), [
+    ("It must mention Ada, docs at https://acme.com/help. Keep answers friendly.", [["Ada"]]),
+    ("It must say 'see /docs/returns' at the end", [["see /docs/returns"]]),
+    ("Answers must include https://acme.com/returns", [["https://acme.com/returns"]]),
+])  # fmt: skip
+def test_what_a_check_quotes_or_requires_stays_and_a_sentence_still_ends(words, phrases):
+    assert [c.phrases for c in parse_criteria(words).checks if c.kind == "contains"] == phrases
+
+
+def test_a_folder_in_a_settings_edit_adds_no_check():
+    criteria = parse_criteria("it must mention Ada")
+    assert edit_in_words(criteria, "use rank 32 and put data under /tmp/") == (criteria, [])
+    assert [c.kind for c in edit_in_words(criteria, "answers should match /^Ada/i")[0].checks] == ["contains", "regex"]

@@ -179,7 +179,7 @@ def gentler_plan(plan: Plan, probe_flag: str) -> tuple[Plan, list[str]]:
         lever = f"Half the training length (max steps {t.max_steps} -> {changes['max_steps']})"
     elif not t.max_steps and t.epochs > 1:
         changes["epochs"] = float(max(1.0, math.ceil(t.epochs * 5) / 10))
-        lever = f"Half the training length (epochs {t.epochs:g} -> {changes['epochs']:g})"
+        lever = f"About half the training length (epochs {t.epochs:g} -> {changes['epochs']:g})"
     else:
         lr = t.resolved_learning_rate / 2
         changes["learning_rate"] = float(f"{lr:.2g}")
