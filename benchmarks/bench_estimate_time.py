@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
@@ -49,12 +50,13 @@ CONFIGS = [  # name, data, changes to the default plan (None: the default plan i
 
 
 def run(name: str, data: Path, changes: dict, work: Path, model: str | None = None) -> dict:
-    drafted = draft(GOALS[data], data, "this machine", work / name.split()[0], model=model, probe=False)
+    folder = work / re.sub(r"\W+", "-", name)  # one folder per configuration (several share a first word)
+    drafted = draft(GOALS[data], data, "this machine", folder, model=model, probe=False)
     training = TrainingPlan(**{**drafted.plan.training.model_dump(), **changes,
-                               "output_dir": str(work / name.split()[0] / "run")})  # fmt: skip
+                               "output_dir": str(folder / "run")})  # fmt: skip
     probed = False
     if throughput.lookup(training) is None:
-        probe_speed(training, work / name.split()[0] / "probe")
+        probe_speed(training, folder / "probe")
         probed = True
     est = estimate(training)
     started = time.time()
