@@ -74,6 +74,7 @@ def test_two_train_commands_at_once_the_second_waits_then_runs(tiny_model_dir, t
     assert f"queued at position 2, behind run {first_id}" in err, err
     cancel = _cli("cancel", third_id)
     assert cancel.communicate(timeout=60)[0].strip() == f"run {third_id}: cancelled (removed from the queue before it started)"
+    assert jobs.queue_position(third_id) is None
 
     # Ctrl-C while waiting in the queue leaves the job queued, and says so.
     fourth_dir = tmp_path / "fourth"
