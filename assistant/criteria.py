@@ -79,9 +79,15 @@ def criteria_for(words: str | None, rows: Rows = ()) -> tuple[SuccessCriteria, s
     return proposed, f"{lead} I propose {why} Change it in words, e.g. \"it must mention X\" or \"under 50 words\"."
 
 
+def _statements(words: str) -> str:
+    """The words a check is read from: cut to _MAX_WORDS, file paths out (a quoted path or a URL stays: an
+    answer may have to give it)."""
+    return without_paths(" ".join(words.split()[:_MAX_WORDS]), urls=False, quoted=False)
+
+
 def parse_criteria(words: str, rows: Rows = ()) -> SuccessCriteria:
     """Every check the words state (none when they state none); see the module docstring for the phrases."""
-    text = without_paths(" ".join(words.split()[:_MAX_WORDS]), urls=False, quoted=False)
+    text = _statements(words)
     checks, prompts = [], []
     identity = _identity_check(text)
     if identity:
@@ -107,7 +113,7 @@ def parse_criteria(words: str, rows: Rows = ()) -> SuccessCriteria:
 def edit_criteria(criteria: SuccessCriteria, words: str, rows: Rows = ()) -> SuccessCriteria:
     """Apply an edit in words: "also require ..." adds checks, "drop the length check" removes by kind,
     "at least 90%" changes the target. Unrecognised words leave the criteria as they were."""
-    text = without_paths(" ".join(words.split()[:_MAX_WORDS]), urls=False, quoted=False)
+    text = _statements(words)
     checks = list(criteria.checks)
     if _REMOVE.search(text):
         kinds = _kinds_named(text)
@@ -130,7 +136,7 @@ _VALIDATION_SHARE = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3})? ?% ?(?:for |as 
 def edit_in_words(criteria: SuccessCriteria, words: str, rows: Rows = ()) -> tuple[SuccessCriteria, list[str]]:
     """`edit_criteria` for a plan edit that may also change other settings ("use rank 32, and it must mention
     Acme"): words that say nothing about the checks leave them alone. Returns (criteria, what changed)."""
-    text = _VALIDATION_SHARE.sub(" ", without_paths(" ".join(words.split()[:_MAX_WORDS]), urls=False, quoted=False))  # "20% for validation" is no target
+    text = _VALIDATION_SHARE.sub(" ", _statements(words))  # "20% for validation" is no target
     if not _ABOUT_CHECKS.search(text):
         return criteria, []
     new = edit_criteria(criteria, text, rows)

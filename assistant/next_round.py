@@ -123,9 +123,7 @@ class NextRound:
     def _offer(self, state: dict, proposal: PlanProposal, loop: Loop, decided: Any, text: str, update: dict,
                met: bool) -> Command:  # fmt: skip
         """Met, but general skills were lost: the goal is reached, and a gentler round is offered for approval."""
-        conv = ConversationState(**(state.get("conv") or {}))
-        new = proposal.model_copy(update={"plan": decided.offer, "version": proposal.version + 1,
-                                          "estimate": reestimate(decided.offer.training, conv)})  # fmt: skip
+        new = _revised(proposal, decided.offer, state)
         offer = next_round_text(loop.number + 1, _settings(proposal.plan), _settings(decided.offer), decided.reasons,
                                 optional=True)  # fmt: skip
         ask = (f"Approve to train round {loop.number + 1}, or keep round {loop.number} as it is: it meets the "
@@ -138,9 +136,7 @@ class NextRound:
     def _next(self, state: dict, proposal: PlanProposal, loop: Loop, decided: Any, text: str, update: dict) -> Command:
         """Not met: the next round's plan, started now when "keep going" has room, else proposed for approval."""
         nxt = decided.plan
-        conv = ConversationState(**(state.get("conv") or {}))
-        new = proposal.model_copy(update={"plan": nxt, "version": proposal.version + 1,
-                                          "estimate": reestimate(nxt.training, conv)})  # fmt: skip
+        new = _revised(proposal, nxt, state)
         said = f"{text}\n\n" + next_round_text(loop.number + 1, _settings(proposal.plan), _settings(nxt), decided.reasons)
         refused = loop.no_room(loop.planned_minutes(nxt.training))
         update["proposal"] = new.model_dump(mode="json")
@@ -237,6 +233,13 @@ def _ending(met: bool, stopped: str) -> str:
         f"I stopped here: {stopped}. Change the data or the goal and I'll plan again, or compare the rounds "
         "in the Runs tab."
     )
+
+
+def _revised(proposal: PlanProposal, plan: Plan, state: dict) -> PlanProposal:
+    """The proposal for a next or offered round: its plan, the next version, the estimate for it."""
+    conv = ConversationState(**(state.get("conv") or {}))
+    return proposal.model_copy(update={"plan": plan, "version": proposal.version + 1,
+                                       "estimate": reestimate(plan.training, conv)})  # fmt: skip
 
 
 def _settings(plan: Plan) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.tools._child import as_from_a_terminal
 from tools import paths
 from tools.data import DataSpec, dataset_dir, prepare_data
 from tools.quickstart.demo import demo_dataset_path
@@ -23,14 +24,7 @@ def _cli(*args: str) -> subprocess.Popen:
     """`finetune-assistant ...` as its own process, from this checkout, on the test's data dir."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
     return subprocess.Popen([sys.executable, "-m", "ui.cli", *args], cwd=REPO, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_as_from_a_terminal)
-
-
-def _as_from_a_terminal() -> None:
-    """Ctrl-C as a terminal delivers it: in the full suite the test process had SIGINT ignored or blocked by
-    then (a library, in-process), and a child inherits both, so the queued command never saw the signal."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_from_a_terminal)
 
 
 def _wait_for(predicate, timeout_s=120, what="condition"):

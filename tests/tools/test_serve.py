@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.tools._child import as_from_a_terminal
 from tools import paths
 from tools.evaluate.compare import compare
 from tools.serve.backends import (
@@ -87,10 +88,6 @@ def test_cli_serve_with_transformers_answers_on_an_openai_url_until_stopped(serv
 
     model, adapter = served_models
     cli = str(Path(sys.executable).parent / "finetune-assistant")
-    def as_from_a_terminal() -> None:  # the full suite's process may have SIGINT ignored or blocked; a child inherits it
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-
     proc = subprocess.Popen([cli, "serve", "--base", str(model), "--adapter", f"tuned={adapter}", "--backend", "transformers"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             preexec_fn=as_from_a_terminal)  # fmt: skip
