@@ -98,6 +98,7 @@ def test_kill_9_then_resume_then_cancel_then_resume_finishes_the_run(tiny_model_
         fh.write('{"step": 99, "lo')
 
     resume(run_id)
+    assert status(run_id).step == 4, "a resumed run's progress restarts at its checkpoint, not where it was killed"
     _wait_for(lambda: status(run_id).step > 4, what="the resumed run to train")
     stopped = cancel(run_id, wait_s=120)
     assert stopped.status == "cancelled" and stopped.resumable
@@ -111,6 +112,29 @@ def test_kill_9_then_resume_then_cancel_then_resume_finishes_the_run(tiny_model_
     assert "resuming from checkpoint-4" in log and f"resuming from checkpoint-{stopped.step}" in log
     steps = [r["step"] for r in read_metrics(run_id) if r["loss"] is not None]
     assert steps == list(range(1, 17)), "each step is logged once across the three processes"
+
+
+def test_a_run_cancelled_before_it_trains_shows_the_step_of_the_checkpoint_it_keeps(data_dir, tmp_path):
+    # A cancel during the resumed process's startup: the registry still holds the step the killed
+    # attempt reached (7), but what is kept, and what a resume continues from, is checkpoint-4.
+    from tools.train.callbacks import CancelRequest
+    from tools.train.runner import run
+
+    folder = RunDir(tmp_path / "r1")  # the run id is the folder's name when run.json names none
+    folder.path.mkdir()
+    _plan("unused-model", data_dir).to_yaml(folder.plan_file)
+    for step, finished in ((4, True), (8, False)):  # checkpoint-8 was half written when the process died
+        ckpt = folder.checkpoints / f"checkpoint-{step}"
+        ckpt.mkdir(parents=True)
+        if finished:
+            (ckpt / "trainer_state.json").write_text("{}")
+    runs.upsert("r1", run_dir=str(folder.path), status="starting", step=7, total_steps=16)
+    cancel = CancelRequest(folder.path)
+    cancel.signalled = True
+
+    assert run(folder.path, cancel=cancel, chain=False) == "cancelled"
+    assert (runs.get("r1")["status"], runs.get("r1")["step"]) == ("cancelled", 4)
+    assert folder.info()["checkpoint"].endswith("checkpoint-4")
 
 
 def test_a_run_whose_process_died_is_failed_and_resumable_never_running_forever(data_dir, tmp_path):

@@ -188,7 +188,9 @@ def resume(run_id: str, owner: str | None = None, room_made: bool = False) -> st
         if not room_made and holds.holders(db):
             raise RunError("the app's comparison engine holds GPU memory; resume this run from the app's Train tab "
                            "(it makes room first).")
-        runs.set_status(row["run_id"], "starting", ("failed", "cancelled"), db=db, error=None, pid=None, pid_start=None)
+        # Progress restarts at the checkpoint it resumes from; a killed attempt's steps after it are redone.
+        runs.set_status(row["run_id"], "starting", ("failed", "cancelled"), db=db, error=None, pid=None, pid_start=None,
+                        step=RunDir(row["run_dir"]).kept_step())
     try:
         launch.respawn(row)
     except OSError as exc:

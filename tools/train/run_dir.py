@@ -224,6 +224,11 @@ class RunDir:
                 shutil.rmtree(ckpt, ignore_errors=True)
         return None
 
+    def kept_step(self) -> int:
+        """The step a resume continues from: the newest finished checkpoint's, or 0 (from the start)."""
+        ckpt = self.last_checkpoint()
+        return int(ckpt.name.split("-")[-1]) if ckpt else 0
+
     def card(self) -> str | None:
         try:
             return self.card_file.read_text(encoding="utf-8")

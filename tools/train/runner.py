@@ -60,7 +60,10 @@ def run(run_dir: str | Path, cancel: CancelRequest | None = None, chain: bool = 
         return _job(run, run_id, cancel, main)
     except Cancelled:
         if main:
-            _finish(run, run_id, "cancelled", checkpoint=str(run.last_checkpoint() or "") or None)
+            # The step shown is the kept checkpoint's, the one a resume continues from, not the last one
+            # mirrored (a cancel during startup would otherwise show the step a killed attempt reached).
+            _finish(run, run_id, "cancelled", checkpoint=str(run.last_checkpoint() or "") or None,
+                    step=run.kept_step())
         return "cancelled"
     except BaseException as exc:
         if main:
