@@ -10,7 +10,9 @@ method that fits it) and keeps the first the estimator calls "fits". Draft plans
 
 from __future__ import annotations
 
+import functools
 import os
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,7 +22,8 @@ from assistant.catalogue import CatalogueModel
 from assistant.sizes import training_rows
 from assistant.state import ConversationState, Method, Objective
 from tools.train.diagnose import MIN_UPDATES
-from tools.train.estimate import Estimate, estimate
+from tools.data.head import token_lengths
+from tools.train.estimate import DataSample, Estimate, estimate
 from tools.train.hardware import Hardware, cpu_hardware, usable_ram_gb
 from tools.train.plan import TrainingPlan, read_report
 from tools.vocab import (
@@ -31,7 +34,7 @@ from tools.vocab import (
     format_duration,
 )
 
-DRAFT_DATA_DIR = "<prepared dataset>"  # no report there: the estimator assumes 1000 rows, we rescale
+DRAFT_DATA_DIR = "<prepared dataset>"  # no report there: `estimate_for` sizes the draft from the user's data
 SMALL_ROWS = 500  # below this, overfitting is the main risk
 
 
@@ -86,16 +89,54 @@ def draft_plan(model: CatalogueModel, objective: str, method: str, params: dict[
 
 
 def estimate_for(state: ConversationState, plan: TrainingPlan, hw: Hardware) -> Estimate:
-    """The estimator's verdict for a draft plan, with steps and duration rescaled to the user's row count."""
-    est = estimate(plan, hw)
+    """The estimator's verdict for a draft plan, sized by the user's data before it is prepared.
+
+    Rows are the stated or counted rows (for a raw-text corpus, its size in tokens cut into packed
+    max_length blocks) less the validation and test splits; token lengths are measured on the attached
+    file's first rows when it can be read, else assumed to fill max_length. A prepared folder's report
+    replaces both. The time is this machine's measured speed when the plan trains here (`estimate`)."""
     if read_report(plan.data_dir) is not None:
-        return est  # a prepared folder: the estimator read the real row count
-    # A raw-text corpus trains as packed max_length blocks: its size in tokens sets the duration.
+        return estimate(plan, hw)  # a prepared folder: the estimator reads the real rows and lengths
     rows = training_rows(state.data, plan.objective, plan.max_length or 2048)
-    scale = max(rows * 0.9, 1) / 1000  # 90% of the rows train; the estimator assumed 1000 without a report
-    notes = [n for n in est.notes if "assumed 1000" not in n]
-    return est.model_copy(update={"duration_s": round(est.duration_s * scale, 1), "notes": notes,
-                                  "total_steps": max(1, round(est.total_steps * scale))})
+    held = held_out_rows(rows)
+    lengths = _file_lengths(state.data.location, plan.base_model)
+    mean, longest = lengths or (plan.max_length, plan.max_length)
+    est = estimate(plan, hw, DataSample(rows=max(rows - sum(held), 1), mean_tokens=mean, longest_tokens=longest,
+                                        validation_rows=held[0]))
+    if lengths:
+        est.notes.append(f"example lengths measured on the first rows of {Path(state.data.location or '').name}: "
+                         f"{mean} tokens on average, {longest} at most")
+    else:
+        est.notes.append("example lengths assumed to fill max_length until the data file is read")
+    return est
+
+
+def held_out_rows(rows: int, val_fraction: float = 0.1, test_fraction: float = 0.1) -> tuple[int, int]:
+    """(validation, test) rows the data step holds out of `rows` with its default shares (no test split
+    under 10 rows, at least 3 rows when there is one), so a draft counts only the rows that train."""
+    test = max(3, round(rows * test_fraction)) if rows >= 10 and test_fraction else 0
+    return max(1, round(rows * val_fraction)) if rows > 1 else 0, test
+
+
+def _file_lengths(location: str | None, model: str) -> tuple[int, int] | None:
+    """(mean, longest) tokens per row of the attached file's first rows; None when it can't be read."""
+    if not location:
+        return None
+    try:
+        stat = Path(location).expanduser().stat()
+    except (OSError, ValueError):
+        return None
+    return _lengths_of(str(Path(location).expanduser()), stat.st_mtime, stat.st_size, model)
+
+
+@functools.lru_cache(maxsize=16)
+def _lengths_of(path: str, mtime: float, size: int, model: str) -> tuple[int, int] | None:
+    """Cached per file version and tokenizer: a recommendation sizes several candidate plans."""
+    try:
+        lengths = token_lengths(path, model)
+    except Exception:  # an unreadable file or tokenizer: the draft assumes full rows, preparing reports why
+        return None
+    return (max(1, round(sum(lengths) / len(lengths))), max(lengths)) if lengths else None
 
 
 def pick_fitting(state: ConversationState, objective: str, hw: Hardware) -> Pick:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 from langgraph.constants import END, START  # two strings; the rest of LangGraph loads with the graph
 
 import prompts
-from assistant import interview
+from assistant import interview, speed
 from assistant.actions import Actions, ToolError
 from assistant.interview import known_facts, next_questions
 from assistant.llm import Brain
@@ -35,7 +35,8 @@ from assistant.recommend import Recommendation, recommend
 from assistant.rounds import Loop
 from assistant.state import ConversationState, apply_update
 from tools import paths
-from tools.train.plan import PlanError, check_runnable
+from tools.train import throughput
+from tools.train.plan import PlanError, TrainingPlan, check_runnable
 from tools.train.run_dir import RunDir
 from tools.vocab import DATA_SUFFIX_PATTERN
 
@@ -66,6 +67,8 @@ class GraphState(TypedDict, total=False):
     run_id: str | None
     results: dict | None
     loop: dict | None  # the goal's rounds (assistant.rounds.Loop): set when a run starts
+    probe: dict | None  # a draft TrainingPlan to time on this machine before the plan is shown (assistant.speed)
+    probed: list[str]  # throughput keys timed (or tried) in this conversation: a failed probe is not retried
 
 
 def _say(text: str) -> dict:
@@ -162,6 +165,12 @@ class Nodes:
     def recommend(self, state: GraphState) -> dict:
         conv = _conv(state)
         rec = recommend(conv)
+        wanted = speed.probe_wanted(rec, conv)
+        if wanted is not None and throughput.key(wanted) not in (state.get("probed") or []):
+            return {"probe": wanted.model_dump(mode="json"), "messages": [_say(
+                f"One moment: I'm timing a few training steps of {rec.base_model} ({rec.method}) on the first rows of "
+                "your file, so the plan's time is measured on this machine rather than guessed. It takes about a "
+                "minute, once per model and method.")]}  # fmt: skip
         draft = prompts.render("recommendation", rec=rec.model_dump(mode="json"))
         purpose = "introduce the recommendation" if rec.trains else "explain why not to fine-tune"
         update: dict[str, Any] = {"recommendation": rec.model_dump(mode="json"),
@@ -171,7 +180,27 @@ class Nodes:
         return update
 
     def after_recommend(self, state: GraphState) -> str:
+        if state.get("probe"):
+            return "measure"
         return "propose" if (state.get("recommendation") or {}).get("objective") not in (None, "none") else END
+
+    def measure(self, state: GraphState) -> Command:
+        """Time the draft plan on this machine (`assistant.speed`), then recommend again with that speed."""
+        training = TrainingPlan.model_validate(state["probe"])
+        key = throughput.key(training)
+        called = _called("measure_speed", model=training.base_model, method=training.method)
+        try:
+            found = speed.measure(training, _conv(state).data.location or "")
+            error = "" if found else "the timed steps did not finish"
+        except Exception as exc:  # a probe is advice: the plan still comes, timed by the FLOPs guess
+            found, error = None, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        if found:
+            note = (f"Timed: this machine trains about {1 / found['sec_per_token']:,.0f} tokens a second with this "
+                    "setup; the plan's time below is sized from that.")
+        else:
+            note = f"I couldn't time it here ({error}); the plan's time below is a rough guess from the model's size."
+        return _go("recommend", update={"probe": None, "probed": [*(state.get("probed") or []), key],
+                                        "tools_called": called, "messages": [_say(note)]})
 
     def propose(self, state: GraphState, config: RunnableConfig) -> dict:
         rec = Recommendation.model_validate(state["recommendation"])
@@ -346,7 +375,7 @@ def build_graph(brain: Brain, actions: Actions, checkpointer: Any, confine_paths
     pipeline = Pipeline(actions)
     rounds = NextRound(actions)
     graph = StateGraph(GraphState)
-    for name in ("understand", "ask", "recommend", "propose", "approval", "prepare", "train", "attach"):
+    for name in ("understand", "ask", "recommend", "measure", "propose", "approval", "prepare", "train", "attach"):
         graph.add_node(name, getattr(nodes, name))
     for name in ("monitor", "evaluate", "compare"):
         graph.add_node(name, getattr(pipeline, name))
@@ -355,7 +384,7 @@ def build_graph(brain: Brain, actions: Actions, checkpointer: Any, confine_paths
     graph.add_conditional_edges(START, _entry, ["understand", "attach", "monitor", "feedback"])
     graph.add_conditional_edges("understand", nodes.after_understand, ["ask", "recommend"])
     graph.add_edge("ask", END)
-    graph.add_conditional_edges("recommend", nodes.after_recommend, ["propose", END])
+    graph.add_conditional_edges("recommend", nodes.after_recommend, ["measure", "propose", END])
     graph.add_conditional_edges("propose", nodes.after_propose, ["approval", END])
     return graph.compile(checkpointer=checkpointer)
 

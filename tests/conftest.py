@@ -23,6 +23,9 @@ def app_home(tmp_path, monkeypatch) -> Path:
     """Every test gets its own data dir, so no test sees another's runs, votes or uploads."""
     home = tmp_path / "home"
     monkeypatch.setenv(paths.ENV_HOME, str(home))
+    # A chat's first plan times a few training steps of the default model (assistant.speed): a minute
+    # per test. tests/assistant/test_speed_probe.py turns it back on, with the tiny model as the default.
+    monkeypatch.setenv("FINETUNE_ASSISTANT_SPEED_PROBE", "off")
     return home
 
 

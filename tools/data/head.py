@@ -70,7 +70,21 @@ def records(path: str | Path, rows: int = 200) -> list[dict]:
 
     Rows that don't convert are left out (prepare reports them); [] when no layout fits. The assistant
     reads reference answers from these to propose success checks before the user approves anything."""
+    return _records(sample(path, rows), path)
+
+
+def token_lengths(path: str | Path, model: str = "default", rows: int = 200) -> list[int]:
+    """Tokens per training row of the first `rows` rows, as TRL will see them (chat template included),
+    before any preparing: the chat's first time estimate. Counted with `model`'s tokenizer when it is
+    local, else the default's (`tokens.sizing_tokenizer`). [] when no layout fits."""
+    from tools.data import tokens
+
     head = sample(path, rows)
+    found = _records(head, path)
+    return tokens.row_lengths(tokens.sizing_tokenizer(model), found, head.dataset_type) if found else []
+
+
+def _records(head: Sample, path: str | Path) -> list[dict]:
     if head.layout is None:
         return []
     values = formats.rename_columns(head.rows, {}, str(path), check=False)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.data.spec import DataError, TokenStats
-from tools.models.resolve import resolve_model
+from tools.models.resolve import DEFAULT_MODEL, local_tokenizer, resolve_model
 
 _BATCH = 2048
 
@@ -25,13 +25,22 @@ def load_tokenizer(model: str) -> Any:
     return _load_tokenizer(str(path), stamp)
 
 
+def sizing_tokenizer(model: str) -> Any:
+    """`model`'s tokenizer when it loads without converting or downloading anything (`local_tokenizer`),
+    else the shipped default's: counting a draft's tokens must cost seconds. Llama-family tokenizers
+    count within ~15% of each other; preparing the data counts with the chosen model's own."""
+    found = local_tokenizer(model) or local_tokenizer(DEFAULT_MODEL)
+    folder, gguf = found  # type: ignore[misc]
+    return _load_tokenizer(str(folder), 0.0, gguf) if gguf else load_tokenizer(str(folder))
+
+
 @functools.lru_cache(maxsize=4)
-def _load_tokenizer(path: str, stamp: float) -> Any:
+def _load_tokenizer(path: str, stamp: float, gguf_file: str | None = None) -> Any:
     """Cached per folder and tokenizer-file mtime: the agent and UI inspect the same model repeatedly."""
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, **({"gguf_file": gguf_file} if gguf_file else {}))
     except Exception as exc:  # broken or partial model folders
         raise DataError(path, f"could not load the tokenizer ({str(exc)[:200]}); check the model folder.") from None
     if not getattr(tokenizer, "is_fast", False):

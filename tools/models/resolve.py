@@ -98,6 +98,24 @@ def gguf_path() -> Path:
     return path
 
 
+def local_tokenizer(name: str) -> tuple[Path, str | None] | None:
+    """Where `name`'s tokenizer loads from without converting or downloading anything: (folder, GGUF file
+    name or None); None for a hub model. Sizing a draft plan counts tokens; it must not spend a minute
+    converting the default model (or download a hub model) before the user approved anything."""
+    name = (name or DEFAULT_MODEL).strip()
+    override = os.environ.get(ENV_DEFAULT)
+    if name.lower() in _DEFAULT_ALIASES and not (override and override.lower() not in _DEFAULT_ALIASES):
+        target = paths.models_dir() / DEFAULT_NAME
+        if _is_complete(target):
+            return target, None
+        found = gguf_path()
+        return found.parent, found.name  # the GGUF holds the tokenizer and chat template too
+    if name.lower() in _DEFAULT_ALIASES:
+        name = override or name
+    local = Path(name).expanduser()
+    return (local.resolve(), None) if (local / "config.json").is_file() else None
+
+
 def default_model_dir() -> Path:
     """The converted default model, converting it on first use (atomic and idempotent)."""
     target = paths.models_dir() / DEFAULT_NAME

@@ -3,6 +3,7 @@
     from tools.train.estimate import estimate
     est = estimate(plan)                                   # this machine
     est = estimate(plan, "1x RTX 4090 24 GB")              # a machine the user describes
+    est = estimate(plan, hw, DataSample(rows=90, mean_tokens=60, longest_tokens=140))  # before preparing
     print(est.verdict, est.peak_memory_gb, est.suggestion)
 
 Peak memory per device = weights + gradients + optimizer states + activations + logits + runtime overhead.
@@ -12,6 +13,7 @@ measured peak RSS by `benchmarks/bench_estimate.py`. Importing this module is ch
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -101,17 +103,33 @@ SMOLLM2_135M = ModelShape(vocab=49152, hidden=576, layers=30, intermediate=1536,
                           head_dim=64, tied=True)
 
 
-def estimate(plan: TrainingPlan, hardware: Hardware | str | None = None) -> Estimate:
-    """Predict peak memory and duration of `plan` on `hardware` (default: this machine) and judge the fit."""
+@dataclass(frozen=True)
+class DataSample:
+    """The data as read before it is prepared (the chat's first plan): rows that will train, rows held out
+    for validation, and token lengths measured on the file's first rows with the model's chat template."""
+
+    rows: int
+    mean_tokens: int
+    longest_tokens: int
+    validation_rows: int = 0
+
+
+def estimate(plan: TrainingPlan, hardware: Hardware | str | None = None, sample: DataSample | None = None) -> Estimate:
+    """Predict peak memory and duration of `plan` on `hardware` (default: this machine) and judge the fit.
+
+    The data's size and lengths come from the prepared folder's report; before there is one, from `sample`
+    (else 1000 rows that fill max_length are assumed). The time comes from this machine's measured speed
+    (`throughput`) when the plan trains here and a measurement exists, else from a FLOPs guess."""
     hw = Hardware.parse(hardware) if isinstance(hardware, str) else hardware or Hardware.detect()
     shape, notes = model_shape(plan.base_model)
-    data = _data_stats(plan, notes)
+    data = _data_stats(plan, notes, sample)
     breakdown = memory_breakdown(plan, shape, hw, data.seq_len)
     peak = sum(breakdown.values())
     steps, tokens = _steps_and_tokens(plan, hw, data)
     duration = tokens * flops_per_token(plan, shape) / (hw.tflops * 1e12 * hw.device_count * _utilisation(hw))
     duration += _startup_s(hw)
-    measured = _measured_duration(plan, tokens, steps, data) if hardware is None else None  # [checks]
+    here = hardware is None or runs_here(hw)
+    measured = _measured_duration(plan, tokens, steps, data) if here else None  # [checks]
     if measured is not None:
         duration = measured
         notes.append("time from this machine's measured training speed (tools/train/throughput.py)")
@@ -124,10 +142,23 @@ def estimate(plan: TrainingPlan, hardware: Hardware | str | None = None) -> Esti
     )
 
 
+def runs_here(hw: Hardware) -> bool:
+    """Whether `hw` is this machine, so its measured training speed applies: the same kind of device, and the
+    same GPUs (a plan for the user's A100 is not timed by this laptop's speed)."""
+    here = _this_machine()
+    if hw.kind != here.kind:
+        return False
+    return hw.kind == "cpu" or (hw.name.lower() == here.name.lower() and hw.device_count == here.device_count)
+
+
+@functools.lru_cache(maxsize=1)
+def _this_machine() -> Hardware:
+    return Hardware.detect()  # only its kind and GPUs are compared, which do not change while the app runs
+
+
 def _measured_duration(plan: TrainingPlan, tokens: int, steps: int, data: _DataStats) -> float | None:
     """[checks] Startup + trained tokens x measured seconds per token + the evaluation passes."""
-    report = read_report(plan.data_dir) or {}
-    val_rows = int(report.get("validation_rows") or 0) if plan.eval_split != "none" else 0
+    val_rows = data.validation_rows if plan.eval_split != "none" else 0
     per_epoch = max(1, math.ceil(data.train_rows / (plan.batch_size * plan.gradient_accumulation)))
     evals = math.ceil(steps / plan.eval_steps) if plan.eval_steps else max(1, math.ceil(steps / per_epoch))
     return throughput.duration_s(plan, tokens, val_rows * data.mean_tokens, evals if val_rows else 0)
@@ -292,22 +323,27 @@ class _DataStats:
     train_rows: int
     seq_len: int  # padded length of the longest batch: the memory peak
     mean_tokens: int  # average tokens per example: the duration
+    validation_rows: int = 0  # the evaluation passes' share of the duration
 
 
-def _data_stats(plan: TrainingPlan, notes: list[str]) -> _DataStats:
-    report = read_report(plan.data_dir) or {}
-    rows = int(report.get("train_rows") or report.get("rows") or 0)
-    if not rows:
-        rows = 1000
-        notes.append("no prepared data report yet: assumed 1000 training rows")
-    stats = _token_stats(report)
-    if plan.resolved_packing:
-        return _DataStats(rows, plan.max_length, plan.max_length)
-    if stats is None:
-        notes.append("no token statistics in the data report: assumed examples fill max_length")
-        return _DataStats(rows, plan.max_length, plan.max_length)
+def _data_stats(plan: TrainingPlan, notes: list[str], sample: DataSample | None = None) -> _DataStats:
+    report = read_report(plan.data_dir)
+    if report is None and sample is not None:
+        stats: tuple[int, int] | None = (sample.longest_tokens, sample.mean_tokens)
+        rows, val_rows = sample.rows, sample.validation_rows
+    else:
+        report = report or {}
+        rows, val_rows = int(report.get("train_rows") or report.get("rows") or 0), int(report.get("validation_rows") or 0)
+        if not rows:
+            rows = 1000
+            notes.append("no prepared data report yet: assumed 1000 training rows")
+        stats = _token_stats(report)
+        if stats is None and not plan.resolved_packing:
+            notes.append("no token statistics in the data report: assumed examples fill max_length")
+    if plan.resolved_packing or stats is None:
+        return _DataStats(rows, plan.max_length, plan.max_length, val_rows)
     longest, mean = stats
-    return _DataStats(rows, min(plan.max_length, longest), min(plan.max_length, mean))
+    return _DataStats(rows, min(plan.max_length, longest), min(plan.max_length, mean), val_rows)
 
 
 def _token_stats(report: dict) -> tuple[int, int] | None:
