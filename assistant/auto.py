@@ -28,6 +28,7 @@ from assistant.criteria import criteria_for
 from assistant.extract import extract
 from assistant.recommend import Recommendation, recommend
 from assistant.rounds import Loop, Round, assess, best, new_loop, rounds_of, step
+from assistant.speed import ProbeError, time_steps
 from assistant.state import ConversationState, apply_update
 from tools import paths
 from tools.data import DataSpec, inspect_data, prepare_data
@@ -126,15 +127,14 @@ def from_plan(plan: Plan, output: str | Path, note: str = "") -> Drafted:
     return Drafted(plan=plan, note=note, estimated_minutes=estimate(plan.training).duration_s / 60, output=str(output))
 
 
-PROBE_STEPS = 6
-
-
 def probe_speed(training: TrainingPlan, out: Path) -> dict | None:
-    """Train a few steps of `training` (same model, technique, batch, data) and cache the measured speed."""
-    fields = {**training.model_dump(), "max_steps": PROBE_STEPS, "eval_split": "none", "eval_steps": None,
-              "save_steps": 10_000, "output_dir": str(out / time.strftime("%H%M%S")), "name": "speed-probe"}  # fmt: skip
-    status = _train(Plan(training=TrainingPlan(**fields), evaluate=False))
-    return throughput.record(training, status.run_dir) if status.status == "completed" else None
+    """Train a few steps of `training` (same model, technique, batch, data) and cache the measured speed;
+    None when they could not run (the estimate then stays the FLOPs guess)."""
+    try:
+        return time_steps(training, out / time.strftime("%H%M%S"))
+    except ProbeError as exc:
+        print(f"[finetune-assistant] could not time this machine's speed: {exc}", flush=True)
+        return None
 
 
 def _train(plan: Plan, poll_s: float = 2.0) -> RunStatus:

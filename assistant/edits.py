@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from assistant import catalogue
-from assistant.paths_in_text import without_paths
+from assistant.paths_in_text import DATA_FILE, without_paths
 from assistant.sizes import MAX_CHARS
-from tools.vocab import DATA_SUFFIX_PATTERN
 
 _I = re.IGNORECASE
 
@@ -130,7 +129,7 @@ def _data_edits(text: str, written: str) -> dict[str, Any]:
     val = re.search(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3})?) ?% ?(?:for |as )?(?:validation|holdout|held[- ]out|eval)", text, _I)
     if val:
         out["val_fraction"] = float(val.group(1)) / 100
-    data_file = re.search(rf"(?<![\w~./\\-])([\w~./\\-]{{1,255}}\.(?:{DATA_SUFFIX_PATTERN}))\b", written, _I)
+    data_file = DATA_FILE.search(written)
     if data_file:
         out["source"] = data_file.group(1)
     return out

@@ -15,10 +15,9 @@ from typing import Any
 
 from assistant import catalogue
 from assistant.machines import read_hardware
-from assistant.paths_in_text import without_paths
+from assistant.paths_in_text import DATA_FILE, without_paths
 from assistant.sizes import MAX_CHARS, read_sizes
 from assistant.state import StateUpdate
-from tools.vocab import DATA_SUFFIX_PATTERN
 
 _I = re.IGNORECASE
 
@@ -111,7 +110,6 @@ _GPU_WORDS = r"gpu|vram|graphics|card|nvidia|cuda|rtx|geforce|a100|h100|h200|l4\
 # message is read in linear time. Sizes, counts and hardware are token walks (assistant.sizes, .machines).
 _NEGATED_BEFORE = re.compile(r"\b(not|no|without|instead of|rather than|n't)\W{1,3}(\w{1,20}\W{1,3})?$", _I)
 _DENIABLE = {"task_kind", "data_layout", "priority", "many_adapters", "wants_objective", "wants_method"}
-_FILE = re.compile(rf"(?<![\w~./\\-])([\w~./\\-]{{1,255}}\.({DATA_SUFFIX_PATTERN}))\b", _I)
 
 
 def extract(text: str) -> tuple[StateUpdate, dict[str, str]]:
@@ -184,7 +182,7 @@ def _drop_conflicts(found: dict[str, Any], text: str) -> None:
 
 
 def _files(text: str, found: dict, quotes: dict) -> None:
-    match = _FILE.search(text)
+    match = DATA_FILE.search(text)
     if match:
         found["data_location"], found["data_format"] = match.group(1), match.group(2).lower()
         quotes["data_location"] = match.group(1)

@@ -21,8 +21,9 @@ from assistant import catalogue
 from assistant.catalogue import CatalogueModel
 from assistant.sizes import training_rows
 from assistant.state import ConversationState, Method, Objective
-from tools.train.diagnose import MIN_UPDATES
 from tools.data.head import token_lengths
+from tools.data.testsplit import MIN_ROWS as TEST_MIN_ROWS
+from tools.train.diagnose import MIN_UPDATES
 from tools.train.estimate import DataSample, Estimate, estimate
 from tools.train.hardware import Hardware, cpu_hardware, usable_ram_gb
 from tools.train.plan import TrainingPlan, read_report
@@ -99,23 +100,30 @@ def estimate_for(state: ConversationState, plan: TrainingPlan, hw: Hardware) -> 
         return estimate(plan, hw)  # a prepared folder: the estimator reads the real rows and lengths
     rows = training_rows(state.data, plan.objective, plan.max_length or 2048)
     held = held_out_rows(rows)
-    lengths = _file_lengths(state.data.location, plan.base_model)
+    # Continued pretraining's rows are packed max_length blocks of the corpus (`training_rows`): a
+    # paragraph's own length says nothing about a block's.
+    cpt = plan.objective == "continued_pretraining"
+    lengths = None if cpt else _file_lengths(state.data.location, plan.base_model)
     mean, longest = lengths or (plan.max_length, plan.max_length)
     est = estimate(plan, hw, DataSample(rows=max(rows - sum(held), 1), mean_tokens=mean, longest_tokens=longest,
                                         validation_rows=held[0]))
     if lengths:
         est.notes.append(f"example lengths measured on the first rows of {Path(state.data.location or '').name}: "
                          f"{mean} tokens on average, {longest} at most")
-    else:
+    elif not cpt:
         est.notes.append("example lengths assumed to fill max_length until the data file is read")
     return est
 
 
 def held_out_rows(rows: int, val_fraction: float = 0.1, test_fraction: float = 0.1) -> tuple[int, int]:
-    """(validation, test) rows the data step holds out of `rows` with its default shares (no test split
-    under 10 rows, at least 3 rows when there is one), so a draft counts only the rows that train."""
-    test = max(3, round(rows * test_fraction)) if rows >= 10 and test_fraction else 0
-    return max(1, round(rows * val_fraction)) if rows > 1 else 0, test
+    """(validation, test) rows the data step holds out of `rows` with its default shares, so a draft counts
+    only the rows that train: the arithmetic of `tools.data.prepare.split` then `testsplit.carve`."""
+    val = round(rows * val_fraction)
+    if val_fraction > 0 and rows >= 2:
+        val = min(max(1, val), rows - 1)
+    if test_fraction <= 0 or rows < TEST_MIN_ROWS:
+        return val, 0
+    return val, min(max(3, round(rows * test_fraction)), (rows - val) // 2)
 
 
 def _file_lengths(location: str | None, model: str) -> tuple[int, int] | None:

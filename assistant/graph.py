@@ -28,6 +28,7 @@ from assistant.interview import known_facts, next_questions
 from assistant.llm import Brain
 from assistant.migrate import note_golden, with_golden
 from assistant.next_round import NextRound, begin_round, prepared_already, wants_feedback_round
+from assistant.paths_in_text import DATA_FILE
 from assistant.peek import peek
 from assistant.pipeline import Pipeline
 from assistant.plan import PlanProposal, apply_edit, attach_source, build_proposal, plan_card, problems_here
@@ -38,7 +39,6 @@ from tools import paths
 from tools.train import throughput
 from tools.train.plan import PlanError, TrainingPlan, check_runnable
 from tools.train.run_dir import RunDir
-from tools.vocab import DATA_SUFFIX_PATTERN
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -50,7 +50,6 @@ _REJECT = re.compile(r"^\W*(no|n|nope|reject(ed)?|cancel|stop|abort|don'?t|do no
 # Declining an optional round offered after a met one ("keep round 1", "no thanks", "that's fine").
 _KEEP = re.compile(r"^\W*(keep(?! going)|no|n|nope|reject(ed)?|cancel|stop|don'?t|do not|that'?s (fine|enough|good)|"
                    r"(it'?s )?good enough|done|skip( it)?)\b", re.I)
-_FILE = re.compile(rf"(?<![\w~./\\-])([\w~./\\-]{{1,255}}\.(?:{DATA_SUFFIX_PATTERN}))\b", re.I)  # H1: bounded
 
 
 class GraphState(TypedDict, total=False):
@@ -173,7 +172,7 @@ class Nodes:
                 "minute, once per model and method.")]}  # fmt: skip
         draft = prompts.render("recommendation", rec=rec.model_dump(mode="json"))
         purpose = "introduce the recommendation" if rec.trains else "explain why not to fine-tune"
-        update: dict[str, Any] = {"recommendation": rec.model_dump(mode="json"),
+        update: dict[str, Any] = {"recommendation": rec.model_dump(mode="json"), "probe": None,
                                   "messages": _said_and_notices(self.brain, self.brain.phrase(draft, purpose, conv))}
         if not rec.trains:
             update.update(proposal=None, phase="interview")
@@ -190,10 +189,11 @@ class Nodes:
         key = throughput.key(training)
         called = _called("measure_speed", model=training.base_model, method=training.method)
         try:
-            found = speed.measure(training, _conv(state).data.location or "")
-            error = "" if found else "the timed steps did not finish"
+            found, error = speed.measure(training, _conv(state).data.location or ""), ""
+        except speed.ProbeError as exc:
+            found, error = None, str(exc)
         except Exception as exc:  # a probe is advice: the plan still comes, timed by the FLOPs guess
-            found, error = None, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            found, error = None, f"an unexpected {type(exc).__name__}"
         if found:
             note = (f"Timed: this machine trains about {1 / found['sec_per_token']:,.0f} tokens a second with this "
                     "setup; the plan's time below is sized from that.")
@@ -343,7 +343,7 @@ class Nodes:
         """After an approval without data: take the file the user now attaches or names."""
         text = state.get("input", "")
         files = state.get("files") or []
-        found = files + _FILE.findall(text)
+        found = files + [m.group(1) for m in DATA_FILE.finditer(text)]
         heard = [_user(text, files)] if text or files else []
         if not found:
             return _go(END, update={"messages": heard + [_say(

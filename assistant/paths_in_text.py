@@ -23,6 +23,9 @@ _FILE_SUFFIXES = rf"(?:{DATA_SUFFIX_PATTERN}|ya?ml|txt|md|py|sh|gguf|safetensors
 _ONE_SLASH_FILE = re.compile(rf"[\w.\-~]{{0,200}}/[\w.\-]{{0,200}}\.{_FILE_SUFFIXES}", re.IGNORECASE)
 _SUFFIX = re.compile(r"/[\w\-]{1,200}\.\w{1,8}$")
 _WINDOWS = re.compile(r"[a-z]:[\\/]\S{0,2000}|\\\\\S{1,2000}", re.IGNORECASE)  # C:\data\x, \\server\share
+# A data file named in the words, as typed ("train on ./data/faq.jsonl"): group 1 the path, group 2 its
+# suffix. Bounded (H1): the interview, a plan edit and the data-file answer after approval all read it.
+DATA_FILE = re.compile(rf"(?<![\w~./\\-])([\w~./\\-]{{1,255}}\.({DATA_SUFFIX_PATTERN}))\b", re.IGNORECASE)
 
 
 def is_path(token: str) -> bool:

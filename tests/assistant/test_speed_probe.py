@@ -99,7 +99,7 @@ def test_the_draft_is_sized_from_the_files_rows_and_lengths_not_max_length(tmp_p
     mean = est.tokens // (est.total_steps * 4)
     assert 20 < mean < 80, "a short two-turn chat row is tens of tokens, not the 512 of max_length"
     guessed = estimate(plan, Hardware.parse("cpu 24 GB"), DataSample(rows=72, mean_tokens=512, longest_tokens=512))
-    assert est.duration_s < guessed.duration_s / 4 and est.peak_memory_gb < guessed.peak_memory_gb
+    assert est.tokens < guessed.tokens / 4 and est.peak_memory_gb < guessed.peak_memory_gb
 
 
 def test_without_a_file_the_draft_assumes_full_rows_and_says_so():
@@ -111,3 +111,41 @@ def test_without_a_file_the_draft_assumes_full_rows_and_says_so():
     est = estimate_for(state, plan, Hardware.parse("cpu 24 GB"))
     assert est.total_steps == -(-(500 - 50 - 50) // 4) and est.tokens == est.total_steps * 4 * 256
     assert any("assumed to fill max_length" in n for n in est.notes)
+
+
+def _rec(model="default"):
+    from assistant.recommend import Recommendation
+
+    return Recommendation(objective="sft", method="lora", base_model="SmolLM2-135M-Instruct", model=model,
+                          licence="Apache-2.0", hardware="CPU", hyperparameters={"max_length": 256, "batch_size": 4})
+
+
+def _conv(tmp_path):
+    conv = ConversationState()
+    conv.data.location, conv.data.rows = str(_chat_file(tmp_path)), 40
+    conv.constraints.hardware = "cpu"
+    return conv
+
+
+def test_no_probe_for_a_hub_model_or_while_another_run_holds_the_machine(probing, tmp_path):
+    from assistant import speed
+    from tools.train import runs
+
+    conv = _conv(tmp_path)
+    assert speed.probe_wanted(_rec(), conv) is not None, "the default model, on disk, trains here: timed"
+    assert speed.probe_wanted(_rec("Qwen/Qwen2.5-0.5B-Instruct"), conv) is None, "no download before approval"
+    runs.upsert("busy", run_dir=str(tmp_path / "busy"), status="queued")
+    assert speed.probe_wanted(_rec(), conv) is None, "a probe beside another run would time both"
+
+
+def test_a_gpu_the_user_names_is_this_machines_gpu_when_the_driver_calls_it_by_a_longer_name(monkeypatch):
+    import importlib
+
+    est_module = importlib.import_module("tools.train.estimate")  # the package re-exports the function
+
+    here = Hardware.parse("1x NVIDIA H200 141 GB")
+    monkeypatch.setattr(est_module, "_this_machine", lambda: here)
+    assert est_module.runs_here(Hardware.parse("H200"))
+    assert not est_module.runs_here(Hardware.parse("2x H200")), "two cards train at another speed than one"
+    assert not est_module.runs_here(Hardware.parse("A100 80GB"))
+    assert not est_module.runs_here(Hardware.parse("cpu 16 GB"))

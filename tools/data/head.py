@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.data import formats
+from tools.data import formats, tokens
 from tools.data.load import JSONL_EXT, Item, load_source
 from tools.data.spec import DataError, RowError
 from tools.data.validate import RowProblem
@@ -77,10 +77,8 @@ def token_lengths(path: str | Path, model: str = "default", rows: int = 200) -> 
     """Tokens per training row of the first `rows` rows, as TRL will see them (chat template included),
     before any preparing: the chat's first time estimate. Counted with `model`'s tokenizer when it is
     local, else the default's (`tokens.sizing_tokenizer`). [] when no layout fits."""
-    from tools.data import tokens
-
     head = sample(path, rows)
-    found = _records(head, path)
+    found = formats.unify(_records(head, path), head.dataset_type or "")  # one column type, as preparing makes it
     return tokens.row_lengths(tokens.sizing_tokenizer(model), found, head.dataset_type) if found else []
 
 

@@ -30,7 +30,9 @@ def sizing_tokenizer(model: str) -> Any:
     else the shipped default's: counting a draft's tokens must cost seconds. Llama-family tokenizers
     count within ~15% of each other; preparing the data counts with the chosen model's own."""
     found = local_tokenizer(model) or local_tokenizer(DEFAULT_MODEL)
-    folder, gguf = found  # type: ignore[misc]
+    if found is None:
+        raise DataError(model, "no tokenizer on this machine to count tokens with; the estimate assumes full rows.")
+    folder, gguf = found
     return _load_tokenizer(str(folder), 0.0, gguf) if gguf else load_tokenizer(str(folder))
 
 

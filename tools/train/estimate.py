@@ -148,7 +148,11 @@ def runs_here(hw: Hardware) -> bool:
     here = _this_machine()
     if hw.kind != here.kind:
         return False
-    return hw.kind == "cpu" or (hw.name.lower() == here.name.lower() and hw.device_count == here.device_count)
+    if hw.kind == "cpu":
+        return hw.cpu_cores == here.cpu_cores
+    # "H200" as the user says it, "NVIDIA H200" as the driver does: the same card if either name holds the other.
+    names = hw.name.lower().strip(), here.name.lower().strip()
+    return hw.device_count == here.device_count and (names[0] in names[1] or names[1] in names[0])
 
 
 @functools.lru_cache(maxsize=1)

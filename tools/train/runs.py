@@ -104,6 +104,12 @@ def upsert(run_id: str, db: sqlite3.Connection | None = None, **fields: Any) -> 
                      f"ON CONFLICT(run_id) DO UPDATE SET {sets}", tuple(row.values()))
 
 
+def forget(run_id: str, db: sqlite3.Connection | None = None) -> None:
+    """Remove a finished throwaway run's row (a speed probe, whose only result is the measured speed)."""
+    with _db(db) as conn:
+        conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+
+
 def try_upsert(run_id: str, **fields: Any) -> bool:
     """`upsert` for progress mirroring: a locked or full database is reported, never raised (L5).
 
