@@ -130,11 +130,13 @@ def _file_lengths(location: str | None, model: str) -> tuple[int, int] | None:
     """(mean, longest) tokens per row of the attached file's first rows; None when it can't be read."""
     if not location:
         return None
+    path = Path(location).expanduser()
     try:
-        stat = Path(location).expanduser().stat()
+        # A folder's own mtime does not change when a file inside is edited: key on its files' (first 100).
+        stats = [f.stat() for f in sorted(path.iterdir())[:100] if f.is_file()] if path.is_dir() else [path.stat()]
     except (OSError, ValueError):
         return None
-    return _lengths_of(str(Path(location).expanduser()), stat.st_mtime, stat.st_size, model)
+    return _lengths_of(str(path), max((s.st_mtime for s in stats), default=0.0), sum(s.st_size for s in stats), model)
 
 
 @functools.lru_cache(maxsize=16)

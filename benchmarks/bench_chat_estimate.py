@@ -75,8 +75,7 @@ def run(name: str, data: Path, goal: str, models: Path) -> dict:
         os.killpg(pid, signal.SIGKILL)
     measured = (info["trained_at"] - info["started_at"]) / 60
     predicted = est["duration_s"] / 60
-    return {"task": name, "updates": est["total_steps"], "probed": "Timed: this machine" in bot.last_turn(name).reply
-            or any(t["tool"] == "measure_speed" for t in turn.tools_called), "chat_s": round(chat_s, 1),
+    return {"task": name, "updates": est["total_steps"], "probed": any(t["tool"] == "measure_speed" for t in turn.tools_called), "chat_s": round(chat_s, 1),
             "card_min": round(predicted, 2), "old_card_min": round(old.duration_s / 60, 2),
             "measured_min": round(measured, 2), "error": round((predicted - measured) / measured, 3),
             "old_error": round((old.duration_s / 60 - measured) / measured, 3),
