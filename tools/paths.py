@@ -128,6 +128,11 @@ def atomic_dir(final: str | Path, replaces: str | None = None, keep_existing: bo
         tmp.rename(final)
 
 
+def is_partial_write(path: Path) -> bool:
+    """A temp file `atomic_write_text` left behind when its process was killed before the rename."""
+    return path.name.startswith(".") and ".tmp-" in path.name and path.is_file()
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write a file through a temp file and rename, so readers never see half of it.
 

@@ -55,6 +55,23 @@ def test_a_starter_that_crashes_after_claiming_a_job_loses_nothing(plan, tmp_pat
     assert wait(run_id, timeout_s=300).status == "completed"
 
 
+def test_a_starter_killed_while_writing_the_plan_leaves_a_temp_file_that_does_not_block_the_retry(plan, tmp_path):
+    # What CI hit once: the kill landed inside plan.yaml's atomic write, so the folder held only
+    # `.plan.yaml.tmp-*`, and the recovering start refused it as "exists and is not empty".
+    from tools.train import launch
+
+    run = RunDir(tmp_path / "r")
+    run.path.mkdir()
+    (run.path / ".plan.yaml.tmp-k1ll3d").write_text("training:\n  base_mo")
+    launch.check(plan, run, "r")  # no error: the retry starts the job there (and launch removes the temp file)
+
+    other = RunDir(tmp_path / "other")
+    other.path.mkdir()
+    (other.path / "notes.txt").write_text("the user's own file")
+    with pytest.raises(runs.RunError, match="exists and is not empty"):
+        launch.check(plan, other, "other")
+
+
 def test_kill_9_of_the_starter_during_a_start_loses_nothing_and_starts_the_job_once(plan, tmp_path, monkeypatch):
     """Item 8: the app (here a process calling start_next) SIGKILLed while it starts a queued job, wherever in
     the start the signal lands: no half-written file, the job is not lost, and it trains exactly once."""

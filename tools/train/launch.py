@@ -54,8 +54,9 @@ def check(plan: Plan, run: RunDir, run_id: str | None = None) -> None:
     if run.holds_run():
         raise RunError(f"{run.path} already holds a run; resume it (finetune-assistant train --resume {run.path}) "
                        "or choose another output folder.")
-    # A CANCEL flag may be there already: the user cancelled the job between its claim and its start.
-    if run.path.is_dir() and any(p != run.cancel_flag for p in run.path.iterdir()):
+    # A CANCEL flag may be there already: the user cancelled the job between its claim and its start. A
+    # temp file is what a starter killed while writing plan.yaml leaves: the retry starts the job there.
+    if run.path.is_dir() and any(p != run.cancel_flag and not paths.is_partial_write(p) for p in run.path.iterdir()):
         raise RunError(f"{run.path} exists and is not empty; choose a new output folder.")
 
 
@@ -72,6 +73,8 @@ def launch(plan: Plan, run_id: str, run: RunDir) -> None:
     """Write the run folder for `plan` and start its job process; the row must already say "starting"."""
     check(plan, run, run_id)
     run.path.mkdir(parents=True, exist_ok=True)
+    for leftover in filter(paths.is_partial_write, run.path.iterdir()):
+        leftover.unlink(missing_ok=True)
     training = plan.training
     model = Path(training.base_model).expanduser()
     base = str(model.resolve()) if model.exists() else training.base_model  # a local folder, independent of cwd
