@@ -1,4 +1,5 @@
-"""The conversation as a LangGraph graph: interview -> recommend -> plan -> approval -> prepare -> train
+"""The conversation as a LangGraph graph: interview -> recommend (-> measure this machine's speed, once) -> plan
+-> approval -> prepare -> train
 -> (later, on `advance`) monitor -> evaluate -> compare -> verdict (-> the next round: train, or approval).
 
 The approval node calls `interrupt()`: the graph stops there, the checkpointer saves it, and the user's
