@@ -22,7 +22,8 @@ from assistant.catalogue import CatalogueModel
 from assistant.sizes import training_rows
 from assistant.state import ConversationState, Method, Objective
 from tools.data.head import token_lengths
-from tools.data.testsplit import MIN_ROWS as TEST_MIN_ROWS
+from tools.data.prepare import validation_count
+from tools.data.testsplit import test_count
 from tools.train.diagnose import MIN_UPDATES
 from tools.train.estimate import DataSample, Estimate, estimate
 from tools.train.hardware import Hardware, cpu_hardware, usable_ram_gb
@@ -117,13 +118,9 @@ def estimate_for(state: ConversationState, plan: TrainingPlan, hw: Hardware) -> 
 
 def held_out_rows(rows: int, val_fraction: float = 0.1, test_fraction: float = 0.1) -> tuple[int, int]:
     """(validation, test) rows the data step holds out of `rows` with its default shares, so a draft counts
-    only the rows that train: the arithmetic of `tools.data.prepare.split` then `testsplit.carve`."""
-    val = round(rows * val_fraction)
-    if val_fraction > 0 and rows >= 2:
-        val = min(max(1, val), rows - 1)
-    if test_fraction <= 0 or rows < TEST_MIN_ROWS:
-        return val, 0
-    return val, min(max(3, round(rows * test_fraction)), (rows - val) // 2)
+    only the rows that train: the counts of `tools.data.prepare.split` then `testsplit.carve`."""
+    val = validation_count(rows, val_fraction)
+    return val, test_count(rows, rows - val, test_fraction)
 
 
 def _file_lengths(location: str | None, model: str) -> tuple[int, int] | None:

