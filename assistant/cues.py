@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import re
 
-from assistant.sizes import MAX_CHARS
+from assistant.sizes import MAX_CHARS, ROW_NOUNS
 
 _WORD = re.compile(r"\d+(?:[.,]\d+)*|[a-z0-9]+(?:['’_-][a-z0-9]+)*|[^\sa-z0-9]", re.I)
 # A sentence ends at . ! ? followed by a space (not "1.5", not a ?" inside a quote), at ; or a line break.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|[;\n]+")
-_NEGATION = {"not", "no", "never", "without", "nothing", "none", "nobody", "neither", "nor", "cannot", "zero"}
+_NEGATION = {"not", "no", "never", "without", "nothing", "none", "nobody", "neither", "nor", "cannot", "zero",
+             "barely", "hardly", "rarely", "seldom"}
 _HYPOTHETICAL = [
     "planning to", "planned to", "plan to", "were going to", "was going to", "thought about", "thinking about",
     "thinking of", "considered", "considering", "someday", "some day", "one day", "in the future", "eventually",
@@ -55,7 +56,7 @@ _NOT_CANDIDATES = {"thousand", "hundred", "million", "k", "m", "gpus", "gpu", "c
                    "associates", "writers", "senior", "humans", "persons", "doctors", "lawyers", "tutors", "staff",
                    "fields", "columns", "keys", "attributes", "entities", "slots", "values", "parts", "sections",
                    "steps", "stages", "levels", "tiers", "types", "kinds", "buckets", "tags"}
-_CANDIDATE_WORDS = ["side by side", "side-by-side", "matchup", "versus", "vs", "the other one", "comparison",
+_CANDIDATE_WORDS = ["side by side", "side-by-side", "matchup", "versus", "vs", "the other one", "comparison", "comparisons",
                     "compared", "compare", "pairs of", "pair of", "one of two", "out of two", "of the two",
                     "competing", "rival", "alternatives", "alternative", "twice", "this one", "another one"]
 _CHOICE_WORDS = {"pick", "picked", "picks", "picking", "chose", "choose", "chooses", "choosing", "chosen", "select",
@@ -75,7 +76,7 @@ _CHOICE_PHRASES = ["which one", "which of", "which was", "which is", "which they
                    "the one we", "the one people", "the one users", "the one he", "the one she", "superior one",
                    "inferior one", "preferable one", "this one", "the one to"]
 # Said alone, these already mean two candidates and a choice.
-_PAIRED = ["pairwise", "comparisons", "head-to-head", "head to head", "a / b", "y_w", "y_l", "bake-off",
+_PAIRED = ["pairwise", "head-to-head", "head to head", "a / b", "y_w", "y_l", "bake-off",
            "bake off", "over the other", "matchups", "in favour of another", "in favor of another",
            "in favour of the other", "in favor of the other", "over another", "instead of the other",
            "this one , not that one", "this one not that one"]
@@ -125,8 +126,9 @@ _CHANGE = {"change", "changes", "changed", "changing", "update", "updates", "upd
 _CHANGE_STEMS = {"change", "update", "revise", "refresh", "shift", "vary", "fluctuate", "rotate", "expire", "reset",
                  "adjust", "replace", "evolve", "amend", "switch", "swap", "rewrite", "reissue", "reprice", "edit",
                  "modify", "alter", "renegotiate", "overhaul", "redo", "rework", "republish"}
-_FREQUENT = {"hourly", "daily", "nightly", "weekly", "constantly", "continuously", "frequently", "often",
-             "realtime", "real-time", "intraday"}
+_FREQUENT = {"hourly", "daily", "nightly", "weekly", "monthly", "fortnightly", "biweekly", "constantly",
+             "continuously", "frequently", "often", "regularly", "routinely", "periodically", "realtime", "real-time",
+             "intraday"}
 _PERIODS = {"minute", "hour", "day", "night", "morning", "evening", "week", "weekend", "month", "game", "match",
             "shift", "season", "release", "few", "couple", "other", "sprint", "quarter", "cycle", "monday",
             "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "weekday", "round", "race",
@@ -327,8 +329,18 @@ def _scale(ws: list[str]) -> bool:
 
 def io_pairs(sentence: str) -> bool:
     """Inputs and what people made of each: "the OCR text plus what our clerks typed", "the emails along
-    with what the agents replied". Text with its human-made output is labelled data, not a raw corpus."""
+    with what the agents replied", "bulletins paired with the forecast fields", "entries already coded by
+    the records team", "notes the supervisor rewrote into the template". Text with its human-made output is
+    labelled data, not a raw corpus. A choice between candidates is preference data, never this."""
     ws = words(affirmed(sentence))
+    if not ws or preference(sentence):
+        return False
+    if _has(ws, _PAIRING) or any(w in ("aligned", "parallel", "bilingual") and i + 1 < len(ws) and ws[i + 1] in _ALIGNED
+                                 for i, w in enumerate(ws)):
+        return True  # "paired with the corresponding fields", "aligned sentence pairs", "parallel text"
+    if _derived_by_people(ws) or any(w == "with" and any(o in _OUTPUT_NOUNS for o in ws[i + 1 : i + 4])
+                                     for i, w in enumerate(ws)):
+        return True  # "200k remarks with codes", "tickets with their resolutions"
     for i, w in enumerate(ws):
         # "... plus what our clerks typed"; "for each page the team wrote a summary"
         along = w == "what" and any(b in _ALONG for b in ws[max(0, i - 3) : i])
@@ -339,6 +351,47 @@ def io_pairs(sentence: str) -> bool:
         for s in range(i + 1, min(i + 6, len(ws))):
             if _person(ws[s]) and any(_stems(v) & _MADE_BY_PEOPLE for v in ws[s + 1 : s + 3]):
                 return True
+    return False
+
+
+# Said outright, these join an input to its output: "X paired with Y", "X matched to the Y", "pairs of X and Y".
+_PAIRING = ["paired with", "paired up with", "paired to", "matched with", "matched to", "mapped to", "aligned with",
+            "aligned to", "with the corresponding", "with their corresponding", "with its corresponding",
+            "and the corresponding", "and their corresponding", "and its corresponding", "source and target",
+            "source text and", "before and after", "input and output", "inputs and outputs", "pairs of"]
+_ALIGNED = {"pairs", "sentences", "sentence", "segments", "segment", "text", "texts", "corpus", "data", "subtitles",
+            "translations", "documents", "paragraphs", "lines"}
+# Verbs whose result is an output made FOR an input: a field filled in, a code assigned, a text rewritten
+# into a template. "written by our researchers" or "transcribed" make a text, not an answer to one.
+_DERIVE = {"fill", "code", "tag", "label", "labell", "annotate", "classify", "categorize", "categorise", "extract",
+           "map", "key", "convert", "rewrite", "rewrote", "translate", "normalize", "normalise", "grade", "assign",
+           "route", "sort", "file", "shelve", "bucket", "triage", "mark"}
+# What a labelling verb puts an item into: "tagged 90k posts as one of", "routed to the right desk".
+_INTO = [" as one of ", " as either ", " into one of ", " into the ", " to the right ", " to the correct ", " with the one of ",
+         " with one of ", " with its ", " with their ", " that way ", " accordingly "]
+
+
+# What a person adds to an input, said as "<items> with <it>": a code, a label, an answer, a summary.
+_OUTPUT_NOUNS = {"code", "codes", "label", "labels", "category", "categories", "tag", "tags", "class", "classes",
+                 "answer", "answers", "reply", "replies", "response", "responses", "summary", "summaries",
+                 "translation", "translations", "title", "titles", "correction", "corrections", "resolution",
+                 "resolutions", "outcome", "outcomes", "diagnosis", "diagnoses", "verdict", "decision", "decisions"}
+
+
+def _derived_by_people(ws: list[str]) -> bool:
+    """"entries already coded by our records dept", "texts with those fields filled in by our dispatchers",
+    "papers where grad students filled that table by hand", "notes the superintendent rewrote into the
+    template": an output-making verb with its maker ("by the team", a person before it) or its target
+    ("into the template", "by hand")."""
+    for i, w in enumerate(ws):
+        if not (w.endswith(("ed", "en")) or w == "rewrote") or not (_stems(w) & _DERIVE):
+            continue
+        after = ws[i + 1 : i + 4]
+        made_by = "by" in after[:2] or (after[:1] == ["in"] and "by" in after) or after[:1] == ["into"] or any(
+            p in f" {' '.join(ws[i + 1 : i + 9])} " for p in _INTO)
+        maker = any(_person(p) for p in ws[max(0, i - 3) : i]) and w not in ("labelled", "labeled", "tagged", "coded")
+        if made_by or maker or _has(ws[i + 1 : i + 6], ["by hand", "manually"]):
+            return True
     return False
 
 
@@ -378,6 +431,10 @@ def verdict(sentence: str) -> bool:
                 denied and any(b in _GOOD or b in ws[i + 1 : i + 5] for b in before))):
             return True
         if w == "or" and "whether" in ws[max(0, i - 8) : i] and any(b in _GOOD | _BAD for b in ws[i - 6 : i + 3]):
+            return True
+        # "asks 'was this helpful?' yes or no": a quality word asked about, answered with two opposites.
+        if any(_opposites(b, a) for b in before[-1:] for a in after[:1]) and any(
+                v in _VERDICT_WORDS for v in ws[max(0, i - 8) : i + 3]):
             return True
     return "whether" in ws and any(w in ("solved", "helped", "worked", "resolved") for w in ws)
 
@@ -430,12 +487,16 @@ def volatile(sentence: str) -> bool:
     ws = words(affirmed(sentence))
     if not ws:
         return False
-    changes = any(w in _CHANGE or _stems(w) & _CHANGE_STEMS for w in ws) or _has(
+    changes = any((w in _CHANGE or _stems(w) & _CHANGE_STEMS) and not (
+        i > 0 and ws[i - 1] in ("each", "every", "per", "next", "last", "this", "that", "a", "the", "night", "day")
+        and w.rstrip("s") in _PERIODS) for i, w in enumerate(ws)) or _has(
         ws, ["is new", "are new", "'s new", "is different", "come and go"])
     frequent = any(w in _FREQUENT for w in ws) or _has(ws, [
         "all day", "all the time", "by the minute", "by the hour", "times a day", "times per day", "day to day",
         "week to week", "day by day", "to the next", "every few", "minute to minute", "hour to hour",
-        "by the second"]) or _times_per(ws) or any(
+        "by the second"]) or _times_per(ws) or _period_by_period(ws) or any(
+        w in ("most", "many", "some", "all") and i + 1 < len(ws) and ws[i + 1].rstrip("s") in _PERIODS and ws[i + 1].endswith("s")
+        for i, w in enumerate(ws)) or any(
         w in ("every", "each") and i + 1 < len(ws) and (ws[i + 1] in _PERIODS or ws[i + 1].rstrip("s") in _PERIODS
                                                          or ws[i + 1].isdigit())
         for i, w in enumerate(ws))
@@ -446,13 +507,20 @@ def volatile(sentence: str) -> bool:
         if now and (w in ("today's", "tonight's", "up-to-the-minute", "trending", "intraday") or any(
                 v in _VOLATILE for v in ws[max(0, i - 4) : i + 5])):
             return True
-        if _has(ws[i : i + 3], _NOW_ASKED) and any(q in _ASKING for q in ws[max(0, i - 12) : i]):
-            return True
+        if _has(ws[i : i + 3], _NOW_ASKED) and any(q in _ASKING and ws[j + 1 : j + 2] != ["to"]
+                                                   for j, q in enumerate(ws[max(0, i - 12) : i], max(0, i - 12))):
+            return True  # "which flights are late right now"; not "what to work on this week" (a plan)
         if w == "now" and _asked_about_the_world(ws[max(0, i - 8) : i]):
             return True  # "where is my package now"; not "what can we do now"
         if w == "live" and any(v in ("results", "scores", "updates", "feed", "data") for v in ws[i + 1 : i + 4]):
             return True
     return False
+
+
+def _period_by_period(ws: list[str]) -> bool:
+    """"minute by minute", "week to week", "shift after shift", "season on season"."""
+    return any(a == b and (a in _PERIODS or a.rstrip("s") in _PERIODS) and by in ("by", "to", "after", "on")
+               for a, by, b in zip(ws, ws[1:], ws[2:], strict=False))
 
 
 def _times_per(ws: list[str]) -> bool:
@@ -480,6 +548,12 @@ _RAW = {"corpus", "corpora", "documents", "docs", "articles", "pages", "papers",
         "blogs", "forum", "forums", "novels", "essays", "letters", "notes", "logs"}
 _RAW_PHRASES = ["no labels", "no label", "without labels", "without any label", "never labelled", "never labeled",
                 "no annotation", "no annotations", "nothing annotated", "only text", "just text", "just the text"]
+
+
+def names_data(clause: str) -> bool:
+    """Does the clause name data ("labelled tickets", "5k chats", "raw text", "thumbs")?"""
+    return any(w in ROW_NOUNS or w in _RAW or w in _RATING_WORDS or w.startswith(("label", "pair", "data", "text"))
+               for w in words(clause))
 
 
 def hints(text: str, affirmed_text: str | None = None) -> set[str]:
@@ -519,8 +593,8 @@ def _attributive(ws: list[str], i: int) -> bool:
             and (ws[i + 1] in _OUTPUTS or ws[i + 1] in ("label", "labels", "category", "version", "text")))
 
 
-_STALE = {"outdated", "stale", "obsolete", "new", "newest", "recent", "fresh", "expired", "expiring", "seasonal",
-          "temporary", "volatile", "dynamic", "moving", "ongoing", "now"}
+_STALE = {"outdated", "stale", "obsolete", "newest", "recent", "fresh", "expired", "expiring", "seasonal",
+          "temporary", "volatile", "dynamic", "moving", "ongoing"}
 
 
 _VOCAB = {w for group in (_NEGATION, _CHOICE_WORDS, _COMPARATIVES, _OUTPUTS, _GOOD, _BAD, _RATING_WORDS, _JUDGED,

@@ -53,8 +53,7 @@ _FLAGS: list[tuple[str, Any, str]] = [
                                         r"chosen (and|/|,|or) (an? )?rejected|(better|preferred) (and|vs\.?|/) ?(worse|rejected)|"
                                         r"pairs of (answers|responses|completions)|which (answer|response) is better|"
                                         r"good and (a )?bad (answer|response)s?|a/b (choices|votes)"),
-    ("data_layout", "unlabelled_text", r"un-?label+ed|un-?annotated|no labels|raw text|plain text|corpus|blog posts|articles|"
-                                       r"manuals|papers|books|documentation pages|wiki pages|\bdocuments\b"),
+    ("data_layout", "unlabelled_text", r"un-?label+ed|un-?annotated|no labels|raw text|plain text|corpus"),
     ("data_layout", "labelled", r"(?<!un)label+ed|with labels|label column|(?<!un)annotated|(a|one) label per|"
                                 r"categories (column|for each)"),
     ("data_layout", "chat", r"chat logs?|conversations|transcripts|dialogues|chat history|support (chats|tickets)|"
@@ -62,6 +61,10 @@ _FLAGS: list[tuple[str, Any, str]] = [
                             r"|\bchats\b|messages format"),
     ("data_layout", "prompt_completion", r"(?<!\w)\w{1,30}/\w{1,30} pairs|question[-/ ]answer|\bq&a\b|input[-/ ]output|prompt[-/ ](completion|response)"
                                          r"|instruction(s)?[-/ ](and[-/ ])?(response|output)|alpaca"),
+    # Bodies of writing are raw text only when nothing above said otherwise: "11k portal chats ... chasing
+    # missing documents" is chat data that mentions documents.
+    ("data_layout", "unlabelled_text", r"blog posts|articles|manuals|papers|books|documentation pages|wiki pages|"
+                                       r"\bdocuments\b"),
     # Personal data and where data may go.
     ("contains_pii", False, r"no (personal|private|sensitive) data|no pii|anonymi[sz]ed|de-?identified|synthetic data"),
     ("contains_pii", True, r"personal (data|information|details)|\bpii\b|patient|health records|names and (emails|"
@@ -197,6 +200,17 @@ def _sizes(text: str, found: dict, quotes: dict) -> None:
         if getattr(sizes, key) is not None:
             found[key] = getattr(sizes, key)
             quotes[key] = sizes.quotes.get(key, "")
+    none = _NO_DATA.search(text)
+    if none and sizes.rows is None and sizes.tokens is None:
+        found["rows"] = 0  # "no data really", "we possess no examples": nothing to train on yet
+        quotes["rows"] = none.group(0)
+
+
+# The user has no examples at all (not "no data leaves our servers", not "no labelled data").
+_NO_DATA = re.compile(r"\bno data(?: really| at all| yet| to speak of)?(?=[\s.,;!?]*$|[.,;!?])|"
+                      r"\b(?:we|i) (?:have|possess|got) (?:no|zero) (?:data|examples|samples|training data)\b|"
+                      r"\b(?:we|i) (?:don'?t|do not|haven'?t) (?:have|got) any (?:data|examples|samples)\b|"
+                      r"\bno examples(?: yet| at all)?(?=[\s.,;!?]*$|[.,;!?])", re.I)
 
 
 def _hardware(text: str, found: dict, quotes: dict) -> None:
@@ -241,8 +255,11 @@ def _criteria(text: str, found: dict, quotes: dict) -> None:
         found["example_answer"] = example.group(3).strip()
     budget = re.search(r"(?:[$€£] ?\d[\d,.]{0,12} ?[km]?|(?<![\d,.])\d[\d,.]{0,12} ?(?:dollars|usd|eur|euros?|gbp))"
                        r"(?: ?(?:per|a|/) ?\w{1,12})?", text, _I)
+    # "budget maybe 10k", "a budget of around 2,000": an amount right after the word budget
+    budget = budget or re.search(r"(?<=budget)(?: (?:is|of|maybe|about|around|roughly|approx\.?|~|say|up to|under|"
+                                 r"below)){0,2} ?~?(\d[\d,.]{0,12} ?k?)\b", text, _I)
     if budget:
-        found["budget"] = budget.group(0).strip()
+        found["budget"] = (budget.group(budget.lastindex or 0) if budget.re.groups else budget.group(0)).strip()
         quotes["budget"] = found["budget"]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +65,13 @@ class Pick(BaseModel):
 def hardware_of(state: ConversationState) -> tuple[Hardware, str | None]:
     """The user's machine as the estimator's `Hardware`, and the assumption made when it wasn't said."""
     c = state.constraints
+    if c.hardware is None and _rented(c.budget):  # "a budget of $2k" and no machine named: they will rent
+        return Hardware.parse(_rented(c.budget)), f"no machine named: planned for what a {c.budget} budget rents ({_rented(c.budget)})"
     if c.hardware == "gpu":
         count = c.num_gpus or 1
+        rented = _rented(c.budget) if c.gpu_memory_gb is None and not c.gpu_name and count == 1 else None
+        if rented:
+            return Hardware.parse(rented), f"no GPU named: planned for what a {c.budget} cloud budget rents ({rented})"
         if c.gpu_memory_gb is None and not c.gpu_name:
             return Hardware.parse(f"{count}x GPU 24 GB"), "GPU memory not given: assumed 24 GB per GPU"
         memory = f" {c.gpu_memory_gb:g} GB" if c.gpu_memory_gb else ""
@@ -79,6 +85,25 @@ def hardware_of(state: ConversationState) -> tuple[Hardware, str | None]:
         return _this_cpu(), None
     hw = Hardware.detect()
     return hw, f"hardware not given: planned for this machine ({hw.describe()})"
+
+
+# What a cloud budget rents, at about $2-4 per 80 GB GPU-hour: from $5k a node of eight for days, from $500 one
+# 80 GB GPU for a few days; below that a 24 GB card (A10G, L4) at about $1 an hour.
+_RENTS = ((5_000.0, "8x A100 80 GB"), (500.0, "1x A100 80 GB"))
+
+
+def budget_dollars(budget: str | None) -> float | None:
+    """"$60k" -> 60000.0, "1.5k euros" -> 1500.0, "$200 per month" -> 200.0; None when no amount is in it."""
+    found = re.search(r"(\d[\d,]*(?:\.\d+)?) ?([km])?\b", budget or "", re.I)
+    if not found:
+        return None
+    scale = {"k": 1e3, "m": 1e6}.get((found.group(2) or "").lower(), 1.0)
+    return float(found.group(1).replace(",", "")) * scale
+
+
+def _rented(budget: str | None) -> str | None:
+    dollars = budget_dollars(budget)
+    return next((hw for floor, hw in _RENTS if dollars is not None and dollars >= floor), None)
 
 
 def _this_cpu() -> Hardware:

@@ -96,7 +96,8 @@ def choose_objective(state: ConversationState) -> tuple[Objective, list[str], li
             "fine-tune for tone and format only, and keep the facts in retrieval"))], (
             "Use retrieval: index your documents and pass the relevant ones to the model in the prompt.")
     if d.rows is not None and d.rows < MIN_ROWS:
-        why = (f'You have about {d.rows} examples ("{q("data.rows", str(d.rows))}"): too few to fine-tune without '
+        have = f"about {d.rows} examples" if d.rows else "no examples yet"
+        why = (f'You have {have} ("{q("data.rows", str(d.rows))}"): too few to fine-tune without '
                f"memorising them (we want at least {MIN_ROWS}, ideally a few hundred).")
         return "none", [why], [Alternative(objective="sft", method="lora", why=(
             f"once you have {MIN_ROWS}+ examples, a small LoRA SFT run"))], (
@@ -104,7 +105,8 @@ def choose_objective(state: ConversationState) -> tuple[Objective, list[str], li
     if d.has_pairs or d.layout == "preference_pairs":
         return _preference_objective(state)
     if d.has_ratings or d.layout == "ratings":
-        why = (f'Your data is single answers rated good or bad ("{q("data.layout", "ratings")}"). KTO learns from '
+        where = "data.layout" if d.layout == "ratings" else "data.has_ratings"
+        why = (f'Your data is single answers rated good or bad ("{q(where, q("data.has_ratings", "ratings"))}"). KTO learns from '
                "exactly that: no pairs needed, each thumbs up/down counts.")
         return "kto", [why], [Alternative(objective="sft", method="lora", why="train only on the thumbs-up answers")], None
     if d.layout == "unlabelled_text":
@@ -119,7 +121,10 @@ def _data_allows(state: ConversationState, objective: str) -> bool:
 
 def _preference_objective(state: ConversationState) -> tuple[Objective, list[str], list[Alternative], None]:
     q = state.quote
-    said = f'You have preference pairs ("{q("data.layout", q("data.has_pairs", "pairs"))}"): a better and a worse answer per prompt.'
+    # The words that said pairs: the layout's own quote only when the layout is pairs (a later message may
+    # have been read as another layout while the pairs said earlier still stand).
+    where = "data.layout" if state.data.layout == "preference_pairs" else "data.has_pairs"
+    said = f'You have preference pairs ("{q(where, q("data.has_pairs", "pairs"))}"): a better and a worse answer per prompt.'
     # ORPO folds the SFT step into the preference loss (Hong et al. 2024): one run when the chosen answers
     # also teach a format the model doesn't know yet. For general chat the instruct model already has the
     # format, and DPO only has to shift its preferences.

@@ -58,7 +58,12 @@ _ROW_TOKENS: dict[str, float] = {
                     "headlines titles poems snippets queries tickets qas labelled labeled annotated verdicts "
                     "selections taps clicks decisions judgments annotations drafts translations rewrites edits "
                     "corrections surveys marks grades evaluations assessments interactions turns utterances "
-                    "requests cases exercises essays recipes applications hints blurbs captions".split(),
+                    "requests cases exercises essays recipes applications hints blurbs captions segments situations "
+                    "scenarios passages paragraphs listings excerpts submissions inquiries enquiries complaints "
+                    "incidents forms problems solutions lessons quizzes postings resumes profiles bios chapters "
+                    "scripts lyrics songs episodes sermons speeches transcriptions scans receipts pdfs faqs "
+                    "narratives observations tasks bugs issues commits functions barks quotes orders "
+                    "questionnaires datapoints data-points instances pairings".split(),
                     TOKENS_PER_ROW),
     **dict.fromkeys("conversations convos chats dialogues dialogs transcripts threads logs calls exchanges "
                     "sessions".split(), 400.0),
@@ -69,6 +74,7 @@ _ROW_TOKENS: dict[str, float] = {
     **dict.fromkeys("papers".split(), 6000.0),
     **dict.fromkeys("books".split(), 100_000.0),
 }
+ROW_NOUNS = frozenset(_ROW_TOKENS)  # words that count examples: "tickets", "pairs", "conversations"
 _TEXT_UNITS = {"tokens": 1.0, "token": 1.0, "words": TOKENS_PER_WORD, "pages": TOKENS_PER_PAGE,
                "characters": 0.25, "chars": 0.25}
 _BYTE_UNITS = {"kb": 1e3, "mb": 1e6, "megabytes": 1e6, "megs": 1e6, "gb": 1e9, "gigabytes": 1e9, "gigs": 1e9,
@@ -76,11 +82,17 @@ _BYTE_UNITS = {"kb": 1e3, "mb": 1e6, "megabytes": 1e6, "megs": 1e6, "gb": 1e9, "
 # Nouns after a number that make it something else: the count stops there.
 _NOT_ROWS = set("categories classes queues departments labels label gpus gpu cards card years year months weeks days "
                 "hours hour minutes mins h hrs people users employees clients customers branches languages "
-                "layers epochs steps percent cores ram vram dollars euros usd eur".split())
+                "layers epochs steps percent cores ram vram dollars euros usd eur yrs yr decades centuries sites "
+                "stores shops offices locations countries cities vehicles trucks machines servers nodes beds "
+                "students members staff followers subscribers visitors vets doctors nurses writers reviewers "
+                "annotators raters agents reps lawyers engineers teachers volunteers stars patients residents "
+                "citizens passengers guests farmers families households businesses companies schools".split())
+# Nouns that count people, places or time: a count of them never sizes the data, even as a fallback.
+_GENERIC_MIN = 100  # an unknown noun after a count this large may be the data's rows ("5,500 bottles")
 # "two candidate answers", "2 drafts per ticket": a small count of these describes a row, not the dataset.
 _PER_ROW = set("answer answers response responses reply replies completion completions output outputs draft drafts "
                "version versions option options candidates summaries translations rewrites variants alternatives "
-               "suggestions generations blurbs takes".split())
+               "suggestions generations blurbs takes lines sentences".split())
 _CARD_DATA = {"transactions", "transaction", "payments", "payment", "statements", "data", "holders", "numbers",
               "applications", "disputes", "fraud", "swipes", "purchases", "records", "games", "decks", "catalogue"}
 _DISTRIBUTIVE = {"each", "every", "per", "any", "no", "which", "that", "this", "the"}
@@ -99,8 +111,29 @@ class Sizes:
 
 
 def tokens_of(text: str) -> list[str]:
-    """Lower-case word, number and punctuation tokens of (at most MAX_CHARS of) `text`."""
-    return [t.lower() for t in _TOKEN.findall(text[:MAX_CHARS])]
+    """Lower-case word, number and punctuation tokens of (at most MAX_CHARS of) `text`; a scale word typed
+    one letter off ("25 thousnd", "2 millon", "thosuand") is read as the word."""
+    return [_SCALE_TYPOS.get(t, t) for t in (t.lower() for t in _TOKEN.findall(text[:MAX_CHARS]))]
+
+
+def _scale_typos() -> dict[str, str]:
+    """Every string one edit (a letter missing, extra, changed or two swapped) from a scale word -> the word.
+    Scale words are long and far from other English words; a variant that is itself a scale word
+    ("billion" is one letter from "million") is never remapped."""
+    words = ("hundred", "hundreds", "thousand", "thousands", "million", "millions", "billion", "billions")
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    table: dict[str, str] = {}
+    for word in words:
+        variants = {word[:i] + word[i + 1 :] for i in range(len(word))}
+        variants |= {word[:i] + c + word[i:] for i in range(len(word) + 1) for c in letters}
+        variants |= {word[:i] + c + word[i + 1 :] for i in range(len(word)) for c in letters}
+        variants |= {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}
+        for variant in variants - set(words):
+            table.setdefault(variant, word.removesuffix("s"))
+    return table
+
+
+_SCALE_TYPOS = _scale_typos()
 
 
 def span_words(text: str, first: int, last: int) -> str:
@@ -196,6 +229,7 @@ def read_sizes(text: str) -> Sizes:
     """Row count, estimated tokens and byte size of the data the user describes."""
     tokens = tokens_of(text)
     out = Sizes()
+    generic: dict[str, Any] = {}
     i = 0
     while i < len(tokens):
         starts = tokens[i][0].isdigit() or tokens[i] in _ONES or tokens[i] in _TENS or tokens[i] in _STARTS
@@ -207,15 +241,53 @@ def read_sizes(text: str) -> Sizes:
         if tokens[i] in ("one", "a", "an") and j == i + 1 and i > 0 and tokens[i - 1] in _DISTRIBUTIVE:
             i += 1  # "each one labelled", "every one of them": one item, not the dataset's size
             continue
+        if _not_a_count(tokens, i, j):
+            i = max(j, i + 1)
+            continue
         unit, k = _unit_after(tokens, j)
+        if unit and unit in _ROW_TOKENS and _thousands_dot(tokens[i]):
+            value = float(tokens[i].replace(".", ""))  # "19.000 descriptions": a count has no decimals
         if unit and _describes_a_row(value, unit, tokens, i, k):
             unit = None
         if unit:
             _record(out, value, unit, tokens, i, k, span_words(text, i, k))
+        elif value >= _GENERIC_MIN and value == int(value):
+            _generic(generic, value, tokens, i, j, text)
         i = max(j, i + 1)
+    if (out.rows or 0) < _GENERIC_MIN and generic and (out.tokens is None or out.tokens_from_rows):
+        out.rows, out.tokens, out.tokens_from_rows = generic["rows"], int(generic["rows"] * TOKENS_PER_ROW), True
+        out.quotes["rows"] = out.quotes["tokens"] = generic["quote"]
     if out.rows is None and out.tokens is None:
         _bare_count(tokens, out, text)
     return out
+
+
+def _not_a_count(tokens: list[str], i: int, j: int) -> bool:
+    """"(1-5)", "4-5 stars", "17th-century", "the 3rd": a scale or an ordinal, not a number of things."""
+    after = tokens[j : j + 2]
+    if after[:1] == ["-"] and after[1:] and after[1][0].isdigit():
+        return True
+    before = tokens[i - 1] if i > 0 else ""
+    return (after[:1] and after[0] in ("th", "st", "nd", "rd") and tokens[i].isdigit()) or (
+        before == "-" and i > 1 and tokens[i - 2][0].isdigit())
+
+
+def _thousands_dot(raw: str) -> bool:
+    return bool(re.fullmatch(r"\d{1,3}(?:\.\d{3})+", raw))
+
+
+def _generic(generic: dict[str, Any], value: float, tokens: list[str], i: int, j: int, text: str) -> None:
+    """A large count of something this module has no word for ("about 5,500 bottles", "~5k adjudications"):
+    kept aside, and used as the rows only when no known noun gave a count that large."""
+    for k in range(j, min(j + 5, len(tokens))):
+        tok = tokens[k]
+        if tok in ("card", "cards") and k > j:
+            pass  # "~70k recipe cards": a card after a describing word, counted by the thousand, is no GPU
+        elif tok in _BREAK or tok[0].isdigit() or tok in _NOT_ROWS or tok in _SCALES or _is_hardware(tok):
+            return
+        if tok.isalpha() and len(tok) > 3 and tok.endswith("s") and value > generic.get("rows", 0):
+            generic.update(rows=int(value), quote=span_words(text, i, k))
+            return
 
 
 def _unit_after(tokens: list[str], j: int) -> tuple[str | None, int]:
@@ -236,6 +308,9 @@ def _unit_after(tokens: list[str], j: int) -> tuple[str | None, int]:
 def _describes_a_row(value: float, unit: str, tokens: list[str], i: int, k: int) -> bool:
     """"each with two answers", "received two translations", "one correct answer": the shape of a row.
     "we have 3 answers so far" is a (tiny) dataset."""
+    if value <= 5 and (tokens[k + 1 : k + 3] in (["for", "each"], ["for", "every"], ["on", "each"], ["per", "item"])
+                       or tokens[k + 1 : k + 2] == ["per"]):
+        return True  # "two counselling notes for each patient", "three descriptions per property": a row's shape
     if value > 4 or unit not in _PER_ROW:
         return False
     before = tokens[i - 1] if i > 0 else ""
@@ -270,6 +345,8 @@ def _record(out: Sizes, value: float, unit: str, tokens: list[str], i: int, k: i
         out.tokens, out.tokens_from_rows = int(size_bytes / BYTES_PER_TOKEN), False
         out.quotes["size_mb"] = out.quotes["tokens"] = quote
     elif unit in _TEXT_UNITS:
+        if k + 1 < len(tokens) and tokens[k + 1] in ("per", "each", "a", "an"):
+            return  # "max 42 characters per line", "500 words each": the size of a row, not of the data
         if out.tokens is None or out.tokens_from_rows:
             out.tokens, out.tokens_from_rows = int(value * _TEXT_UNITS[unit]), False
             out.quotes["tokens"] = quote
@@ -288,7 +365,7 @@ def _bare_count(tokens: list[str], out: Sizes, text: str) -> None:
         return
     for i, tok in enumerate(tokens):
         found = number_at(tokens, i) if tok[0].isdigit() or tok in _ONES or tok in _TENS else None
-        if not found or tok in ("a", "an", "one") or tok in GPU_TABLE:
+        if not found or tok in ("a", "an", "one") or tok in GPU_TABLE or _not_a_count(tokens, i, found[1]):
             continue  # "3k labelled, 3090": a GPU model number is not a count; "a non preferred one" is not one row
         value, j = found
         after = tokens[j] if j < len(tokens) else "."

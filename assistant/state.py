@@ -174,6 +174,13 @@ def apply_update(
     doubts = update.unclear or []
     new.unclear = [u for u in new.unclear if u.split(":")[0] not in set_now or u in doubts]
     new.unclear += [u for u in doubts if u not in new.unclear]
+    if new.data.layout in ("preference_pairs", "ratings") and "data_layout" in set_now:
+        # Pairs and ratings are read from a two-part structure (assistant.cues): one read now replaces the
+        # other kind said before ("'comparing' is the wrong word ... each answer scored 1 to 5"). A looser
+        # later reading ("20k picks with both texts saved" as plain text) leaves an earlier flag standing.
+        other = "has_ratings" if new.data.layout == "preference_pairs" else "has_pairs"
+        if other not in set_now:
+            setattr(new.data, other, None)
     _infer(new)
     return new
 

@@ -62,6 +62,9 @@ _DISMISS = re.compile(r"^(?:and |so )?(?:(?:that'?s|that is|this is|it'?s|it is)
                       r"the (?:problem|issue|goal|data|task|use case|point))|(?:that|this|it) (?:doesn'?t|does not) matter|"
                       r"(?:the bot|the model|the assistant|it|we) (?:won'?t|will not|doesn'?t|does not|never|shouldn'?t) "
                       r"(?:talk|deal|touch|handle|cover|answer questions|need to know)\w* (?:about|with)\b|"
+                      # "..., but the assistant won't quote either", "the itineraries don't mention prices"
+                      r"(?:the \w+|it|they) (?:won'?t|will not|doesn'?t|does not|don'?t|do not|never|shouldn'?t) "
+                      r"(?:quote|mention|discuss|include|show|give|state|cite|touch)\b|"
                       r"(?:the bot|the model|the assistant|it) (?:only|just) (?:needs|has|wants|is meant) to\b)", re.I)
 _RETRACT = re.compile(r"\b(?:that|this|it) (?:never happened|never got done|was shelved|was cancell?ed|was dropped|"
                       r"fell through|didn'?t happen|did not happen)\b|\bwe never (?:did|got to|finished) (?:that|it)\b|"
@@ -91,7 +94,7 @@ def read(text: str) -> Reading:
         _meaning(without_paths(text), found, quotes, unclear)  # a path or URL names a place, it says nothing
     else:
         notes.append(RULES_ONLY_NOTE)
-    _derive(found)
+    _derive(found, quotes)
     return Reading(StateUpdate(**found), quotes, unclear, notes)
 
 
@@ -120,7 +123,7 @@ def _units(text: str) -> _Units:
     for sentence in cues.sentences(text):
         kept, dismissed = _split(sentence)
         units.dismissed += dismissed
-        status = [_status(c) for c in kept]
+        status = _spread([_status(c) for c in kept], kept)
         units.clauses += kept
         units.status += status
         said = ", ".join(c for c, st in zip(kept, status, strict=True) if st == "affirmed")
@@ -132,6 +135,24 @@ def _units(text: str) -> _Units:
     return units
 
 
+# A clause that turns back to what the user has now: "..., but right now we have 5k Q&A pairs".
+_BACK_TO_NOW = re.compile(r"^(?:and |so )?(?:right now|for now|currently|today|at the moment|at present|as of now|"
+                          r"what we (?:do )?have|we (?:already |currently |do )?have|we'?ve got|we hold)\b", re.I)
+
+
+def _spread(status: list[str], kept: list[str]) -> list[str]:
+    """A plan covers the rest of its sentence: "we plan to add thumbs up/down and maybe collect ratings,
+    possibly even side-by-side comparisons" imagines all three, until a clause turns back to now."""
+    out, imagining = [], False
+    for st, clause in zip(status, kept, strict=True):
+        if st == "hypothetical":
+            imagining = True
+        elif imagining and (st != "affirmed" or _BACK_TO_NOW.match(clause)):
+            imagining = False
+        out.append("hypothetical" if imagining else st)
+    return out
+
+
 def _status(clause: str) -> str:
     if cues.status(clause) == "hypothetical":
         return "hypothetical"  # "we were planning to collect ratings": data the user does not have
@@ -140,7 +161,7 @@ def _status(clause: str) -> str:
 
 def _split(text: str) -> tuple[list[str], list[str]]:
     """(clauses kept, clauses the user set aside with "but that's not what this is for")."""
-    parts = [p for p in (" ".join(p.split()) for p in _SPLIT.split(text)) if p]
+    parts = _enumerations([p for p in (" ".join(p.split()) for p in _SPLIT.split(text)) if p])
     parts = [p for p in parts if len(p.split()) >= 2 or len(parts) == 1]
     kept: list[str] = []
     dismissed: list[str] = []
@@ -151,6 +172,27 @@ def _split(text: str) -> tuple[list[str], list[str]]:
             continue
         kept.append(part)
     return kept, dismissed
+
+
+def _enumerations(parts: list[str]) -> list[str]:
+    """A run of three or more short items ("spam, sale listing, catch report, question") is one list: it joins
+    the clause before it. Read one by one, each item would be compared with the examples as if it were a
+    statement ("catch report" near "reports as plain text")."""
+    out: list[str] = []
+    run: list[str] = []
+    for part in [*parts, ""]:
+        # An item names something: no number, no denial ("no pairs, 6k of them" are two statements).
+        if part and len(part.split()) <= 3 and not any(c.isdigit() for c in part) and not negated(part):
+            run.append(part)
+            continue
+        if len(run) >= 3 and out:
+            out[-1] = ", ".join([out[-1], *run])
+        else:
+            out += run
+        run = []
+        if part:
+            out.append(part)
+    return out
 
 
 _NOT_NEGATION = re.compile(r"\b(?:or not|or no|whether or not|not only|no matter|not sure|yes ?/ ?no|yes or no)\b|/ ?not\b", re.I)
@@ -271,6 +313,10 @@ def _set_aside(units: _Units, found: dict[str, Any], quotes: dict[str, str]) -> 
         if said and any(said[:24] in d.lower() for d in gone):
             found.pop(slot, None)
             quotes.pop(slot, None)
+            if slot == "data_layout":  # the flag the keyword set with it goes too ("thumbs up/down" -> ratings)
+                for flag in ("has_pairs", "has_ratings"):
+                    if flag not in quotes:
+                        found.pop(flag, None)
 
 
 # A denial says what the data is NOT. The one layout defined by an absence is raw text ("no labels"); a denied
@@ -296,6 +342,9 @@ def _embedding_reading(parts: list[str], status: list[str], hints: set[str], fou
                   for s, neg in zip(bank.scores(slot, vectors, negations), negations, strict=True)]
         if slot == "data_layout":  # pairs and ratings need their half somewhere in the message (cues.hints)
             scores = [{k: v for k, v in s.items() if k not in _HALF or _HALF[k] in hints} for s in scores]
+            # Two words say what data is only when one of them names data ("labelled tickets"); "slightly
+            # rude" from a list of adjectives says nothing about it, however near an example it lands.
+            scores = [s if len(p.split()) > 2 or cues.names_data(p) else {} for s, p in zip(scores, parts, strict=True)]
         if slot == "facts_change_often" and "changes" not in hints:  # "pull the policy number" is no moving fact
             scores = [{k: v for k, v in s.items() if k != "true"} for s in scores]
         if slot == "many_adapters" and "tenants" not in hints:  # "one description per product" is one model
@@ -366,11 +415,13 @@ def changes_answer(slot: str, first: str, second: str) -> bool:
     return slot == "facts_change_often"
 
 
-def _derive(found: dict[str, Any]) -> None:
+def _derive(found: dict[str, Any], quotes: dict[str, str]) -> None:
     """Flags that follow from the layout, so the rules' and the meaning's answers never disagree."""
     layout = found.get("data_layout")
     for flag, value in (("has_pairs", "preference_pairs"), ("has_ratings", "ratings")):
         found[flag] = True if layout == value else found.get(flag) if layout is None else None
+        if layout == value and "data_layout" in quotes:
+            quotes.setdefault(flag, quotes["data_layout"])  # a later reason about the flag quotes these words
     if layout == "labelled":
         found["has_labels"] = True
     elif layout == "unlabelled_text":
