@@ -55,8 +55,9 @@ _NOT_CANDIDATES = {"thousand", "hundred", "million", "k", "m", "gpus", "gpu", "c
                    "editors", "experts", "users", "customers", "agents", "labelers", "labellers", "judges",
                    "associates", "writers", "senior", "humans", "persons", "doctors", "lawyers", "tutors", "staff",
                    "fields", "columns", "keys", "attributes", "entities", "slots", "values", "parts", "sections",
+                   "thirds", "quarters", "halves", "fifths", "percent",
                    "steps", "stages", "levels", "tiers", "types", "kinds", "buckets", "tags"}
-_CANDIDATE_WORDS = ["side by side", "side-by-side", "matchup", "versus", "vs", "the other one", "comparison", "comparisons",
+_CANDIDATE_WORDS = ["in twos", "in pairs", "in threes", "two at a time", "side by side", "side-by-side", "matchup", "versus", "vs", "the other one", "comparison", "comparisons",
                     "compared", "compare", "pairs of", "pair of", "one of two", "out of two", "of the two",
                     "competing", "rival", "alternatives", "alternative", "twice", "this one", "another one"]
 _CHOICE_WORDS = {"pick", "picked", "picks", "picking", "chose", "choose", "chooses", "choosing", "chosen", "select",
@@ -72,6 +73,8 @@ _COMPARATIVES = {"easier", "clearer", "shorter", "simpler", "nicer", "safer", "s
                  "inferior", "preferable", "faster", "longer", "weaker", "harder", "happier", "closer"}
 # "better" alone is everyone's wish ("a better model"); as a choice it has an article or a "which".
 _CHOICE_PHRASES = ["which one", "which of", "which was", "which is", "which they", "over the other", "the better",
+                   "kept one", "keep one", "picked one", "chose one", "in order", "best to worst", "worst to best",
+                   "the other", "put them in order", "order of preference",
                    "the worse", "better one", "more ", "less ", "the one that", "the one they", "the one which",
                    "the one we", "the one people", "the one users", "the one he", "the one she", "superior one",
                    "inferior one", "preferable one", "this one", "the one to"]
@@ -93,7 +96,8 @@ _GOOD = {"good", "pass", "passed", "correct", "right", "accepted", "accept", "ap
 _BAD = {"bad", "fail", "failed", "incorrect", "wrong", "rejected", "reject", "unhelpful", "unacceptable",
         "unusable", "useless", "unresolved", "no", "not", "dislike", "disliked", "down", "threw", "thrown",
         "discarded", "deleted", "binned", "poor", "negative", "withhold", "withheld", "drop", "dropped", "scrap",
-        "scrapped", "discard", "hold", "held", "decline", "declined"}
+        "scrapped", "discard", "hold", "held", "decline", "declined", "trash", "trashed", "bin", "bounce",
+        "bounced", "kill", "killed", "spike", "spiked", "toss", "tossed", "junk", "junked", "remove", "removed"}
 # A verdict pair ("yes or no") is about an output only when someone gives it: "a bot that answers yes or no
 # questions" is not a rating.
 _JUDGED = {"marked", "markd", "mark", "marks", "flagged", "flag", "flags", "graded", "grade", "scored", "score",
@@ -291,9 +295,13 @@ def _good_and_bad(ws: list[str]) -> bool:
 
 
 def _several(ws: list[str]) -> bool:
-    """"two drafts", "3 sampled replies": a small count of things, not of GPUs, labels or people."""
+    """"two drafts", "3 sampled replies": a small count of things, not of GPUs, labels or people ("five
+    response levels" counts levels: the noun may come a word later)."""
     return any(w in _SEVERAL and i + 1 < len(ws) and ws[i + 1] not in _NOT_CANDIDATES and ws[i + 1][0].isalpha()
-               for i, w in enumerate(ws))
+               and not (i + 2 < len(ws) and ws[i + 2] in _NOT_CANDIDATES - _FUNCTION_WORDS) for i, w in enumerate(ws))
+
+
+_FUNCTION_WORDS = {"of", "or", "and", "to", "x", "more", "less", "other"}
 
 
 def _a_and_b(ws: list[str]) -> bool:
@@ -303,8 +311,8 @@ def _a_and_b(ws: list[str]) -> bool:
 
 def _opposites(a: str, b: str) -> bool:
     """"good or bad", "usable or unusable", "compliant / non-compliant", "relevant or irrelevant"."""
-    if a in _GOOD and (b in _BAD or b.startswith("un")):
-        return True
+    if _stems(a) & _GOOD and (_stems(b) & _BAD or b.startswith("un")):
+        return True  # "approves it or bins it": any inflection of a verdict word
     return len(a) > 3 and b != a and b.endswith(a) and b[: len(b) - len(a)].rstrip("-") in ("un", "non", "in", "im", "ir", "il", "dis")
 
 
@@ -335,7 +343,7 @@ def io_pairs(sentence: str) -> bool:
     ws = words(affirmed(sentence))
     if not ws or preference(sentence):
         return False
-    if _has(ws, _PAIRING) or any(w in ("aligned", "parallel", "bilingual") and i + 1 < len(ws) and ws[i + 1] in _ALIGNED
+    if _has(ws, _PAIRING) or any(w in ("aligned", "parallel", "bilingual") and any(a in _ALIGNED for a in ws[i + 1 : i + 3])
                                  for i, w in enumerate(ws)):
         return True  # "paired with the corresponding fields", "aligned sentence pairs", "parallel text"
     if _derived_by_people(ws) or any(w == "with" and any(o in _OUTPUT_NOUNS for o in ws[i + 1 : i + 4])
@@ -344,6 +352,8 @@ def io_pairs(sentence: str) -> bool:
     for i, w in enumerate(ws):
         # "... plus what our clerks typed"; "for each page the team wrote a summary"
         along = w == "what" and any(b in _ALONG for b in ws[max(0, i - 3) : i])
+        if along and "both" in ws[max(0, i - 10) : i] and any(_person(p) for p in ws[i + 1 : i + 3]):
+            return True  # "both the raw line and what they booked": any verb of theirs
         each = w in ("each", "every") and i > 0 and ws[i - 1] in ("for", "to", "with", "on")
         if not (along or each):
             continue
@@ -365,10 +375,10 @@ _ALIGNED = {"pairs", "sentences", "sentence", "segments", "segment", "text", "te
 # into a template. "written by our researchers" or "transcribed" make a text, not an answer to one.
 _DERIVE = {"fill", "code", "tag", "label", "labell", "annotate", "classify", "categorize", "categorise", "extract",
            "map", "key", "convert", "rewrite", "rewrote", "translate", "normalize", "normalise", "grade", "assign",
-           "route", "sort", "file", "shelve", "bucket", "triage", "mark"}
+           "route", "sort", "file", "shelve", "bucket", "triage", "mark", "turn"}
 # What a labelling verb puts an item into: "tagged 90k posts as one of", "routed to the right desk".
 _INTO = [" as one of ", " as either ", " into one of ", " into the ", " to the right ", " to the correct ", " with the one of ",
-         " with one of ", " with its ", " with their ", " that way ", " accordingly "]
+         " with one of ", " with its ", " with their ", " that way ", " accordingly ", " under one of ", " under the "]
 
 
 # What a person adds to an input, said as "<items> with <it>": a code, a label, an answer, a summary.
@@ -384,6 +394,11 @@ def _derived_by_people(ws: list[str]) -> bool:
     template": an output-making verb with its maker ("by the team", a person before it) or its target
     ("into the template", "by hand")."""
     for i, w in enumerate(ws):
+        if _stems(w) & _DERIVE and "into" in ws[i + 1 : i + 4] and any(_person(p) for p in ws[max(0, i - 4) : i]):
+            return True  # "technical writers turn it into the manual section"
+        if w in ("written", "drafted", "composed", "prepared") and ws[i + 1 : i + 2] == ["by"] and any(
+                g in ("gets", "got", "get", "has", "have", "with") for g in ws[max(0, i - 6) : i]):
+            return True  # "every paper gets a plain-language blurb written by our science writers"
         if not (w.endswith(("ed", "en")) or w == "rewrote") or not (_stems(w) & _DERIVE):
             continue
         after = ws[i + 1 : i + 4]
@@ -425,6 +440,9 @@ def verdict(sentence: str) -> bool:
         if w not in ("or", "/"):
             continue
         before, after = ws[max(0, i - 4) : i], ws[i + 1 : i + 3]  # "approve it as is or reject it"
+        either = [j for j in range(max(0, i - 10), i) if ws[j] == "either"]
+        if either:  # "either sent it as it was or binned it": everything since "either" is the first side
+            before = ws[either[-1] + 1 : i]
         judged = _judging(ws[max(0, i - 8) : i + 10])
         denied = any(a in _NEGATION or a.endswith("n't") for a in ws[i + 1 : i + 4])
         if judged and (any(_opposites(b, a) for b in before for a in after) or (
@@ -445,12 +463,13 @@ _QUOTES = {'"', "“", "”", "'", "«", "»"}
 def _about_outputs(ws: list[str]) -> bool:
     """Something a model or a person produced is being judged ("replies", "AI-generated descriptions", "the
     app writes a post-match insight")."""
-    return any(w in _OUTPUTS or w.rsplit("-", 1)[-1] in _OUTPUTS or _stems(w) & _PRODUCES for w in ws)
+    return any(w in _OUTPUTS or w.rsplit("-", 1)[-1] in _OUTPUTS or (_stems(w) | _stems(w.rsplit("-", 1)[-1])) & _PRODUCES
+               for w in ws)  # "AI-drafted", "AI-suggested": the maker's verb after the hyphen
 
 
 # Verbs of making an output: what "the app writes / generates / suggests" is an output, whatever its noun.
 _PRODUCES = {"write", "generate", "produce", "draft", "suggest", "compose", "summarize", "summarise", "translate",
-             "answer", "reply", "respond", "predict", "autocomplete", "autofill"}
+             "answer", "reply", "respond", "predict", "autocomplete", "autofill", "wrote", "written", "came"}
 
 
 def _stems(word: str) -> set[str]:
@@ -487,9 +506,7 @@ def volatile(sentence: str) -> bool:
     ws = words(affirmed(sentence))
     if not ws:
         return False
-    changes = any((w in _CHANGE or _stems(w) & _CHANGE_STEMS) and not (
-        i > 0 and ws[i - 1] in ("each", "every", "per", "next", "last", "this", "that", "a", "the", "night", "day")
-        and w.rstrip("s") in _PERIODS) for i, w in enumerate(ws)) or _has(
+    changes = any(_changes(ws, i) for i in range(len(ws))) or _has(
         ws, ["is new", "are new", "'s new", "is different", "come and go"])
     frequent = any(w in _FREQUENT for w in ws) or _has(ws, [
         "all day", "all the time", "by the minute", "by the hour", "times a day", "times per day", "day to day",
@@ -515,6 +532,17 @@ def volatile(sentence: str) -> bool:
         if w == "live" and any(v in ("results", "scores", "updates", "feed", "data") for v in ws[i + 1 : i + 4]):
             return True
     return False
+
+
+def _changes(ws: list[str], i: int) -> bool:
+    """ws[i] is a word of change, and not a period named by one ("each shift", "the next shift")."""
+    w = ws[i]
+    if not (w in _CHANGE or _stems(w) & _CHANGE_STEMS):
+        return False
+    if w.rstrip("s") in _PERIODS:  # "shift" names a period far more often ("shift supervisors", "each shift")
+        after = ws[i + 1] if i + 1 < len(ws) else ""
+        return after in _FREQUENT or after in _PERIODS or after in ("every", "each", "all", "around", "by", "from")
+    return True
 
 
 def _period_by_period(ws: list[str]) -> bool:
@@ -550,10 +578,25 @@ _RAW_PHRASES = ["no labels", "no label", "without labels", "without any label", 
                 "no annotation", "no annotations", "nothing annotated", "only text", "just text", "just the text"]
 
 
+_MACHINES = {"gpu", "gpus", "card", "cards", "laptop", "laptops", "macbook", "macbooks", "workstation", "desktop", "pc",
+             "vram", "cuda", "nvidia", "rtx", "gigabytes", "gigs", "gb", "cluster", "node", "nodes", "server", "servers"}
+
+
+def names_hardware(clause: str) -> bool:
+    """Does the clause talk about a machine ("a desktop with a twelve gigabyte card", "MacBooks", "8x H100")?"""
+    from tools.vocab import GPU_TABLE
+
+    return any(w in _MACHINES or w in GPU_TABLE or (w[:1].isalpha() and w[1:].isdigit() and len(w) > 2)
+               for w in words(clause))
+
+
 def names_data(clause: str) -> bool:
     """Does the clause name data ("labelled tickets", "5k chats", "raw text", "thumbs")?"""
-    return any(w in ROW_NOUNS or w in _RAW or w in _RATING_WORDS or w.startswith(("label", "pair", "data", "text"))
-               for w in words(clause))
+    return any(w in ROW_NOUNS or (w in _RAW and w not in _SIZE_WORDS) or w in _RATING_WORDS
+               or w.startswith(("label", "pair", "data", "text")) for w in words(clause))
+
+
+_SIZE_WORDS = {"gb", "mb", "tb", "gigs", "megabytes", "gigabytes"}  # a size names memory as often as data
 
 
 def hints(text: str, affirmed_text: str | None = None) -> set[str]:
@@ -574,17 +617,18 @@ def hints(text: str, affirmed_text: str | None = None) -> set[str]:
         out.add("ratings")
     if any(w in _RAW or w.startswith(("unlabel", "unannotat", "text")) for w in raw) or _has(raw, _RAW_PHRASES):
         out.add("raw")
-    if any(w in _OWN_MODELS for w in raw):
-        out.add("tenants")  # many adapters: models, versions or owners of their own are named
-    if any(w in _CHANGE or w in _FREQUENT or w in _NOW or w in _VOLATILE or w in _STALE or _stems(w) & _CHANGE_STEMS
-           for w in raw) or _has(
+    if any(w in _OWN_MODELS or (w.startswith("per-") and len(w) > 6) for w in raw) or _has(raw, ["its own", "their own"]):
+        out.add("tenants")  # many adapters: models, versions or owners of their own ("per-practice", "its own voice")
+    if any(w in _FREQUENT or w in _NOW or w in _VOLATILE or w in _STALE or _changes(raw, i)
+           for i, w in enumerate(raw)) or _has(
             raw, _NOW_PHRASES + _NOW_ASKED + ["out of date", "real time", "right now"]):
         out.add("changes")  # facts that change need a word of change, time or a moving thing somewhere
     return out
 
 
 _OWN_MODELS = {"adapter", "adapters", "tenant", "tenants", "client", "clients", "variant", "variants", "copy",
-               "copies", "owners", "brands", "per-customer", "per-client", "multi-tenant", "franchises"}
+               "copies", "owners", "brands", "per-customer", "per-client", "multi-tenant", "franchises", "customization",
+               "customisation", "customizations", "customisations", "hot-swappable", "swappable"}
 
 
 def _attributive(ws: list[str], i: int) -> bool:

@@ -58,13 +58,13 @@ _FLAGS: list[tuple[str, Any, str]] = [
                                 r"categories (column|for each)"),
     ("data_layout", "chat", r"chat logs?|conversations|transcripts|dialogues|chat history|support (chats|tickets)|"
                             r"(email|mail|ticket) threads|(emails|tickets|questions) with (our |the )?(replies|answers)"
-                            r"|\bchats\b|messages format"),
+                            r"|\bchats\b|messages format|back[- ]and[- ]forth"),
     ("data_layout", "prompt_completion", r"(?<!\w)\w{1,30}/\w{1,30} pairs|question[-/ ]answer|\bq&a\b|input[-/ ]output|prompt[-/ ](completion|response)"
                                          r"|instruction(s)?[-/ ](and[-/ ])?(response|output)|alpaca"),
     # Bodies of writing are raw text only when nothing above said otherwise: "11k portal chats ... chasing
     # missing documents" is chat data that mentions documents.
     ("data_layout", "unlabelled_text", r"blog posts|articles|manuals|papers|books|documentation pages|wiki pages|"
-                                       r"\bdocuments\b"),
+                                       r"\bdocuments\b|\b(?:gb|mb|tb|gigabytes?|megabytes?|gigs) of (?:\w+ )?text\b"),
     # Personal data and where data may go.
     ("contains_pii", False, r"no (personal|private|sensitive) data|no pii|anonymi[sz]ed|de-?identified|synthetic data"),
     ("contains_pii", True, r"personal (data|information|details)|\bpii\b|patient|health records|names and (emails|"
@@ -111,7 +111,8 @@ _GPU_WORDS = r"gpu|vram|graphics|card|nvidia|cuda|rtx|geforce|a100|h100|h200|l4\
 # Bounded patterns (security review H1): every number or path pattern starts at the beginning of its run
 # (a lookbehind), and no two adjacent quantifiers can split the same characters, so a 20,000-digit
 # message is read in linear time. Sizes, counts and hardware are token walks (assistant.sizes, .machines).
-_NEGATED_BEFORE = re.compile(r"\b(not|no|without|instead of|rather than|n't)\W{1,3}(\w{1,20}\W{1,3})?$", _I)
+_NEGATED_BEFORE = re.compile(r"\b(not|no|without|instead of|rather than|n't|nobody(?: has| ever)?|nothing(?: was)?)"
+                             r"\W{1,3}(\w{1,20}\W{1,3})?$", _I)
 _DENIABLE = {"task_kind", "data_layout", "priority", "many_adapters", "wants_objective", "wants_method"}
 
 
@@ -208,8 +209,9 @@ def _sizes(text: str, found: dict, quotes: dict) -> None:
 
 # The user has no examples at all (not "no data leaves our servers", not "no labelled data").
 _NO_DATA = re.compile(r"\bno data(?: really| at all| yet| to speak of)?(?=[\s.,;!?]*$|[.,;!?])|"
-                      r"\b(?:we|i) (?:have|possess|got) (?:no|zero) (?:data|examples|samples|training data)\b|"
-                      r"\b(?:we|i) (?:don'?t|do not|haven'?t) (?:have|got) any (?:data|examples|samples)\b|"
+                      r"\b(?:we|i) (?:have|possess|got) (?:no|zero|not any) (?:data|examples|samples|training data)\b|"
+                      r"\b(?:we|i) (?:don'?t|do not|haven'?t) (?:have|got) (?:any )?(?:data|examples|samples)\b|"
+                      r"\b(?:we|i) (?:don'?t|do not|haven'?t) (?:have|got|keep) any (?:record|records|logs|history) of\b|"
                       r"\bno examples(?: yet| at all)?(?=[\s.,;!?]*$|[.,;!?])", re.I)
 
 

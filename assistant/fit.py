@@ -310,6 +310,11 @@ def _methods(state: ConversationState, objective: str, hw: Hardware) -> tuple[li
         return [virtual[0], "lora"], {virtual[0]: [virtual[1]]}
     if cpu:
         return ["lora"], {"lora": ["LoRA trains a small adapter, the practical choice on a CPU."]}
+    if state.deployment.many_adapters:
+        said = q("deployment.many_adapters", "one per customer")
+        return ["lora"], {"lora": [f'You said "{said}": one LoRA adapter per customer on one shared 16-bit base, '
+                                   "served together (vLLM multi-LoRA). QLoRA would train each against a 4-bit base "
+                                   "the server doesn't run."]}
     rows = d.rows or 0
     if hw.device_count > 1 and (objective == "continued_pretraining" or rows >= 20_000 or state.success.priority == "quality"):
         why = (f"With {hw.device_count} GPUs ({q('constraints.num_gpus', 'multi-GPU')}) and "

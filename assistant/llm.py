@@ -88,7 +88,8 @@ class Brain:
 
     def read(self, state: ConversationState, text: str) -> tuple[StateUpdate, dict[str, str]]:
         """The facts in `text`: the offline reader's, plus what the model read that the user's words support."""
-        reading = understand.read(text)
+        settled = understand.settled_layout(state.quote("data.layout")) if state.data.layout else None
+        reading = understand.read(text, settled=settled, known=state.data.layout)
         self.notices += reading.notes
         update = reading.update.model_copy(update={"unclear": reading.unclear or None})
         quotes = reading.quotes

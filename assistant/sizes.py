@@ -79,7 +79,8 @@ _TEXT_UNITS = {"tokens": 1.0, "token": 1.0, "words": TOKENS_PER_WORD, "pages": T
                "characters": 0.25, "chars": 0.25}
 _BYTE_UNITS = {"kb": 1e3, "mb": 1e6, "megabytes": 1e6, "megs": 1e6, "gb": 1e9, "gigabytes": 1e9, "gigs": 1e9,
                "gig": 1e9, "tb": 1e12, "terabytes": 1e12, "gib": 2**30, "mib": 2**20}
-# Nouns after a number that make it something else: the count stops there.
+# Nouns after a number that make it something else (people, places, time, hardware, money): the count stops
+# there, and never sizes the data, even as a fallback.
 _NOT_ROWS = set("categories classes queues departments labels label gpus gpu cards card years year months weeks days "
                 "hours hour minutes mins h hrs people users employees clients customers branches languages "
                 "layers epochs steps percent cores ram vram dollars euros usd eur yrs yr decades centuries sites "
@@ -87,7 +88,6 @@ _NOT_ROWS = set("categories classes queues departments labels label gpus gpu car
                 "students members staff followers subscribers visitors vets doctors nurses writers reviewers "
                 "annotators raters agents reps lawyers engineers teachers volunteers stars patients residents "
                 "citizens passengers guests farmers families households businesses companies schools".split())
-# Nouns that count people, places or time: a count of them never sizes the data, even as a fallback.
 _GENERIC_MIN = 100  # an unknown noun after a count this large may be the data's rows ("5,500 bottles")
 # "two candidate answers", "2 drafts per ticket": a small count of these describes a row, not the dataset.
 _PER_ROW = set("answer answers response responses reply replies completion completions output outputs draft drafts "
@@ -97,7 +97,9 @@ _CARD_DATA = {"transactions", "transaction", "payments", "payment", "statements"
               "applications", "disputes", "fraud", "swipes", "purchases", "records", "games", "decks", "catalogue"}
 _DISTRIBUTIVE = {"each", "every", "per", "any", "no", "which", "that", "this", "the"}
 _HAVE = {"have", "got", "only", "just", "collected", "wrote", "written", "gathered", "assembled"}
-_GPU_HINTS = {"gpu", "gpus", "vram", "card", "cards", "cuda", "nvidia", "rtx", "geforce", "ram", "memory"}
+# Machines whose memory a size may be ("a MacBook with 36 GB"); not "server" ("3 TB of server logs").
+_GPU_HINTS = {"gpu", "gpus", "vram", "card", "cards", "cuda", "nvidia", "rtx", "geforce", "ram", "memory", "laptop",
+              "macbook", "mac", "pc", "computer", "workstation", "desktop", "unified"}
 _BREAK = set(".,;:!?()[]\n")
 
 
@@ -178,6 +180,8 @@ def _word_number(tokens: list[str], i: int) -> tuple[float, int] | None:
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
         scaled = any(t in _SCALE_AFTER for t in tokens[i + 2 : i + 4]) and tokens[i + 2 : i + 3] != ["and"]
         if nxt in ("dozen", "handful", "couple", "few") and not scaled:  # "a couple" vs "a couple (of) thousand"
+            if nxt == "few" and tokens[i + 2 : i + 3] and (tokens[i + 2] in _BYTE_UNITS or tokens[i + 2] in _TEXT_UNITS):
+                return float(_VAGUE["few"]), i + 2  # "a few GB of text": about 3 GB
             return (float(_ONES[nxt]), i + 2) if nxt in _ONES else None
         if nxt not in ("hundred", "thousand", "million", "billion", "couple", "few"):
             return None
@@ -263,13 +267,14 @@ def read_sizes(text: str) -> Sizes:
 
 
 def _not_a_count(tokens: list[str], i: int, j: int) -> bool:
-    """"(1-5)", "4-5 stars", "17th-century", "the 3rd": a scale or an ordinal, not a number of things."""
+    """"(1-5)", "4-5 stars", "17th-century", "the 3rd", "$300": a scale, an ordinal or money, not a number of
+    things."""
     after = tokens[j : j + 2]
     if after[:1] == ["-"] and after[1:] and after[1][0].isdigit():
         return True
     before = tokens[i - 1] if i > 0 else ""
     return (after[:1] and after[0] in ("th", "st", "nd", "rd") and tokens[i].isdigit()) or (
-        before == "-" and i > 1 and tokens[i - 2][0].isdigit())
+        before == "-" and i > 1 and tokens[i - 2][0].isdigit()) or before in ("$", "€", "£")  # "$300" is money
 
 
 def _thousands_dot(raw: str) -> bool:
@@ -315,15 +320,16 @@ def _describes_a_row(value: float, unit: str, tokens: list[str], i: int, k: int)
         return False
     before = tokens[i - 1] if i > 0 else ""
     after = tokens[k + 1] if k + 1 < len(tokens) else ""
-    each = any(t in ("each", "every", "per") for t in tokens[max(0, i - 4) : i])  # "every product got two drafts"
+    each = any(t in ("each", "every", "per") for t in tokens[max(0, i - 6) : i])  # "for each email our staff got 2"
     return each or before not in _HAVE or after in ("per", "for", "each", "of")
 
 
 def _is_hardware(tok: str, after: str = "") -> bool:
     if tok in ("card", "cards") and after in _CARD_DATA:
         return False  # "3 GB of card transactions" is data; "a 24 GB card" is a GPU
-    # GPU model names are letters then digits ("a100", "t4", "l40s", "a6000"); RAM and VRAM are memory too.
-    return tok in _GPU_HINTS or (tok[0].isalpha() and any(c.isdigit() for c in tok))
+    # GPU model names are letters then digits ("a100", "t4", "l40s", "a6000") or a bare number the GPU table
+    # knows ("12GB 3060"); RAM and VRAM are memory too.
+    return tok in _GPU_HINTS or tok in GPU_TABLE or (tok[0].isalpha() and any(c.isdigit() for c in tok))
 
 
 def _clause(tokens: list[str], i: int) -> list[str]:
@@ -335,11 +341,27 @@ def _clause(tokens: list[str], i: int) -> list[str]:
     return tokens[start:end]
 
 
+_FILLER = {"about", "around", "roughly", "approx", "each", "apiece", "total", "of", "with", "and", "a", "an", "the",
+           "maybe", "like", "some", "ish", "so", "it", "in", "i", "think", "guess", "believe", "probably", "or"}
+
+
+def _clause_before(tokens: list[str], i: int) -> list[str]:
+    start = i
+    while start > 0 and tokens[start - 1] not in _BREAK:
+        start -= 1
+    if start == 0 or tokens[start - 1] not in (",", ";", "(", ")"):
+        return []  # a sentence end: what came before is another statement
+    return _clause(tokens, start - 2) if start >= 2 else []
+
+
 def _record(out: Sizes, value: float, unit: str, tokens: list[str], i: int, k: int, quote: str) -> None:
     if unit in _BYTE_UNITS:
         clause = _clause(tokens, i)
-        if any(_is_hardware(t, after) for t, after in zip(clause, [*clause[1:], ""], strict=True)) or out.size_mb is not None:
-            return  # "A100 80GB", "16 GB RAM": memory, not data
+        if not [t for t in clause if t.isalpha() and t not in _BYTE_UNITS and t not in _FILLER and not t.endswith("s")]:
+            clause = clause + _clause_before(tokens, i)  # "an RTX A6000 in it, 48 gigs": the size of what came before
+        if any(_is_hardware(t, after) for t, after in zip(clause, [*clause[1:], ""], strict=True)) or out.size_mb is not None \
+                or tokens[k + 1 : k + 2] in (["each"], ["apiece"]):
+            return  # "A100 80GB", "16 GB RAM", "a MacBook with 36 GB", "two cards, 48 GB each": memory, not data
         size_bytes = value * _BYTE_UNITS[unit]
         out.size_mb = size_bytes / 1e6
         out.tokens, out.tokens_from_rows = int(size_bytes / BYTES_PER_TOKEN), False

@@ -52,7 +52,7 @@ STRONG = 0.6  # a paraphrase match this close overrides a keyword the rules foun
 SUPPORT_SLACK = 0.1  # how far below the reading bar another reader's label may sit and still count as supported
 SLOTS = ("data_layout", "task_kind", "facts_change_often", "priority", "many_adapters", "wants_method", "replaces_hosted")
 _VALUES = {"true": True, "false": False}
-_NEGATION = re.compile(r"\b(not|no|zero|never|without|nothing|none|don'?t|doesn'?t|didn'?t|isn'?t|aren'?t|won'?t|"
+_NEGATION = re.compile(r"\b(not|no|zero|never|without|nothing|none|barely|hardly|rarely|seldom|don'?t|doesn'?t|didn'?t|isn'?t|aren'?t|won'?t|"
                        r"wasn'?t|haven'?t|hasn'?t|cannot|can'?t|nor)\b|n't\b", re.I)
 _SPLIT = re.compile(r"[.;:!?\n]+(?!\d)|,(?!\d)|\bbut\b|\bhowever\b|\bwhile\b|\bthough\b", re.I)  # not in "9,000"
 # "Rates change daily, but that's not what this is for", "prices change, but the bot won't talk about prices":
@@ -81,8 +81,10 @@ class Reading:
     notes: list[str] = field(default_factory=list)  # what the user should know (message cut, rules only)
 
 
-def read(text: str) -> Reading:
-    """Everything the offline reader takes from one message."""
+def read(text: str, settled: str | None = None, known: str | None = None) -> Reading:
+    """Everything the offline reader takes from one message. `known` is the data layout read so far, and
+    `settled` that layout when an earlier message said it by its structure (`settled_layout`): a looser
+    paraphrase match now doesn't replace it."""
     notes = []
     if len(text) > MAX_CHARS:
         notes.append(f"Your message was long: I read its first {MAX_CHARS:,} characters.")
@@ -91,7 +93,20 @@ def read(text: str) -> Reading:
     found = update.model_dump(exclude_none=True)
     unclear: list[str] = []
     if embed.available():
-        _meaning(without_paths(text), found, quotes, unclear)  # a path or URL names a place, it says nothing
+        loose = _meaning(without_paths(text), found, quotes, unclear)  # a path or URL names a place, it says nothing
+        if settled and "data_layout" in loose and changes_answer("data_layout", found.get("data_layout", ""), settled):
+            # "a clerk filed each one under one of nine types" said labelled data; "read the free-text
+            # description and say the type" near a raw-text example doesn't undo that.
+            found.pop("data_layout")
+            quotes.pop("data_layout", None)
+            unclear[:] = [u for u in unclear if not u.startswith("data_layout:")]
+        corpus = ("size_mb" in found or ("tokens" in found and "rows" not in found)) and known in (None, "unlabelled_text")
+        if corpus and ("data_layout" not in found or (
+                "data_layout" in loose and found.get("data_layout") in ("chat", "prompt_completion", "labelled"))):
+            # "1.4 GB of standards, maintenance logs, incident reports": a body measured in bytes or words
+            # whose structure no one named is a corpus, however near "chat logs" one item of it lands.
+            found["data_layout"] = "unlabelled_text"
+            quotes["data_layout"] = quotes.get("size_mb") or quotes.get("tokens", "")
     else:
         notes.append(RULES_ONLY_NOTE)
     _derive(found, quotes)
@@ -114,6 +129,7 @@ class _Units:
     clauses: list[str] = field(default_factory=list)
     status: list[str] = field(default_factory=list)  # per clause: affirmed, negated or hypothetical
     hints: set[str] = field(default_factory=set)  # the half-meanings said anywhere (cues.hints)
+    local: list[set[str]] = field(default_factory=list)  # per clause: the half-meanings of its own sentence
     dismissed: list[str] = field(default_factory=list)  # set aside: "..., but that's not what this is for"
     sentences: list[str] = field(default_factory=list)  # each sentence's affirmed clauses: what `cues` read
 
@@ -129,7 +145,9 @@ def _units(text: str) -> _Units:
         said = ", ".join(c for c, st in zip(kept, status, strict=True) if st == "affirmed")
         if said:
             units.sentences.append(said)
-    units.clauses, units.status = units.clauses[:40], units.status[:40]
+        own = cues.hints(" ".join(c for c, st in zip(kept, status, strict=True) if st != "hypothetical"), said)
+        units.local += [own] * len(kept)
+    units.clauses, units.status, units.local = units.clauses[:40], units.status[:40], units.local[:40]
     units.hints = cues.hints(" ".join(c for c, st in zip(units.clauses, units.status, strict=True) if st != "hypothetical"),
                              " ".join(units.sentences))
     return units
@@ -288,15 +306,29 @@ def _bank() -> _Bank:
         return _bank_cache[0]
 
 
-def _meaning(text: str, found: dict[str, Any], quotes: dict[str, str], unclear: list[str]) -> None:
+def settled_layout(quote: str) -> str | None:
+    """The layout these words say by their structure (two candidates and a choice, an output and a verdict,
+    inputs with what people made of them), or None when only a paraphrase match read them."""
+    if not quote:
+        return None
+    return ("preference_pairs" if cues.preference(quote) else "ratings" if cues.verdict(quote)
+            else "labelled" if cues.io_pairs(quote) else None)
+
+
+def _meaning(text: str, found: dict[str, Any], quotes: dict[str, str], unclear: list[str]) -> set[str]:
+    """Read the message's meaning into `found`; returns the slots only a paraphrase match set (loose)."""
     units = _units(text)
     _set_aside(units, found, quotes)
     ruled = {k: found[k] for k in ("data_layout", "has_pairs") if k in found}
     read = [i for i, st in enumerate(units.status) if st != "hypothetical"]
     if read:
         parts = [units.clauses[i] for i in read]
-        _embedding_reading(parts, [units.status[i] for i in read], units.hints, found, quotes, unclear)
+        loose = _embedding_reading(parts, [units.status[i] for i in read], units.hints, found, quotes, unclear,
+                                   [units.local[i] for i in read])
+    else:
+        loose = set()
     _cue_reading(units.sentences, ruled, found, quotes, unclear)
+    return {slot for slot in loose if slot in found and quotes.get(slot) and settled_layout(quotes[slot]) is None}
 
 
 _DATA_SLOTS = ("data_layout", "has_pairs", "has_ratings", "facts_change_often")
@@ -324,14 +356,17 @@ def _set_aside(units: _Units, found: dict[str, Any], quotes: dict[str, str]) -> 
 _READ_FROM_DENIAL = {"data_layout": {"unlabelled_text", "_none"}, "facts_change_often": None, "wants_method": None}
 
 
+_WISH = re.compile(r"^(?:and |so |but )?(?:we|i)(?:'d| would)? (?:want|like|need|hope|wish)\b|^(?:the )?goal is\b|"
+                   r"^(?:we|i)'?d (?:like|love)\b|^want (?:the|a|it|one)\b", re.I)
 _HALF = {"preference_pairs": "pairs", "ratings": "ratings", "unlabelled_text": "raw"}
 
 
 def _embedding_reading(parts: list[str], status: list[str], hints: set[str], found: dict[str, Any],
-                       quotes: dict[str, str], unclear: list[str]) -> None:
+                       quotes: dict[str, str], unclear: list[str], local: list[set[str]] | None = None) -> set[str]:
     bank = _bank()
     vectors = embed.encode(parts)
     negations = [st == "negated" for st in status]
+    loose: set[str] = set()
     for slot in SLOTS:
         if slot not in bank.slots:
             continue
@@ -340,11 +375,21 @@ def _embedding_reading(parts: list[str], status: list[str], hints: set[str], fou
         allowed = _READ_FROM_DENIAL.get(slot, {"_none"})
         scores = [s if not neg or allowed is None else {k: v for k, v in s.items() if k in allowed}
                   for s, neg in zip(bank.scores(slot, vectors, negations), negations, strict=True)]
-        if slot == "data_layout":  # pairs and ratings need their half somewhere in the message (cues.hints)
-            scores = [{k: v for k, v in s.items() if k not in _HALF or _HALF[k] in hints} for s in scores]
+        if slot == "data_layout":
+            # Pairs and ratings need their half in the clause's own sentence ("so the summaries are solid" is
+            # no pair for a "side by side" said a sentence before); raw text anywhere in the message.
+            near = local or [hints] * len(parts)
+            scores = [{k: v for k, v in s.items() if k not in _HALF or _HALF[k] in (h if k != "unlabelled_text" else hints)}
+                      for s, h in zip(scores, near, strict=True)]
             # Two words say what data is only when one of them names data ("labelled tickets"); "slightly
             # rude" from a list of adjectives says nothing about it, however near an example it lands.
             scores = [s if len(p.split()) > 2 or cues.names_data(p) else {} for s, p in zip(scores, parts, strict=True)]
+            # A wish describes the model wanted, not the data had: "we want one steeped in how our members
+            # write and talk" is no chat log. (A wish that names data, "train it on our chat logs", is the rules'.)
+            # A wish, or a clause about the machine ("a desktop with a twelve gigabyte card"), says nothing
+            # about the data unless it names some.
+            scores = [{} if _WISH.match(p) or (cues.names_hardware(p) and not cues.names_data(p)) else s
+                      for s, p in zip(scores, parts, strict=True)]
         if slot == "facts_change_often" and "changes" not in hints:  # "pull the policy number" is no moving fact
             scores = [{k: v for k, v in s.items() if k != "true"} for s in scores]
         if slot == "many_adapters" and "tenants" not in hints:  # "one description per product" is one model
@@ -363,9 +408,11 @@ def _embedding_reading(parts: list[str], status: list[str], hints: set[str], fou
         if slot in found and said and not denied and found[slot] != _VALUES.get(label, label) and score < STRONG:
             continue  # an explicit term ("prompt-response", "thumbs up") beats a loose paraphrase match
         found[slot] = _VALUES.get(label, label)
+        loose.add(slot)
         quotes[slot] = clause
         if second and score - second[1] < MARGIN and changes_answer(slot, label, second[0]):
             unclear.append(f"{slot}:{label}|{second[0]}")
+    return loose
 
 
 def _cue_reading(sentences: list[str], ruled: dict[str, Any], found: dict[str, Any], quotes: dict[str, str],
@@ -373,9 +420,10 @@ def _cue_reading(sentences: list[str], ruled: dict[str, Any], found: dict[str, A
     """Two-part meanings (assistant.cues) decide over a paraphrase match, which hears the topic, not the
     structure: two candidates + a choice are pairs; one output + a verdict is a rating; a change + a
     frequency, or a moving thing pinned to now, is facts that change."""
-    pairs = next((s for s in sentences if cues.preference(s)), None)
-    verdict = next((s for s in sentences if cues.verdict(s)), None)
-    made = next((s for s in sentences if cues.io_pairs(s)), None)
+    had = [s for s in sentences if not _WISH.match(s)]  # "I'd like the model to pick which of three ...": no data
+    pairs = next((s for s in had if cues.preference(s)), None)
+    verdict = next((s for s in had if cues.verdict(s)), None)
+    made = next((s for s in had if cues.io_pairs(s)), None)
     layout = "preference_pairs" if pairs else "ratings" if verdict else "labelled" if made else None
     if layout == "ratings" and (ruled.get("data_layout") == "preference_pairs" or ruled.get("has_pairs")):
         layout = None  # the user's explicit "chosen/rejected" wins over "accepted or rejected"
@@ -384,7 +432,10 @@ def _cue_reading(sentences: list[str], ruled: dict[str, Any], found: dict[str, A
         quotes["data_layout"] = pairs or verdict or made
         unclear[:] = [u for u in unclear if not u.startswith("data_layout:")]
     changing = next((s for s in sentences if cues.volatile(s)), None)
-    if changing and found.get("facts_change_often") is not False:
+    # A "stable facts" reading stands against the cue only when other words said it: "It changes constantly"
+    # lands near "it rarely changes" by topic, and the same words can't say both.
+    stable_elsewhere = found.get("facts_change_often") is False and quotes.get("facts_change_often", "") not in (changing or "")
+    if changing and not stable_elsewhere:
         found["facts_change_often"] = True
         quotes["facts_change_often"] = changing
         unclear[:] = [u for u in unclear if not u.startswith("facts_change_often:")]

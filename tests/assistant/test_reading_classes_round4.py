@@ -143,3 +143,95 @@ def test_a_plan_for_ratings_and_comparisons_is_no_data_the_user_has():
     reading = understand.read("Later on we plan to add thumbs up/down and maybe collect ratings, possibly even "
                               "side-by-side comparisons.")
     assert reading.update.data_layout is None and not reading.update.has_ratings and not reading.update.has_pairs
+
+
+@pytest.mark.parametrize(("text", "size_mb"), [
+    ("we have a workstation with an RTX A6000 in it, 48 gigs I think", None),  # the memory of what came before
+    ("two L40S cards, 48 GB each", None),
+    ("everything runs on a MacBook with 36 GB", None),
+    ("12GB 3060", None),  # a GPU the table knows by its number
+    ("3 TB of server logs and runbooks", 3_000_000),  # "server logs" are data, not a server
+    ("it comes to a few GB of text", 3_000),
+])  # fmt: skip
+def test_memory_said_next_to_a_machine_is_no_data_and_a_vague_size_is_one(text, size_mb):
+    assert read_sizes(text).size_mb == size_mb
+
+
+def test_money_is_no_count_of_examples():
+    assert read_sizes("a cloud budget of about $300, and the headlines of 8,000 stories").rows == 8_000
+
+
+@pytest.mark.parametrize(("sentence", "kind"), [
+    ("each caption came to the editor in twos and she kept one and dropped the other", "pairs"),
+    ("the panel got three candidate slogans per product and put them in order, best to worst", "pairs"),
+    ("a nurse read each note and decided which of four urgency levels it gets", None),  # a label set, no candidates
+    ("every reply the tool wrote went past a manager, who either sent it as it was or deleted it", "verdict"),
+])  # fmt: skip
+def test_candidates_in_twos_an_ordering_and_either_or_verdicts(sentence, kind):
+    assert (cues.preference(sentence), cues.verdict(sentence)) == (kind == "pairs", kind == "verdict")
+
+
+def test_the_layout_settled_by_an_earlier_structure_is_not_undone_by_a_loose_match():
+    from assistant.llm import Brain
+
+    state, brain = ConversationState(), Brain()
+    for text in ["The front desk sorted every enquiry into one of six queues, about 30k of them.",
+                 "I want the model to read the free-text enquiry and say the queue."]:
+        state = apply_update(state, *brain.read(state, text), text)
+    assert state.data.layout == "labelled" and recommend(state).objective == "sft"
+
+
+@needs_model
+def test_a_body_measured_in_bytes_whose_structure_no_one_named_is_a_corpus():
+    reading = understand.read("2.3 GB of inspection standards, maintenance logs and incident reports since 1990.")
+    assert reading.update.data_layout == "unlabelled_text"
+
+
+@needs_model
+def test_a_wish_for_the_model_is_not_the_data():
+    reading = understand.read("We want one that writes and talks the way our members do.")
+    assert reading.update.data_layout not in ("chat", "prompt_completion", "labelled")
+
+
+@pytest.mark.parametrize(("sentence", "paired"), [
+    ("engineers jot bullet points and our technical writers turn them into the manual chapter", True),
+    ("every case study gets a one-paragraph abstract written by our editors", True),
+    ("we kept both the scanned receipt text and what our accountants booked", True),
+    ("all of it was written by our own staff over ten years", False),
+])  # fmt: skip
+def test_an_output_people_made_from_each_input_in_other_words(sentence, paired):
+    assert cues.io_pairs(sentence) is paired
+
+
+@pytest.mark.parametrize(("sentence", "rated"), [
+    ("a pharmacist reviews each AI-drafted label and either approves it or bins it", True),
+    ("our editors mark each generated teaser either keep or trash", True),
+    ("the bot answers yes or no questions about opening hours", False),
+])  # fmt: skip
+def test_verdicts_on_ai_made_outputs_and_either_or_in_plain_words(sentence, rated):
+    assert cues.verdict(sentence) is rated
+
+
+def test_a_fraction_is_no_pair_of_candidates():
+    assert not cues.preference("30k replies with that vote, roughly two thirds of them positive")
+
+
+def test_many_tenants_on_a_gpu_get_lora_adapters_on_one_shared_base():
+    state = apply_update(ConversationState(), StateUpdate(many_adapters=True, rows=2000, data_layout="chat",
+                                                          hardware="gpu", gpu_name="RTX 4090", gpu_memory_gb=24),
+                         {"many_adapters": "each practice wants its own voice"})
+    rec = recommend(state)
+    assert rec.method == "lora" and any("multi-LoRA" in r for r in rec.reasons)
+
+
+@pytest.mark.parametrize(("clause", "machine"), [("We have a desktop with a twelve gigabyte card", True),
+                                                 ("MacBooks only", True), ("3 GB of server logs", True),
+                                                 ("our agents wrote 5k replies", False)])
+def test_a_clause_about_the_machine(clause, machine):
+    assert cues.names_hardware(clause) is machine
+
+
+@needs_model
+def test_a_machine_clause_and_a_wish_set_no_data_layout():
+    assert understand.read("We have a desktop with a twelve gigabyte card.").update.data_layout is None
+    assert understand.read("I'd like the model to suggest which of those three each new manuscript gets.").update.data_layout is None
