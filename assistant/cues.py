@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import re
 
-from assistant.sizes import MAX_CHARS, ROW_NOUNS
+from assistant.sizes import MACHINE_WORDS, MAX_CHARS, ROW_NOUNS, SIZE_WORDS
+from tools.vocab import GPU_TABLE
 
 _WORD = re.compile(r"\d+(?:[.,]\d+)*|[a-z0-9]+(?:['’_-][a-z0-9]+)*|[^\sa-z0-9]", re.I)
 # A sentence ends at . ! ? followed by a space (not "1.5", not a ?" inside a quote), at ; or a line break.
@@ -57,7 +58,8 @@ _NOT_CANDIDATES = {"thousand", "hundred", "million", "k", "m", "gpus", "gpu", "c
                    "fields", "columns", "keys", "attributes", "entities", "slots", "values", "parts", "sections",
                    "thirds", "quarters", "halves", "fifths", "percent",
                    "steps", "stages", "levels", "tiers", "types", "kinds", "buckets", "tags"}
-_CANDIDATE_WORDS = ["in twos", "in pairs", "in threes", "two at a time", "side by side", "side-by-side", "matchup", "versus", "vs", "the other one", "comparison", "comparisons",
+_CANDIDATE_WORDS = ["in twos", "in pairs", "in threes", "two at a time", "side by side", "side-by-side", "matchup",
+                    "versus", "vs", "the other one", "comparison", "comparisons",
                     "compared", "compare", "pairs of", "pair of", "one of two", "out of two", "of the two",
                     "competing", "rival", "alternatives", "alternative", "twice", "this one", "another one"]
 _CHOICE_WORDS = {"pick", "picked", "picks", "picking", "chose", "choose", "chooses", "choosing", "chosen", "select",
@@ -67,14 +69,22 @@ _CHOICE_WORDS = {"pick", "picked", "picks", "picking", "chose", "choose", "choos
                  "winning", "losing", "won", "lost", "rather", "circled", "circle", "ticked", "highlighted",
                  "click", "clicks", "clicked", "tap", "taps", "tapped", "swipe", "swipes", "swiped", "endorsed",
                  "endorse", "backed", "opted"}
+# What "which" picks among: "indicate which version they would sign".
+_CANDIDATE_NOUNS = {"version", "versions", "variant", "variants", "candidate", "candidates", "option", "options",
+                    "draft", "drafts", "take", "takes"}
+# What a small count may count a word later ("five response levels"): _NOT_CANDIDATES less its function words.
+_COUNTED = _NOT_CANDIDATES - {"of", "or", "and", "to", "x", "more", "less", "other"}
 # Comparatives that judge one candidate against another ("the explanation students understand easier").
 _COMPARATIVES = {"easier", "clearer", "shorter", "simpler", "nicer", "safer", "stronger", "smoother", "kinder",
                  "friendlier", "funnier", "cleaner", "politer", "warmer", "richer", "sharper", "tighter", "superior",
                  "inferior", "preferable", "faster", "longer", "weaker", "harder", "happier", "closer"}
 # "better" alone is everyone's wish ("a better model"); as a choice it has an article or a "which".
 _CHOICE_PHRASES = ["which one", "which of", "which was", "which is", "which they", "over the other", "the better",
-                   "kept one", "keep one", "picked one", "chose one", "in order", "best to worst", "worst to best",
-                   "the other", "put them in order", "order of preference",
+                   "kept one", "keep one", "picked one", "chose one", "best to worst", "worst to best",
+                   "than the other", "instead of the other", "put them in order", "order of preference",
+                   "out the other", "threw the other", "throws the other", "dropped the other", "drops the other",
+                   "spiked the other", "binned the other", "bins the other", "discards the other", "rejected the other",
+                   "tossed the other", "deleted the other", "scrapped the other",
                    "the worse", "better one", "more ", "less ", "the one that", "the one they", "the one which",
                    "the one we", "the one people", "the one users", "the one he", "the one she", "superior one",
                    "inferior one", "preferable one", "this one", "the one to"]
@@ -89,7 +99,8 @@ _OUTPUTS = {"answer", "answers", "reply", "replies", "replys", "response", "resp
             "completion", "completions", "draft", "drafts", "generation", "generations", "suggestion",
             "suggestions", "bot", "chatbot", "model's", "bot's", "translation", "translations", "summary",
             "summaries", "caption", "captions", "rewrite", "rewrites", "explanation", "explanations", "generated"}
-_GOOD = {"good", "pass", "passed", "correct", "right", "accepted", "accept", "approve", "approved", "helpful",
+_GOOD = {"let", "lets", "allow", "allows", "allowed", "good", "pass", "passed", "correct", "right", "accepted", "accept",
+         "approve", "approved", "helpful",
          "acceptable", "usable", "useful", "resolved", "solved", "yes", "like", "liked", "up", "ok", "okay",
          "fine", "kept", "keep", "positive", "helped", "helps", "worked", "works", "publish", "published", "ship",
          "shipped", "send", "sent", "use", "used"}
@@ -97,7 +108,8 @@ _BAD = {"bad", "fail", "failed", "incorrect", "wrong", "rejected", "reject", "un
         "unusable", "useless", "unresolved", "no", "not", "dislike", "disliked", "down", "threw", "thrown",
         "discarded", "deleted", "binned", "poor", "negative", "withhold", "withheld", "drop", "dropped", "scrap",
         "scrapped", "discard", "hold", "held", "decline", "declined", "trash", "trashed", "bin", "bounce",
-        "bounced", "kill", "killed", "spike", "spiked", "toss", "tossed", "junk", "junked", "remove", "removed"}
+        "bounced", "kill", "killed", "spike", "spiked", "toss", "tossed", "junk", "junked", "remove", "removed", "block",
+        "blocks", "blocked"}
 # A verdict pair ("yes or no") is about an output only when someone gives it: "a bot that answers yes or no
 # questions" is not a rating.
 _JUDGED = {"marked", "markd", "mark", "marks", "flagged", "flag", "flags", "graded", "grade", "scored", "score",
@@ -112,7 +124,8 @@ _VERDICT_WORDS = {"marked", "flagged", "graded", "scored", "judged", "approve", 
                   "unusable", "pass", "fail", "failed", "passed", "good", "bad", "correct", "incorrect", "wrong",
                   "satisfied", "satisfaction", "solved", "resolved", "feedback", "liked", "disliked", "score",
                   "scores", "verdict", "verdicts", "approval"}
-_RATING_WORDS = {"thumbs", "thumb", "upvote", "upvotes", "downvote", "downvotes", "stars", "rating", "ratings", "👍",
+_RATING_WORDS = {"frowny", "thumbs", "thumb", "upvote", "upvotes", "downvote", "downvotes", "stars", "rating", "ratings",
+                 "👍",
                  "👎", "likes", "dislikes", "heart", "hearts", "emoji", "emojis", "reactions", "smiley", "smileys"}
 # As verbs, these rate a dataset only when they go over it: "every reply was rated", "rated by users";
 # "we rated our bot's answers as meh" is an opinion.
@@ -192,7 +205,7 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text[:MAX_CHARS]) if s and s.strip()]
 
 
-def _has(ws: list[str], phrases: list[str]) -> bool:
+def has_any(ws: list[str], phrases: list[str]) -> bool:
     joined = f" {' '.join(ws)} "
     return any(f" {p} " in joined or (p.endswith(" ") and f" {p}" in joined) for p in phrases)
 
@@ -212,7 +225,7 @@ def _negated(ws: list[str]) -> bool:
 def status(sentence: str) -> str:
     """"affirmed", "negated" or "hypothetical": does the sentence state something the user has?"""
     ws = words(QUOTED.sub(" ", sentence))
-    if _has(ws, _HYPOTHETICAL):
+    if has_any(ws, _HYPOTHETICAL):
         return "hypothetical"
     return "negated" if _negated(ws) else "affirmed"
 
@@ -252,14 +265,16 @@ def preference(sentence: str) -> bool:
     ws = _without_wishes(words(affirmed(sentence)))
     if not ws:
         return False
-    if _has(ws, _PAIRED):
+    if has_any(ws, _PAIRED):
         return True
-    several = _has(ws, _CANDIDATE_WORDS) or _a_and_b(ws) or _several(ws)
+    several = has_any(ws, _CANDIDATE_WORDS) or _a_and_b(ws) or _several(ws)
     if _good_and_bad(ws):
         return True
-    chose = any(w in _CHOICE_WORDS or w in _COMPARATIVES for w in ws) or _has(ws, _CHOICE_PHRASES) or any(
-        w == "which" and i + 1 < len(ws) and ws[i + 1] in _OUTPUTS for i, w in enumerate(ws)) or any(
-        w.endswith("er") and i + 1 < len(ws) and ws[i + 1] == "one" for i, w in enumerate(ws))
+    chose = any(w in _CHOICE_WORDS or w in _COMPARATIVES for w in ws) or has_any(ws, _CHOICE_PHRASES) or any(
+        w == "which" and i + 1 < len(ws) and (ws[i + 1] in _OUTPUTS or ws[i + 1] in _CANDIDATE_NOUNS)
+        for i, w in enumerate(ws)) or any(
+        w.endswith("er") and w not in ("other", "another") and i + 1 < len(ws) and ws[i + 1] == "one"
+        for i, w in enumerate(ws))  # "the better one", "the shorter one"; not "the other one"
     return several and chose
 
 
@@ -298,10 +313,7 @@ def _several(ws: list[str]) -> bool:
     """"two drafts", "3 sampled replies": a small count of things, not of GPUs, labels or people ("five
     response levels" counts levels: the noun may come a word later)."""
     return any(w in _SEVERAL and i + 1 < len(ws) and ws[i + 1] not in _NOT_CANDIDATES and ws[i + 1][0].isalpha()
-               and not (i + 2 < len(ws) and ws[i + 2] in _NOT_CANDIDATES - _FUNCTION_WORDS) for i, w in enumerate(ws))
-
-
-_FUNCTION_WORDS = {"of", "or", "and", "to", "x", "more", "less", "other"}
+               and not (i + 2 < len(ws) and ws[i + 2] in _COUNTED) for i, w in enumerate(ws))
 
 
 def _a_and_b(ws: list[str]) -> bool:
@@ -311,7 +323,7 @@ def _a_and_b(ws: list[str]) -> bool:
 
 def _opposites(a: str, b: str) -> bool:
     """"good or bad", "usable or unusable", "compliant / non-compliant", "relevant or irrelevant"."""
-    if _stems(a) & _GOOD and (_stems(b) & _BAD or b.startswith("un")):
+    if stems(a) & _GOOD and (stems(b) & _BAD or b.startswith("un")):
         return True  # "approves it or bins it": any inflection of a verdict word
     return len(a) > 3 and b != a and b.endswith(a) and b[: len(b) - len(a)].rstrip("-") in ("un", "non", "in", "im", "ir", "il", "dis")
 
@@ -323,7 +335,7 @@ def _rating_verb(ws: list[str], i: int) -> bool:
     """"rated", "scoring", or "score/rate" with its object ("score each headline"); the nouns ("the error rate",
     "a high score") are no rating given."""
     w = ws[i]
-    if w in _RATING_VERBS or (w.endswith(("ed", "ing")) and _stems(w) & _RATING_STEMS):
+    if w in _RATING_VERBS or (w.endswith(("ed", "ing")) and stems(w) & _RATING_STEMS):
         return True
     return w in ("rate", "rates", "score", "scores", "grade", "grades") and i + 1 < len(ws) and ws[i + 1] in (
         "each", "every", "all", "the", "our", "its", "their", "them", "it", "every")
@@ -335,102 +347,12 @@ def _scale(ws: list[str]) -> bool:
                or (w == "scale" and j > 0 and ws[j - 1][0].isdigit()) for j, w in enumerate(ws))
 
 
-def io_pairs(sentence: str) -> bool:
-    """Inputs and what people made of each: "the OCR text plus what our clerks typed", "the emails along
-    with what the agents replied", "bulletins paired with the forecast fields", "entries already coded by
-    the records team", "notes the supervisor rewrote into the template". Text with its human-made output is
-    labelled data, not a raw corpus. A choice between candidates is preference data, never this."""
-    ws = words(affirmed(sentence))
-    if not ws or preference(sentence):
-        return False
-    if _has(ws, _PAIRING) or any(w in ("aligned", "parallel", "bilingual") and any(a in _ALIGNED for a in ws[i + 1 : i + 3])
-                                 for i, w in enumerate(ws)):
-        return True  # "paired with the corresponding fields", "aligned sentence pairs", "parallel text"
-    if _derived_by_people(ws) or any(w == "with" and any(o in _OUTPUT_NOUNS for o in ws[i + 1 : i + 4])
-                                     for i, w in enumerate(ws)):
-        return True  # "200k remarks with codes", "tickets with their resolutions"
-    for i, w in enumerate(ws):
-        # "... plus what our clerks typed"; "for each page the team wrote a summary"
-        along = w == "what" and any(b in _ALONG for b in ws[max(0, i - 3) : i])
-        if along and "both" in ws[max(0, i - 10) : i] and any(_person(p) for p in ws[i + 1 : i + 3]):
-            return True  # "both the raw line and what they booked": any verb of theirs
-        each = w in ("each", "every") and i > 0 and ws[i - 1] in ("for", "to", "with", "on")
-        if not (along or each):
-            continue
-        # Someone (clerks, the team, an agent) and right after them the making verb: "what our clerks typed".
-        for s in range(i + 1, min(i + 6, len(ws))):
-            if _person(ws[s]) and any(_stems(v) & _MADE_BY_PEOPLE for v in ws[s + 1 : s + 3]):
-                return True
-    return False
-
-
-# Said outright, these join an input to its output: "X paired with Y", "X matched to the Y", "pairs of X and Y".
-_PAIRING = ["paired with", "paired up with", "paired to", "matched with", "matched to", "mapped to", "aligned with",
-            "aligned to", "with the corresponding", "with their corresponding", "with its corresponding",
-            "and the corresponding", "and their corresponding", "and its corresponding", "source and target",
-            "source text and", "before and after", "input and output", "inputs and outputs", "pairs of"]
-_ALIGNED = {"pairs", "sentences", "sentence", "segments", "segment", "text", "texts", "corpus", "data", "subtitles",
-            "translations", "documents", "paragraphs", "lines"}
-# Verbs whose result is an output made FOR an input: a field filled in, a code assigned, a text rewritten
-# into a template. "written by our researchers" or "transcribed" make a text, not an answer to one.
-_DERIVE = {"fill", "code", "tag", "label", "labell", "annotate", "classify", "categorize", "categorise", "extract",
-           "map", "key", "convert", "rewrite", "rewrote", "translate", "normalize", "normalise", "grade", "assign",
-           "route", "sort", "file", "shelve", "bucket", "triage", "mark", "turn"}
-# What a labelling verb puts an item into: "tagged 90k posts as one of", "routed to the right desk".
-_INTO = [" as one of ", " as either ", " into one of ", " into the ", " to the right ", " to the correct ", " with the one of ",
-         " with one of ", " with its ", " with their ", " that way ", " accordingly ", " under one of ", " under the "]
-
-
-# What a person adds to an input, said as "<items> with <it>": a code, a label, an answer, a summary.
-_OUTPUT_NOUNS = {"code", "codes", "label", "labels", "category", "categories", "tag", "tags", "class", "classes",
-                 "answer", "answers", "reply", "replies", "response", "responses", "summary", "summaries",
-                 "translation", "translations", "title", "titles", "correction", "corrections", "resolution",
-                 "resolutions", "outcome", "outcomes", "diagnosis", "diagnoses", "verdict", "decision", "decisions"}
-
-
-def _derived_by_people(ws: list[str]) -> bool:
-    """"entries already coded by our records dept", "texts with those fields filled in by our dispatchers",
-    "papers where grad students filled that table by hand", "notes the superintendent rewrote into the
-    template": an output-making verb with its maker ("by the team", a person before it) or its target
-    ("into the template", "by hand")."""
-    for i, w in enumerate(ws):
-        if _stems(w) & _DERIVE and "into" in ws[i + 1 : i + 4] and any(_person(p) for p in ws[max(0, i - 4) : i]):
-            return True  # "technical writers turn it into the manual section"
-        if w in ("written", "drafted", "composed", "prepared") and ws[i + 1 : i + 2] == ["by"] and any(
-                g in ("gets", "got", "get", "has", "have", "with") for g in ws[max(0, i - 6) : i]):
-            return True  # "every paper gets a plain-language blurb written by our science writers"
-        if not (w.endswith(("ed", "en")) or w == "rewrote") or not (_stems(w) & _DERIVE):
-            continue
-        after = ws[i + 1 : i + 4]
-        made_by = "by" in after[:2] or (after[:1] == ["in"] and "by" in after) or after[:1] == ["into"] or any(
-            p in f" {' '.join(ws[i + 1 : i + 9])} " for p in _INTO)
-        maker = any(_person(p) for p in ws[max(0, i - 3) : i]) and w not in ("labelled", "labeled", "tagged", "coded")
-        if made_by or maker or _has(ws[i + 1 : i + 6], ["by hand", "manually"]):
-            return True
-    return False
-
-
-def _person(w: str) -> bool:
-    return w in _PEOPLE or w.removesuffix("s") in _PEOPLE or (
-        len(w) > 4 and w.endswith(("ers", "ists", "ians", "ants", "ors", "ees")))
-
-
-_ALONG = {"plus", "and", "with", "alongside", "together", "paired", "next"}
-_PEOPLE = {"we", "they", "someone", "somebody", "people", "humans", "team", "staff", "agent", "clerk", "editor",
-           "analyst", "engineer", "handler", "nurse", "doctor", "teacher", "reviewer", "moderator", "expert",
-           "annotator", "operator", "dispatcher", "employee", "writer", "translator", "accountant", "pharmacist",
-           "curator", "specialist", "technician", "lawyer", "support", "desk", "he", "she", "marketing", "sales"}
-_MADE_BY_PEOPLE = {"type", "enter", "key", "write", "wrote", "fill", "extract", "answer", "reply", "respond", "tag", "label",
-                   "transcribe", "translate", "summarize", "summarise", "correct", "classify", "assign", "attach",
-                   "mark", "grade", "score", "rate", "draft", "compose", "annotate"}
-
-
 def verdict(sentence: str) -> bool:
     """One output and a verdict on it (good or bad, pass/fail, thumbs, stars), in one affirmed sentence."""
     ws = [w for w in words(affirmed(sentence)) if w not in _QUOTES]  # "that helped" or "that didn't help"
     if not _about_outputs(ws):
         return False
-    if any(w in _RATING_WORDS for w in ws) or _emoji_pair(ws):
+    if any(w in _RATING_WORDS for w in ws) or _emoji_pair(ws) or has_any(ws, _FACES):
         return True
     if any(_rating_verb(ws, i) and (any(o in _OVER for o in ws[i + 1 : i + 4] + ws[max(0, i - 3) : i])
                                     or (i + 1 < len(ws) and ws[i + 1][0].isdigit()) or _scale(ws[i + 1 : i + 9]))
@@ -443,7 +365,7 @@ def verdict(sentence: str) -> bool:
         either = [j for j in range(max(0, i - 10), i) if ws[j] == "either"]
         if either:  # "either sent it as it was or binned it": everything since "either" is the first side
             before = ws[either[-1] + 1 : i]
-        judged = _judging(ws[max(0, i - 8) : i + 10])
+        judged = bool(either) or _judging(ws[max(0, i - 8) : i + 10])  # "either lets it through or blocks it"
         denied = any(a in _NEGATION or a.endswith("n't") for a in ws[i + 1 : i + 4])
         if judged and (any(_opposites(b, a) for b in before for a in after) or (
                 denied and any(b in _GOOD or b in ws[i + 1 : i + 5] for b in before))):
@@ -458,21 +380,22 @@ def verdict(sentence: str) -> bool:
 
 
 _QUOTES = {'"', "“", "”", "'", "«", "»"}
+_FACES = ["happy face", "sad face", "smiley face", "frowning face", "happy and sad", "green and red button"]
 
 
 def _about_outputs(ws: list[str]) -> bool:
     """Something a model or a person produced is being judged ("replies", "AI-generated descriptions", "the
     app writes a post-match insight")."""
-    return any(w in _OUTPUTS or w.rsplit("-", 1)[-1] in _OUTPUTS or (_stems(w) | _stems(w.rsplit("-", 1)[-1])) & _PRODUCES
+    return any(w in _OUTPUTS or w.rsplit("-", 1)[-1] in _OUTPUTS or (stems(w) | stems(w.rsplit("-", 1)[-1])) & _PRODUCES
                for w in ws)  # "AI-drafted", "AI-suggested": the maker's verb after the hyphen
 
 
 # Verbs of making an output: what "the app writes / generates / suggests" is an output, whatever its noun.
 _PRODUCES = {"write", "generate", "produce", "draft", "suggest", "compose", "summarize", "summarise", "translate",
-             "answer", "reply", "respond", "predict", "autocomplete", "autofill", "wrote", "written", "came"}
+             "answer", "reply", "respond", "predict", "autocomplete", "autofill", "wrote", "written"}
 
 
-def _stems(word: str) -> set[str]:
+def stems(word: str) -> set[str]:
     """The bases a word may inflect ("clicks", "writes", "tapped", "approved", "reviewing" -> click, write,
     tap, approve, review), the word itself included; a set, so no guess has to be right alone."""
     out = {word}
@@ -488,7 +411,7 @@ def _stems(word: str) -> set[str]:
 
 
 def _judging(ws: list[str]) -> bool:
-    return any(w in _JUDGED or _stems(w) & _JUDGED_STEMS for w in ws)
+    return any(w in _JUDGED or stems(w) & _JUDGED_STEMS for w in ws)
 
 
 _JUDGED_STEMS = {"mark", "flag", "grade", "score", "label", "tag", "rate", "judge", "annotate", "review", "evaluate",
@@ -506,25 +429,25 @@ def volatile(sentence: str) -> bool:
     ws = words(affirmed(sentence))
     if not ws:
         return False
-    changes = any(_changes(ws, i) for i in range(len(ws))) or _has(
+    changes = any(_changes(ws, i) for i in range(len(ws))) or has_any(
         ws, ["is new", "are new", "'s new", "is different", "come and go"])
-    frequent = any(w in _FREQUENT for w in ws) or _has(ws, [
+    frequent = any(w in _FREQUENT for w in ws) or has_any(ws, [
         "all day", "all the time", "by the minute", "by the hour", "times a day", "times per day", "day to day",
         "week to week", "day by day", "to the next", "every few", "minute to minute", "hour to hour",
         "by the second"]) or _times_per(ws) or _period_by_period(ws) or any(
-        w in ("most", "many", "some", "all") and i + 1 < len(ws) and ws[i + 1].rstrip("s") in _PERIODS and ws[i + 1].endswith("s")
-        for i, w in enumerate(ws)) or any(
+        w in ("most", "many", "some", "all") and i + 1 < len(ws) and ws[i + 1].endswith("s")
+        and ws[i + 1].removesuffix("s") in _PERIODS - {"other", "few", "couple"} for i, w in enumerate(ws)) or any(
         w in ("every", "each") and i + 1 < len(ws) and (ws[i + 1] in _PERIODS or ws[i + 1].rstrip("s") in _PERIODS
                                                          or ws[i + 1].isdigit())
         for i, w in enumerate(ws))
     if changes and frequent:
         return True
     for i, w in enumerate(ws):
-        now = w in _NOW or _has(ws[i : i + 3], _NOW_PHRASES)
+        now = w in _NOW or has_any(ws[i : i + 3], _NOW_PHRASES)
         if now and (w in ("today's", "tonight's", "up-to-the-minute", "trending", "intraday") or any(
                 v in _VOLATILE for v in ws[max(0, i - 4) : i + 5])):
             return True
-        if _has(ws[i : i + 3], _NOW_ASKED) and any(q in _ASKING and ws[j + 1 : j + 2] != ["to"]
+        if has_any(ws[i : i + 3], _NOW_ASKED) and any(q in _ASKING and ws[j + 1 : j + 2] != ["to"]
                                                    for j, q in enumerate(ws[max(0, i - 12) : i], max(0, i - 12))):
             return True  # "which flights are late right now"; not "what to work on this week" (a plan)
         if w == "now" and _asked_about_the_world(ws[max(0, i - 8) : i]):
@@ -537,8 +460,10 @@ def volatile(sentence: str) -> bool:
 def _changes(ws: list[str], i: int) -> bool:
     """ws[i] is a word of change, and not a period named by one ("each shift", "the next shift")."""
     w = ws[i]
-    if not (w in _CHANGE or _stems(w) & _CHANGE_STEMS):
+    if not (w in _CHANGE or stems(w) & _CHANGE_STEMS):
         return False
+    if any(m in ("model", "models", "weights", "adapter", "adapters") for m in ws[i + 1 : i + 4]):
+        return False  # "we update the model monthly": the user's own model, not the facts it answers about
     if w.rstrip("s") in _PERIODS:  # "shift" names a period far more often ("shift supervisors", "each shift")
         after = ws[i + 1] if i + 1 < len(ws) else ""
         return after in _FREQUENT or after in _PERIODS or after in ("every", "each", "all", "around", "by", "from")
@@ -578,25 +503,19 @@ _RAW_PHRASES = ["no labels", "no label", "without labels", "without any label", 
                 "no annotation", "no annotations", "nothing annotated", "only text", "just text", "just the text"]
 
 
-_MACHINES = {"gpu", "gpus", "card", "cards", "laptop", "laptops", "macbook", "macbooks", "workstation", "desktop", "pc",
-             "vram", "cuda", "nvidia", "rtx", "gigabytes", "gigs", "gb", "cluster", "node", "nodes", "server", "servers"}
+_MACHINES = MACHINE_WORDS | SIZE_WORDS | {"laptops", "macbooks", "cluster", "node", "nodes", "server", "servers"}
 
 
 def names_hardware(clause: str) -> bool:
     """Does the clause talk about a machine ("a desktop with a twelve gigabyte card", "MacBooks", "8x H100")?"""
-    from tools.vocab import GPU_TABLE
-
     return any(w in _MACHINES or w in GPU_TABLE or (w[:1].isalpha() and w[1:].isdigit() and len(w) > 2)
                for w in words(clause))
 
 
 def names_data(clause: str) -> bool:
     """Does the clause name data ("labelled tickets", "5k chats", "raw text", "thumbs")?"""
-    return any(w in ROW_NOUNS or (w in _RAW and w not in _SIZE_WORDS) or w in _RATING_WORDS
+    return any(w in ROW_NOUNS or (w in _RAW and w not in SIZE_WORDS) or w in _RATING_WORDS
                or w.startswith(("label", "pair", "data", "text")) for w in words(clause))
-
-
-_SIZE_WORDS = {"gb", "mb", "tb", "gigs", "megabytes", "gigabytes"}  # a size names memory as often as data
 
 
 def hints(text: str, affirmed_text: str | None = None) -> set[str]:
@@ -607,25 +526,28 @@ def hints(text: str, affirmed_text: str | None = None) -> set[str]:
     raw = words(text)
     ws = _without_wishes(raw if affirmed_text is None else words(affirmed_text))
     out = set()
-    if (_has(ws, _PAIRED) or _has(ws, _CANDIDATE_WORDS) or any(w in _CHOICE_WORDS for w in ws)
-            or _has(ws, [p for p in _CHOICE_PHRASES if p not in ("more ", "less ")])  # "cost more" is no choice
+    if (has_any(ws, _PAIRED) or has_any(ws, _CANDIDATE_WORDS) or any(w in _CHOICE_WORDS for w in ws)
+            or has_any(ws, [p for p in _CHOICE_PHRASES if p not in ("more ", "less ")])  # "cost more" is no choice
             or _several(ws) or any(w.startswith("pair") for w in ws)):
         out.add("pairs")
     verdict_word = any((w in _RATING_WORDS or w in _VERDICT_WORDS or w in _RATING_VERBS) and not _attributive(ws, i)
                        for i, w in enumerate(ws)) or _emoji_pair(ws)
     if verdict_word and _about_outputs(ws):
         out.add("ratings")
-    if any(w in _RAW or w.startswith(("unlabel", "unannotat", "text")) for w in raw) or _has(raw, _RAW_PHRASES):
+    if any(w in _RAW or w.startswith(("unlabel", "unannotat", "text")) for w in raw) or has_any(raw, _RAW_PHRASES):
         out.add("raw")
-    if any(w in _OWN_MODELS or (w.startswith("per-") and len(w) > 6) for w in raw) or _has(raw, ["its own", "their own"]):
+    if any(w in _OWN_MODELS or (w.startswith("per-") and len(w) > 6) for w in raw) or any(
+            raw[i : i + 2] in (["its", "own"], ["their", "own"]) and raw[i + 2 : i + 3] and raw[i + 2] in _OWNED
+            for i in range(len(raw))):
         out.add("tenants")  # many adapters: models, versions or owners of their own ("per-practice", "its own voice")
     if any(w in _FREQUENT or w in _NOW or w in _VOLATILE or w in _STALE or _changes(raw, i)
-           for i, w in enumerate(raw)) or _has(
+           for i, w in enumerate(raw)) or has_any(
             raw, _NOW_PHRASES + _NOW_ASKED + ["out of date", "real time", "right now"]):
         out.add("changes")  # facts that change need a word of change, time or a moving thing somewhere
     return out
 
 
+_OWNED = {"voice", "style", "model", "version", "tone", "way", "customization", "customisation", "phrasing", "adapter"}
 _OWN_MODELS = {"adapter", "adapters", "tenant", "tenants", "client", "clients", "variant", "variants", "copy",
                "copies", "owners", "brands", "per-customer", "per-client", "multi-tenant", "franchises", "customization",
                "customisation", "customizations", "customisations", "hot-swappable", "swappable"}

@@ -58,7 +58,7 @@ _FLAGS: list[tuple[str, Any, str]] = [
                                 r"categories (column|for each)"),
     ("data_layout", "chat", r"chat logs?|conversations|transcripts|dialogues|chat history|support (chats|tickets)|"
                             r"(email|mail|ticket) threads|(emails|tickets|questions) with (our |the )?(replies|answers)"
-                            r"|\bchats\b|messages format|back[- ]and[- ]forth"),
+                            r"|\bchats\b|messages format|(?:typed|messages?|emails?|written) back[- ]and[- ]forth"),
     ("data_layout", "prompt_completion", r"(?<!\w)\w{1,30}/\w{1,30} pairs|question[-/ ]answer|\bq&a\b|input[-/ ]output|prompt[-/ ](completion|response)"
                                          r"|instruction(s)?[-/ ](and[-/ ])?(response|output)|alpaca"),
     # Bodies of writing are raw text only when nothing above said otherwise: "11k portal chats ... chasing
@@ -111,7 +111,8 @@ _GPU_WORDS = r"gpu|vram|graphics|card|nvidia|cuda|rtx|geforce|a100|h100|h200|l4\
 # Bounded patterns (security review H1): every number or path pattern starts at the beginning of its run
 # (a lookbehind), and no two adjacent quantifiers can split the same characters, so a 20,000-digit
 # message is read in linear time. Sizes, counts and hardware are token walks (assistant.sizes, .machines).
-_NEGATED_BEFORE = re.compile(r"\b(not|no|without|instead of|rather than|n't|nobody(?: has| ever)?|nothing(?: was)?)"
+_NEGATED_BEFORE = re.compile(r"\b(not|no|without|instead of|rather than|n't|nobody(?: has| ever)?|nothing(?: was)?|"
+                             r"barely|hardly|rarely|seldom)"
                              r"\W{1,3}(\w{1,20}\W{1,3})?$", _I)
 _DENIABLE = {"task_kind", "data_layout", "priority", "many_adapters", "wants_objective", "wants_method"}
 
@@ -208,11 +209,17 @@ def _sizes(text: str, found: dict, quotes: dict) -> None:
 
 
 # The user has no examples at all (not "no data leaves our servers", not "no labelled data").
-_NO_DATA = re.compile(r"\bno data(?: really| at all| yet| to speak of)?(?=[\s.,;!?]*$|[.,;!?])|"
+_NO_DATA = re.compile(r"^\W*no data\W*$|\bno data (?:really|at all|yet|to speak of)\b|\bthere'?s no data\b|"
+                      r"\bthere is no data\b|"
                       r"\b(?:we|i) (?:have|possess|got) (?:no|zero|not any) (?:data|examples|samples|training data)\b|"
                       r"\b(?:we|i) (?:don'?t|do not|haven'?t) (?:have|got) (?:any )?(?:data|examples|samples)\b|"
                       r"\b(?:we|i) (?:don'?t|do not|haven'?t) (?:have|got|keep) any (?:record|records|logs|history) of\b|"
-                      r"\bno examples(?: yet| at all)?(?=[\s.,;!?]*$|[.,;!?])", re.I)
+                      r"^\W*no examples\W*$|\bno examples (?:yet|at all)\b|\bzero (?:examples|samples)\b|"
+                      # "we have not collected any examples", "I don't have any old texts saved"
+                      r"\b(?:we|i) (?:have not|haven'?t|never|did not|didn'?t) (?:collected|saved|kept|gathered|logged|got|"
+                      r"written) any (?:\w+ )?(?:examples|data|samples|texts|messages|emails|records)\b|"
+                      r"\b(?:we|i) (?:don'?t|do not) have any (?!labell?ed|annotated|tagged|clean|structured|preference|"
+                      r"paired)(?:\w+ )?(?:examples|samples|texts|messages|emails)(?: saved| kept| stored)?\b", re.I)
 
 
 def _hardware(text: str, found: dict, quotes: dict) -> None:
@@ -222,6 +229,12 @@ def _hardware(text: str, found: dict, quotes: dict) -> None:
             found.pop(key, None)
         found.update(hardware)
         quotes.update(said)
+    one = _ONE_GPU.search(text) if found.get("hardware") == "gpu" and "num_gpus" not in found else None
+    if one:  # "we have one GPU": a machine of theirs (a budget then doesn't rent one: fit.hardware_of)
+        found["num_gpus"], quotes["num_gpus"] = 1, one.group(0)
+
+
+_ONE_GPU = re.compile(r"\b(?:one|a|an|1|single|our|my)(?: \w{1,12})? gpu\b(?!s)", _I)
 
 
 def _time(text: str, found: dict, quotes: dict) -> None:
@@ -257,12 +270,14 @@ def _criteria(text: str, found: dict, quotes: dict) -> None:
         found["example_answer"] = example.group(3).strip()
     budget = re.search(r"(?:[$€£] ?\d[\d,.]{0,12} ?[km]?|(?<![\d,.])\d[\d,.]{0,12} ?(?:dollars|usd|eur|euros?|gbp))"
                        r"(?: ?(?:per|a|/) ?\w{1,12})?", text, _I)
-    # "budget maybe 10k", "a budget of around 2,000": an amount right after the word budget
-    budget = budget or re.search(r"(?<=budget)(?: (?:is|of|maybe|about|around|roughly|approx\.?|~|say|up to|under|"
-                                 r"below)){0,2} ?~?(\d[\d,.]{0,12} ?k?)\b", text, _I)
-    if budget:
-        found["budget"] = (budget.group(budget.lastindex or 0) if budget.re.groups else budget.group(0)).strip()
-        quotes["budget"] = found["budget"]
+    # "budget maybe 10k": an amount in thousands right after the word budget; not "a latency budget of
+    # 500 ms" or "a token budget of 4000"
+    after_word = re.search(r"(?<!latency )(?<!token )(?<!time )(?<!context )(?<!compute )(?<!error )budget"
+                           r"(?: (?:is|of|maybe|about|around|roughly|approx\.?|~|say|up to|under|below)){0,2} ?~?"
+                           r"(\d{1,4}(?:\.\d{1,2})? ?k)\b", text, _I)
+    said = budget.group(0) if budget else after_word.group(1) if after_word else None
+    if said:
+        found["budget"] = quotes["budget"] = said.strip()
 
 
 _DOMAINS = {

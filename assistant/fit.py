@@ -65,13 +65,15 @@ class Pick(BaseModel):
 def hardware_of(state: ConversationState) -> tuple[Hardware, str | None]:
     """The user's machine as the estimator's `Hardware`, and the assumption made when it wasn't said."""
     c = state.constraints
-    if c.hardware is None and _rented(c.budget):  # "a budget of $2k" and no machine named: they will rent
-        return Hardware.parse(_rented(c.budget)), f"no machine named: planned for what a {c.budget} budget rents ({_rented(c.budget)})"
+    # A budget and no machine ("we can rent GPUs, budget $20k", "$60k of GPU compute"): plan for what it rents.
+    # A GPU the user has ("one GPU", "an A10G") is their machine, whatever the budget.
+    unnamed = c.hardware is None or (c.hardware == "gpu" and not c.gpu_name and c.gpu_memory_gb is None
+                                     and "constraints.num_gpus" not in state.notes)
+    rented = _rented(c.budget) if unnamed else None
+    if rented:
+        return Hardware.parse(rented), f"no machine named: planned for what a {c.budget} budget rents ({rented})"
     if c.hardware == "gpu":
         count = c.num_gpus or 1
-        rented = _rented(c.budget) if c.gpu_memory_gb is None and not c.gpu_name and count == 1 else None
-        if rented:
-            return Hardware.parse(rented), f"no GPU named: planned for what a {c.budget} cloud budget rents ({rented})"
         if c.gpu_memory_gb is None and not c.gpu_name:
             return Hardware.parse(f"{count}x GPU 24 GB"), "GPU memory not given: assumed 24 GB per GPU"
         memory = f" {c.gpu_memory_gb:g} GB" if c.gpu_memory_gb else ""
@@ -88,13 +90,13 @@ def hardware_of(state: ConversationState) -> tuple[Hardware, str | None]:
 
 
 # What a cloud budget rents, at about $2-4 per 80 GB GPU-hour: from $5k a node of eight for days, from $500 one
-# 80 GB GPU for a few days; below that a 24 GB card (A10G, L4) at about $1 an hour.
+# 80 GB GPU for a few days. Below $500 nothing is assumed: the plan keeps the GPU the user named, or asks.
 _RENTS = ((5_000.0, "8x A100 80 GB"), (500.0, "1x A100 80 GB"))
 
 
 def budget_dollars(budget: str | None) -> float | None:
     """"$60k" -> 60000.0, "1.5k euros" -> 1500.0, "$200 per month" -> 200.0; None when no amount is in it."""
-    found = re.search(r"(\d[\d,]*(?:\.\d+)?) ?([km])?\b", budget or "", re.I)
+    found = re.search(r"(?<![\d,.])(\d[\d,]{0,12}(?:\.\d{1,3})?) ?([km])?\b", (budget or "")[:100], re.I)
     if not found:
         return None
     scale = {"k": 1e3, "m": 1e6}.get((found.group(2) or "").lower(), 1.0)

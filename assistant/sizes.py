@@ -62,7 +62,7 @@ _ROW_TOKENS: dict[str, float] = {
                     "scenarios passages paragraphs listings excerpts submissions inquiries enquiries complaints "
                     "incidents forms problems solutions lessons quizzes postings resumes profiles bios chapters "
                     "scripts lyrics songs episodes sermons speeches transcriptions scans receipts pdfs faqs "
-                    "narratives observations tasks bugs issues commits functions barks quotes orders "
+                    "narratives observations tasks bugs issues commits functions barks quotes orders example sample "
                     "questionnaires datapoints data-points instances pairings".split(),
                     TOKENS_PER_ROW),
     **dict.fromkeys("conversations convos chats dialogues dialogs transcripts threads logs calls exchanges "
@@ -100,6 +100,8 @@ _HAVE = {"have", "got", "only", "just", "collected", "wrote", "written", "gather
 # Machines whose memory a size may be ("a MacBook with 36 GB"); not "server" ("3 TB of server logs").
 _GPU_HINTS = {"gpu", "gpus", "vram", "card", "cards", "cuda", "nvidia", "rtx", "geforce", "ram", "memory", "laptop",
               "macbook", "mac", "pc", "computer", "workstation", "desktop", "unified"}
+MACHINE_WORDS = frozenset(_GPU_HINTS)
+SIZE_WORDS = frozenset(_BYTE_UNITS)  # a size in bytes: memory as often as data
 _BREAK = set(".,;:!?()[]\n")
 
 
@@ -119,16 +121,15 @@ def tokens_of(text: str) -> list[str]:
 
 
 def _scale_typos() -> dict[str, str]:
-    """Every string one edit (a letter missing, extra, changed or two swapped) from a scale word -> the word.
-    Scale words are long and far from other English words; a variant that is itself a scale word
-    ("billion" is one letter from "million") is never remapped."""
+    """Every string one slip (a letter missing, a letter extra, two letters swapped) from a scale word -> the
+    word. A changed letter is not read as a slip: it makes real words ("zillion", "mullion"), as in
+    `cues._typo_table`. A variant that is itself a scale word is never remapped."""
     words = ("hundred", "hundreds", "thousand", "thousands", "million", "millions", "billion", "billions")
     letters = "abcdefghijklmnopqrstuvwxyz"
     table: dict[str, str] = {}
     for word in words:
         variants = {word[:i] + word[i + 1 :] for i in range(len(word))}
         variants |= {word[:i] + c + word[i:] for i in range(len(word) + 1) for c in letters}
-        variants |= {word[:i] + c + word[i + 1 :] for i in range(len(word)) for c in letters}
         variants |= {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}
         for variant in variants - set(words):
             table.setdefault(variant, word.removesuffix("s"))
@@ -249,7 +250,7 @@ def read_sizes(text: str) -> Sizes:
             i = max(j, i + 1)
             continue
         unit, k = _unit_after(tokens, j)
-        if unit and unit in _ROW_TOKENS and _thousands_dot(tokens[i]):
+        if unit and unit in _ROW_TOKENS and j == i + 1 and _thousands_dot(tokens[i]):
             value = float(tokens[i].replace(".", ""))  # "19.000 descriptions": a count has no decimals
         if unit and _describes_a_row(value, unit, tokens, i, k):
             unit = None
@@ -258,7 +259,7 @@ def read_sizes(text: str) -> Sizes:
         elif value >= _GENERIC_MIN and value == int(value):
             _generic(generic, value, tokens, i, j, text)
         i = max(j, i + 1)
-    if (out.rows or 0) < _GENERIC_MIN and generic and (out.tokens is None or out.tokens_from_rows):
+    if out.rows is None and generic and (out.tokens is None or out.tokens_from_rows):
         out.rows, out.tokens, out.tokens_from_rows = generic["rows"], int(generic["rows"] * TOKENS_PER_ROW), True
         out.quotes["rows"] = out.quotes["tokens"] = generic["quote"]
     if out.rows is None and out.tokens is None:
@@ -271,10 +272,13 @@ def _not_a_count(tokens: list[str], i: int, j: int) -> bool:
     things."""
     after = tokens[j : j + 2]
     if after[:1] == ["-"] and after[1:] and after[1][0].isdigit():
-        return True
+        return True  # the lower end of a range: the upper end ("10-15k tickets") may be the count
     before = tokens[i - 1] if i > 0 else ""
-    return (after[:1] and after[0] in ("th", "st", "nd", "rd") and tokens[i].isdigit()) or (
-        before == "-" and i > 1 and tokens[i - 2][0].isdigit()) or before in ("$", "€", "£")  # "$300" is money
+    upper = before == "-" and i > 1 and tokens[i - 2][0].isdigit()
+    scale = tokens[j : j + 1] in ([")"], ["stars"], ["points"], ["scale"], ["star"]) or any(
+        t in ("rated", "scored", "graded", "scale", "from", "rating", "score") for t in tokens[max(0, i - 5) : i])
+    return (after[:1] and after[0] in ("th", "st", "nd", "rd") and tokens[i].isdigit()) or (upper and scale) or (
+        before in ("$", "€", "£"))  # "$300" is money
 
 
 def _thousands_dot(raw: str) -> bool:
@@ -283,12 +287,19 @@ def _thousands_dot(raw: str) -> bool:
 
 def _generic(generic: dict[str, Any], value: float, tokens: list[str], i: int, j: int, text: str) -> None:
     """A large count of something this module has no word for ("about 5,500 bottles", "~5k adjudications"):
-    kept aside, and used as the rows only when no known noun gave a count that large."""
+    kept aside, and used as the rows only when no known noun gave a count that large. A GPU's number ("an
+    RTX 4080 if that matters") is no count."""
+    if tokens[i] in GPU_TABLE or (i > 0 and tokens[i - 1] in ("rtx", "gtx", "geforce", "nvidia", "radeon", "quadro")):
+        return
+    if tokens[i].isdigit() and len(tokens[i]) == 4 and 1900 <= value <= 2100:
+        return  # "in 2021", "since 2015": a year
+    if any(tokens[m : m + 2] in (["a", p], ["per", p], ["each", p], ["every", p]) for m in range(j, min(j + 5, len(tokens)))
+           for p in ("day", "week", "month", "year", "hour")):
+        return  # "we ship 4,000 parcels a week": a rate of the business, not the data
     for k in range(j, min(j + 5, len(tokens))):
         tok = tokens[k]
-        if tok in ("card", "cards") and k > j:
-            pass  # "~70k recipe cards": a card after a describing word, counted by the thousand, is no GPU
-        elif tok in _BREAK or tok[0].isdigit() or tok in _NOT_ROWS or tok in _SCALES or _is_hardware(tok):
+        card_data = tok in ("card", "cards") and k > j  # "~70k recipe cards": counted by the thousand, no GPU
+        if not card_data and (tok in _BREAK or tok[0].isdigit() or tok in _NOT_ROWS or tok in _SCALES or _is_hardware(tok)):
             return
         if tok.isalpha() and len(tok) > 3 and tok.endswith("s") and value > generic.get("rows", 0):
             generic.update(rows=int(value), quote=span_words(text, i, k))
@@ -341,7 +352,7 @@ def _clause(tokens: list[str], i: int) -> list[str]:
     return tokens[start:end]
 
 
-_FILLER = {"about", "around", "roughly", "approx", "each", "apiece", "total", "of", "with", "and", "a", "an", "the",
+_FILLER = {"about", "around", "roughly", "approx", "each", "apiece", "total", "with", "and", "a", "an", "the",
            "maybe", "like", "some", "ish", "so", "it", "in", "i", "think", "guess", "believe", "probably", "or"}
 
 
@@ -357,10 +368,11 @@ def _clause_before(tokens: list[str], i: int) -> list[str]:
 def _record(out: Sizes, value: float, unit: str, tokens: list[str], i: int, k: int, quote: str) -> None:
     if unit in _BYTE_UNITS:
         clause = _clause(tokens, i)
-        if not [t for t in clause if t.isalpha() and t not in _BYTE_UNITS and t not in _FILLER and not t.endswith("s")]:
+        of_data = tokens[k + 1 : k + 2] == ["of"] and tokens[k + 2 : k + 3] not in (["ram"], ["vram"], ["memory"], ["unified"])
+        if not of_data and not [t for t in clause if t.isalpha() and t not in _BYTE_UNITS and t not in _FILLER]:
             clause = clause + _clause_before(tokens, i)  # "an RTX A6000 in it, 48 gigs": the size of what came before
-        if any(_is_hardware(t, after) for t, after in zip(clause, [*clause[1:], ""], strict=True)) or out.size_mb is not None \
-                or tokens[k + 1 : k + 2] in (["each"], ["apiece"]):
+        memory = not of_data and any(_is_hardware(t, after) for t, after in zip(clause, [*clause[1:], ""], strict=True))
+        if memory or out.size_mb is not None or tokens[k + 1 : k + 2] in (["each"], ["apiece"]):
             return  # "A100 80GB", "16 GB RAM", "a MacBook with 36 GB", "two cards, 48 GB each": memory, not data
         size_bytes = value * _BYTE_UNITS[unit]
         out.size_mb = size_bytes / 1e6
@@ -381,6 +393,9 @@ def _record(out: Sizes, value: float, unit: str, tokens: list[str], i: int, k: i
             out.quotes["tokens"] = quote
 
 
+_BARE_MIN = 10  # a number alone below this is rarely a dataset ("nobody compared two, it's just the votes")
+
+
 def _bare_count(tokens: list[str], out: Sizes, text: str) -> None:
     """"a few examples ..., maybe fifteen or so": a number standing alone in a sentence about examples."""
     if not any(t in _ROW_TOKENS or t + "s" in _ROW_TOKENS for t in tokens):
@@ -393,7 +408,7 @@ def _bare_count(tokens: list[str], out: Sizes, text: str) -> None:
         after = tokens[j] if j < len(tokens) else "."
         then = tokens[j + 1] if j + 1 < len(tokens) else ""
         if (after in _BREAK or after in ("or", "so") or (after == "of" and then in ("them", "these", "those", "this"))) \
-                and 0 < value < 1e7 and value == int(value) and value > (out.rows or 0):
+                and _BARE_MIN <= value < 1e7 and value == int(value) and value > (out.rows or 0):
             out.rows = int(value)  # the largest bare count: "one of them, ... around 4000" is 4000
             out.quotes["rows"] = span_words(text, i - 2, j)
             out.tokens = int(value * TOKENS_PER_ROW)

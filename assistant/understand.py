@@ -37,6 +37,7 @@ from typing import Any
 import prompts
 from assistant import cues, embed
 from assistant.extract import extract
+from assistant.io_pairs import io_pairs
 from assistant.paths_in_text import without_paths
 from assistant.sizes import MAX_CHARS
 from assistant.state import StateUpdate
@@ -52,7 +53,7 @@ STRONG = 0.6  # a paraphrase match this close overrides a keyword the rules foun
 SUPPORT_SLACK = 0.1  # how far below the reading bar another reader's label may sit and still count as supported
 SLOTS = ("data_layout", "task_kind", "facts_change_often", "priority", "many_adapters", "wants_method", "replaces_hosted")
 _VALUES = {"true": True, "false": False}
-_NEGATION = re.compile(r"\b(not|no|zero|never|without|nothing|none|barely|hardly|rarely|seldom|don'?t|doesn'?t|didn'?t|isn'?t|aren'?t|won'?t|"
+_NEGATION = re.compile(r"\b(not|no|zero|never|without|nothing|nobody|none|barely|hardly|rarely|seldom|don'?t|doesn'?t|didn'?t|isn'?t|aren'?t|won'?t|"
                        r"wasn'?t|haven'?t|hasn'?t|cannot|can'?t|nor)\b|n't\b", re.I)
 _SPLIT = re.compile(r"[.;:!?\n]+(?!\d)|,(?!\d)|\bbut\b|\bhowever\b|\bwhile\b|\bthough\b", re.I)  # not in "9,000"
 # "Rates change daily, but that's not what this is for", "prices change, but the bot won't talk about prices":
@@ -93,7 +94,10 @@ def read(text: str, settled: str | None = None, known: str | None = None) -> Rea
     found = update.model_dump(exclude_none=True)
     unclear: list[str] = []
     if embed.available():
+        named = found.get("data_layout")  # the rules' keyword ("chat transcripts"): never a loose reading
         loose = _meaning(without_paths(text), found, quotes, unclear)  # a path or URL names a place, it says nothing
+        if named is not None:
+            loose.discard("data_layout")
         if settled and "data_layout" in loose and changes_answer("data_layout", found.get("data_layout", ""), settled):
             # "a clerk filed each one under one of nine types" said labelled data; "read the free-text
             # description and say the type" near a raw-text example doesn't undo that.
@@ -159,16 +163,22 @@ _BACK_TO_NOW = re.compile(r"^(?:and |so )?(?:right now|for now|currently|today|a
 
 
 def _spread(status: list[str], kept: list[str]) -> list[str]:
-    """A plan covers the rest of its sentence: "we plan to add thumbs up/down and maybe collect ratings,
-    possibly even side-by-side comparisons" imagines all three, until a clause turns back to now."""
+    """A plan covers the clauses that go on with it: "we plan to add thumbs up/down and maybe collect ratings,
+    possibly even side-by-side comparisons" imagines all three; a clause with its own statement ("..., and the
+    training set is 3k labelled emails") or one that turns back to now ends it."""
     out, imagining = [], False
     for st, clause in zip(status, kept, strict=True):
         if st == "hypothetical":
             imagining = True
-        elif imagining and (st != "affirmed" or _BACK_TO_NOW.match(clause)):
-            imagining = False
+        elif imagining and (st != "affirmed" or _BACK_TO_NOW.match(clause) or not _CONTINUES.match(clause)):
+            imagining = False  # "..., and the training set is 3k labelled emails" states what they have
         out.append("hypothetical" if imagining else st)
     return out
+
+
+# A clause that goes on with the plan before it: "possibly even side-by-side comparisons", "maybe ratings too".
+_CONTINUES = re.compile(r"^(?:and |or )?(?:maybe|possibly|perhaps|even|also|plus|probably|potentially|later|eventually|"
+                        r"one day|some day)\b", re.I)
 
 
 def _status(clause: str) -> str:
@@ -312,7 +322,7 @@ def settled_layout(quote: str) -> str | None:
     if not quote:
         return None
     return ("preference_pairs" if cues.preference(quote) else "ratings" if cues.verdict(quote)
-            else "labelled" if cues.io_pairs(quote) else None)
+            else "labelled" if io_pairs(quote) else None)
 
 
 def _meaning(text: str, found: dict[str, Any], quotes: dict[str, str], unclear: list[str]) -> set[str]:
@@ -358,6 +368,14 @@ _READ_FROM_DENIAL = {"data_layout": {"unlabelled_text", "_none"}, "facts_change_
 
 _WISH = re.compile(r"^(?:and |so |but )?(?:we|i)(?:'d| would)? (?:want|like|need|hope|wish)\b|^(?:the )?goal is\b|"
                    r"^(?:we|i)'?d (?:like|love)\b|^want (?:the|a|it|one)\b", re.I)
+def _wish_has_data(clause: str) -> bool:
+    """A wish that speaks of data the user has: "I want to use the 2k pairs where ...", "train it on our chat
+    logs"; not "we wish the model to draft clauses of the kind our attorneys choose"."""
+    return cues.names_data(clause) and bool(_USES_DATA.search(clause))
+
+
+_USES_DATA = re.compile(r"\d|\b(?:use|using|train(?:ed|ing)? (?:it |them )?on|fine-?tune (?:it )?on|learn(?:s)? from|"
+                        r"from (?:our|the|these|those|this))\b", re.I)
 _HALF = {"preference_pairs": "pairs", "ratings": "ratings", "unlabelled_text": "raw"}
 
 
@@ -384,12 +402,11 @@ def _embedding_reading(parts: list[str], status: list[str], hints: set[str], fou
             # Two words say what data is only when one of them names data ("labelled tickets"); "slightly
             # rude" from a list of adjectives says nothing about it, however near an example it lands.
             scores = [s if len(p.split()) > 2 or cues.names_data(p) else {} for s, p in zip(scores, parts, strict=True)]
-            # A wish describes the model wanted, not the data had: "we want one steeped in how our members
-            # write and talk" is no chat log. (A wish that names data, "train it on our chat logs", is the rules'.)
-            # A wish, or a clause about the machine ("a desktop with a twelve gigabyte card"), says nothing
-            # about the data unless it names some.
-            scores = [{} if _WISH.match(p) or (cues.names_hardware(p) and not cues.names_data(p)) else s
-                      for s, p in zip(scores, parts, strict=True)]
+            # A wish describes the model wanted ("we want one steeped in how our members write and talk" is no
+            # chat log) and a clause about the machine ("a desktop with a twelve gigabyte card") the hardware:
+            # neither says what the data is unless it names some ("I want to use the 2k pairs where ...").
+            scores = [{} if (_WISH.match(p) and not _wish_has_data(p)) or (cues.names_hardware(p) and not cues.names_data(p))
+                      else s for s, p in zip(scores, parts, strict=True)]
         if slot == "facts_change_often" and "changes" not in hints:  # "pull the policy number" is no moving fact
             scores = [{k: v for k, v in s.items() if k != "true"} for s in scores]
         if slot == "many_adapters" and "tenants" not in hints:  # "one description per product" is one model
@@ -420,10 +437,14 @@ def _cue_reading(sentences: list[str], ruled: dict[str, Any], found: dict[str, A
     """Two-part meanings (assistant.cues) decide over a paraphrase match, which hears the topic, not the
     structure: two candidates + a choice are pairs; one output + a verdict is a rating; a change + a
     frequency, or a moving thing pinned to now, is facts that change."""
-    had = [s for s in sentences if not _WISH.match(s)]  # "I'd like the model to pick which of three ...": no data
+    # "I'd like the model to suggest which of those three ...": a wish that names no data describes none
+    had = [s for s in sentences if not _WISH.match(s) or _wish_has_data(s)]
     pairs = next((s for s in had if cues.preference(s)), None)
-    verdict = next((s for s in had if cues.verdict(s)), None)
-    made = next((s for s in had if cues.io_pairs(s)), None)
+    # A verdict may judge an output the sentence before named: "The app writes a hint. A teacher either lets
+    # it through or blocks it."
+    verdict = next((s for s in had if cues.verdict(s)), None) or next(
+        (b for a, b in zip(had, had[1:], strict=False) if cues.verdict(f"{a} {b}")), None)
+    made = next((s for s in had if io_pairs(s)), None)
     layout = "preference_pairs" if pairs else "ratings" if verdict else "labelled" if made else None
     if layout == "ratings" and (ruled.get("data_layout") == "preference_pairs" or ruled.get("has_pairs")):
         layout = None  # the user's explicit "chosen/rejected" wins over "accepted or rejected"

@@ -9,6 +9,7 @@ import pytest
 
 from assistant import cues
 from assistant.extract import extract
+from assistant.io_pairs import io_pairs
 from assistant.sizes import number_words, read_sizes
 
 
@@ -94,7 +95,7 @@ def test_the_users_own_wish_is_no_choice_between_candidates(sentence):
     ("for each store we have the opening hours", False),
 ])  # fmt: skip
 def test_inputs_with_what_people_made_of_them_are_labelled_data(sentence, paired):
-    assert cues.io_pairs(sentence) is paired
+    assert io_pairs(sentence) is paired
 
 
 @pytest.mark.parametrize(("sentence", "changes"), [

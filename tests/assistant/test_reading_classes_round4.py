@@ -13,6 +13,7 @@ import pytest
 from assistant import cues, embed, understand
 from assistant.extract import extract
 from assistant.fit import budget_dollars, hardware_of
+from assistant.io_pairs import io_pairs
 from assistant.recommend import recommend
 from assistant.sizes import read_sizes
 from assistant.state import ConversationState, StateUpdate, apply_update
@@ -87,7 +88,7 @@ def test_a_budget_amount_is_read_after_the_word_budget_and_in_any_scale():
     ("two drafts per letter and the editor kept the better one", False),  # a choice: preference data
 ])  # fmt: skip
 def test_inputs_paired_with_outputs_said_outright_or_by_the_making_verb(sentence, paired):
-    assert cues.io_pairs(sentence) is paired
+    assert io_pairs(sentence) is paired
 
 
 @pytest.mark.parametrize(("sentence", "changes"), [
@@ -200,7 +201,7 @@ def test_a_wish_for_the_model_is_not_the_data():
     ("all of it was written by our own staff over ten years", False),
 ])  # fmt: skip
 def test_an_output_people_made_from_each_input_in_other_words(sentence, paired):
-    assert cues.io_pairs(sentence) is paired
+    assert io_pairs(sentence) is paired
 
 
 @pytest.mark.parametrize(("sentence", "rated"), [
@@ -235,3 +236,69 @@ def test_a_clause_about_the_machine(clause, machine):
 def test_a_machine_clause_and_a_wish_set_no_data_layout():
     assert understand.read("We have a desktop with a twelve gigabyte card.").update.data_layout is None
     assert understand.read("I'd like the model to suggest which of those three each new manuscript gets.").update.data_layout is None
+
+
+@pytest.mark.parametrize(("text", "rows"), [
+    ("we have 10-15k tickets", 15_000),  # a range counts its upper end
+    ("In 2021 things changed; we have 40 labelled examples.", 40),  # a year is no count
+    ("we ship 4,000 parcels a week and have 50 labelled emails", 50),  # a rate of the business is no count
+    ("1.500 million tickets", 1_500_000),  # a dot before a scale word is a decimal point
+    ("a zillion tickets", None),  # a changed letter is not a slip: "zillion" is no million
+])  # fmt: skip
+def test_ranges_years_rates_and_real_words_next_to_counts(text, rows):
+    assert read_sizes(text).rows == rows
+
+
+@pytest.mark.parametrize("text", ["We have an RTX 4090, and 3 GB of emails", "I have 3 GB of notes on my laptop"])
+def test_a_size_of_something_is_data_even_next_to_a_machine(text):
+    assert read_sizes(text).size_mb == 3_000
+
+
+@pytest.mark.parametrize("text", ["The assistant must store no data. We want to classify tickets.",
+                                  "It runs on-prem so we send no data, our tickets stay in Zendesk"])
+def test_no_data_about_privacy_is_not_an_empty_dataset(text):
+    assert extract(text)[0].rows is None
+
+
+@pytest.mark.parametrize("text", ["we have a latency budget of 500 ms", "a token budget of 4000 per request",
+                                  "a budget of 2,000 GPU hours"])
+def test_a_budget_that_is_not_money_rents_nothing(text):
+    assert extract(text)[0].budget is None
+
+
+def test_a_gpu_the_user_has_is_their_machine_whatever_the_budget():
+    state = apply_update(ConversationState(), *extract("We have one GPU and a budget of $10k"))
+    assert hardware_of(state)[0].device_count == 1
+
+
+@pytest.mark.parametrize("sentence", [
+    "The tickets are sorted by date.", "We have 10k bug reports filed by users.",
+    "We have 3,000 blog posts written by our editors.", "Many of our customers turn into subscribers.",
+    "Logs are keyed by customer id.", "Our devs need help with code reviews.", "We sell 2k pairs of shoes online.",
+    "we run data loading in parallel data pipelines",
+])  # fmt: skip
+def test_everyday_sentences_are_no_input_output_pairs(sentence):
+    assert not io_pairs(sentence)
+
+
+@pytest.mark.parametrize("sentence", ["We have two datasets: one is support tickets and the other is FAQ pages.",
+                                      "I have two use cases; the other one is summarisation."])
+def test_the_other_of_two_things_is_no_choice(sentence):
+    assert not cues.preference(sentence)
+
+
+def test_updating_the_users_own_model_is_no_moving_fact():
+    assert not cues.volatile("We update the model monthly.")
+    assert not cues.volatile("Some tickets are updated, most others are closed.")
+
+
+def test_a_plan_ends_where_a_clause_states_what_they_have():
+    units = understand._units("We're planning to launch next month, and the training set is 3k labelled emails.")
+    assert units.status == ["hypothetical", "affirmed"]
+
+
+@needs_model
+def test_a_layout_the_rules_named_stays_and_a_wish_that_names_data_counts():
+    assert understand.read("We have 3 GB of support chat transcripts.").update.data_layout == "chat"
+    assert understand.read("I want to use the 2k pairs where the reviewer chose the better summary."
+                           ).update.data_layout == "preference_pairs"
