@@ -105,8 +105,7 @@ def choose_objective(state: ConversationState) -> tuple[Objective, list[str], li
     if d.has_pairs or d.layout == "preference_pairs":
         return _preference_objective(state)
     if d.has_ratings or d.layout == "ratings":
-        where = "data.layout" if d.layout == "ratings" else "data.has_ratings"
-        why = (f'Your data is single answers rated good or bad ("{q(where, q("data.has_ratings", "ratings"))}"). KTO learns from '
+        why = (f'Your data is single answers rated good or bad ("{_said(state, "ratings", "has_ratings")}"). KTO learns from '
                "exactly that: no pairs needed, each thumbs up/down counts.")
         return "kto", [why], [Alternative(objective="sft", method="lora", why="train only on the thumbs-up answers")], None
     if d.layout == "unlabelled_text":
@@ -119,12 +118,17 @@ def _data_allows(state: ConversationState, objective: str) -> bool:
     return have is None or objective not in DATA_FOR_OBJECTIVE or have in DATA_FOR_OBJECTIVE[objective]
 
 
-def _preference_objective(state: ConversationState) -> tuple[Objective, list[str], list[Alternative], None]:
+def _said(state: ConversationState, layout: str, flag: str) -> str:
+    """The user's words behind `flag` (has_pairs, has_ratings): the layout's own quote while the layout is that
+    kind, else the flag's (a later message may have been read as another layout while the pairs or ratings
+    said earlier still stand)."""
     q = state.quote
-    # The words that said pairs: the layout's own quote only when the layout is pairs (a later message may
-    # have been read as another layout while the pairs said earlier still stand).
-    where = "data.layout" if state.data.layout == "preference_pairs" else "data.has_pairs"
-    said = f'You have preference pairs ("{q(where, q("data.has_pairs", "pairs"))}"): a better and a worse answer per prompt.'
+    own = q(f"data.{flag}", flag.removeprefix("has_"))
+    return q("data.layout", own) if state.data.layout == layout else own
+
+
+def _preference_objective(state: ConversationState) -> tuple[Objective, list[str], list[Alternative], None]:
+    said = f'You have preference pairs ("{_said(state, "preference_pairs", "has_pairs")}"): a better and a worse answer per prompt.'
     # ORPO folds the SFT step into the preference loss (Hong et al. 2024): one run when the chosen answers
     # also teach a format the model doesn't know yet. For general chat the instruct model already has the
     # format, and DPO only has to shift its preferences.

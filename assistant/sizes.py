@@ -287,8 +287,8 @@ def _thousands_dot(raw: str) -> bool:
 
 def _generic(generic: dict[str, Any], value: float, tokens: list[str], i: int, j: int, text: str) -> None:
     """A large count of something this module has no word for ("about 5,500 bottles", "~5k adjudications"):
-    kept aside, and used as the rows only when no known noun gave a count that large. A GPU's number ("an
-    RTX 4080 if that matters") is no count."""
+    kept aside, and used as the rows only when no known noun gave a count at all. A GPU's number ("an RTX
+    4080 if that matters"), a year and a rate of the business are no count."""
     if tokens[i] in GPU_TABLE or (i > 0 and tokens[i - 1] in ("rtx", "gtx", "geforce", "nvidia", "radeon", "quadro")):
         return
     if tokens[i].isdigit() and len(tokens[i]) == 4 and 1900 <= value <= 2100:

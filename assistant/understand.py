@@ -95,10 +95,9 @@ def read(text: str, settled: str | None = None, known: str | None = None) -> Rea
     unclear: list[str] = []
     if embed.available():
         named = found.get("data_layout")  # the rules' keyword ("chat transcripts"): never a loose reading
-        loose = _meaning(without_paths(text), found, quotes, unclear)  # a path or URL names a place, it says nothing
-        if named is not None:
-            loose.discard("data_layout")
-        if settled and "data_layout" in loose and changes_answer("data_layout", found.get("data_layout", ""), settled):
+        # A path or URL names a place, it says nothing.
+        loose = _meaning(without_paths(text), found, quotes, unclear) and named is None
+        if settled and loose and changes_answer("data_layout", found.get("data_layout", ""), settled):
             # "a clerk filed each one under one of nine types" said labelled data; "read the free-text
             # description and say the type" near a raw-text example doesn't undo that.
             found.pop("data_layout")
@@ -106,7 +105,7 @@ def read(text: str, settled: str | None = None, known: str | None = None) -> Rea
             unclear[:] = [u for u in unclear if not u.startswith("data_layout:")]
         corpus = ("size_mb" in found or ("tokens" in found and "rows" not in found)) and known in (None, "unlabelled_text")
         if corpus and ("data_layout" not in found or (
-                "data_layout" in loose and found.get("data_layout") in ("chat", "prompt_completion", "labelled"))):
+                loose and found.get("data_layout") in ("chat", "prompt_completion", "labelled"))):
             # "1.4 GB of standards, maintenance logs, incident reports": a body measured in bytes or words
             # whose structure no one named is a corpus, however near "chat logs" one item of it lands.
             found["data_layout"] = "unlabelled_text"
@@ -325,8 +324,9 @@ def settled_layout(quote: str) -> str | None:
             else "labelled" if io_pairs(quote) else None)
 
 
-def _meaning(text: str, found: dict[str, Any], quotes: dict[str, str], unclear: list[str]) -> set[str]:
-    """Read the message's meaning into `found`; returns the slots only a paraphrase match set (loose)."""
+def _meaning(text: str, found: dict[str, Any], quotes: dict[str, str], unclear: list[str]) -> bool:
+    """Read the message's meaning into `found`; returns whether only a paraphrase match set the data layout
+    (a loose reading: no two-part structure in the words it quotes)."""
     units = _units(text)
     _set_aside(units, found, quotes)
     ruled = {k: found[k] for k in ("data_layout", "has_pairs") if k in found}
@@ -338,7 +338,8 @@ def _meaning(text: str, found: dict[str, Any], quotes: dict[str, str], unclear: 
     else:
         loose = set()
     _cue_reading(units.sentences, ruled, found, quotes, unclear)
-    return {slot for slot in loose if slot in found and quotes.get(slot) and settled_layout(quotes[slot]) is None}
+    return ("data_layout" in loose and "data_layout" in found and bool(quotes.get("data_layout"))
+            and settled_layout(quotes["data_layout"]) is None)
 
 
 _DATA_SLOTS = ("data_layout", "has_pairs", "has_ratings", "facts_change_often")
@@ -368,6 +369,8 @@ _READ_FROM_DENIAL = {"data_layout": {"unlabelled_text", "_none"}, "facts_change_
 
 _WISH = re.compile(r"^(?:and |so |but )?(?:we|i)(?:'d| would)? (?:want|like|need|hope|wish)\b|^(?:the )?goal is\b|"
                    r"^(?:we|i)'?d (?:like|love)\b|^want (?:the|a|it|one)\b", re.I)
+
+
 def _wish_has_data(clause: str) -> bool:
     """A wish that speaks of data the user has: "I want to use the 2k pairs where ...", "train it on our chat
     logs"; not "we wish the model to draft clauses of the kind our attorneys choose"."""
