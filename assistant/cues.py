@@ -41,10 +41,13 @@ _HYPOTHETICAL = [
     "people tell me", "people say", "i've heard", "i heard", "i read that", "is the hot thing",
     "want to start collecting", "we'll collect", "we will collect", "we'll gather", "we could collect",
     "look into", "looked into", "looking into", "at some point", "talked about", "the idea was", "was an idea",
+    # a belief the user has since corrected: "I thought we had preference pairs from that"
+    "thought we had", "thought i had", "thought we'd", "assumed we had", "i assumed", "we assumed",
+    "believed we had", "thought it was", "thought they were", "thought these were", "thought those were",
 ]
 # "helpful or not", "yes/no", "spam or not spam" name two values; they deny nothing.
 _NOT_DENIALS = (" or not ", " / not ", " whether or not ", " not only ", " not sure ", " no matter ", " yes or no ",
-                " yes / no ", " no or yes ")
+                " yes / no ", " no or yes ", " yes and no ", " no and yes ", " yes - no ", " or no ")
 _PIVOTS = {"just", "only", "but", "instead", "rather", "however"}
 
 # Preference pairs: several candidates, and a choice among them.
@@ -60,7 +63,8 @@ _NOT_CANDIDATES = {"thousand", "hundred", "million", "k", "m", "gpus", "gpu", "c
                    "steps", "stages", "levels", "tiers", "types", "kinds", "buckets", "tags"}
 _CANDIDATE_WORDS = ["in twos", "in pairs", "in threes", "two at a time", "side by side", "side-by-side", "matchup",
                     "versus", "vs", "the other one", "comparison", "comparisons",
-                    "compared", "compare", "pairs of", "pair of", "one of two", "out of two", "of the two",
+                    "compared", "compare", "pairs of", "pair of", "one of two", "out of two", "of the two", "of two",
+                    "of 2", "better of",
                     "competing", "rival", "alternatives", "alternative", "twice", "this one", "another one"]
 _CHOICE_WORDS = {"pick", "picked", "picks", "picking", "chose", "choose", "chooses", "choosing", "chosen", "select",
                  "selected", "selects", "prefer", "preferred", "prefers", "preference", "preferable", "vote",
@@ -88,6 +92,11 @@ _CHOICE_PHRASES = ["which one", "which of", "which was", "which is", "which they
                    "the worse", "better one", "more ", "less ", "the one that", "the one they", "the one which",
                    "the one we", "the one people", "the one users", "the one he", "the one she", "superior one",
                    "inferior one", "preferable one", "this one", "the one to"]
+# "which preview was better", "which summary read best": a choice whatever the candidates' noun.
+_WHICH_BETTER = _COMPARATIVES | {"better", "best", "worse", "worst", "preferred", "stronger", "more", "less"}
+# ... but "which model is best for us" is the user's own question about the project, not a choice in the data.
+_OWN_CHOICES = {"model", "models", "base", "method", "methods", "approach", "technique", "gpu", "gpus", "machine",
+                "hardware", "way", "setup", "settings", "size", "llm", "llms", "provider", "vendor", "one", "option"}
 # Said alone, these already mean two candidates and a choice.
 _PAIRED = ["pairwise", "head-to-head", "head to head", "a / b", "y_w", "y_l", "bake-off",
            "bake off", "over the other", "matchups", "in favour of another", "in favor of another",
@@ -99,17 +108,24 @@ _OUTPUTS = {"answer", "answers", "reply", "replies", "replys", "response", "resp
             "completion", "completions", "draft", "drafts", "generation", "generations", "suggestion",
             "suggestions", "bot", "chatbot", "model's", "bot's", "translation", "translations", "summary",
             "summaries", "caption", "captions", "rewrite", "rewrites", "explanation", "explanations", "generated"}
+# A comment is someone's text ("comments tagged toxic or not" is a label set) unless its quality is judged:
+# "the developer resolves each review comment as useful or marks it not useful".
+_COMMENTS = {"comment", "comments"}
+_QUALITY = {"useful", "useless", "helpful", "unhelpful", "accurate", "inaccurate", "usable", "unusable"}
 _GOOD = {"let", "lets", "allow", "allows", "allowed", "good", "pass", "passed", "correct", "right", "accepted", "accept",
          "approve", "approved", "helpful",
          "acceptable", "usable", "useful", "resolved", "solved", "yes", "like", "liked", "up", "ok", "okay",
          "fine", "kept", "keep", "positive", "helped", "helps", "worked", "works", "publish", "published", "ship",
-         "shipped", "send", "sent", "use", "used"}
+         "shipped", "send", "sent", "use", "used", "sign", "signed", "clear", "cleared", "okayed", "ok'd",
+         "greenlit", "greenlighted", "release", "released", "post", "posted"}
 _BAD = {"bad", "fail", "failed", "incorrect", "wrong", "rejected", "reject", "unhelpful", "unacceptable",
         "unusable", "useless", "unresolved", "no", "not", "dislike", "disliked", "down", "threw", "thrown",
         "discarded", "deleted", "binned", "poor", "negative", "withhold", "withheld", "drop", "dropped", "scrap",
         "scrapped", "discard", "hold", "held", "decline", "declined", "trash", "trashed", "bin", "bounce",
         "bounced", "kill", "killed", "spike", "spiked", "toss", "tossed", "junk", "junked", "remove", "removed", "block",
-        "blocks", "blocked"}
+        "blocks", "blocked", "stop", "stops", "stopped", "cross", "crossed", "strike", "struck", "veto", "vetoed",
+        "nix", "nixed", "canned", "refuse", "refused", "return", "returned", "kick", "kicked", "nope", "nah",
+        "dismiss", "dismisses", "dismissed", "flag", "flags", "flagged", "needs"}  # "good" or "needs fix"
 # A verdict pair ("yes or no") is about an output only when someone gives it: "a bot that answers yes or no
 # questions" is not a rating.
 _JUDGED = {"marked", "markd", "mark", "marks", "flagged", "flag", "flags", "graded", "grade", "scored", "score",
@@ -123,10 +139,15 @@ _VERDICT_WORDS = {"marked", "flagged", "graded", "scored", "judged", "approve", 
                   "accepted", "acceptable", "unacceptable", "helpful", "unhelpful", "useful", "useless", "usable",
                   "unusable", "pass", "fail", "failed", "passed", "good", "bad", "correct", "incorrect", "wrong",
                   "satisfied", "satisfaction", "solved", "resolved", "feedback", "liked", "disliked", "score",
-                  "scores", "verdict", "verdicts", "approval"}
+                  "scores", "verdict", "verdicts", "approval", "accurate", "inaccurate"}
 _RATING_WORDS = {"frowny", "thumbs", "thumb", "upvote", "upvotes", "downvote", "downvotes", "stars", "rating", "ratings",
                  "👍",
-                 "👎", "likes", "dislikes", "heart", "hearts", "emoji", "emojis", "reactions", "smiley", "smileys"}
+                 "👎", "likes", "dislikes", "heart", "hearts", "reactions", "smiley", "smileys"}
+# An emoji is a rating only when someone gives it to an output ("reacted with a 👍 emoji", "emoji reactions");
+# "stop using emojis" is about the text.
+_EMOJI = {"emoji", "emojis"}
+_GIVEN = {"react", "reacts", "reacted", "reaction", "reactions", "gave", "give", "gives", "left", "leave", "leaves",
+          "tap", "taps", "tapped", "click", "clicked", "thumbs", "thumb", "heart", "rated"}
 # As verbs, these rate a dataset only when they go over it: "every reply was rated", "rated by users";
 # "we rated our bot's answers as meh" is an opinion.
 _RATING_VERBS = {"rated", "graded", "scored", "upvoted", "downvoted"}
@@ -149,7 +170,8 @@ _FREQUENT = {"hourly", "daily", "nightly", "weekly", "monthly", "fortnightly", "
 _PERIODS = {"minute", "hour", "day", "night", "morning", "evening", "week", "weekend", "month", "game", "match",
             "shift", "season", "release", "few", "couple", "other", "sprint", "quarter", "cycle", "monday",
             "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "weekday", "round", "race",
-            "renewal", "term", "semester", "year", "audit", "tender", "budget", "version", "shipment", "batch"}
+            "renewal", "term", "semester", "year", "audit", "tender", "budget", "version", "shipment", "batch",
+            "meeting", "session", "sitting", "hearing", "edition", "issue"}
 _NOW = {"today", "today's", "tonight", "tonight's", "current", "present", "latest", "live", "breaking", "realtime",
         "real-time", "up-to-date", "up-to-the-minute", "trending", "intraday"}
 _NOW_PHRASES = ["this week", "this week's", "this weekend", "this month", "this month's", "this hour", "this morning",
@@ -172,11 +194,22 @@ _VOLATILE = {"weather", "price", "prices", "pricing", "rates", "stock", "stocks"
 
 
 def words(text: str) -> list[str]:
-    """Lower-case word tokens; a long word one typo away from a cue word is read as that word ("prefered")."""
+    """Lower-case word tokens; a long word one typo away from a cue word is read as that word ("prefered"),
+    and a negation typed without its apostrophe as the negation ("dont", "havent")."""
     return [_spelled(w.lower().replace("’", "'")) for w in _WORD.findall(text[:MAX_CHARS])]
 
 
+# Chat users drop the apostrophe: "we dont have any" denies as much as "we don't". "cant" and "wont" are
+# words of their own, but almost never in a chat about data. "evry" is the one short cue word typed short
+# often enough to matter ("those change evry term"); short words are otherwise left alone (see _spelled).
+_UNAPOSTROPHED = {w: w[:-2] + "n't" for w in ("dont", "doesnt", "didnt", "havent", "hasnt", "hadnt", "isnt", "arent",
+                                              "wasnt", "werent", "couldnt", "wouldnt", "shouldnt", "cant", "wont")}
+_SHORT_TYPOS = {**_UNAPOSTROPHED, "evry": "every", "evrey": "every", "eveyr": "every", "nevr": "never"}
+
+
 def _spelled(word: str) -> str:
+    if word in _SHORT_TYPOS:
+        return _SHORT_TYPOS[word]
     if len(word) < 7 or word in _VOCAB or not word.isalpha():
         return word  # short words are too close to each other to guess ("bat", "bad")
     if word in _TYPO:
@@ -220,6 +253,36 @@ def _negated(ws: list[str]) -> bool:
     for said in _NOT_DENIALS:
         joined = joined.replace(said, " ")
     return any(w in _NEGATION or w.endswith("n't") for w in joined.split())
+
+
+def denies(text: str) -> bool:
+    """Does the text deny something? "acceptable or not acceptable", "yes and no buttons", "not only" and a
+    quoted button label ("that didn't help") don't."""
+    return _negated(words(QUOTED.sub(" ", text)))
+
+
+# What a denial of a layout names: "there are no ratings", "they're not pairs", "no alternative to compare against".
+_PAIR_NAMES = {"pairs", "pair", "preference", "preferences", "comparison", "comparisons", "compare", "compared",
+               "side-by-side", "alternative", "alternatives", "versus", "second"}  # "there's no second answer"
+_RATING_NAMES = {"ratings", "rating", "rated", "scores", "scored", "stars", "thumbs", "grades", "graded"}
+
+
+def denied_layouts(text: str) -> set[str]:
+    """The two-part layouts a message says the data is NOT ("scratch that, there are no ratings" -> {"ratings"};
+    "no alternative comment to compare against" -> {"pairs"}): a negation within three words before the
+    name. "the ratings are not great" denies nothing; "no thumbs down" is a value of a rating."""
+    out = set()
+    for sentence in sentences(QUOTED.sub(" ", text)):
+        joined = f" {' '.join(words(sentence))} "
+        for said in _NOT_DENIALS:
+            joined = joined.replace(said, " ")
+        ws = joined.split()
+        for i, w in enumerate(ws):
+            kind = "pairs" if w in _PAIR_NAMES else "ratings" if w in _RATING_NAMES else None
+            if kind and ws[i + 1 : i + 2] not in (["up"], ["down"]) and any(
+                    n in _NEGATION or n.endswith("n't") for n in ws[max(0, i - 3) : i]):
+                out.add(kind)
+    return out
 
 
 def status(sentence: str) -> str:
@@ -270,8 +333,9 @@ def preference(sentence: str) -> bool:
     several = has_any(ws, _CANDIDATE_WORDS) or _a_and_b(ws) or _several(ws)
     if _good_and_bad(ws):
         return True
-    chose = any(w in _CHOICE_WORDS or w in _COMPARATIVES for w in ws) or has_any(ws, _CHOICE_PHRASES) or any(
-        w == "which" and i + 1 < len(ws) and (ws[i + 1] in _OUTPUTS or ws[i + 1] in _CANDIDATE_NOUNS)
+    chose = any(w in _CHOICE_WORDS or w in _COMPARATIVES for w in ws) or has_any(ws, _CHOICE_PHRASES + _KEEP_ONE) or any(
+        w == "which" and i + 1 < len(ws) and (ws[i + 1] in _OUTPUTS or ws[i + 1] in _CANDIDATE_NOUNS
+                                               or (ws[i + 1] not in _OWN_CHOICES and any(c in _WHICH_BETTER for c in ws[i + 2 : i + 5])))
         for i, w in enumerate(ws)) or any(
         w.endswith("er") and w not in ("other", "another") and i + 1 < len(ws) and ws[i + 1] == "one"
         for i, w in enumerate(ws))  # "the better one", "the shorter one"; not "the other one"
@@ -293,11 +357,16 @@ def _bad_one(ws: list[str], i: int) -> bool:
 
 
 def _good_and_bad(ws: list[str]) -> bool:
-    """"a correct extraction AND an incorrect one": two candidates, one good one bad (with "or" it is a
-    verdict on one). The article after "and" keeps "good and bad reviews" (a label set) out."""
+    """"a correct extraction AND an incorrect one", "the bad response and the clinician's better one": two
+    candidates, one good one bad, in either order (with "or" it is a verdict on one). The article after "and"
+    keeps "good and bad reviews" (a label set) out."""
     for i, w in enumerate(ws):
-        if w == "and" and any(g in _GOOD_ONE for g in ws[max(0, i - 6) : i]) and i + 1 < len(ws) \
-                and ws[i + 1] in ("a", "an", "one", "the") and any(_bad_one(ws, j) for j in range(i + 1, min(i + 5, len(ws)))):
+        article = i + 1 < len(ws) and ws[i + 1] in ("a", "an", "one", "the")
+        if w == "and" and article and any(g in _GOOD_ONE for g in ws[max(0, i - 6) : i]) \
+                and any(_bad_one(ws, j) for j in range(i + 1, min(i + 5, len(ws)))):
+            return True
+        if w == "and" and article and any(_bad_one(ws, j) for j in range(max(0, i - 6), i)) \
+                and any(g in _GOOD_ONE and g != "right" for g in ws[i + 1 : i + 5]):
             return True
         # "good vs bad completion": said as a contrast, never a label set.
         if w in ("vs", "versus") and 0 < i < len(ws) - 1 and ws[i - 1] in _GOOD_ONE and _bad_one(ws, i + 1):
@@ -306,14 +375,39 @@ def _good_and_bad(ws: list[str]) -> bool:
         if w in _GOOD_ONE and i + 1 < len(ws) and ws[i + 1].isalpha() and any(
                 _bad_one(ws, j) and j + 1 < len(ws) and ws[j + 1] == ws[i + 1] for j in range(i + 2, min(i + 6, len(ws)))):
             return True
-    return False
+    return _kept_and_tossed(ws)
+
+
+_SOMEONE = {"i", "we", "they", "he", "she", "you", "people", "users", "someone"}
+_DROPPED = {"tossed", "binned", "dropped", "skipped", "ignored", "scrapped", "trashed", "deleted", "ditched", "rejected",
+            "discarded", "threw", "cut"}
+
+
+def _kept_and_tossed(ws: list[str]) -> bool:
+    """"the line I kept, the line I tossed": one noun, once with a keeping verb and once with a dropping one."""
+    kept, tossed = set(), set()
+    for i in range(len(ws) - 3):
+        if ws[i] == "the" and ws[i + 1].isalpha() and ws[i + 2] in _SOMEONE:
+            verb = ws[i + 3]
+            if verb in _GOOD_ONE or verb in ("kept", "chose", "used", "took", "accepted", "sent"):
+                kept.add(ws[i + 1])
+            elif _bad_one(ws, i + 3) or verb in _DROPPED:
+                tossed.add(ws[i + 1])
+    return bool(kept & tossed)
 
 
 def _several(ws: list[str]) -> bool:
     """"two drafts", "3 sampled replies": a small count of things, not of GPUs, labels or people ("five
     response levels" counts levels: the noun may come a word later)."""
     return any(w in _SEVERAL and i + 1 < len(ws) and ws[i + 1] not in _NOT_CANDIDATES and ws[i + 1][0].isalpha()
-               and not (i + 2 < len(ws) and ws[i + 2] in _COUNTED) for i, w in enumerate(ws))
+               and not (i + 2 < len(ws) and ws[i + 2] in _COUNTED) for i, w in enumerate(ws)) or any(
+        w in _SEVERAL and ws[i + 1 : i + 2] in (["and"], [","]) and has_any(ws[i + 2 : i + 7], _KEEP_ONE)
+        for i, w in enumerate(ws))  # "I always get two and I keep one"
+
+
+_KEEP_ONE = ["keep one", "kept one", "pick one", "picked one", "choose one", "chose one", "use one", "used one",
+             "take one", "took one", "send one", "sends one", "sent one", "post one", "posts one", "posted one",
+             "uses one", "keeps one", "picks one", "chooses one"]
 
 
 def _a_and_b(ws: list[str]) -> bool:
@@ -352,13 +446,17 @@ def verdict(sentence: str) -> bool:
     ws = [w for w in words(affirmed(sentence)) if w not in _QUOTES]  # "that helped" or "that didn't help"
     if not _about_outputs(ws):
         return False
-    if any(w in _RATING_WORDS for w in ws) or _emoji_pair(ws) or has_any(ws, _FACES):
+    if any(w in _RATING_WORDS or (w in _EMOJI and any(g in _GIVEN for g in ws[max(0, i - 6) : i + 3]))
+           for i, w in enumerate(ws)) or _emoji_pair(ws) or has_any(ws, _FACES):
         return True
     if any(_rating_verb(ws, i) and (any(o in _OVER for o in ws[i + 1 : i + 4] + ws[max(0, i - 3) : i])
                                     or (i + 1 < len(ws) and ws[i + 1][0].isdigit()) or _scale(ws[i + 1 : i + 9]))
            for i in range(len(ws))):
         return True  # "every reply was rated", "rated by users", "scored 1-5", "score each one from 1 to 5"
     for i, w in enumerate(ws):
+        if w == "and" and ws[i - 1 : i] == ["yes"] and ws[i + 1 : i + 2] == ["no"] and any(
+                v in _VERDICT_WORDS or v == "?" for v in ws[max(0, i - 10) : i]):
+            return True  # '"Was this accurate?" with yes and no buttons': a question about the output
         if w not in ("or", "/"):
             continue
         before, after = ws[max(0, i - 4) : i], ws[i + 1 : i + 3]  # "approve it as is or reject it"
@@ -387,7 +485,8 @@ def _about_outputs(ws: list[str]) -> bool:
     """Something a model or a person produced is being judged ("replies", "AI-generated descriptions", "the
     app writes a post-match insight")."""
     return any(w in _OUTPUTS or w.rsplit("-", 1)[-1] in _OUTPUTS or (stems(w) | stems(w.rsplit("-", 1)[-1])) & _PRODUCES
-               for w in ws)  # "AI-drafted", "AI-suggested": the maker's verb after the hyphen
+               for w in ws) or (  # "AI-drafted", "AI-suggested": the maker's verb after the hyphen
+        any(w in _COMMENTS for w in ws) and any(w in _QUALITY for w in ws))
 
 
 # Verbs of making an output: what "the app writes / generates / suggests" is an output, whatever its noun.
@@ -416,7 +515,7 @@ def _judging(ws: list[str]) -> bool:
 
 _JUDGED_STEMS = {"mark", "flag", "grade", "score", "label", "tag", "rate", "judge", "annotate", "review", "evaluate",
                  "assess", "click", "press", "tap", "tick", "vote", "audit", "check", "decide", "approve", "reject",
-                 "verify", "confirm", "moderate", "sign"}
+                 "verify", "confirm", "moderate", "sign", "hit"}
 
 
 def _emoji_pair(ws: list[str]) -> bool:
@@ -430,7 +529,7 @@ def volatile(sentence: str) -> bool:
     if not ws:
         return False
     changes = any(_changes(ws, i) for i in range(len(ws))) or has_any(
-        ws, ["is new", "are new", "'s new", "is different", "come and go"])
+        ws, ["is new", "are new", "'s new", "is different", "come and go", "turn over", "turns over", "turned over"])
     frequent = any(w in _FREQUENT for w in ws) or has_any(ws, [
         "all day", "all the time", "by the minute", "by the hour", "times a day", "times per day", "day to day",
         "week to week", "day by day", "to the next", "every few", "minute to minute", "hour to hour",
@@ -438,8 +537,11 @@ def volatile(sentence: str) -> bool:
         w in ("most", "many", "some", "all") and i + 1 < len(ws) and ws[i + 1].endswith("s")
         and ws[i + 1].removesuffix("s") in _PERIODS - {"other", "few", "couple"} for i, w in enumerate(ws)) or any(
         w in ("every", "each") and i + 1 < len(ws) and (ws[i + 1] in _PERIODS or ws[i + 1].rstrip("s") in _PERIODS
-                                                         or ws[i + 1].isdigit())
-        for i, w in enumerate(ws))
+                                                         or ws[i + 1].isdigit() or ws[i + 1] in _FEW
+                                                         or ws[i + 2 : i + 3] in ([p] for p in _PERIODS))
+        for i, w in enumerate(ws))  # "every two weeks", "each 3 days", "every council meeting"
+    if _supplied_elsewhere(ws):
+        return False  # "live fares come separately from our booking system": the model needn't hold them
     if changes and frequent:
         return True
     for i, w in enumerate(ws):
@@ -450,11 +552,28 @@ def volatile(sentence: str) -> bool:
         if has_any(ws[i : i + 3], _NOW_ASKED) and any(q in _ASKING and ws[j + 1 : j + 2] != ["to"]
                                                    for j, q in enumerate(ws[max(0, i - 12) : i], max(0, i - 12))):
             return True  # "which flights are late right now"; not "what to work on this week" (a plan)
-        if w == "now" and _asked_about_the_world(ws[max(0, i - 8) : i]):
+        if w == "now" and _asked_about_the_world(ws[max(0, i - 8) : i], "?" in ws):
             return True  # "where is my package now"; not "what can we do now"
         if w == "live" and any(v in ("results", "scores", "updates", "feed", "data") for v in ws[i + 1 : i + 4]):
             return True
     return False
+
+
+_FEW = {"two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "twelve", "couple", "few", "other"}
+# The moving facts reach the model from a system at answer time: "fares will be supplied separately through
+# our booking system", "stock is pulled from the API". Then a fine-tune only has to learn the conversation.
+_SUPPLY = {"supplied", "supply", "provided", "provide", "fed", "feed", "feeds", "pulled", "pull", "pulls", "fetched",
+           "fetch", "fetches", "injected", "inject", "passed", "plugged", "piped", "retrieved", "looked", "lookup"}
+_SYSTEM = {"separately", "system", "systems", "api", "apis", "database", "db", "integration", "plugin", "tool",
+           "tools", "backend", "feed", "retrieval", "rag"}
+
+
+def _supplied_elsewhere(ws: list[str]) -> bool:
+    return any(w in _SUPPLY and any(t in _SYSTEM for t in ws[i + 1 : i + 8]) for i, w in enumerate(ws))
+
+
+_ASK_VERBS = {"ask", "asks", "asked", "asking", "know", "knows", "tell", "tells", "check", "checks", "find", "wonder",
+              "wonders", "see", "want", "wants", "need", "needs", "question", "questions", "enquire", "inquire"}
 
 
 def _changes(ws: list[str], i: int) -> bool:
@@ -486,8 +605,12 @@ def _times_per(ws: list[str]) -> bool:
     return False
 
 
-def _asked_about_the_world(before: list[str]) -> bool:
-    asked = [j for j, q in enumerate(before) if q in _ASKING]
+def _asked_about_the_world(before: list[str], question: bool) -> bool:
+    """"where is my package now", "customers ask which trains run late now"; "this is now 3,000 codes" and "we
+    log which was sent, 19k by now" state, they ask nothing: outside a question an asking word asks only after
+    a verb of asking."""
+    asked = [j for j, q in enumerate(before) if q in _ASKING and (question or (
+        q not in ("is", "are") and any(v in _ASK_VERBS for v in before[max(0, j - 3) : j])))]
     return bool(asked) and not any(w in ("we", "i", "us", "me", "my", "our", "you") for w in before[asked[-1] :])
 
 

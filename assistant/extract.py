@@ -99,6 +99,10 @@ _WANTS: list[tuple[str, str, str]] = [
     ("wants_objective", "dpo", r"\bdpo\b"),
     ("wants_objective", "sft", r"\bsft\b|supervised fine-?tun|(fine-?tune|train) (it )?anyway|"
                                r"still want to (fine-?tune|train)"),
+    # Before LoRA: "a per-customer adaptation far smaller than the LoRA files", "soft prompts per client".
+    ("wants_method", "prompt_tuning", r"soft[- ]prompts?\b|virtual tokens|(?:learned|trained) vectors? (?:prepended|added)|"
+                                      r"(?:smaller|tinier|lighter) than (?:the |a |our |any )?(?:lora|adapter)|"
+                                      r"\bfew (?:kb|kilobytes)\b|(?:can'?t|cannot) (?:keep|store|host) (?:thousands of |\w+ )?loras?\b"),
     ("wants_method", "qlora", r"\bq-?lora\b|4-?bit"),
     ("wants_method", "dora", r"\bdora\b"),
     ("wants_method", "lora", r"\blora\b"),
@@ -111,9 +115,9 @@ _GPU_WORDS = r"gpu|vram|graphics|card|nvidia|cuda|rtx|geforce|a100|h100|h200|l4\
 # Bounded patterns (security review H1): every number or path pattern starts at the beginning of its run
 # (a lookbehind), and no two adjacent quantifiers can split the same characters, so a 20,000-digit
 # message is read in linear time. Sizes, counts and hardware are token walks (assistant.sizes, .machines).
-_NEGATED_BEFORE = re.compile(r"\b(not|no|without|instead of|rather than|n't|nobody(?: has| ever)?|nothing(?: was)?|"
-                             r"barely|hardly|rarely|seldom)"
-                             r"\W{1,3}(\w{1,20}\W{1,3})?$", _I)
+_NEGATED_BEFORE = re.compile(r"(\b(?:not|no|without|instead of|rather than|nobody(?: has| ever)?|nothing(?: was)?|"
+                             r"barely|hardly|rarely|seldom|dont|havent|doesnt|didnt)|n't)"
+                             r"\W{1,3}(\w{1,20}\W{1,3}){0,2}$", _I)  # "not lora", "don't have any Q&A"
 _DENIABLE = {"task_kind", "data_layout", "priority", "many_adapters", "wants_objective", "wants_method"}
 
 
@@ -127,14 +131,14 @@ def extract(text: str) -> tuple[StateUpdate, dict[str, str]]:
         if key in found:
             continue
         match = re.search(pattern, text, _I)
-        if match and key in _DENIABLE and _NEGATED_BEFORE.search(text[max(0, match.start() - 14) : match.start()]):
+        if match and key in _DENIABLE and _NEGATED_BEFORE.search(text[max(0, match.start() - 24) : match.start()]):
             continue  # "not lora", "it's not preference data": the next pattern for this key may still match
         if match:
             found[key] = value
             quotes[key] = _around(text, match)
     _drop_conflicts(found, text)
     _one_stage(text, found, quotes)
-    for finder in (_sizes, _hardware, _time, _criteria, _domain, _tone):
+    for finder in (_sizes, _hardware, _time, _criteria, _domain, _tone, _whether):
         finder(text, found, quotes)
     for finder in (_files, _model):  # places and names: the words as written
         finder(written, found, quotes)
@@ -196,6 +200,21 @@ def _files(text: str, found: dict, quotes: dict) -> None:
             found["data_layout"] = "labelled" if found.get("task_kind") == "classification" else "prompt_completion"
 
 
+# "should we fine tune?", "Need we fine-tuning for this?", "do I need to retrain it?", "fine-tune?": a user
+# unsure whether training is the answer at all (with no data named, a prompt usually is).
+_WHETHER = re.compile(r"\b(?:should|do|does|would|must|can|could|need) (?:we|i|you|it|this|that)(?: really| even| still)?"
+                      r"(?: need to| have to)? (?:fine[- ]?tune|re-?train|train)\b|\bneed (?:we|i) (?:fine[- ]?tun|re-?train|train)|"
+                      r"\b(?:is|would) (?:fine[- ]?tuning|training|retraining) (?:needed|necessary|required|worth it)|"
+                      r"\bfine[- ]?tun(?:e|ing)\s{0,2}\?|\bdo (?:we|i) need (?:fine[- ]?tuning|training|to train)", _I)
+
+
+def _whether(text: str, found: dict, quotes: dict) -> None:
+    match = _WHETHER.search(text)
+    if match:
+        found["asks_whether_to_train"] = True
+        quotes["asks_whether_to_train"] = _around(text, match)
+
+
 def _sizes(text: str, found: dict, quotes: dict) -> None:
     sizes = read_sizes(text)
     for key in ("rows", "tokens", "size_mb"):
@@ -218,8 +237,14 @@ _NO_DATA = re.compile(r"^\W*no data\W*$|\bno data (?:really|at all|yet|to speak 
                       # "we have not collected any examples", "I don't have any old texts saved"
                       r"\b(?:we|i) (?:have not|haven'?t|never|did not|didn'?t) (?:collected|saved|kept|gathered|logged|got|"
                       r"written) any (?:\w+ )?(?:examples|data|samples|texts|messages|emails|records)\b|"
-                      r"\b(?:we|i) (?:don'?t|do not) have any (?!labell?ed|annotated|tagged|clean|structured|preference|"
-                      r"paired)(?:\w+ )?(?:examples|samples|texts|messages|emails)(?: saved| kept| stored)?\b", re.I)
+                      r"\b(?:we|i) (?:don'?t|do not|haven'?t) (?:have|got) any (?!labell?ed|annotated|tagged|clean|structured|"
+                      r"preference|paired|rated|graded)(?:\w+ )?(?:examples|samples|texts|messages|emails|questions|"
+                      r"chats|conversations|transcripts|history|tickets|replies|answers|logs|records|data)"
+                      # "we don't have any tickets labelled" has the tickets, just no labels
+                      r"(?! (?:labell?ed|tagged|annotated|rated|marked|graded|scored|with|that|which))"
+                      r"(?: saved| kept| stored| logged| yet| either)?\b"
+                      # "we don't have any tickets, just emails": something else is the data
+                      r"(?!\s*[,;:-]?\s*(?:just|only|but|instead|except)\b)", re.I)
 
 
 def _hardware(text: str, found: dict, quotes: dict) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from assistant.recommend import MIN_ROWS
+from assistant.recommend import too_few_examples
 from assistant.state import ConversationState
 from assistant.understand import clarifying_question
 
@@ -116,7 +116,7 @@ def decided_without_training(state: ConversationState) -> bool:
     """Facts that make the answer "don't fine-tune" whatever else is true: no need to ask more."""
     if state.preferences.objective not in (None, "none"):
         return False
-    return bool(state.use_case.facts_change_often) or (state.data.rows is not None and state.data.rows < MIN_ROWS)
+    return bool(state.use_case.facts_change_often) or too_few_examples(state.data)
 
 
 def mark_asked(state: ConversationState, questions: list[Question]) -> ConversationState:

@@ -31,6 +31,9 @@ def io_pairs(sentence: str) -> bool:
         return True  # "paired with the corresponding fields", "aligned sentence pairs", "parallel text"
     if any(w == "pairs" and ws[i + 1 : i + 2] == ["of"] and "and" in ws[i + 3 : i + 9] for i, w in enumerate(ws)):
         return True  # "650 pairs of tech sheet and his note"; not "2k pairs of shoes"
+    if any(w == "one" and ws[i + 1 : i + 2] == ["of"] and i > 0 and ws[i - 1] in ("into", "as", "under", "to", "in")
+           and any(e in _EACH for e in ws[max(0, i - 6) : i - 1]) for i, w in enumerate(ws)):
+        return True  # "put each into one of three piles", "sorted them as one of"; a class for every item
     if any(w == "next" and ws[i + 1 : i + 2] == ["to"] and any(k in _KEPT for k in ws[max(0, i - 6) : i])
            for i, w in enumerate(ws)):
         return True  # "we kept every packing list next to the declaration text they filed"
@@ -48,9 +51,12 @@ def io_pairs(sentence: str) -> bool:
         if not (along or each):
             continue
         # Someone (clerks, the team, an agent) and right after them the making verb: "what our clerks typed".
-        for s in range(i + 1, min(i + 9, len(ws))):  # "for each one the text forecast that the forecaster wrote"
+        # "for each one the text forecast that the forecaster wrote"; "for each of approximately 15,000 closed
+        # claims we have the adjuster's notes and the summary that a claims supervisor subsequently wrote"
+        for s in range(i + 1, min(i + 24, len(ws))):
             # "our paralegals wrote", "the forecaster wrote": whoever is named just before the making verb
-            if _person(ws[s]) and any(stems(v) & _MADE_BY_PEOPLE for v in ws[s + 1 : s + 3]):
+            if _person(ws[s]) and any(stems(v) & _MADE_BY_PEOPLE for v in ws[s + 1 : s + 3]) and s > 0 \
+                    and ws[s - 1] not in ("by", "for", "to", "from", "of"):  # the maker, not "written for the agents"
                 return True
             named = ws[s - 1] in ("our", "the", "their", "his", "her", "a", "an") and ws[s].isalpha()
             if named and s + 1 < len(ws) and stems(ws[s + 1]) & _MADE_BY_PEOPLE:
@@ -124,11 +130,18 @@ def _person(w: str) -> bool:
         len(w) > 4 and w.endswith(("ers", "ists", "ians", "ants", "ors", "ees")))
 
 
+_EACH = {"each", "every", "them", "it", "all", "everything"}
 _ALONG = {"plus", "and", "with", "alongside", "together", "paired", "next"}
 _PEOPLE = {"we", "they", "someone", "somebody", "people", "humans", "team", "staff", "agent", "clerk", "editor",
            "analyst", "engineer", "handler", "nurse", "doctor", "teacher", "reviewer", "moderator", "expert",
            "annotator", "operator", "dispatcher", "employee", "writer", "translator", "accountant", "pharmacist",
-           "curator", "specialist", "technician", "lawyer", "support", "desk", "he", "she", "marketing", "sales"}
+           "curator", "specialist", "technician", "lawyer", "support", "desk", "he", "she", "marketing", "sales",
+           "supervisor", "manager", "adjuster", "clinician", "physician", "attorney", "paralegal", "coordinator",
+           "administrator", "officer", "inspector", "auditor", "examiner", "underwriter", "rep", "secretary",
+           "counselor", "counsellor", "therapist", "librarian", "archivist", "instructor", "tutor",
+           "coach", "mechanic", "copywriter", "advisor", "adviser", "consultant", "planner", "surveyor", "assessor",
+           "broker", "realtor", "dentist", "vet", "scientist", "researcher", "student", "volunteer", "intern",
+           "judge", "owner", "author", "journalist", "chef", "pilot"}
 _MADE_BY_PEOPLE = {"type", "enter", "key", "write", "wrote", "fill", "extract", "answer", "reply", "respond", "tag", "label",
                    "transcribe", "translate", "summarize", "summarise", "correct", "classify", "assign", "attach",
                    "mark", "grade", "score", "rate", "draft", "compose", "annotate"}

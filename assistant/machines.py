@@ -34,6 +34,10 @@ def _gpu_key(tok: str) -> str | None:
     return None
 
 
+# Gigabytes as people type them; "Go" is the French gigaoctet ("une carte graphique de 12 Go").
+_GB = ("gb", "gib", "g", "gigs", "gig", "go")
+
+
 def read_hardware(text: str) -> tuple[dict[str, Any], dict[str, str]]:
     """(StateUpdate fields, the words behind them) for the machine the user describes."""
     tokens = tokens_of(text)
@@ -42,11 +46,13 @@ def read_hardware(text: str) -> tuple[dict[str, Any], dict[str, str]]:
     joined = " ".join(tokens)
     for i, tok in enumerate(tokens):
         key = _gpu_key(tok)
+        if key and not _named_as_a_gpu(key, tokens, i):
+            key = None
         if key is None and tok == "rtx" and i + 1 < len(tokens) and tokens[i + 1] == "6000":
             key = "rtx 6000 ada"
         if key and "gpu_name" not in found:
             # "RTX 4090", not "4090": the name Hardware.parse and the plan card show.
-            name = f"RTX {key}" if key.isdigit() else key.upper()
+            name = f"{'GTX' if key.startswith(('10', '16')) else 'RTX'} {key}" if key.isdigit() else key.upper()
             found.update(hardware="gpu", gpu_name=name, gpu_memory_gb=GPU_TABLE[key][0])
             count = _count_near(tokens, i)
             if count:
@@ -66,6 +72,18 @@ def read_hardware(text: str) -> tuple[dict[str, Any], dict[str, str]]:
             found["hardware"] = "gpu"
             quotes["hardware"] = _as_typed(text, next(t for t in tokens if t in _GPU_WORDS))
     return found, quotes
+
+
+def _named_as_a_gpu(key: str, tokens: list[str], i: int) -> bool:
+    """"1080p video" is a resolution; "since 1660" a year: the older cards' bare numbers are GPUs only when
+    someone has one ("one 1080", "my 1070") or a GPU word is beside them ("gtx 1080", "a 1070 ti", "1660 card")."""
+    if tokens[i + 1 : i + 2] in (["p"], ["i"], ["px"]):
+        return False
+    if not key.isdigit() or int(key) >= 2000:
+        return True
+    near = set(tokens[max(0, i - 3) : i]) | set(tokens[i + 1 : i + 4])
+    owned = i > 0 and tokens[i - 1] in ("one", "a", "an", "my", "our", "old", "single", "two")  # "I have one 1080"
+    return owned or bool(near & (_GPU_WORDS | {"gtx", "ti", "super", "card", "graphics", "training", "train"}))
 
 
 def _as_typed(text: str, phrase: str) -> str:
@@ -88,7 +106,7 @@ def _count_near(tokens: list[str], i: int) -> int | None:
     if k < len(tokens) and tokens[k] in ("x", "*"):
         k += 1
     found = number_at(tokens, k) if k < len(tokens) else None
-    if found and not (found[1] < len(tokens) and tokens[found[1]] in ("gb", "gib", "g", "gigs", "gig")):
+    if found and not (found[1] < len(tokens) and tokens[found[1]] in _GB):
         return _as_count(found)
     return None
 
@@ -125,7 +143,7 @@ def _bare_gpu_count(tokens: list[str]) -> int | None:
 def _memory(tokens: list[str], found: dict[str, Any], quotes: dict[str, str], text: str) -> None:
     """'80GB', '12 GB of VRAM' beside a GPU word set the GPU's memory; beside 'RAM' the machine's RAM."""
     for i, tok in enumerate(tokens):
-        if tok not in ("gb", "gib", "g", "gigs", "gig") or i == 0 or not tokens[i - 1][0].isdigit():
+        if tok not in _GB or i == 0 or not tokens[i - 1][0].isdigit():
             continue
         value = number_at(tokens, i - 1)
         if value is None or not 0 < value[0] < 4096:

@@ -20,16 +20,21 @@ from assistant import catalogue
 from assistant.catalogue import CatalogueModel
 from assistant.fit import SMALL_ROWS, Alternative, Pick, hardware_of, hyperparameters, pick_fitting
 from assistant.sizes import corpus_tokens
-from assistant.state import ConversationState, Method, Objective
+from assistant.state import ConversationState, DataInfo, Method, Objective
 from tools.train.estimate import Estimate
 from tools.train.hardware import Hardware
 from tools.vocab import DATA_FOR_OBJECTIVE, DATASET_TYPE_OF_KIND
 
 __all__ = ["Alternative", "Recommendation", "hyperparameters", "recommend"]
 MIN_ROWS = 30  # below this, a few-shot prompt is the honest answer (OpenAI suggests 50-100 to see gains)
-CPT_ROWS, CPT_MB = 10_000, 20.0  # roughly 5M+ tokens of raw text before continued pretraining pays off
-CPT_TOKENS = 5_000_000  # the same threshold on the token estimate from any unit (assistant.sizes)
+CPT_ROWS, CPT_MB = 10_000, 12.0  # roughly 3M+ tokens of raw text before continued pretraining pays off
+# The same threshold on the token estimate from any unit (assistant.sizes). Story writers wanted SFT on the
+# texts up to ~2.7M tokens and continued pretraining from ~4M ("3 million words ... a model that KNOWS my
+# universe"); a LoRA on a few million tokens of one world's text already shifts its vocabulary.
+CPT_TOKENS = 3_000_000
 STYLE_CPT_TOKENS = 20_000_000  # for a style goal: above this, raw text is a corpus to pretrain on
+# A document or two ("the rulebook is 24 pages") teaches no voice and holds facts retrieval finds better.
+RAG_TOKENS = 50_000
 
 
 class Recommendation(BaseModel):
@@ -95,13 +100,20 @@ def choose_objective(state: ConversationState) -> tuple[Objective, list[str], li
         return "none", [why], [Alternative(objective="sft", method="lora", why=(
             "fine-tune for tone and format only, and keep the facts in retrieval"))], (
             "Use retrieval: index your documents and pass the relevant ones to the model in the prompt.")
-    if d.rows is not None and d.rows < MIN_ROWS:
+    if too_few_examples(d):
         have = f"about {d.rows} examples" if d.rows else "no examples yet"
         why = (f'You have {have} ("{q("data.rows", str(d.rows))}"): too few to fine-tune without '
                f"memorising them (we want at least {MIN_ROWS}, ideally a few hundred).")
         return "none", [why], [Alternative(objective="sft", method="lora", why=(
             f"once you have {MIN_ROWS}+ examples, a small LoRA SFT run"))], (
             "Put 3-5 of your examples into the system prompt (few-shot prompting) and collect more data.")
+    if (_no_data_described(d) and "data" not in state.skipped) or (u.asks_whether_to_train and _no_data_counted(d)):
+        # a skipped question is deferred, not answered; "should we fine tune?" with nothing counted is a prompt
+        why = ("You haven't told me about any examples (past answers, chats, documents, ratings), and fine-tuning "
+               "learns only from examples. What you describe is an instruction a system prompt carries.")
+        return "none", [why], [Alternative(objective="sft", method="lora", why=(
+            "once you have a few hundred examples of the answers you want, a LoRA SFT run"))], (
+            "Write what you want into the system prompt; if it still falls short, collect examples of good answers.")
     if d.has_pairs or d.layout == "preference_pairs":
         return _preference_objective(state)
     if d.has_ratings or d.layout == "ratings":
@@ -111,6 +123,26 @@ def choose_objective(state: ConversationState) -> tuple[Objective, list[str], li
     if d.layout == "unlabelled_text":
         return _raw_text_objective(state)
     return "sft", [_sft_reason(state)], [], None
+
+
+def too_few_examples(d: DataInfo) -> bool:
+    """Fewer than MIN_ROWS examples, unless each is long: "4 novels, about 3 million words" is a corpus."""
+    return d.rows is not None and d.rows < MIN_ROWS and (d.tokens is None or d.tokens < RAG_TOKENS)
+
+
+def _no_data_described(d: DataInfo) -> bool:
+    """Nothing at all is known about the user's data: no file, no layout, no size, no pairs or ratings. Among
+    1,185 interview stories whose reader learnt nothing about the data, 47 of 49 writers wanted a prompt, not
+    a fine-tune ("just want it to always reply in British English"). A user who SKIPPED the data question
+    gets a plan with its assumption said instead: they deferred the answer, they didn't give it."""
+    return d.layout is None and _no_data_counted(d)
+
+
+def _no_data_counted(d: DataInfo) -> bool:
+    """No file and no size, and nothing that is only ever data the user has (pairs, ratings, labels). A chat or
+    text layout read without a size ("our AI chat on the website works fine") says nothing about examples."""
+    return (d.location is None and d.rows is None and d.tokens is None and d.size_mb is None
+            and not d.has_pairs and not d.has_ratings and not d.has_labels)
 
 
 def _data_allows(state: ConversationState, objective: str) -> bool:
@@ -140,7 +172,7 @@ def _preference_objective(state: ConversationState) -> tuple[Objective, list[str
     return "dpo", [why], [Alternative(objective="orpo", method="lora", why="one-stage alternative without a reference model")], None
 
 
-def _raw_text_objective(state: ConversationState) -> tuple[Objective, list[str], list[Alternative], None]:
+def _raw_text_objective(state: ConversationState) -> tuple[Objective, list[str], list[Alternative], str | None]:
     d, q = state.data, state.quote
     tokens = corpus_tokens(d.rows, d.tokens, d.size_mb)
     big = (d.rows or 0) >= CPT_ROWS or (d.size_mb or 0) >= CPT_MB or tokens >= CPT_TOKENS
@@ -152,6 +184,13 @@ def _raw_text_objective(state: ConversationState) -> tuple[Objective, list[str],
                "model your domain's vocabulary and facts; an SFT step on a few examples can follow for the format.")
         return "continued_pretraining", [why], [Alternative(objective="sft", method="lora", why=(
             "turn part of the corpus into question/answer examples and fine-tune on those"))], None
+    if 0 < tokens < RAG_TOKENS or (state.use_case.task_kind == "qa" and 0 < tokens < CPT_TOKENS):
+        why = (f'Your data is a small body of text with no examples of answers ("{size_words}"). Questions about it '
+               "are answered best by retrieval (RAG): the model reads the relevant passage at answer time, so nothing "
+               "is memorised or goes stale.")
+        return "none", [why], [Alternative(objective="sft", method="lora", why=(
+            "write a few hundred question/answer examples from the text and fine-tune on those"))], (
+            "Use retrieval: split the text into passages, index them, and pass the relevant ones to the model.")
     size = f"about {tokens / 1e6:.1f}M tokens" if tokens else "its size not given"
     why = (f'Your data is unlabelled text ("{q("data.layout", "raw text")}"), {size}: below the ~{CPT_TOKENS / 1e6:.0f}M '
            "tokens where continued pretraining pays off, so we fine-tune on the texts themselves: the model picks "

@@ -72,7 +72,7 @@ _ROW_TOKENS: dict[str, float] = {
     **dict.fromkeys("documents docs reports manuals files guidelines regulations policies procedures "
                     "specifications standards patents theses whitepapers rulings".split(), 1500.0),
     **dict.fromkeys("papers".split(), 6000.0),
-    **dict.fromkeys("books".split(), 100_000.0),
+    **dict.fromkeys("books volumes tomes novels monographs textbooks".split(), 100_000.0),
 }
 ROW_NOUNS = frozenset(_ROW_TOKENS)  # words that count examples: "tickets", "pairs", "conversations"
 _TEXT_UNITS = {"tokens": 1.0, "token": 1.0, "words": TOKENS_PER_WORD, "pages": TOKENS_PER_PAGE,
@@ -87,8 +87,15 @@ _NOT_ROWS = set("categories classes queues departments labels label gpus gpu car
                 "stores shops offices locations countries cities vehicles trucks machines servers nodes beds "
                 "students members staff followers subscribers visitors vets doctors nurses writers reviewers "
                 "annotators raters agents reps lawyers engineers teachers volunteers stars patients residents "
-                "citizens passengers guests farmers families households businesses companies schools".split())
+                "citizens passengers guests farmers families households businesses companies schools warehouses "
+                "factories restaurants clinics hospitals campuses farms hotels venues studios kids children".split())
 _GENERIC_MIN = 100  # an unknown noun after a count this large may be the data's rows ("5,500 bottles")
+# Words ending in -s that are no plural noun ("2.5k PRs" and "2,200 job ads" are; "5,000 of this" is not).
+_NOT_NOUNS = set("its has was yes his this thus less plus unless across always perhaps various previous serious "
+                 "whereas besides sometimes nowadays afterwards towards regardless thanks does goes is us as".split())
+_ARTIFACTS = {"artifact", "artifacts", "adapter", "adapters", "lora", "loras", "checkpoint", "checkpoints", "weights",
+              "footprint"}
+_SHAPE_MAX = 5  # a known noun counted this small next to a large count of anything describes a row
 # "two candidate answers", "2 drafts per ticket": a small count of these describes a row, not the dataset.
 _PER_ROW = set("answer answers response responses reply replies completion completions output outputs draft drafts "
                "version versions option options candidates summaries translations rewrites variants alternatives "
@@ -235,6 +242,7 @@ def read_sizes(text: str) -> Sizes:
     tokens = tokens_of(text)
     out = Sizes()
     generic: dict[str, Any] = {}
+    few: dict[str, Any] = {}  # a small count of the data's own noun: the last resort (see _few_of_the_data)
     i = 0
     while i < len(tokens):
         starts = tokens[i][0].isdigit() or tokens[i] in _ONES or tokens[i] in _TENS or tokens[i] in _STARTS
@@ -254,16 +262,32 @@ def read_sizes(text: str) -> Sizes:
             value = float(tokens[i].replace(".", ""))  # "19.000 descriptions": a count has no decimals
         if unit and _describes_a_row(value, unit, tokens, i, k):
             unit = None
+        if unit and j == i + 1 and _year(tokens[i]) and i > 0 and tokens[i - 1] in ("our", "the", "in", "from", "since", "of", "their"):
+            unit = None  # "our 2024 chat logs", "the 2019 reports": a year, not a count
         if unit:
             _record(out, value, unit, tokens, i, k, span_words(text, i, k))
+        elif j == i + 1 and _thousands_dot(tokens[i]) and float(tokens[i].replace(".", "")) >= _GENERIC_MIN:
+            _generic(generic, float(tokens[i].replace(".", "")), tokens, i, j, text)  # "3.000 error codes"
         elif value >= _GENERIC_MIN and value == int(value):
             _generic(generic, value, tokens, i, j, text)
+        elif value == int(value) and _few_of_the_data(value, tokens, i, j):
+            _generic(few, value, tokens, i, j, text)
         i = max(j, i + 1)
+    if out.rows is not None and out.rows <= _SHAPE_MAX and generic and out.tokens_from_rows:
+        out.rows = None  # "for about 900 themes I had two scripts generated": the two describe a row
     if out.rows is None and generic and (out.tokens is None or out.tokens_from_rows):
         out.rows, out.tokens, out.tokens_from_rows = generic["rows"], int(generic["rows"] * TOKENS_PER_ROW), True
         out.quotes["rows"] = out.quotes["tokens"] = generic["quote"]
     if out.rows is None and out.tokens is None:
         _bare_count(tokens, out, text)
+    elif out.rows is not None and out.rows <= _SHAPE_MAX and out.tokens_from_rows:
+        bare = Sizes()  # "They saw two letters for the same donor and ticked the better one. About 5,000 of those."
+        _bare_count(tokens, bare, text)
+        if bare.rows:
+            out.rows, out.tokens, out.quotes["rows"], out.quotes["tokens"] = bare.rows, bare.tokens, bare.quotes["rows"], bare.quotes["rows"]
+    if out.rows is None and out.tokens is None and few:
+        out.rows, out.tokens, out.tokens_from_rows = few["rows"], int(few["rows"] * TOKENS_PER_ROW), True
+        out.quotes["rows"] = out.quotes["tokens"] = few["quote"]
     return out
 
 
@@ -299,26 +323,63 @@ def _generic(generic: dict[str, Any], value: float, tokens: list[str], i: int, j
     for k in range(j, min(j + 5, len(tokens))):
         tok = tokens[k]
         card_data = tok in ("card", "cards") and k > j  # "~70k recipe cards": counted by the thousand, no GPU
-        if not card_data and (tok in _BREAK or tok[0].isdigit() or tok in _NOT_ROWS or tok in _SCALES or _is_hardware(tok)):
-            return
-        if tok.isalpha() and len(tok) > 3 and tok.endswith("s") and value > generic.get("rows", 0):
+        if not card_data and (tok in _BREAK or tok[0].isdigit() or tok in _NOT_ROWS or tok in _SCALES or _is_hardware(tok)
+                              or tok in ("them", "it", "they", "we", "us", "you")):
+            return  # "5,000 employees, 300 of them in sales": 300 of something already named
+        if tok.isalpha() and len(tok) >= 3 and tok.endswith("s") and tok not in _NOT_NOUNS and value > generic.get("rows", 0):
             generic.update(rows=int(value), quote=span_words(text, i, k))
             return
+
+
+def _few_of_the_data(value: float, tokens: list[str], i: int, j: int) -> bool:
+    """A small count of a noun this module has no word for is the data only when the user says so: the noun is
+    what the message is about ("write obituaries ... I have maybe twenty obituaries"), or the count is hedged as
+    all there is ("only 25 eulogies", "12 limericks, that's all"). "We have two warehouses" sizes nothing; nor
+    does a count of people ("three therapists")."""
+    noun = tokens[j] if j < len(tokens) else ""
+    if value < 2 or not (noun.isalpha() and len(noun) > 3 and noun.endswith("s")) or noun in _NOT_ROWS \
+            or noun.endswith(("ers", "ists", "ians", "ants", "ors", "ees")):
+        return False
+    said_before = {t.removesuffix("s") for t in tokens[:i]} | set(tokens[j + 1 :])
+    all_there_is = any(t in ("only", "just") for t in tokens[max(0, i - 3) : i]) or " that's all " in (
+        f" {' '.join(tokens[j + 1 : j + 10])} ") or " that's it " in f" {' '.join(tokens[j + 1 : j + 10])} "
+    return noun.removesuffix("s") in said_before or noun in said_before or all_there_is
 
 
 def _unit_after(tokens: list[str], j: int) -> tuple[str | None, int]:
     """The unit noun within four words after a number ("2,000 support chat logs" -> "logs")."""
     if j + 1 < len(tokens) and tokens[j] == "of" and tokens[j - 1] == "one":
         return None, j  # "one of our tickets" is not a count
-    for k in range(j, min(j + 5, len(tokens))):
+    seen = 0
+    for k in range(j, min(j + 12, len(tokens))):
         tok = tokens[k]
+        if tok in ("-", "/", "&"):
+            continue  # "question-and-answer pairs", "instruction/response pairs": one compound word
+        seen += 1
+        if seen > 5:
+            break
+        if tok in _NOT_ROWS and tokens[k + 1 : k + 2] and tokens[k + 1] in _ROW_TOKENS:
+            continue  # "350 of the adult label texts": a modifier of the noun after it
         if tok in _BREAK or tok in _NOT_ROWS or tok[0].isdigit():
             return None, k
         if tok in _ROW_TOKENS or tok in _TEXT_UNITS or tok in _BYTE_UNITS:
             return tok, k
+        if seen == 1 and tok + "s" in _ROW_TOKENS and not _year(tokens[j - 1]) and _plural_count(tokens[j - 1]):
+            return tok + "s", k  # "3000 conversation with customers": a plural typed singular
         if tok.endswith("s") and tok[:-1] in _BYTE_UNITS:
             return tok[:-1], k
+        if tokens[k - 1] == "/" and tok + "s" in _ROW_TOKENS and tokens[k + 1 : k + 2] != ["pairs"]:
+            return tok + "s", k  # "12k instruction/response": the pair named by its two halves
     return None, j
+
+
+def _year(tok: str) -> bool:
+    return tok.isdigit() and len(tok) == 4 and 1900 <= int(tok) <= 2100  # "our 2024 chat logs"
+
+
+def _plural_count(tok: str) -> bool:
+    """The number before a noun counts more than one ("3000", "12k", "two"), so the noun is a plural."""
+    return tok not in ("1", "one", "a", "an") and (tok[0].isdigit() or tok in _ONES or tok in _TENS or tok in _SCALES)
 
 
 def _describes_a_row(value: float, unit: str, tokens: list[str], i: int, k: int) -> bool:
@@ -374,6 +435,8 @@ def _record(out: Sizes, value: float, unit: str, tokens: list[str], i: int, k: i
         memory = not of_data and any(_is_hardware(t, after) for t, after in zip(clause, [*clause[1:], ""], strict=True))
         if memory or out.size_mb is not None or tokens[k + 1 : k + 2] in (["each"], ["apiece"]):
             return  # "A100 80GB", "16 GB RAM", "a MacBook with 36 GB", "two cards, 48 GB each": memory, not data
+        if any(t in _ARTIFACTS for t in tokens[max(0, i - 8) : i]):
+            return  # "a per-customer artifact that's tiny, ideally a few KB": the size of what we train
         size_bytes = value * _BYTE_UNITS[unit]
         out.size_mb = size_bytes / 1e6
         out.tokens, out.tokens_from_rows = int(size_bytes / BYTES_PER_TOKEN), False
@@ -381,6 +444,8 @@ def _record(out: Sizes, value: float, unit: str, tokens: list[str], i: int, k: i
     elif unit in _TEXT_UNITS:
         if k + 1 < len(tokens) and tokens[k + 1] in ("per", "each", "a", "an"):
             return  # "max 42 characters per line", "500 words each": the size of a row, not of the data
+        if unit != "pages" and value <= 1000 and "of" in tokens[max(0, i - 3) : i]:
+            return  # "a plain-language summary of about 150 words": the length of one item
         if out.tokens is None or out.tokens_from_rows:
             out.tokens, out.tokens_from_rows = int(value * _TEXT_UNITS[unit]), False
             out.quotes["tokens"] = quote
@@ -394,12 +459,25 @@ def _record(out: Sizes, value: float, unit: str, tokens: list[str], i: int, k: i
 
 
 _BARE_MIN = 10  # a number alone below this is rarely a dataset ("nobody compared two, it's just the votes")
+_DATA_VERBS = {"tagged", "labelled", "labeled", "annotated", "collected", "logged", "saved", "rated", "reviewed",
+               "exported", "scored", "marked", "graded", "transcribed", "written", "answered", "gathered", "archived",
+               "stored", "coded", "sorted", "classified", "categorized", "categorised"}
 
 
 def _bare_count(tokens: list[str], out: Sizes, text: str) -> None:
-    """"a few examples ..., maybe fifteen or so": a number standing alone in a sentence about examples."""
-    if not any(t in _ROW_TOKENS or t + "s" in _ROW_TOKENS for t in tokens):
-        return
+    """"a few examples ..., maybe fifteen or so": a number standing alone in a sentence about examples, or
+    said as a count the user just made ("I just counted and it's 15")."""
+    counted = [i for i, t in enumerate(tokens) if t == "counted"]
+    for c in counted:
+        for i in range(c + 1, min(c + 6, len(tokens))):
+            found = number_at(tokens, i) if tokens[i][0].isdigit() or tokens[i] in _ONES or tokens[i] in _TENS else None
+            after = tokens[found[1]] if found and found[1] < len(tokens) else ""
+            if found and tokens[i] not in ("a", "an", "one") and found[0] == int(found[0]) and 0 < found[0] < 1e7 \
+                    and after not in _NOT_ROWS and not (after and _is_hardware(after)):
+                out.rows, out.tokens = int(found[0]), int(found[0] * TOKENS_PER_ROW)
+                out.quotes["rows"] = span_words(text, c, found[1])
+                return
+    about_data = any(t in _ROW_TOKENS or t + "s" in _ROW_TOKENS for t in tokens)
     for i, tok in enumerate(tokens):
         found = number_at(tokens, i) if tok[0].isdigit() or tok in _ONES or tok in _TENS else None
         if not found or tok in ("a", "an", "one") or tok in GPU_TABLE or _not_a_count(tokens, i, found[1]):
@@ -407,7 +485,12 @@ def _bare_count(tokens: list[str], out: Sizes, text: str) -> None:
         value, j = found
         after = tokens[j] if j < len(tokens) else "."
         then = tokens[j + 1] if j + 1 < len(tokens) else ""
-        if (after in _BREAK or after in ("or", "so") or (after == "of" and then in ("them", "these", "those", "this"))) \
+        of_them = after == "of" and then in ("them", "these", "those", "this")
+        # "We've tagged maybe 27,000 of them by now": the data named in an earlier message, counted by a data verb
+        tagged = of_them and any(t in _DATA_VERBS for t in tokens[max(0, i - 4) : i])
+        alone = after in _BREAK or after in ("or", "so") or tokens[j : j + 2] in (["by", "now"], ["in", "total"]) \
+            or after in ("altogether", "total")  # "about 19k by now", "4,000 in total"
+        if (about_data or tagged) and (alone or of_them) \
                 and _BARE_MIN <= value < 1e7 and value == int(value) and value > (out.rows or 0):
             out.rows = int(value)  # the largest bare count: "one of them, ... around 4000" is 4000
             out.quotes["rows"] = span_words(text, i - 2, j)

@@ -35,6 +35,8 @@ class UseCase(_Part):
     tone: str | None = None
     facts_change_often: bool | None = Field(None, description="Answers depend on facts that change (prices, stock).")
     replaces_hosted: bool | None = Field(None, description="The user is moving off a hosted fine-tune (OpenAI's, ...).")
+    asks_whether_to_train: bool | None = Field(
+        None, description='The user asks whether fine-tuning is needed at all ("do I need to retrain it?").')
 
 
 class DataInfo(_Part):
@@ -181,6 +183,9 @@ def apply_update(
         other = "has_ratings" if new.data.layout == "preference_pairs" else "has_pairs"
         if other not in set_now:
             setattr(new.data, other, None)
+    for layout, flag in (("preference_pairs", "has_pairs"), ("ratings", "has_ratings")):
+        if getattr(new.data, flag) is False and new.data.layout == layout and "data_layout" not in set_now:
+            new.data.layout = None  # "scratch that, there are no ratings": the earlier reading is withdrawn
     _infer(new)
     return new
 

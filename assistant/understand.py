@@ -53,8 +53,6 @@ STRONG = 0.6  # a paraphrase match this close overrides a keyword the rules foun
 SUPPORT_SLACK = 0.1  # how far below the reading bar another reader's label may sit and still count as supported
 SLOTS = ("data_layout", "task_kind", "facts_change_often", "priority", "many_adapters", "wants_method", "replaces_hosted")
 _VALUES = {"true": True, "false": False}
-_NEGATION = re.compile(r"\b(not|no|zero|never|without|nothing|nobody|none|barely|hardly|rarely|seldom|don'?t|doesn'?t|didn'?t|isn'?t|aren'?t|won'?t|"
-                       r"wasn'?t|haven'?t|hasn'?t|cannot|can'?t|nor)\b|n't\b", re.I)
 _SPLIT = re.compile(r"[.;:!?\n]+(?!\d)|,(?!\d)|\bbut\b|\bhowever\b|\bwhile\b|\bthough\b", re.I)  # not in "9,000"
 # "Rates change daily, but that's not what this is for", "prices change, but the bot won't talk about prices":
 # the clause before a dismissal is set aside. A retraction ("..., but that never happened") may come anywhere
@@ -66,7 +64,10 @@ _DISMISS = re.compile(r"^(?:and |so )?(?:(?:that'?s|that is|this is|it'?s|it is)
                       # "..., but the assistant won't quote either", "the itineraries don't mention prices"
                       r"(?:the \w+|it|they) (?:won'?t|will not|doesn'?t|does not|don'?t|do not|never|shouldn'?t) "
                       r"(?:quote|mention|discuss|include|show|give|state|cite|touch)\b|"
-                      r"(?:the bot|the model|the assistant|it) (?:only|just) (?:needs|has|wants|is meant) to\b)", re.I)
+                      r"(?:the bot|the model|the assistant|it) (?:only|just) (?:needs|has|wants|is meant) to\b|"
+                      # "a few hundred sentence pairs, but ignore those"
+                      r"(?:please |just )?(?:ignore|forget|disregard|skip|never ?mind) (?:about )?(?:those|them|that|these|it)\b)",
+                      re.I)
 _RETRACT = re.compile(r"\b(?:that|this|it) (?:never happened|never got done|was shelved|was cancell?ed|was dropped|"
                       r"fell through|didn'?t happen|did not happen)\b|\bwe never (?:did|got to|finished) (?:that|it)\b|"
                       r"\bnone (?:was|were) (?:collected|gathered|made)\b", re.I)
@@ -113,6 +114,10 @@ def read(text: str, settled: str | None = None, known: str | None = None) -> Rea
     else:
         notes.append(RULES_ONLY_NOTE)
     _derive(found, quotes)
+    for kind in cues.denied_layouts(text):  # "no sorry, scratch that, there are no ratings": an earlier reading goes
+        flag = {"pairs": "has_pairs", "ratings": "has_ratings"}[kind]
+        if not found.get(flag):
+            found[flag] = False
     return Reading(StateUpdate(**found), quotes, unclear, notes)
 
 
@@ -222,13 +227,9 @@ def _enumerations(parts: list[str]) -> list[str]:
     return out
 
 
-_NOT_NEGATION = re.compile(r"\b(?:or not|or no|whether or not|not only|no matter|not sure|yes ?/ ?no|yes or no)\b|/ ?not\b", re.I)
-
-
 def negated(clause: str) -> bool:
-    """Does the clause deny something? "acceptable or not acceptable", "not only" and a quoted button label
-    ("that didn't help") don't."""
-    return bool(_NEGATION.search(_NOT_NEGATION.sub(" ", cues.QUOTED.sub(" ", clause))))
+    """Does the clause deny something? One list of denials for every reader: assistant.cues."""
+    return cues.denies(clause)
 
 
 # ---------------------------------------------------------------- the example bank
@@ -360,6 +361,11 @@ def _set_aside(units: _Units, found: dict[str, Any], quotes: dict[str, str]) -> 
                 for flag in ("has_pairs", "has_ratings"):
                     if flag not in quotes:
                         found.pop(flag, None)
+    for size in ("rows", "tokens", "size_mb"):  # "a few hundred sentence pairs, but ignore those": no size either
+        said = quotes.get(size, "").lower()
+        if said and any(said[:24] in d.lower() for d in units.dismissed):
+            found.pop(size, None)
+            quotes.pop(size, None)
 
 
 # A denial says what the data is NOT. The one layout defined by an absence is raw text ("no labels"); a denied

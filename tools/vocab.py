@@ -91,6 +91,10 @@ GPU_TABLE: dict[str, tuple[float, float, bool]] = {  # name key -> (memory GB, T
     "4090": (24, 165, True), "4080": (16, 97, True), "4070": (12, 58, True), "4060": (8, 30, True),
     "3090": (24, 71, True), "3080": (10, 60, True), "3060": (12, 25, True), "2080": (8, 40, False),
     "t4": (16, 65, False), "v100": (16, 125, False), "mi300x": (192, 1307, True), "mi250": (128, 362, True),
+    # Older and smaller cards people still train on at home: fp16 only before Ampere.
+    "5080": (16, 110, True), "5070": (12, 60, True), "3070": (8, 40, True), "3050": (8, 18, True),
+    "2070": (8, 30, False), "2060": (6, 25, False), "1080": (8, 9, False), "1070": (8, 7, False),
+    "1660": (6, 10, False), "a4000": (16, 38, True), "a5000": (24, 55, True), "a40": (48, 150, True),
 }
 
 
