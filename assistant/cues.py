@@ -43,7 +43,7 @@ _HYPOTHETICAL = [
     "look into", "looked into", "looking into", "at some point", "talked about", "the idea was", "was an idea",
     # a belief the user has since corrected: "I thought we had preference pairs from that"
     "thought we had", "thought i had", "thought we'd", "assumed we had", "i assumed", "we assumed",
-    "believed we had", "thought it was", "thought they were", "thought these were", "thought those were",
+    "believed we had", "thought they were", "thought these were", "thought those were",
 ]
 # "helpful or not", "yes/no", "spam or not spam" name two values; they deny nothing.
 _NOT_DENIALS = (" or not ", " / not ", " whether or not ", " not only ", " not sure ", " no matter ", " yes or no ",
@@ -63,8 +63,8 @@ _NOT_CANDIDATES = {"thousand", "hundred", "million", "k", "m", "gpus", "gpu", "c
                    "steps", "stages", "levels", "tiers", "types", "kinds", "buckets", "tags"}
 _CANDIDATE_WORDS = ["in twos", "in pairs", "in threes", "two at a time", "side by side", "side-by-side", "matchup",
                     "versus", "vs", "the other one", "comparison", "comparisons",
-                    "compared", "compare", "pairs of", "pair of", "one of two", "out of two", "of the two", "of two",
-                    "of 2", "better of",
+                    "compared", "compare", "pairs of", "pair of", "one of two", "out of two", "of the two",
+                    "better of two", "better of 2",
                     "competing", "rival", "alternatives", "alternative", "twice", "this one", "another one"]
 _CHOICE_WORDS = {"pick", "picked", "picks", "picking", "chose", "choose", "chooses", "choosing", "chosen", "select",
                  "selected", "selects", "prefer", "preferred", "prefers", "preference", "preferable", "vote",
@@ -146,8 +146,9 @@ _RATING_WORDS = {"frowny", "thumbs", "thumb", "upvote", "upvotes", "downvote", "
 # An emoji is a rating only when someone gives it to an output ("reacted with a 👍 emoji", "emoji reactions");
 # "stop using emojis" is about the text.
 _EMOJI = {"emoji", "emojis"}
-_GIVEN = {"react", "reacts", "reacted", "reaction", "reactions", "gave", "give", "gives", "left", "leave", "leaves",
-          "tap", "taps", "tapped", "click", "clicked", "thumbs", "thumb", "heart", "rated"}
+_GIVEN = {"react", "reacts", "reacted", "reaction", "reactions", "gave", "give", "gives", "add", "adds", "added", "put",
+          "puts", "gets", "got", "attach", "attaches", "tap", "taps", "tapped", "click", "clicked", "thumbs", "thumb",
+          "heart", "rated"}
 # As verbs, these rate a dataset only when they go over it: "every reply was rated", "rated by users";
 # "we rated our bot's answers as meh" is an opinion.
 _RATING_VERBS = {"rated", "graded", "scored", "upvoted", "downvoted"}
@@ -171,7 +172,7 @@ _PERIODS = {"minute", "hour", "day", "night", "morning", "evening", "week", "wee
             "shift", "season", "release", "few", "couple", "other", "sprint", "quarter", "cycle", "monday",
             "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "weekday", "round", "race",
             "renewal", "term", "semester", "year", "audit", "tender", "budget", "version", "shipment", "batch",
-            "meeting", "session", "sitting", "hearing", "edition", "issue"}
+            "meeting", "sitting", "hearing", "edition"}
 _NOW = {"today", "today's", "tonight", "tonight's", "current", "present", "latest", "live", "breaking", "realtime",
         "real-time", "up-to-date", "up-to-the-minute", "trending", "intraday"}
 _NOW_PHRASES = ["this week", "this week's", "this weekend", "this month", "this month's", "this hour", "this morning",
@@ -262,15 +263,17 @@ def denies(text: str) -> bool:
 
 
 # What a denial of a layout names: "there are no ratings", "they're not pairs", "no alternative to compare against".
-_PAIR_NAMES = {"pairs", "pair", "preference", "preferences", "comparison", "comparisons", "compare", "compared",
-               "side-by-side", "alternative", "alternatives", "versus", "second"}  # "there's no second answer"
-_RATING_NAMES = {"ratings", "rating", "rated", "scores", "scored", "stars", "thumbs", "grades", "graded"}
+_PAIR_NAMES = {"pairs", "comparisons", "side-by-side", "alternative", "alternatives"}
+_RATING_NAMES = {"ratings", "rating", "scores", "stars", "thumbs", "grades"}
+_BETWEEN = {"any", "a", "real", "actual", "such"}  # "there aren't any ratings", "no real pairs"
+_PARTIAL = {"for", "on", "from", "in", "of", "yet"}  # "no scores for the old replies": some data has them
 
 
 def denied_layouts(text: str) -> set[str]:
     """The two-part layouts a message says the data is NOT ("scratch that, there are no ratings" -> {"ratings"};
     "no alternative comment to compare against" -> {"pairs"}): a negation within three words before the
-    name. "the ratings are not great" denies nothing; "no thumbs down" is a value of a rating."""
+    name, with only "any" or "a" between ("don't have any pairs"). "the ratings are not great", "we don't just
+    have ratings", "no scores for the old replies" deny nothing; "no thumbs down" is a value of a rating."""
     out = set()
     for sentence in sentences(QUOTED.sub(" ", text)):
         joined = f" {' '.join(words(sentence))} "
@@ -278,10 +281,16 @@ def denied_layouts(text: str) -> set[str]:
             joined = joined.replace(said, " ")
         ws = joined.split()
         for i, w in enumerate(ws):
-            kind = "pairs" if w in _PAIR_NAMES else "ratings" if w in _RATING_NAMES else None
-            if kind and ws[i + 1 : i + 2] not in (["up"], ["down"]) and any(
-                    n in _NEGATION or n.endswith("n't") for n in ws[max(0, i - 3) : i]):
-                out.add(kind)
+            second = w == "second" and i + 1 < len(ws) and ws[i + 1] in _OUTPUTS  # "there's no second answer"
+            kind = "pairs" if w in _PAIR_NAMES or second else "ratings" if w in _RATING_NAMES else None
+            if not kind or (i + 1 < len(ws) and ws[i + 1] in _PARTIAL | {"up", "down"}):
+                continue
+            j = i - 1
+            while j >= 0 and ws[j] in _BETWEEN:
+                j -= 1
+            if j >= 0 and (ws[j] in _NEGATION or ws[j].endswith("n't") or (
+                    ws[j] in ("have", "got") and j > 0 and (ws[j - 1] in _NEGATION or ws[j - 1].endswith("n't")))):
+                out.add(kind)  # "there are no ratings", "we don't have pairs"; not "we don't just have ratings"
     return out
 
 
@@ -333,7 +342,8 @@ def preference(sentence: str) -> bool:
     several = has_any(ws, _CANDIDATE_WORDS) or _a_and_b(ws) or _several(ws)
     if _good_and_bad(ws):
         return True
-    chose = any(w in _CHOICE_WORDS or w in _COMPARATIVES for w in ws) or has_any(ws, _CHOICE_PHRASES + _KEEP_ONE) or any(
+    chose = any(w in _CHOICE_WORDS or w in _COMPARATIVES for w in ws) or has_any(ws, _CHOICE_PHRASES) or any(
+        has_any(ws[i : i + 3], _KEEP_ONE) and ws[i + 2 : i + 3] == ["of"] for i in range(len(ws))) or any(
         w == "which" and i + 1 < len(ws) and (ws[i + 1] in _OUTPUTS or ws[i + 1] in _CANDIDATE_NOUNS
                                                or (ws[i + 1] not in _OWN_CHOICES and any(c in _WHICH_BETTER for c in ws[i + 2 : i + 5])))
         for i, w in enumerate(ws)) or any(
@@ -405,9 +415,10 @@ def _several(ws: list[str]) -> bool:
         for i, w in enumerate(ws))  # "I always get two and I keep one"
 
 
-_KEEP_ONE = ["keep one", "kept one", "pick one", "picked one", "choose one", "chose one", "use one", "used one",
-             "take one", "took one", "send one", "sends one", "sent one", "post one", "posts one", "posted one",
-             "uses one", "keeps one", "picks one", "chooses one"]
+# Keeping one of several: "I always get two and I keep one"; as a choice alone only with "of": "sends one of them".
+_KEEP_ONE = ["keep one", "kept one", "pick one", "picked one", "choose one", "chose one", "take one", "took one",
+             "send one", "sends one", "sent one", "post one", "posts one", "posted one", "keeps one", "picks one",
+             "chooses one"]
 
 
 def _a_and_b(ws: list[str]) -> bool:
@@ -454,8 +465,9 @@ def verdict(sentence: str) -> bool:
            for i in range(len(ws))):
         return True  # "every reply was rated", "rated by users", "scored 1-5", "score each one from 1 to 5"
     for i, w in enumerate(ws):
-        if w == "and" and ws[i - 1 : i] == ["yes"] and ws[i + 1 : i + 2] == ["no"] and any(
-                v in _VERDICT_WORDS or v == "?" for v in ws[max(0, i - 10) : i]):
+        if w == "and" and i > 1 and ws[i - 1 : i] == ["yes"] and ws[i + 1 : i + 2] == ["no"] and any(
+                v in _VERDICT_WORDS or v == "?" for v in ws[max(0, i - 10) : i]) and any(
+                b in ("buttons", "button", "options", "boxes", "box", "toggle", "choices", "clicks") for b in ws[i + 2 : i + 5]):
             return True  # '"Was this accurate?" with yes and no buttons': a question about the output
         if w not in ("or", "/"):
             continue
@@ -564,15 +576,25 @@ _FEW = {"two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", 
 # our booking system", "stock is pulled from the API". Then a fine-tune only has to learn the conversation.
 _SUPPLY = {"supplied", "supply", "provided", "provide", "fed", "feed", "feeds", "pulled", "pull", "pulls", "fetched",
            "fetch", "fetches", "injected", "inject", "passed", "plugged", "piped", "retrieved", "looked", "lookup"}
-_SYSTEM = {"separately", "system", "systems", "api", "apis", "database", "db", "integration", "plugin", "tool",
-           "tools", "backend", "feed", "retrieval", "rag"}
+_SYSTEM = {"system", "systems", "api", "apis", "database", "db", "integration", "plugin", "tool", "tools", "backend"}
 
 
 def _supplied_elsewhere(ws: list[str]) -> bool:
-    return any(w in _SUPPLY and any(t in _SYSTEM for t in ws[i + 1 : i + 8]) for i, w in enumerate(ws))
+    """A supply verb, then "separately", retrieval, or "from / through / via / by" a system ("feed our pricing
+    database into the model" supplies the model's training, not its answers)."""
+    for i, w in enumerate(ws):
+        if w not in _SUPPLY:
+            continue
+        after = ws[i + 1 : i + 9]
+        if any(t in ("separately", "retrieval", "rag") for t in after) or any(
+                t in _SYSTEM and any(p in ("from", "through", "via", "by") for p in after[max(0, k - 4) : k])
+                for k, t in enumerate(after)):
+            return True
+    return False
 
 
-_ASK_VERBS = {"ask", "asks", "asked", "asking", "know", "knows", "tell", "tells", "check", "checks", "find", "wonder",
+_ASK_VERBS = {"ask", "asks", "asked", "asking", "know", "knows", "tell", "tells", "check", "checks", "find", "wonder", "answer",
+              "answers", "answering", "reply", "replies",
               "wonders", "see", "want", "wants", "need", "needs", "question", "questions", "enquire", "inquire"}
 
 
@@ -609,8 +631,9 @@ def _asked_about_the_world(before: list[str], question: bool) -> bool:
     """"where is my package now", "customers ask which trains run late now"; "this is now 3,000 codes" and "we
     log which was sent, 19k by now" state, they ask nothing: outside a question an asking word asks only after
     a verb of asking."""
-    asked = [j for j, q in enumerate(before) if q in _ASKING and (question or (
-        q not in ("is", "are") and any(v in _ASK_VERBS for v in before[max(0, j - 3) : j])))]
+    asked = [j for j, q in enumerate(before) if q in _ASKING and (question or (q not in ("is", "are") and (
+        any(v in _ASK_VERBS for v in before[max(0, j - 3) : j]) or (j > 0 and before[j - 1] in (":", '"', "“"))
+        or (j == 0 and len(before) < 8))))]  # "Typical message: what is the gold price now"
     return bool(asked) and not any(w in ("we", "i", "us", "me", "my", "our", "you") for w in before[asked[-1] :])
 
 

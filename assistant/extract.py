@@ -101,8 +101,8 @@ _WANTS: list[tuple[str, str, str]] = [
                                r"still want to (fine-?tune|train)"),
     # Before LoRA: "a per-customer adaptation far smaller than the LoRA files", "soft prompts per client".
     ("wants_method", "prompt_tuning", r"soft[- ]prompts?\b|virtual tokens|(?:learned|trained) vectors? (?:prepended|added)|"
-                                      r"(?:smaller|tinier|lighter) than (?:the |a |our |any )?(?:lora|adapter)|"
-                                      r"\bfew (?:kb|kilobytes)\b|(?:can'?t|cannot) (?:keep|store|host) (?:thousands of |\w+ )?loras?\b"),
+                                      r"(?:smaller|tinier|lighter) than (?:the |a |our |any )?(?:loras?|adapters?)\b(?! budget)|"
+                                      r"\bfew (?:kb|kilobytes)\b|(?:can'?t|cannot) (?:keep|store) thousands of loras?\b"),
     ("wants_method", "qlora", r"\bq-?lora\b|4-?bit"),
     ("wants_method", "dora", r"\bdora\b"),
     ("wants_method", "lora", r"\blora\b"),
@@ -117,7 +117,8 @@ _GPU_WORDS = r"gpu|vram|graphics|card|nvidia|cuda|rtx|geforce|a100|h100|h200|l4\
 # message is read in linear time. Sizes, counts and hardware are token walks (assistant.sizes, .machines).
 _NEGATED_BEFORE = re.compile(r"(\b(?:not|no|without|instead of|rather than|nobody(?: has| ever)?|nothing(?: was)?|"
                              r"barely|hardly|rarely|seldom|dont|havent|doesnt|didnt)|n't)"
-                             r"\W{1,3}(\w{1,20}\W{1,3}){0,2}$", _I)  # "not lora", "don't have any Q&A"
+                             r"\W{1,3}(\w{1,20}\W{1,3})?$|"  # "not lora"
+                             r"(?:n't|\bnot|\bdont|\bhavent) (?:have|got) (?:any|a|an)\s{1,3}$", _I)  # "don't have any Q&A"
 _DENIABLE = {"task_kind", "data_layout", "priority", "many_adapters", "wants_objective", "wants_method"}
 
 
@@ -202,10 +203,12 @@ def _files(text: str, found: dict, quotes: dict) -> None:
 
 # "should we fine tune?", "Need we fine-tuning for this?", "do I need to retrain it?", "fine-tune?": a user
 # unsure whether training is the answer at all (with no data named, a prompt usually is).
-_WHETHER = re.compile(r"\b(?:should|do|does|would|must|can|could|need) (?:we|i|you|it|this|that)(?: really| even| still)?"
-                      r"(?: need to| have to)? (?:fine[- ]?tune|re-?train|train)\b|\bneed (?:we|i) (?:fine[- ]?tun|re-?train|train)|"
+_WHETHER = re.compile(r"(?<!\bhow )(?<!\bwhat )(?<!\bwhich )(?<!\bwhere )(?<!\bwhen )"
+                      r"\b(?:should|do|does|would|must|need) (?:we|i|it|this|that)(?: really| even| still)?"
+                      r"(?: need to| have to)? (?:fine[- ]?tune|re-?train|train)\b(?! (?:on|with|using) )|"
+                      r"\bneed (?:we|i) (?:fine[- ]?tun|re-?train|train)|"
                       r"\b(?:is|would) (?:fine[- ]?tuning|training|retraining) (?:needed|necessary|required|worth it)|"
-                      r"\bfine[- ]?tun(?:e|ing)\s{0,2}\?|\bdo (?:we|i) need (?:fine[- ]?tuning|training|to train)", _I)
+                      r"(?:^|[.!?]\s{1,3})fine[- ]?tun(?:e|ing)\s{0,2}\?|\bdo (?:we|i) need (?:fine[- ]?tuning|training|to train)", _I)
 
 
 def _whether(text: str, found: dict, quotes: dict) -> None:
@@ -237,14 +240,14 @@ _NO_DATA = re.compile(r"^\W*no data\W*$|\bno data (?:really|at all|yet|to speak 
                       # "we have not collected any examples", "I don't have any old texts saved"
                       r"\b(?:we|i) (?:have not|haven'?t|never|did not|didn'?t) (?:collected|saved|kept|gathered|logged|got|"
                       r"written) any (?:\w+ )?(?:examples|data|samples|texts|messages|emails|records)\b|"
-                      r"\b(?:we|i) (?:don'?t|do not|haven'?t) (?:have|got) any (?!labell?ed|annotated|tagged|clean|structured|"
-                      r"preference|paired|rated|graded)(?:\w+ )?(?:examples|samples|texts|messages|emails|questions|"
-                      r"chats|conversations|transcripts|history|tickets|replies|answers|logs|records|data)"
-                      # "we don't have any tickets labelled" has the tickets, just no labels
-                      r"(?! (?:labell?ed|tagged|annotated|rated|marked|graded|scored|with|that|which))"
-                      r"(?: saved| kept| stored| logged| yet| either)?\b"
-                      # "we don't have any tickets, just emails": something else is the data
-                      r"(?!\s*[,;:-]?\s*(?:just|only|but|instead|except)\b)", re.I)
+                      r"\b(?:we|i) (?:don'?t|do not) have any (?!labell?ed|annotated|tagged|clean|structured|preference|"
+                      r"paired)(?:\w+ )?(?:examples|samples|texts|messages|emails)(?: saved| kept| stored)?\b|"
+                      # "We don't have any saved conversations", "we dont have any old questions saved": the user's
+                      # own history, said to the end of the clause ("... tickets in German" has tickets)
+                      r"\b(?:we|i) (?:don'?t|do not|haven'?t) (?:have|got) any (?:(?:saved|old|past|previous|chat|customer|"
+                      r"support) )?(?:chats|conversations|transcripts|history|tickets|logs|records|data|"
+                      r"(?:(?<=saved )|(?<=old )|(?<=past )|(?<=previous ))questions)(?: saved| kept| stored| logged)?"
+                      r"(?: yet| either| at all)?(?=\s*(?:[.;!?]|,(?!\s*(?:just|only|but))|$|\band\b))", re.I)
 
 
 def _hardware(text: str, found: dict, quotes: dict) -> None:

@@ -31,8 +31,9 @@ def io_pairs(sentence: str) -> bool:
         return True  # "paired with the corresponding fields", "aligned sentence pairs", "parallel text"
     if any(w == "pairs" and ws[i + 1 : i + 2] == ["of"] and "and" in ws[i + 3 : i + 9] for i, w in enumerate(ws)):
         return True  # "650 pairs of tech sheet and his note"; not "2k pairs of shoes"
-    if any(w == "one" and ws[i + 1 : i + 2] == ["of"] and i > 0 and ws[i - 1] in ("into", "as", "under", "to", "in")
-           and any(e in _EACH for e in ws[max(0, i - 6) : i - 1]) for i, w in enumerate(ws)):
+    if any(w == "one" and ws[i + 1 : i + 2] == ["of"] and i > 0 and ws[i - 1] in ("into", "as", "under")
+           and any(e in _EACH for e in ws[max(0, i - 6) : i - 1])
+           and any(stems(v) & _SORTING for v in ws[max(0, i - 8) : i - 1]) for i, w in enumerate(ws)):
         return True  # "put each into one of three piles", "sorted them as one of"; a class for every item
     if any(w == "next" and ws[i + 1 : i + 2] == ["to"] and any(k in _KEPT for k in ws[max(0, i - 6) : i])
            for i, w in enumerate(ws)):
@@ -130,7 +131,9 @@ def _person(w: str) -> bool:
         len(w) > 4 and w.endswith(("ers", "ists", "ians", "ants", "ors", "ees")))
 
 
-_EACH = {"each", "every", "them", "it", "all", "everything"}
+_EACH = {"each", "every", "all", "everything"}
+_SORTING = {"put", "sort", "file", "classify", "assign", "place", "bucket", "tag", "mark", "label", "labell", "route",
+            "categorize", "categorise", "triage", "code", "class"}
 _ALONG = {"plus", "and", "with", "alongside", "together", "paired", "next"}
 _PEOPLE = {"we", "they", "someone", "somebody", "people", "humans", "team", "staff", "agent", "clerk", "editor",
            "analyst", "engineer", "handler", "nurse", "doctor", "teacher", "reviewer", "moderator", "expert",

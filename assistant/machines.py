@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from assistant.sizes import _BREAK, number_at, span_words, tokens_of
+from assistant.sizes import _BREAK, ROW_NOUNS, number_at, span_words, tokens_of
 from tools.vocab import GPU_TABLE
 
 # Names users type for table entries; the table's own keys are matched too.
@@ -75,6 +75,8 @@ def read_hardware(text: str) -> tuple[dict[str, Any], dict[str, str]]:
 
 
 def _named_as_a_gpu(key: str, tokens: list[str], i: int) -> bool:
+    if key.isdigit() and i + 1 < len(tokens) and (tokens[i + 1] in ROW_NOUNS or tokens[i + 1] + "s" in ROW_NOUNS):
+        return False  # "we collected 2070 chats", "4090 examples": a count
     """"1080p video" is a resolution; "since 1660" a year: the older cards' bare numbers are GPUs only when
     someone has one ("one 1080", "my 1070") or a GPU word is beside them ("gtx 1080", "a 1070 ti", "1660 card")."""
     if tokens[i + 1 : i + 2] in (["p"], ["i"], ["px"]):
@@ -83,7 +85,7 @@ def _named_as_a_gpu(key: str, tokens: list[str], i: int) -> bool:
         return True
     near = set(tokens[max(0, i - 3) : i]) | set(tokens[i + 1 : i + 4])
     owned = i > 0 and tokens[i - 1] in ("one", "a", "an", "my", "our", "old", "single", "two")  # "I have one 1080"
-    return owned or bool(near & (_GPU_WORDS | {"gtx", "ti", "super", "card", "graphics", "training", "train"}))
+    return owned or bool(near & (_GPU_WORDS | {"gtx", "ti", "super", "card", "graphics"}))
 
 
 def _as_typed(text: str, phrase: str) -> str:
@@ -145,6 +147,9 @@ def _memory(tokens: list[str], found: dict[str, Any], quotes: dict[str, str], te
     for i, tok in enumerate(tokens):
         if tok not in _GB or i == 0 or not tokens[i - 1][0].isdigit():
             continue
+        if tok == "go" and (tokens[i - 2 : i - 1] in (["in"], ["one"], ["a"]) or not tokens[i - 1].isdigit()
+                            or int(tokens[i - 1]) < 4):
+            continue  # "train it all in 1 go": the English word, not gigaoctets
         value = number_at(tokens, i - 1)
         if value is None or not 0 < value[0] < 4096:
             continue

@@ -262,7 +262,7 @@ def read_sizes(text: str) -> Sizes:
             value = float(tokens[i].replace(".", ""))  # "19.000 descriptions": a count has no decimals
         if unit and _describes_a_row(value, unit, tokens, i, k):
             unit = None
-        if unit and j == i + 1 and _year(tokens[i]) and i > 0 and tokens[i - 1] in ("our", "the", "in", "from", "since", "of", "their"):
+        if unit and j == i + 1 and _year(tokens[i]) and i > 0 and tokens[i - 1] in ("our", "the", "from", "since", "their"):
             unit = None  # "our 2024 chat logs", "the 2019 reports": a year, not a count
         if unit:
             _record(out, value, unit, tokens, i, k, span_words(text, i, k))
@@ -273,14 +273,14 @@ def read_sizes(text: str) -> Sizes:
         elif value == int(value) and _few_of_the_data(value, tokens, i, j):
             _generic(few, value, tokens, i, j, text)
         i = max(j, i + 1)
-    if out.rows is not None and out.rows <= _SHAPE_MAX and generic and out.tokens_from_rows:
+    if out.rows is not None and out.rows <= _SHAPE_MAX and generic and out.tokens_from_rows and _short_rows(out):
         out.rows = None  # "for about 900 themes I had two scripts generated": the two describe a row
     if out.rows is None and generic and (out.tokens is None or out.tokens_from_rows):
         out.rows, out.tokens, out.tokens_from_rows = generic["rows"], int(generic["rows"] * TOKENS_PER_ROW), True
         out.quotes["rows"] = out.quotes["tokens"] = generic["quote"]
     if out.rows is None and out.tokens is None:
         _bare_count(tokens, out, text)
-    elif out.rows is not None and out.rows <= _SHAPE_MAX and out.tokens_from_rows:
+    elif out.rows is not None and out.rows <= _SHAPE_MAX and out.tokens_from_rows and _short_rows(out):
         bare = Sizes()  # "They saw two letters for the same donor and ticked the better one. About 5,000 of those."
         _bare_count(tokens, bare, text)
         if bare.rows:
@@ -331,19 +331,32 @@ def _generic(generic: dict[str, Any], value: float, tokens: list[str], i: int, j
             return
 
 
+# Verbs of making what the model should produce: "write obituaries", "draft eulogies".
+_MAKING = {"write", "writes", "writing", "draft", "drafts", "drafting", "compose", "composes", "produce", "produces",
+           "generate", "generates", "create", "creates", "answer", "answers", "translate", "summarize", "summarise",
+           "rewrite", "rewrites"}
+
+
+def _short_rows(out: Sizes) -> bool:
+    """The small count was of short rows ("two scripts", "two letters"), not of documents or books."""
+    noun = (out.quotes.get("rows") or "").lower().split()[-1:] or [""]
+    return _ROW_TOKENS.get(noun[0], TOKENS_PER_ROW) < 1500
+
+
 def _few_of_the_data(value: float, tokens: list[str], i: int, j: int) -> bool:
     """A small count of a noun this module has no word for is the data only when the user says so: the noun is
-    what the message is about ("write obituaries ... I have maybe twenty obituaries"), or the count is hedged as
-    all there is ("only 25 eulogies", "12 limericks, that's all"). "We have two warehouses" sizes nothing; nor
-    does a count of people ("three therapists")."""
+    what the model should make ("write obituaries ... I have maybe twenty obituaries"), or examples are named
+    beside it. "We have two websites", "we only have 2 products" and "three therapists" size nothing."""
     noun = tokens[j] if j < len(tokens) else ""
     if value < 2 or not (noun.isalpha() and len(noun) > 3 and noun.endswith("s")) or noun in _NOT_ROWS \
             or noun.endswith(("ers", "ists", "ians", "ants", "ors", "ees")):
         return False
-    said_before = {t.removesuffix("s") for t in tokens[:i]} | set(tokens[j + 1 :])
-    all_there_is = any(t in ("only", "just") for t in tokens[max(0, i - 3) : i]) or " that's all " in (
-        f" {' '.join(tokens[j + 1 : j + 10])} ") or " that's it " in f" {' '.join(tokens[j + 1 : j + 10])} "
-    return noun.removesuffix("s") in said_before or noun in said_before or all_there_is
+    stem = noun.removesuffix("s").removesuffix("ie")
+    if noun in _PER_ROW:
+        return False  # "writing two versions of commentary": the shape of a row
+    made = any(tokens[m] in _MAKING and any(t.startswith(stem) for t in tokens[m + 1 : min(m + 4, i)]) for m in range(i))
+    examples = any(t in ("examples", "samples") for t in tokens[max(0, i - 8) : j + 8])
+    return made or examples
 
 
 def _unit_after(tokens: list[str], j: int) -> tuple[str | None, int]:
@@ -364,8 +377,10 @@ def _unit_after(tokens: list[str], j: int) -> tuple[str | None, int]:
             return None, k
         if tok in _ROW_TOKENS or tok in _TEXT_UNITS or tok in _BYTE_UNITS:
             return tok, k
-        if seen == 1 and tok + "s" in _ROW_TOKENS and not _year(tokens[j - 1]) and _plural_count(tokens[j - 1]):
-            return tok + "s", k  # "3000 conversation with customers": a plural typed singular
+        nxt = tokens[k + 1] if k + 1 < len(tokens) else "."
+        if seen == 1 and tok + "s" in _ROW_TOKENS and not _year(tokens[j - 1]) and _plural_count(tokens[j - 1]) and (
+                nxt in _BREAK or nxt in ("with", "from", "between", "of", "in", "for", "and", "about", "on", "so")):
+            return tok + "s", k  # "3000 conversation with customers"; not "12 ticket categories"
         if tok.endswith("s") and tok[:-1] in _BYTE_UNITS:
             return tok[:-1], k
         if tokens[k - 1] == "/" and tok + "s" in _ROW_TOKENS and tokens[k + 1 : k + 2] != ["pairs"]:
@@ -435,7 +450,7 @@ def _record(out: Sizes, value: float, unit: str, tokens: list[str], i: int, k: i
         memory = not of_data and any(_is_hardware(t, after) for t, after in zip(clause, [*clause[1:], ""], strict=True))
         if memory or out.size_mb is not None or tokens[k + 1 : k + 2] in (["each"], ["apiece"]):
             return  # "A100 80GB", "16 GB RAM", "a MacBook with 36 GB", "two cards, 48 GB each": memory, not data
-        if any(t in _ARTIFACTS for t in tokens[max(0, i - 8) : i]):
+        if any(t in _ARTIFACTS for t in tokens[max(0, i - 8) : i]) and not of_data:
             return  # "a per-customer artifact that's tiny, ideally a few KB": the size of what we train
         size_bytes = value * _BYTE_UNITS[unit]
         out.size_mb = size_bytes / 1e6
@@ -470,6 +485,8 @@ def _bare_count(tokens: list[str], out: Sizes, text: str) -> None:
     counted = [i for i, t in enumerate(tokens) if t == "counted"]
     for c in counted:
         for i in range(c + 1, min(c + 6, len(tokens))):
+            if tokens[i] in _NOT_ROWS or _is_hardware(tokens[i]):
+                break  # "I counted the GPUs: 4"
             found = number_at(tokens, i) if tokens[i][0].isdigit() or tokens[i] in _ONES or tokens[i] in _TENS else None
             after = tokens[found[1]] if found and found[1] < len(tokens) else ""
             if found and tokens[i] not in ("a", "an", "one") and found[0] == int(found[0]) and 0 < found[0] < 1e7 \

@@ -66,7 +66,7 @@ _DISMISS = re.compile(r"^(?:and |so )?(?:(?:that'?s|that is|this is|it'?s|it is)
                       r"(?:quote|mention|discuss|include|show|give|state|cite|touch)\b|"
                       r"(?:the bot|the model|the assistant|it) (?:only|just) (?:needs|has|wants|is meant) to\b|"
                       # "a few hundred sentence pairs, but ignore those"
-                      r"(?:please |just )?(?:ignore|forget|disregard|skip|never ?mind) (?:about )?(?:those|them|that|these|it)\b)",
+                      r"(?:please |just )?(?:ignore|forget|disregard|skip|never ?mind) (?:about )?(?:those|them|that|these|it)\s*$)",
                       re.I)
 _RETRACT = re.compile(r"\b(?:that|this|it) (?:never happened|never got done|was shelved|was cancell?ed|was dropped|"
                       r"fell through|didn'?t happen|did not happen)\b|\bwe never (?:did|got to|finished) (?:that|it)\b|"

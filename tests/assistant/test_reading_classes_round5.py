@@ -82,7 +82,9 @@ def test_every_item_put_into_one_of_a_few_piles_is_labelled(sentence, paired):
 
 @pytest.mark.parametrize(("text", "rows"), [
     ("I'd like it to write eulogies. I have fifteen eulogies I wrote myself.", 15),
-    ("we only have 22 sonnets", 22),
+    ("I want it to write sonnets like mine; we only have 22 sonnets", 22),
+    ("we only have 2 products", None),  # what the user sells, not what the model should write
+    ("We have two websites and each website needs its own chatbot", None),
     ("We have two warehouses and the warehouses ship a lot.", None),  # places are no data
     ("We have 3 therapists and the therapists write notes.", None),  # nor people
 ])  # fmt: skip
@@ -125,7 +127,7 @@ def test_moving_facts_a_system_supplies_leave_the_conversation_to_fine_tune():
 @pytest.mark.parametrize(("text", "denied"), [
     ("sorry, scratch that, there are no ratings", {"ratings"}),
     ("No alternative reply to compare against.", {"pairs"}),
-    ("it's not preference data and there aren't any scores", {"pairs", "ratings"}),
+    ("they aren't pairs and there aren't any scores", {"pairs", "ratings"}),
     ("the ratings are not great", set()),  # says how good, not whether there are any
     ("users give thumbs up but no thumbs down", set()),  # a value of a rating
 ])  # fmt: skip
@@ -325,3 +327,77 @@ def test_asking_whether_to_fine_tune_with_data_counted_still_plans():
 def test_a_skipped_data_question_still_gets_a_plan():
     state = ConversationState(skipped=["task", "data"])
     assert recommend(state).objective == "sft"
+
+
+# ---------------------------------------------------------------- the review's counter-examples: read nothing new
+
+
+@pytest.mark.parametrize("text", ["I don't have any other questions", "We don't have any tickets in German though",
+                                  "We don't have any answers from legal yet"])
+def test_a_denial_about_something_else_is_no_empty_dataset(text):
+    assert extract(text)[0].rows is None
+
+
+@pytest.mark.parametrize("text", ["How do I fine-tune Llama on our support chats?",
+                                  "Can you train a model on our customer emails so it replies like our agents?"])
+def test_asking_how_to_fine_tune_is_not_asking_whether(text):
+    assert extract(text)[0].asks_whether_to_train is None
+
+
+@pytest.mark.parametrize("text", ["I have no preference on the base model, you pick", "we don't want to compare models",
+                                  "we don't have a second GPU, just one 4090",
+                                  "we don't just have ratings, we also have the agents' corrected replies",
+                                  "there are no scores for the old replies though"])
+def test_ordinary_negations_take_no_layout_back(text):
+    assert cues.denied_layouts(text) == set()
+
+
+@pytest.mark.parametrize("text", ["We want to sort support emails into 12 ticket categories", "There are 5 document types",
+                                  "I counted the GPUs: 4", "our 2024 chat logs"])
+def test_modifiers_gpus_and_years_size_nothing(text):
+    assert read_sizes(text).rows is None
+
+
+@pytest.mark.parametrize(("text", "tokens"), [("I want to train a LoRA on 2 GB of legal text", 500_000_000),
+                                              ("a corpus of 2000 pages", 1_300_000)])
+def test_a_size_of_data_next_to_lora_or_a_year_like_count_stays(text, tokens):
+    assert read_sizes(text).tokens == tokens
+
+
+@pytest.mark.parametrize("sentence", ["We run two servers and use one for staging",
+                                      "We tried two vendors before and we use one now",
+                                      "A team of two people picked the best base model for us last year"])
+def test_everyday_twos_are_no_choice_between_candidates(sentence):
+    assert cues.preference(sentence) is False
+
+
+@pytest.mark.parametrize(("sentence", "changes"), [
+    ("Every customer issue is different.", False),
+    ("Each chat session is new for the agent.", False),
+    ("the bot should answer what is the gold price now", True),
+    ("Prices change daily and we want to feed our pricing database into the model", True),
+])  # fmt: skip
+def test_issues_and_sessions_are_no_period_and_feeding_a_database_is_no_supply(sentence, changes):
+    assert cues.volatile(sentence) is changes
+
+
+def test_counts_and_the_word_go_are_no_gpu():
+    assert read_hardware("We collected 2070 chats")[0] == {}
+    assert read_hardware("I want to train it all in 1 go on my RTX 3090")[0]["gpu_memory_gb"] == 24
+
+
+def test_handing_over_to_an_agent_is_no_labelling_and_yes_and_no_as_an_answer_is_no_rating():
+    assert io_pairs("the bot hands it to one of our agents when it gets stuck") is False
+    assert cues.verdict("Are the bot's answers good? Yes and no, some are outdated.") is False
+    assert cues.verdict("users can add an emoji to every bot reply") is True
+
+
+def test_a_wish_after_a_negation_stands_and_hosting_loras_is_no_prompt_tuning_request():
+    assert extract("We have no GPU, so LoRA please")[0].wants_method == "lora"
+    assert extract("We can't host 500 LoRAs, one per customer")[0].wants_method is None
+
+
+@needs_model
+def test_a_qualifier_after_ignore_keeps_the_data():
+    reading = understand.read("We have 10,000 support tickets with agent replies, but ignore those without a reply")
+    assert reading.update.rows == 10_000
