@@ -253,7 +253,11 @@ def _negated(ws: list[str]) -> bool:
     joined = f" {' '.join(ws)} "
     for said in _NOT_DENIALS:
         joined = joined.replace(said, " ")
-    return any(w in _NEGATION or w.endswith("n't") for w in joined.split())
+    return any(_denial(w) for w in joined.split())
+
+
+def _denial(w: str) -> bool:
+    return w in _NEGATION or w.endswith("n't")
 
 
 def denies(text: str) -> bool:
@@ -288,8 +292,7 @@ def denied_layouts(text: str) -> set[str]:
             j = i - 1
             while j >= 0 and ws[j] in _BETWEEN:
                 j -= 1
-            if j >= 0 and (ws[j] in _NEGATION or ws[j].endswith("n't") or (
-                    ws[j] in ("have", "got") and j > 0 and (ws[j - 1] in _NEGATION or ws[j - 1].endswith("n't")))):
+            if j >= 0 and (_denial(ws[j]) or (ws[j] in ("have", "got") and j > 0 and _denial(ws[j - 1]))):
                 out.add(kind)  # "there are no ratings", "we don't have pairs"; not "we don't just have ratings"
     return out
 
@@ -476,7 +479,7 @@ def verdict(sentence: str) -> bool:
         if either:  # "either sent it as it was or binned it": everything since "either" is the first side
             before = ws[either[-1] + 1 : i]
         judged = bool(either) or _judging(ws[max(0, i - 8) : i + 10])  # "either lets it through or blocks it"
-        denied = any(a in _NEGATION or a.endswith("n't") for a in ws[i + 1 : i + 4])
+        denied = any(_denial(a) for a in ws[i + 1 : i + 4])
         if judged and (any(_opposites(b, a) for b in before for a in after) or (
                 denied and any(b in _GOOD or b in ws[i + 1 : i + 5] for b in before))):
             return True

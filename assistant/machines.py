@@ -75,10 +75,10 @@ def read_hardware(text: str) -> tuple[dict[str, Any], dict[str, str]]:
 
 
 def _named_as_a_gpu(key: str, tokens: list[str], i: int) -> bool:
-    if key.isdigit() and i + 1 < len(tokens) and (tokens[i + 1] in ROW_NOUNS or tokens[i + 1] + "s" in ROW_NOUNS):
-        return False  # "we collected 2070 chats", "4090 examples": a count
     """"1080p video" is a resolution; "since 1660" a year: the older cards' bare numbers are GPUs only when
     someone has one ("one 1080", "my 1070") or a GPU word is beside them ("gtx 1080", "a 1070 ti", "1660 card")."""
+    if key.isdigit() and i + 1 < len(tokens) and (tokens[i + 1] in ROW_NOUNS or tokens[i + 1] + "s" in ROW_NOUNS):
+        return False  # "we collected 2070 chats", "4090 examples": a count
     if tokens[i + 1 : i + 2] in (["p"], ["i"], ["px"]):
         return False
     if not key.isdigit() or int(key) >= 2000:

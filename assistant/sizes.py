@@ -245,8 +245,7 @@ def read_sizes(text: str) -> Sizes:
     few: dict[str, Any] = {}  # a small count of the data's own noun: the last resort (see _few_of_the_data)
     i = 0
     while i < len(tokens):
-        starts = tokens[i][0].isdigit() or tokens[i] in _ONES or tokens[i] in _TENS or tokens[i] in _STARTS
-        found = number_at(tokens, i) if starts else None
+        found = number_at(tokens, i) if _starts_number(tokens[i]) or tokens[i] in _STARTS else None
         if not found:
             i += 1
             continue
@@ -258,37 +257,48 @@ def read_sizes(text: str) -> Sizes:
             i = max(j, i + 1)
             continue
         unit, k = _unit_after(tokens, j)
-        if unit and unit in _ROW_TOKENS and j == i + 1 and _thousands_dot(tokens[i]):
-            value = float(tokens[i].replace(".", ""))  # "19.000 descriptions": a count has no decimals
+        dotted = float(tokens[i].replace(".", "")) if j == i + 1 and _thousands_dot(tokens[i]) else None
+        if unit and unit in _ROW_TOKENS and dotted:
+            value = dotted  # "19.000 descriptions": a count has no decimals
         if unit and _describes_a_row(value, unit, tokens, i, k):
             unit = None
         if unit and j == i + 1 and _year(tokens[i]) and i > 0 and tokens[i - 1] in ("our", "the", "from", "since", "their"):
             unit = None  # "our 2024 chat logs", "the 2019 reports": a year, not a count
         if unit:
             _record(out, value, unit, tokens, i, k, span_words(text, i, k))
-        elif j == i + 1 and _thousands_dot(tokens[i]) and float(tokens[i].replace(".", "")) >= _GENERIC_MIN:
-            _generic(generic, float(tokens[i].replace(".", "")), tokens, i, j, text)  # "3.000 error codes"
+        elif dotted and dotted >= _GENERIC_MIN:
+            _generic(generic, dotted, tokens, i, j, text)  # "3.000 error codes"
         elif value >= _GENERIC_MIN and value == int(value):
             _generic(generic, value, tokens, i, j, text)
         elif value == int(value) and _few_of_the_data(value, tokens, i, j):
             _generic(few, value, tokens, i, j, text)
         i = max(j, i + 1)
-    if out.rows is not None and out.rows <= _SHAPE_MAX and generic and out.tokens_from_rows and _short_rows(out):
-        out.rows = None  # "for about 900 themes I had two scripts generated": the two describe a row
+    # A few short rows next to a larger count describe a row ("for about 900 themes I had two scripts generated").
+    shaped = out.rows is not None and out.rows <= _SHAPE_MAX and out.tokens_from_rows and _short_rows(out)
+    if shaped and generic:
+        out.rows = None
     if out.rows is None and generic and (out.tokens is None or out.tokens_from_rows):
-        out.rows, out.tokens, out.tokens_from_rows = generic["rows"], int(generic["rows"] * TOKENS_PER_ROW), True
-        out.quotes["rows"] = out.quotes["tokens"] = generic["quote"]
+        _adopt(out, generic["rows"], generic["quote"])
     if out.rows is None and out.tokens is None:
         _bare_count(tokens, out, text)
-    elif out.rows is not None and out.rows <= _SHAPE_MAX and out.tokens_from_rows and _short_rows(out):
+    elif shaped and not generic:
         bare = Sizes()  # "They saw two letters for the same donor and ticked the better one. About 5,000 of those."
         _bare_count(tokens, bare, text)
         if bare.rows:
-            out.rows, out.tokens, out.quotes["rows"], out.quotes["tokens"] = bare.rows, bare.tokens, bare.quotes["rows"], bare.quotes["rows"]
+            _adopt(out, bare.rows, bare.quotes["rows"])
     if out.rows is None and out.tokens is None and few:
-        out.rows, out.tokens, out.tokens_from_rows = few["rows"], int(few["rows"] * TOKENS_PER_ROW), True
-        out.quotes["rows"] = out.quotes["tokens"] = few["quote"]
+        _adopt(out, few["rows"], few["quote"])
     return out
+
+
+def _adopt(out: Sizes, rows: int, quote: str) -> None:
+    """A count found without a known unit becomes the rows, and the token estimate follows them."""
+    out.rows, out.tokens, out.tokens_from_rows = rows, int(rows * TOKENS_PER_ROW), True
+    out.quotes["rows"] = out.quotes["tokens"] = quote
+
+
+def _starts_number(tok: str) -> bool:
+    return tok[0].isdigit() or tok in _ONES or tok in _TENS
 
 
 def _not_a_count(tokens: list[str], i: int, j: int) -> bool:
@@ -315,8 +325,8 @@ def _generic(generic: dict[str, Any], value: float, tokens: list[str], i: int, j
     4080 if that matters"), a year and a rate of the business are no count."""
     if tokens[i] in GPU_TABLE or (i > 0 and tokens[i - 1] in ("rtx", "gtx", "geforce", "nvidia", "radeon", "quadro")):
         return
-    if tokens[i].isdigit() and len(tokens[i]) == 4 and 1900 <= value <= 2100:
-        return  # "in 2021", "since 2015": a year
+    if _year(tokens[i]) and value == int(tokens[i]):
+        return  # "in 2021", "since 2015": a year (not "2000k")
     if any(tokens[m : m + 2] in (["a", p], ["per", p], ["each", p], ["every", p]) for m in range(j, min(j + 5, len(tokens)))
            for p in ("day", "week", "month", "year", "hour")):
         return  # "we ship 4,000 parcels a week": a rate of the business, not the data
@@ -351,9 +361,9 @@ def _few_of_the_data(value: float, tokens: list[str], i: int, j: int) -> bool:
     if value < 2 or not (noun.isalpha() and len(noun) > 3 and noun.endswith("s")) or noun in _NOT_ROWS \
             or noun.endswith(("ers", "ists", "ians", "ants", "ors", "ees")):
         return False
-    stem = noun.removesuffix("s").removesuffix("ie")
     if noun in _PER_ROW:
         return False  # "writing two versions of commentary": the shape of a row
+    stem = noun.removesuffix("s").removesuffix("ie")
     made = any(tokens[m] in _MAKING and any(t.startswith(stem) for t in tokens[m + 1 : min(m + 4, i)]) for m in range(i))
     examples = any(t in ("examples", "samples") for t in tokens[max(0, i - 8) : j + 8])
     return made or examples
@@ -394,7 +404,7 @@ def _year(tok: str) -> bool:
 
 def _plural_count(tok: str) -> bool:
     """The number before a noun counts more than one ("3000", "12k", "two"), so the noun is a plural."""
-    return tok not in ("1", "one", "a", "an") and (tok[0].isdigit() or tok in _ONES or tok in _TENS or tok in _SCALES)
+    return tok not in ("1", "one", "a", "an") and (_starts_number(tok) or tok in _SCALES)
 
 
 def _describes_a_row(value: float, unit: str, tokens: list[str], i: int, k: int) -> bool:
@@ -487,7 +497,7 @@ def _bare_count(tokens: list[str], out: Sizes, text: str) -> None:
         for i in range(c + 1, min(c + 6, len(tokens))):
             if tokens[i] in _NOT_ROWS or _is_hardware(tokens[i]):
                 break  # "I counted the GPUs: 4"
-            found = number_at(tokens, i) if tokens[i][0].isdigit() or tokens[i] in _ONES or tokens[i] in _TENS else None
+            found = number_at(tokens, i) if _starts_number(tokens[i]) else None
             after = tokens[found[1]] if found and found[1] < len(tokens) else ""
             if found and tokens[i] not in ("a", "an", "one") and found[0] == int(found[0]) and 0 < found[0] < 1e7 \
                     and after not in _NOT_ROWS and not (after and _is_hardware(after)):
@@ -496,7 +506,7 @@ def _bare_count(tokens: list[str], out: Sizes, text: str) -> None:
                 return
     about_data = any(t in _ROW_TOKENS or t + "s" in _ROW_TOKENS for t in tokens)
     for i, tok in enumerate(tokens):
-        found = number_at(tokens, i) if tok[0].isdigit() or tok in _ONES or tok in _TENS else None
+        found = number_at(tokens, i) if _starts_number(tok) else None
         if not found or tok in ("a", "an", "one") or tok in GPU_TABLE or _not_a_count(tokens, i, found[1]):
             continue  # "3k labelled, 3090": a GPU model number is not a count; "a non preferred one" is not one row
         value, j = found

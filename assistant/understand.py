@@ -354,7 +354,7 @@ def _set_aside(units: _Units, found: dict[str, Any], quotes: dict[str, str]) -> 
         said = quotes.get(slot, "").lower()
         # "I've heard DoRA is better, so let's use that": a wish or a method stands; only data can be imagined.
         gone = units.dismissed + (imagined if slot in _DATA_SLOTS else [])
-        if said and any(said[:24] in d.lower() for d in gone):
+        if _said_in(said, gone):
             found.pop(slot, None)
             quotes.pop(slot, None)
             if slot == "data_layout":  # the flag the keyword set with it goes too ("thumbs up/down" -> ratings)
@@ -362,10 +362,14 @@ def _set_aside(units: _Units, found: dict[str, Any], quotes: dict[str, str]) -> 
                     if flag not in quotes:
                         found.pop(flag, None)
     for size in ("rows", "tokens", "size_mb"):  # "a few hundred sentence pairs, but ignore those": no size either
-        said = quotes.get(size, "").lower()
-        if said and any(said[:24] in d.lower() for d in units.dismissed):
+        if _said_in(quotes.get(size, "").lower(), units.dismissed):
             found.pop(size, None)
             quotes.pop(size, None)
+
+
+def _said_in(said: str, clauses: list[str]) -> bool:
+    """Were these (lower-cased) words said in one of the clauses? Their start is enough: a quote runs on."""
+    return bool(said) and any(said[:24] in c.lower() for c in clauses)
 
 
 # A denial says what the data is NOT. The one layout defined by an absence is raw text ("no labels"); a denied
